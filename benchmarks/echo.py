@@ -1,0 +1,141 @@
+"""Echo round trips/s: wsbench against the raw ``websockets`` clients, on one embedded server.
+
+Prints ratios against baselines measured in the same run (no absolute targets here):
+  * wsbench sync  vs websockets.sync.client     (target >= 0.90x)
+  * wsbench async vs websockets.asyncio.client  (target >= 0.95x)
+  * Bench() to first accepted connection vs `python -m uvicorn` in a subprocess (target <= 0.2 s)
+
+Run: .venv/bin/python benchmarks/echo.py [--rounds N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fastapi import WebSocket
+from websockets.asyncio.client import connect as raw_aconnect
+from websockets.sync.client import connect as raw_connect
+
+import wsbench
+
+
+def make_bench() -> wsbench.Bench:
+    bench = wsbench.Bench(name="benchmark")
+
+    @bench.websocket("/echo")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+
+    return bench
+
+
+def raw_sync(url: str, payload: str, n: int) -> float:
+    with raw_connect(url, max_size=None) as ws:
+        start = time.perf_counter()
+        for _ in range(n):
+            ws.send(payload)
+            ws.recv()
+        return n / (time.perf_counter() - start)
+
+
+def wsbench_sync(bench: wsbench.Bench, payload: str, n: int) -> float:
+    with bench.connect("/echo", max_size=None) as conn:
+        start = time.perf_counter()
+        for _ in range(n):
+            conn.send_text(payload)
+            conn.receive_text()
+        return n / (time.perf_counter() - start)
+
+
+async def raw_async(url: str, payload: str, n: int) -> float:
+    async with raw_aconnect(url, max_size=None) as ws:
+        start = time.perf_counter()
+        for _ in range(n):
+            await ws.send(payload)
+            await ws.recv()
+        return n / (time.perf_counter() - start)
+
+
+async def wsbench_async(bench: wsbench.Bench, payload: str, n: int) -> float:
+    async with await bench.aconnect("/echo", max_size=None) as conn:
+        start = time.perf_counter()
+        for _ in range(n):
+            await conn.asend_text(payload)
+            await conn.areceive_text()
+        return n / (time.perf_counter() - start)
+
+
+def best(runs: int, measure) -> float:
+    return max(measure() for _ in range(runs))
+
+
+def start_times(runs: int) -> tuple[float, float]:
+    """Seconds from asking for a server to its first accepted WebSocket, best of *runs*."""
+    embedded, subprocess_ = [], []
+    app = Path(__file__).with_name("_echo_app.py")
+    for _ in range(runs):
+        start = time.perf_counter()
+        bench = make_bench()
+        with bench.connect("/echo"):
+            embedded.append(time.perf_counter() - start)
+        bench.stop()
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(app.parent), "_echo_app:app", "--port", str(port),
+             "--host", "127.0.0.1", "--log-level", "warning"],
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    with raw_connect(f"ws://127.0.0.1:{port}/echo", open_timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.005)
+            subprocess_.append(time.perf_counter() - start)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return min(embedded), min(subprocess_)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3000, help="round trips per measurement (256 B)")
+    parser.add_argument("--runs", type=int, default=3, help="measurements per client; the best counts")
+    args = parser.parse_args()
+    bench = make_bench()
+    url = bench.url + "/echo"
+    print(f"{'case':<34}{'baseline/s':>12}{'wsbench/s':>12}{'ratio':>8}  target")
+    for label, payload, n in (("256 B", "x" * 256, args.rounds), ("64 KiB", "x" * 65536, max(args.rounds // 10, 50))):
+        base = best(args.runs, lambda: raw_sync(url, payload, n))
+        ours = best(args.runs, lambda: wsbench_sync(bench, payload, n))
+        print(f"{'sync  ' + label + ' vs websockets.sync':<34}{base:>12.0f}{ours:>12.0f}{ours / base:>8.2f}  >= 0.90")
+        base = best(args.runs, lambda: asyncio.run(raw_async(url, payload, n)))
+        ours = best(args.runs, lambda: asyncio.run(wsbench_async(bench, payload, n)))
+        print(f"{'async ' + label + ' vs websockets.asyncio':<34}{base:>12.0f}{ours:>12.0f}{ours / base:>8.2f}  >= 0.95")
+    bench.stop()
+    embedded, external = start_times(3)
+    print(f"{'start to first accept (s)':<34}{external:>12.3f}{embedded:>12.3f}{embedded / external:>8.2f}  wsbench <= 0.2 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The one exception tree of wsbench.
+
+.. code-block:: text
+
+    WsbenchError
+    ├── InvalidURL                (also ValueError)
+    ├── InvalidCloseCode          (also ValueError)
+    ├── ReasonTooLong             (also ValueError)
+    ├── ConnectError
+    │   ├── ConnectionRefused
+    │   ├── HandshakeRejected
+    │   ├── SubprotocolNotAccepted
+    │   └── TLSFailure
+    ├── Timeout                   (also TimeoutError)
+    ├── WrongMessageType          (also TypeError)
+    ├── InvalidJSON               (also ValueError)
+    ├── ConnectionClosed
+    ├── InvalidTranscript         (also ValueError)
+    └── BenchError
+
+Messages name the problem and, where there is one, the fix. Server-side code
+never sees these: an endpoint meets Starlette's own ``WebSocketDisconnect``.
+Pure logic: no I/O, no third-party imports.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BenchError",
+    "ConnectError",
+    "ConnectionClosed",
+    "ConnectionRefused",
+    "HandshakeRejected",
+    "InvalidCloseCode",
+    "InvalidJSON",
+    "InvalidTranscript",
+    "InvalidURL",
+    "ReasonTooLong",
+    "SubprotocolNotAccepted",
+    "TLSFailure",
+    "Timeout",
+    "WrongMessageType",
+    "WsbenchError",
+]
+
+
+class WsbenchError(Exception):
+    """Base class of every error wsbench raises itself."""
+
+
+class InvalidURL(WsbenchError, ValueError):
+    """Raised when a URL is not a ws:// or wss:// URL that can be connected to."""
+
+
+class InvalidCloseCode(WsbenchError, ValueError):
+    """Raised when a close code may not be sent; nothing was sent."""
+
+    def __init__(self, message: str, *, code: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ReasonTooLong(WsbenchError, ValueError):
+    """Raised when a close reason exceeds 123 bytes of UTF-8; nothing was sent."""
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class ConnectError(WsbenchError):
+    """Raised when the opening handshake does not complete."""
+
+
+class ConnectionRefused(ConnectError):
+    """Raised when nothing accepts a TCP connection at the URL's host and port."""
+
+
+class HandshakeRejected(ConnectError):
+    """Raised when the server answers the handshake with an HTTP response, not 101."""
+
+    def __init__(self, message: str, *, status: int, headers: dict[str, str], body: bytes) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class SubprotocolNotAccepted(ConnectError):
+    """Raised when the client offered subprotocols and the server chose none of them."""
+
+
+class TLSFailure(ConnectError):
+    """Raised when the TLS handshake of a wss:// URL fails."""
+
+
+class Timeout(WsbenchError, TimeoutError):
+    """Raised when an awaited event does not happen in time; the connection stays usable."""
+
+
+class WrongMessageType(WsbenchError, TypeError):
+    """Raised when a message of the other kind arrives (bytes for ``receive_text``).
+
+    The message stays queued: take it with the matching ``receive_*`` or ``receive()``.
+    """
+
+
+class InvalidJSON(WsbenchError, ValueError):
+    """Raised when ``receive_json`` gets text that is not JSON; the message stays queued."""
+
+
+class ConnectionClosed(WsbenchError):
+    """Raised when using a connection that has closed, with both close frames.
+
+    ``code``/``reason`` are what the peer sent (1006 when no close frame came);
+    ``sent_code``/``sent_reason`` what this side sent, if anything.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int,
+        reason: str,
+        sent_code: int | None = None,
+        sent_reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.sent_code = sent_code
+        self.sent_reason = sent_reason
+
+    @property
+    def ok(self) -> bool:
+        """True for a normal closure (1000 or 1001), as ``websockets`` judges it."""
+        return self.code in (1000, 1001)
+
+
+class InvalidTranscript(WsbenchError, ValueError):
+    """Raised when a JSON Lines transcript cannot be read; names the line and field."""
+
+
+class BenchError(WsbenchError):
+    """Raised when the embedded server cannot start, or is used after ``stop()``."""

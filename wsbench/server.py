@@ -1,0 +1,310 @@
+"""The embedded server: real uvicorn on loopback, endpoints defined live, both sides recorded.
+
+* :class:`Bench` runs ``uvicorn.Server`` on the wsbench background loop (see
+  :mod:`wsbench.loop`), on a socket it binds itself on 127.0.0.1, port 0 by default.
+* ``@bench.websocket(path)`` registers an endpoint into the live FastAPI app;
+  registering a path again replaces it, so re-running a cell redefines it.
+* :class:`Recorder` wraps the app and records every ASGI message in and out of each
+  WebSocket connection, with ``client_state`` / ``application_state`` after it.
+* A Bench replaces a running Bench of the same *name*, so re-running the cell that
+  made it leaves no second server behind; all Benches stop at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ipaddress
+import logging
+import socket
+import threading
+import warnings
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIWebSocketRoute
+from starlette.routing import WebSocketRoute
+
+from . import loop
+from .errors import BenchError
+from .states import StateMirror
+from .transcript import Transcript, record
+
+if TYPE_CHECKING:
+    from .client import Connection
+
+__all__ = ["Bench", "Recorder", "WS_IMPLEMENTATIONS", "server_log"]
+
+#: uvicorn's WebSocket implementations ("auto" picks websockets-sansio).
+WS_IMPLEMENTATIONS = ("auto", "websockets-sansio", "wsproto", "websockets")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _LogBuffer(logging.Handler):
+    """Keeps uvicorn's log lines instead of printing them into whichever cell runs."""
+
+    def __init__(self, size: int = 500) -> None:
+        super().__init__(logging.INFO)
+        self.lines: deque[str] = deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+_log = _LogBuffer()
+for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    logging.getLogger(_name).addHandler(_log)
+    logging.getLogger(_name).propagate = False
+
+
+def server_log() -> list[str]:
+    """The last uvicorn log lines of every Bench in this process (not printed, since
+    a background thread's output would land in whichever cell happens to run)."""
+    return list(_log.lines)
+
+
+_SENT_BY_APP = {"websocket.accept", "websocket.send", "websocket.close"}
+
+
+class Recorder:
+    """ASGI middleware recording each WebSocket connection's messages into transcripts."""
+
+    def __init__(self, app: Any, transcript: Transcript, pairs: dict[int, Transcript]) -> None:
+        self.app = app
+        self.transcript = transcript
+        self._pairs = pairs  # client port -> that client's own transcript
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        key = client[1] if client else id(scope)
+        paired = self._pairs.get(key)
+        sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
+        mirror = StateMirror()
+
+        def note(message: dict[str, Any], **extra: Any) -> None:
+            kind = message["type"]
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") if kind != "websocket.http.response.body" else message.get("body")
+            code = reason = None
+            if kind in ("websocket.close", "websocket.disconnect"):
+                code, reason = message.get("code", 1000), message.get("reason") or ""
+            elif kind == "websocket.http.response.start":
+                code = message.get("status")
+            record(
+                *sinks, side="server", kind=kind, conn=key, data=data, code=code, reason=reason,
+                client_state=mirror.client_state, application_state=mirror.application_state,
+                detail=message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}", **extra,
+            )
+
+        async def recorded_receive() -> dict:
+            message = await receive()
+            mirror.received(message["type"])
+            note(message)
+            return message
+
+        async def recorded_send(message: dict) -> None:
+            mirror.sent(message)  # Starlette changes its state before sending, and so do we
+            note(message)
+            try:
+                await send(message)
+            except OSError as exc:
+                mirror.send_failed()
+                record(*sinks, side="server", kind="send failed", conn=key, detail=type(exc).__name__)
+                raise
+
+        try:
+            await self.app(scope, recorded_receive, recorded_send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            record(*sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._pairs.pop(key, None)
+        record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Bench:
+    """A real FastAPI app served by uvicorn on loopback, for a notebook or a test.
+
+    ``ws`` picks uvicorn's WebSocket implementation (see :data:`WS_IMPLEMENTATIONS`).
+    ``host`` other than loopback must be asked for explicitly and draws a warning.
+    """
+
+    _running: dict[str, Bench] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(
+        self,
+        app: FastAPI | None = None,
+        *,
+        ws: str = "auto",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "main",
+        timeout: float = 10.0,
+    ) -> None:
+        if ws not in WS_IMPLEMENTATIONS:
+            raise ValueError(f"ws={ws!r} is not one of uvicorn's WebSocket implementations: {', '.join(WS_IMPLEMENTATIONS)}")
+        if not _is_loopback(host):
+            warnings.warn(
+                f"Bench binds {host}, which is not loopback: other machines can reach its endpoints",
+                stacklevel=2,
+            )
+        self.app: FastAPI = app if app is not None else FastAPI()
+        self.ws = ws
+        self.host = host
+        self.name = name
+        self.timeout = timeout
+        self.transcript = Transcript()
+        self._pairs: dict[int, Transcript] = {}
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Future | None = None
+        self._port = 0
+        with Bench._registry_lock:
+            previous = Bench._running.pop(name, None)
+        if previous is not None:
+            previous.stop()
+        loop.run(self._start(port), timeout=timeout, what="starting the bench")
+        with Bench._registry_lock:
+            Bench._running[name] = self
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def _start(self, port: int) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, port))
+        except OSError as exc:
+            sock.close()
+            raise BenchError(f"cannot bind {self.host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one") from None
+        sock.setblocking(False)
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            Recorder(self.app, self.transcript, self._pairs),
+            ws=self.ws, log_config=None, lifespan="auto", timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.ensure_future(self._serve(self._server, sock))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise BenchError("the server stopped during start-up; see wsbench.server_log()")
+            await asyncio.sleep(0.001)
+
+    @staticmethod
+    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit:  # uvicorn exits the process when lifespan start-up fails
+            raise BenchError("the app's lifespan start-up failed; see wsbench.server_log()") from None
+        finally:
+            sock.close()
+
+    @property
+    def running(self) -> bool:
+        """True while the server accepts connections."""
+        return self._task is not None and not self._task.done()
+
+    def stop(self) -> None:
+        """Stop the server: open connections get close code 1012 (service restart). Idempotent."""
+        if self._task is None or self._task.done():
+            return
+        with Bench._registry_lock:
+            if Bench._running.get(self.name) is self:
+                del Bench._running[self.name]
+        loop.run(self._stop(), timeout=self.timeout, what="stopping the bench")
+
+    async def _stop(self) -> None:
+        assert self._server is not None and self._task is not None
+        self._server.should_exit = True
+        await asyncio.wait([self._task])
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Bench {self.name!r} ws={self.ws} {'running' if self.running else 'stopped'}>"
+
+    # -- endpoints and clients ------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The TCP port the OS picked (changes every run: keep it out of compared output)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self._port}"
+
+    def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
+        """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there."""
+        if not path.startswith("/"):
+            raise ValueError(f"endpoint path must start with '/', got {path!r}")
+
+        def register(endpoint: F) -> F:
+            routes = self.app.router.routes
+            routes[:] = [r for r in routes if not (isinstance(r, (APIWebSocketRoute, WebSocketRoute)) and r.path == path)]
+            self.app.add_api_websocket_route(path, endpoint, name=name)
+            return endpoint
+
+        return register
+
+    def connect(self, path: str = "/", **options: Any) -> Connection:
+        """Open a client :class:`~wsbench.Connection` to *path* on this bench."""
+        from .client import connect
+
+        return connect(self._url_for(path), _bench=self, **options)
+
+    async def aconnect(self, path: str = "/", **options: Any) -> Connection:
+        """Coroutine form of :meth:`connect`."""
+        from .client import aconnect
+
+        return await aconnect(self._url_for(path), _bench=self, **options)
+
+    def _url_for(self, path: str) -> str:
+        if not self.running:
+            raise BenchError(f"{self!r} is stopped; create a new Bench() to connect")
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        return self.url + path
+
+    def _pair(self, port: int, transcript: Transcript | None) -> None:
+        """Route the server-side events of the client on *port* into *transcript* as well."""
+        if transcript is None:
+            self._pairs.pop(port, None)
+        else:
+            self._pairs[port] = transcript
+
+
+@atexit.register
+def _stop_all() -> None:
+    for bench in list(Bench._running.values()):
+        try:
+            bench.stop()
+        except Exception:  # interpreter exit: nothing left to report to
+            pass

@@ -1,0 +1,257 @@
+"""The record of a conversation: every event of both sides, in order.
+
+* An :class:`Event` is immutable: side (``client`` / ``server``), kind, payload,
+  close code and reason, the server-side ``WebSocket`` states, time and size.
+* A :class:`Transcript` only grows; nothing received is ever dropped from it, also
+  when a ``receive_*`` call raises.
+* Its text form (``str(transcript)``) leaves out ports, times and ids, so a notebook
+  can print it and nbval compares it on any machine. The full detail stays available
+  as data (:meth:`Transcript.records`, JSON Lines).
+
+Pure logic: no I/O beyond reading and writing JSON Lines files.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from .codes import describe
+from .errors import InvalidTranscript
+
+__all__ = ["Event", "Transcript", "record"]
+
+Payload = Union[str, bytes, None]
+_PREVIEW = 72  # characters of a payload shown in the text form
+
+_seq = itertools.count(1)
+_record_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing one side did or saw."""
+
+    seq: int  #: process-wide order of recording
+    time: float  #: wall-clock seconds (``time.time()``)
+    side: str  #: "client" or "server"
+    kind: str  #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
+    conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
+    data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
+    code: int | None = None  #: close code, or HTTP status for "rejected" / response start
+    reason: str | None = None  #: close reason
+    client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
+    application_state: str | None = None  #: server side: ``websocket.application_state`` after it
+    detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
+
+    @property
+    def size(self) -> int:
+        """Payload size in bytes (text counted as UTF-8)."""
+        if isinstance(self.data, str):
+            return len(self.data.encode("utf-8"))
+        return len(self.data) if self.data is not None else 0
+
+    def text(self) -> str:
+        """One deterministic line: no time, port or id."""
+        body = _render_body(self)
+        if self.client_state is None:
+            return f"{self.side:<6}  {body}"
+        return f"{self.side:<6}  {body:<48} [client_state={self.client_state} application_state={self.application_state}]"
+
+
+def record(*transcripts: Transcript, **fields: Any) -> Event:
+    """Create one :class:`Event` and append it to each transcript, atomically in order."""
+    with _record_lock:
+        event = Event(seq=next(_seq), time=time.time(), **fields)
+        for transcript in transcripts:
+            transcript._events.append(event)
+    return event
+
+
+class Transcript:
+    """An append-only, thread-safe list of :class:`Event`, printable deterministically."""
+
+    def __init__(self, events: list[Event] | tuple[Event, ...] = ()) -> None:
+        self._events: list[Event] = list(events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events[:])
+
+    def __getitem__(self, index: int) -> Event:
+        return self._events[index]
+
+    @property
+    def events(self) -> list[Event]:
+        """A snapshot of the events so far."""
+        return self._events[:]
+
+    def since(self, index: int) -> list[Event]:
+        """Events from position *index* on: lets a viewer fetch only what is new."""
+        return self._events[index:]
+
+    def filter(self, *, side: str | None = None, kind: str | None = None) -> Transcript:
+        """A new transcript with the events of one side and/or one kind."""
+        return Transcript(
+            [e for e in self._events if (side is None or e.side == side) and (kind is None or e.kind == kind)]
+        )
+
+    def text(self) -> str:
+        """All events, one line each, numbered by connection when there are several."""
+        events = self._events[:]
+        order: dict[int, int] = {}
+        for event in events:
+            order.setdefault(event.conn, len(order) + 1)
+        if len(order) <= 1:
+            return "\n".join(event.text() for event in events)
+        return "\n".join(f"#{order[e.conn]} {e.text()}" for e in events)
+
+    __str__ = text
+
+    def __repr__(self) -> str:
+        return f"<Transcript: {len(self._events)} events>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the text form
+        printer.text(self.text() if not cycle else repr(self))
+
+    # -- data -------------------------------------------------------------
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered."""
+        order: dict[int, int] = {}
+        rows = []
+        for event in self._events[:]:
+            row = asdict(event)
+            row["conn"] = order.setdefault(event.conn, len(order) + 1)
+            data = row.pop("data")
+            row["text"] = data if isinstance(data, str) else None
+            row["bytes"] = base64.b64encode(data).decode("ascii") if isinstance(data, bytes) else None
+            row["size"] = event.size
+            rows.append(row)
+        return rows
+
+    def to_jsonl(self) -> str:
+        """The transcript as JSON Lines text, one event a line."""
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.records())
+
+    def save(self, path: str | Path) -> Path:
+        """Write the transcript to *path* as JSON Lines and return the path."""
+        path = Path(path)
+        path.write_text(self.to_jsonl(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_jsonl(cls, text: str) -> Transcript:
+        """Parse JSON Lines text; an error names the bad line and field."""
+        return cls([_event_from_json(line, n) for n, line in enumerate(text.splitlines(), 1) if line.strip()])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Transcript:
+        """Read a transcript saved with :meth:`save`."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidTranscript(f"{path}: not a UTF-8 text file, so not a JSON Lines transcript") from None
+        return cls.from_jsonl(text)
+
+
+_FIELDS = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
+
+
+def _event_from_json(line: str, number: int) -> Event:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidTranscript(f"line {number}: not JSON ({exc.msg} at column {exc.colno}): {line[:40]!r}") from None
+    if not isinstance(row, dict):
+        raise InvalidTranscript(f"line {number}: expected a JSON object, got {type(row).__name__}")
+    for name, kind in _FIELDS.items():
+        if not isinstance(row.get(name), kind):
+            raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
+    if row["side"] not in ("client", "server"):
+        raise InvalidTranscript(f"line {number}: side must be 'client' or 'server', not {row['side']!r}")
+    data: Payload = row.get("text")
+    if row.get("bytes") is not None:
+        try:
+            data = base64.b64decode(row["bytes"], validate=True)
+        except (ValueError, TypeError):
+            raise InvalidTranscript(f"line {number}: field 'bytes' is not base64") from None
+    known = {"code", "reason", "client_state", "application_state", "detail"}
+    return Event(
+        seq=row["seq"], time=float(row["time"]), side=row["side"], kind=row["kind"], conn=row["conn"],
+        data=data, **{k: row.get(k) for k in known},
+    )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return "a number" if isinstance(kind, tuple) else {int: "an integer", str: "a string"}[kind]
+
+
+# -- rendering -------------------------------------------------------------
+
+
+def _preview(data: Payload) -> str:
+    if data is None:
+        return ""
+    shown = repr(data[:_PREVIEW])
+    more = "…" if len(data) > _PREVIEW else ""
+    if isinstance(data, bytes):
+        return f"bytes {shown}{more} ({len(data)} bytes)"
+    return f"text {shown}{more}"
+
+
+def _close(event: Event) -> str:
+    return describe(event.code, event.reason or "")
+
+
+_CLIENT = {
+    "send": lambda e: f"→ {_preview(e.data)}",
+    "receive": lambda e: f"← {_preview(e.data)}",
+    "ping": lambda e: "→ ping",
+    "pong": lambda e: "← pong",
+    "close": lambda e: f"→ close {_close(e)}",
+    "closed": lambda e: f"closed: {e.detail}",
+    "connect": lambda e: f"connect {_path(e.data)}",
+    "open": lambda e: "open" + (f" (subprotocol {e.detail!r})" if e.detail else ""),
+    "rejected": lambda e: f"rejected: HTTP {e.code} {_preview(e.data)}".rstrip(),
+    "error": lambda e: f"error: {e.detail}",
+}
+
+
+def _path(url: Payload) -> str:
+    """The path and query of a URL: the host and port change from run to run."""
+    if not isinstance(url, str):
+        return ""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def _render_body(event: Event) -> str:
+    if event.side == "client":
+        render = _CLIENT.get(event.kind)
+        return render(event) if render else event.kind
+    if not event.kind.startswith("websocket."):
+        return f"! {event.detail}"
+    parts = ["→" if event.kind in _APP_SENDS else "←", event.kind]
+    if event.data is not None:
+        parts.append(_preview(event.data))
+    if event.kind in ("websocket.close", "websocket.disconnect"):
+        parts.append(_close(event))
+    elif event.code is not None:
+        parts.append(str(event.code))
+    if event.detail:
+        parts.append(event.detail)
+    return " ".join(parts)
+
+
+_APP_SENDS = {"websocket.accept", "websocket.send", "websocket.close", "websocket.http.response.start", "websocket.http.response.body"}
