@@ -5,8 +5,12 @@
 * A :class:`Transcript` only grows; nothing received is ever dropped from it, also
   when a ``receive_*`` call raises.
 * Its text form (``str(transcript)``) leaves out ports, times and ids, so a notebook
-  can print it and nbval compares it on any machine. The full detail stays available
-  as data (:meth:`Transcript.records`, JSON Lines).
+  can print it and nbval compares it on any machine. The full detail, in the order
+  recorded and with times, stays available as data (:meth:`Transcript.records`, JSON Lines).
+* The text form lists events in *causal* order, not clock order: each side keeps its
+  own order, a message is shown sent before it is received, and where two events
+  are independent (a client sending its next message while the server still answers
+  the last one) a fixed rule decides, so the same conversation always prints alike.
 
 Pure logic: no I/O beyond reading and writing JSON Lines files.
 """
@@ -26,7 +30,7 @@ from typing import Any, Union
 from .codes import describe
 from .errors import InvalidTranscript
 
-__all__ = ["Event", "Transcript", "record"]
+__all__ = ["Event", "Transcript", "causal_order", "record"]
 
 Payload = Union[str, bytes, None]
 _PREVIEW = 72  # characters of a payload shown in the text form
@@ -106,14 +110,18 @@ class Transcript:
         )
 
     def text(self) -> str:
-        """All events, one line each, numbered by connection when there are several."""
-        events = self._events[:]
-        order: dict[int, int] = {}
-        for event in events:
-            order.setdefault(event.conn, len(order) + 1)
-        if len(order) <= 1:
-            return "\n".join(event.text() for event in events)
-        return "\n".join(f"#{order[e.conn]} {e.text()}" for e in events)
+        """All events, one line each, in causal order; connection by connection, numbered
+        #1, #2 ... in order of appearance when there are several."""
+        by_conn: dict[int, list[Event]] = {}
+        for event in self._events[:]:
+            by_conn.setdefault(event.conn, []).append(event)
+        if len(by_conn) == 1:
+            return "\n".join(event.text() for event in causal_order(next(iter(by_conn.values()))))
+        return "\n".join(
+            f"#{number} {event.text()}"
+            for number, events in enumerate(by_conn.values(), 1)
+            for event in causal_order(events)
+        )
 
     __str__ = text
 
@@ -190,6 +198,60 @@ def _event_from_json(line: str, number: int) -> Event:
         seq=row["seq"], time=float(row["time"]), side=row["side"], kind=row["kind"], conn=row["conn"],
         data=data, **{k: row.get(k) for k in known},
     )
+
+
+# -- causal order -------------------------------------------------------------
+
+# A client's events come from two places: the calls a cell makes (connect, send, close ...)
+# and the reader that takes what arrives (receive, closed). The server's events of one
+# connection come from its endpoint. Each of these three keeps its own order.
+_READER_KINDS = {"receive", "closed"}
+_CHAINS = ("server", "reader", "caller")  # when several could come next, the first wins
+
+# (cause kind, side) -> (effect kind, side): the k-th cause precedes the k-th effect.
+_CAUSES = (
+    (("connect", "caller"), ("websocket.connect", "server")),
+    (("websocket.accept", "server"), ("open", "caller")),
+    (("send", "caller"), ("websocket.receive", "server")),
+    (("websocket.send", "server"), ("receive", "reader")),
+    (("close", "caller"), ("websocket.disconnect", "server")),
+    (("websocket.close", "server"), ("closed", "reader")),
+    (("close", "caller"), ("closed", "reader")),
+    (("open", "caller"), ("receive", "reader")),
+    (("open", "caller"), ("closed", "reader")),
+)
+
+
+def _chain(event: Event) -> str:
+    if event.side == "server":
+        return "server"
+    return "reader" if event.kind in _READER_KINDS else "caller"
+
+
+def causal_order(events: list[Event]) -> list[Event]:
+    """One connection's events in a deterministic order that respects cause and effect."""
+    chains: dict[str, list[Event]] = {name: [] for name in _CHAINS}
+    for event in events:
+        chains[_chain(event)].append(event)
+    needs: dict[int, list[int]] = {}
+    for (cause_kind, cause_chain), (effect_kind, effect_chain) in _CAUSES:
+        causes = [e for e in chains[cause_chain] if e.kind == cause_kind]
+        effects = [e for e in chains[effect_chain] if e.kind == effect_kind]
+        if effect_kind in ("closed", "receive") and cause_kind in ("open", "close"):
+            causes = causes[:1] * len(effects)  # one open / close precedes every such effect
+        for cause, effect in zip(causes, effects):
+            needs.setdefault(id(effect), []).append(id(cause))
+    done: set[int] = set()
+    position = dict.fromkeys(_CHAINS, 0)
+    ordered: list[Event] = []
+    while len(ordered) < len(events):
+        heads = [(name, chains[name][position[name]]) for name in _CHAINS if position[name] < len(chains[name])]
+        ready = [(name, e) for name, e in heads if all(cause in done for cause in needs.get(id(e), ()))]
+        name, event = ready[0] if ready else min(heads, key=lambda head: head[1].seq)  # min: never for real data
+        position[name] += 1
+        done.add(id(event))
+        ordered.append(event)
+    return ordered
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

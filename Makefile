@@ -1,0 +1,26 @@
+# Two commands for a fresh machine; each sets itself up (a .venv beside this file).
+#   make lab   JupyterLab on notebooks/ (127.0.0.1, token on), opening 00_start_here.ipynb
+#   make test  unit tests and nbval over every notebook, in one pytest call
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: lab test bench setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[notebooks,test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks 00_start_here.ipynb
+
+test: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/echo.py

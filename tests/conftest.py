@@ -1,0 +1,110 @@
+"""Fixtures: a real uvicorn server (``wsbench.Bench``) on 127.0.0.1 with a few endpoints.
+
+``make_bench`` is the one factory: it starts a Bench with a name unique to the test
+(so no test replaces another's server) and stops every Bench it made afterwards.
+``bench`` is the common case: one running Bench with the endpoints below.
+
+Endpoints (all ``await``-based; none blocks the loop):
+
+* ``/echo``            echoes each text message as text and each binary one as bytes
+* ``/json``            receives JSON and sends it back (Starlette's ``receive_json`` / ``send_json``)
+* ``/send``            sends ``n`` messages (``kind`` text, bytes or json), then closes with ``code`` / ``reason``
+* ``/close-early``     closes before accepting (uvicorn answers HTTP 403)
+* ``/raise``           raises after accepting
+* ``/return``          returns after accepting, without closing
+* ``/reject``          raises ``HTTPException(401)`` with a body before accepting
+* ``/chat``            accepts with subprotocol "chat" when the client offers it (none otherwise), then echoes
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi import FastAPI, HTTPException, WebSocket
+
+import wsbench
+
+_counter = itertools.count(1)
+
+
+def add_endpoints(bench: wsbench.Bench) -> None:
+    """Register the test endpoints on *bench*."""
+
+    @bench.websocket("/echo")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+
+    @bench.websocket("/json")
+    async def json_echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for value in websocket.iter_json():
+            await websocket.send_json(value)
+
+    @bench.websocket("/send")
+    async def send(websocket: WebSocket, n: int = 3, code: int = 1000, reason: str = "", kind: str = "text") -> None:
+        await websocket.accept()
+        for i in range(n):
+            if kind == "bytes":
+                await websocket.send_bytes(f"msg {i}".encode())
+            elif kind == "json":
+                await websocket.send_json({"i": i})
+            else:
+                await websocket.send_text(f"msg {i}")
+        await websocket.close(code, reason)
+
+    @bench.websocket("/close-early")
+    async def close_early(websocket: WebSocket) -> None:
+        await websocket.close(4003, "not you")
+
+    @bench.websocket("/raise")
+    async def raise_after_accept(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise RuntimeError("boom")
+
+    @bench.websocket("/return")
+    async def return_after_accept(websocket: WebSocket) -> None:
+        await websocket.accept()
+
+    @bench.websocket("/reject")
+    async def reject(websocket: WebSocket) -> None:
+        raise HTTPException(status_code=401, detail="no token")
+
+    @bench.websocket("/chat")
+    async def chat(websocket: WebSocket) -> None:
+        offered = websocket.scope.get("subprotocols", [])
+        await websocket.accept(subprotocol="chat" if "chat" in offered else None)
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
+
+
+@pytest.fixture
+def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench.Bench]]:
+    """Factory: ``make_bench(ws=..., app=..., name=..., endpoints=True)`` -> a running Bench, stopped after the test."""
+    made: list[wsbench.Bench] = []
+
+    def make(*, ws: str = "auto", app: FastAPI | None = None, name: str | None = None, endpoints: bool = True) -> wsbench.Bench:
+        bench = wsbench.Bench(app=app, ws=ws, name=name or f"{request.node.nodeid}-{next(_counter)}")
+        made.append(bench)
+        if endpoints:
+            add_endpoints(bench)
+        return bench
+
+    yield make
+    for bench in reversed(made):
+        bench.stop()
+
+
+@pytest.fixture
+def bench(make_bench: Callable[..., wsbench.Bench]) -> wsbench.Bench:
+    """A running Bench on 127.0.0.1 with the endpoints of this module."""
+    return make_bench()
