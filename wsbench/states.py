@@ -17,11 +17,12 @@ CONNECTING, CONNECTED, DISCONNECTED, RESPONSE = "CONNECTING", "CONNECTED", "DISC
 class StateMirror:
     """``client_state`` and ``application_state`` as a Starlette WebSocket would hold them."""
 
-    __slots__ = ("application_state", "client_state")
+    __slots__ = ("_before", "application_state", "client_state")
 
     def __init__(self) -> None:
         self.client_state = CONNECTING
         self.application_state = CONNECTING
+        self._before = CONNECTING  # application_state before the last sent message
 
     def received(self, message_type: str) -> None:
         """Apply an ASGI message the app received (``websocket.connect`` / ``.receive`` / ``.disconnect``)."""
@@ -33,6 +34,7 @@ class StateMirror:
     def sent(self, message: dict) -> None:
         """Apply an ASGI message the app sent."""
         kind = message.get("type")
+        self._before = self.application_state
         if kind == "websocket.accept" and self.application_state == CONNECTING:
             self.application_state = CONNECTED
         elif kind == "websocket.close":
@@ -43,5 +45,7 @@ class StateMirror:
             self.application_state = DISCONNECTED
 
     def send_failed(self) -> None:
-        """Starlette marks the app side DISCONNECTED when a send hits a dead socket (OSError)."""
-        self.application_state = DISCONNECTED
+        """A send hit a dead socket (OSError): Starlette marks the app side DISCONNECTED,
+        but only when it was CONNECTED; otherwise it keeps the state it set before sending."""
+        if self._before == CONNECTED:
+            self.application_state = DISCONNECTED

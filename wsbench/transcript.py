@@ -160,7 +160,8 @@ class Transcript:
     @classmethod
     def from_jsonl(cls, text: str) -> Transcript:
         """Parse JSON Lines text; an error names the bad line and field."""
-        return cls([_event_from_json(line, n) for n, line in enumerate(text.splitlines(), 1) if line.strip()])
+        # Split on "\n" only: str.splitlines() would also split inside text holding U+2028 and the like.
+        return cls([_event_from_json(line, n) for n, line in enumerate(text.split("\n"), 1) if line.strip()])
 
     @classmethod
     def load(cls, path: str | Path) -> Transcript:
@@ -187,6 +188,11 @@ def _event_from_json(line: str, number: int) -> Event:
             raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
     if row["side"] not in ("client", "server"):
         raise InvalidTranscript(f"line {number}: side must be 'client' or 'server', not {row['side']!r}")
+    for name in ("text", "reason", "client_state", "application_state", "detail"):
+        if row.get(name) is not None and not isinstance(row[name], str):
+            raise InvalidTranscript(f"line {number}: field {name!r} is not a string")
+    if row.get("code") is not None and (type(row["code"]) is not int):
+        raise InvalidTranscript(f"line {number}: field 'code' is not an integer")
     data: Payload = row.get("text")
     if row.get("bytes") is not None:
         try:
