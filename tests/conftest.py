@@ -8,7 +8,8 @@ Endpoints (all ``await``-based; none blocks the loop):
 
 * ``/echo``            echoes each text message as text and each binary one as bytes
 * ``/json``            receives JSON and sends it back (Starlette's ``receive_json`` / ``send_json``)
-* ``/send``            sends ``n`` messages (``kind`` text, bytes or json), then closes with ``code`` / ``reason``
+* ``/send``            after ``delay`` seconds sends ``n`` messages (``kind`` text, bytes or json), then closes
+                       with ``code`` / ``reason``
 * ``/close-early``     closes before accepting (uvicorn answers HTTP 403)
 * ``/raise``           raises after accepting
 * ``/return``          returns after accepting, without closing
@@ -18,6 +19,7 @@ Endpoints (all ``await``-based; none blocks the loop):
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -51,8 +53,11 @@ def add_endpoints(bench: wsbench.Bench) -> None:
             await websocket.send_json(value)
 
     @bench.websocket("/send")
-    async def send(websocket: WebSocket, n: int = 3, code: int = 1000, reason: str = "", kind: str = "text") -> None:
+    async def send(
+        websocket: WebSocket, n: int = 3, code: int = 1000, reason: str = "", kind: str = "text", delay: float = 0.0
+    ) -> None:
         await websocket.accept()
+        await asyncio.sleep(delay)
         for i in range(n):
             if kind == "bytes":
                 await websocket.send_bytes(f"msg {i}".encode())
@@ -92,7 +97,9 @@ def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench
     """Factory: ``make_bench(ws=..., app=..., name=..., endpoints=True)`` -> a running Bench, stopped after the test."""
     made: list[wsbench.Bench] = []
 
-    def make(*, ws: str = "auto", app: FastAPI | None = None, name: str | None = None, endpoints: bool = True) -> wsbench.Bench:
+    def make(
+        *, ws: str = "auto", app: FastAPI | None = None, name: str | None = None, endpoints: bool = True
+    ) -> wsbench.Bench:
         bench = wsbench.Bench(app=app, ws=ws, name=name or f"{request.node.nodeid}-{next(_counter)}")
         made.append(bench)
         if endpoints:

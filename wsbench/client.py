@@ -72,7 +72,15 @@ class _Gate:
         self._cond.notify_all()
         futures, self._futures = self._futures, []
         for future in futures:
-            future.get_loop().call_soon_threadsafe(_wake, future)
+            # Fix: a waiter that timed out or was cancelled left a done future behind, and its
+            # event loop may be closed by now (asyncio.run returned): call_soon_threadsafe then
+            # raised RuntimeError here, in the reader, which stopped reading (messages lost).
+            if future.done():
+                continue
+            try:
+                future.get_loop().call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # that waiter's loop closed meanwhile: nobody is left to wake
+                pass
 
     def wait(self, ready: Callable[[], Any], timeout: float | None) -> Any:
         """Block until ``ready()`` is truthy and return it, or return None at *timeout*."""
@@ -102,6 +110,10 @@ class _Gate:
                 await asyncio.wait_for(future, remaining)
             except asyncio.TimeoutError:
                 return None
+            finally:  # Fix: drop this waiter's future, so timed-out waits do not pile up until a notify
+                with self.lock:
+                    if future in self._futures:
+                        self._futures.remove(future)
 
 
 def _wake(future: asyncio.Future) -> None:
@@ -407,6 +419,7 @@ class Connection:
         return await self._atake_json(mode, timeout)
 
     def _take(self, kind: type | None, timeout: float | None, what: str) -> Any:
+        _not_on_loop(what)
         timeout = self.timeout if timeout is None else timeout
         if self._gate.wait(self._ready, timeout) is None:
             raise self._timeout(what, timeout)
@@ -419,6 +432,7 @@ class Connection:
         return self._pop(kind, what)
 
     def _take_json(self, mode: str, timeout: float | None) -> Any:
+        _not_on_loop("receive_json")
         kind = _json_kind(mode)
         timeout = self.timeout if timeout is None else timeout
         if self._gate.wait(self._ready, timeout) is None:
@@ -648,7 +662,15 @@ def _connect_error(exc: BaseException, url: str, open_timeout: float) -> BaseExc
     if isinstance(exc, websockets.InvalidURI):
         return InvalidURL(str(exc))
     if isinstance(exc, ssl.SSLError):
-        return TLSFailure(f"TLS handshake with {host} failed: {exc.reason or exc}; pass ca_file=... to trust its certificate")
+        # Fix: the ca_file hint only fits a certificate that did not verify; a server that does
+        # not speak TLS at all (a plain ws:// server) answers with WRONG_VERSION_NUMBER.
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            hint = "pass ca_file=... to trust its certificate"
+        elif exc.reason == "WRONG_VERSION_NUMBER":
+            hint = "the server does not speak TLS there: use ws:// instead of wss://"
+        else:
+            hint = "check that the server speaks TLS at this port and that its certificate is trusted (ca_file=...)"
+        return TLSFailure(f"TLS handshake with {host} failed: {exc.reason or exc}; {hint}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return Timeout(f"opening {url}: no handshake response within {open_timeout} s")
     if isinstance(exc, ConnectionRefusedError):
@@ -658,6 +680,14 @@ def _connect_error(exc: BaseException, url: str, open_timeout: float) -> BaseExc
     if isinstance(exc, OSError):
         return ConnectError(f"cannot connect to {host}: {exc.strerror or exc}")
     return exc
+
+
+def _not_on_loop(what: str) -> None:
+    # Fix: a sync receive from the wsbench loop's own thread (for example inside an endpoint)
+    # blocked the loop, so the reader could never deliver and the call ended in a false Timeout
+    # after freezing the server; refuse it as loop.run() does for the other blocking calls.
+    if loop.in_loop_thread():
+        raise RuntimeError(f"{what}: a blocking call from inside the wsbench loop would deadlock; use the a* coroutine")
 
 
 def _require(data: Any, kinds: type | tuple[type, ...], method: str, other: str) -> Any:

@@ -1,0 +1,339 @@
+"""wsbench.server: the embedded uvicorn server, live endpoints and the server-side record."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI, WebSocket
+
+import wsbench
+from wsbench.server import WS_IMPLEMENTATIONS, _is_loopback
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 2.0) -> None:
+    """Poll *predicate* (bounded) until it is true; fail the test if it never is."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def loop_threads() -> int:
+    """How many threads named "wsbench-loop" are alive."""
+    return sum(thread.name == "wsbench-loop" for thread in threading.enumerate())
+
+
+# -- life cycle ----------------------------------------------------------------
+
+
+def test_bench_starts_on_loopback(bench):
+    """A new Bench is running on 127.0.0.1 at an OS-picked port, and its repr shows no port."""
+    assert bench.running
+    assert bench.host == "127.0.0.1"
+    assert bench.port > 0
+    assert bench.url == f"ws://127.0.0.1:{bench.port}"
+    assert str(bench.port) not in repr(bench)
+    assert "running" in repr(bench)
+
+
+def test_stop_releases_the_port(make_bench):
+    """After stop() the port is free again: binding it works."""
+    bench = make_bench()
+    port = bench.port
+    bench.stop()
+    assert not bench.running
+    assert "stopped" in repr(bench)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_stop_is_idempotent(make_bench):
+    """Calling stop() twice does nothing the second time."""
+    bench = make_bench()
+    bench.stop()
+    bench.stop()
+    assert not bench.running
+
+
+def test_bench_is_a_context_manager(make_bench):
+    """Leaving a with block stops the Bench."""
+    with make_bench() as bench:
+        assert bench.running
+    assert not bench.running
+
+
+def test_stop_closes_connected_clients_with_1012(bench):
+    """Stopping the Bench closes every connected client with 1012 (service restart)."""
+    conn = bench.connect("/echo")
+    other = bench.connect("/echo")
+    bench.stop()
+    wait_until(lambda: conn.state == "closed" and other.state == "closed")
+    assert conn.close_code == 1012
+    assert other.close_code == 1012
+    with pytest.raises(wsbench.ConnectionClosed) as info:
+        conn.receive_text(timeout=1)
+    assert info.value.code == 1012
+    assert "1012 (service restart)" in str(info.value)
+
+
+def test_same_name_replaces_the_previous_bench(make_bench):
+    """A second Bench with the same name stops the first; there is still one loop thread."""
+    first = make_bench(name="replaced-bench")
+    conn = first.connect("/echo")
+    second = make_bench(name="replaced-bench")
+    assert not first.running
+    assert second.running
+    assert loop_threads() == 1
+    wait_until(lambda: conn.state == "closed")
+    assert conn.close_code == 1012
+    fresh = second.connect("/echo")
+    fresh.send_text("hi")
+    assert fresh.receive_text(timeout=2) == "hi"
+
+
+def test_different_names_run_side_by_side(make_bench):
+    """Benches with different names run at once, on different ports, on the one loop thread."""
+    first, second = make_bench(), make_bench()
+    assert first.running and second.running
+    assert first.port != second.port
+    assert loop_threads() == 1
+
+
+def test_connecting_a_stopped_bench_raises_bench_error(make_bench):
+    """bench.connect / bench.aconnect on a stopped Bench raise BenchError."""
+    bench = make_bench()
+    bench.stop()
+    with pytest.raises(wsbench.BenchError, match="stopped"):
+        bench.connect("/echo")
+    with pytest.raises(wsbench.BenchError, match="stopped"):
+        asyncio.run(bench.aconnect("/echo"))
+
+
+def test_busy_port_raises_bench_error(request):
+    """Bench(port=<a port in use>) raises BenchError naming the fix (port=0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(wsbench.BenchError, match="port=0"):
+            wsbench.Bench(port=port, name=f"{request.node.nodeid}-busy")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.org", False),
+    ],
+)
+def test_is_loopback(host, loopback):
+    """_is_loopback (which decides the non-loopback warning) is true only for loopback hosts."""
+    assert _is_loopback(host) is loopback
+
+
+# -- endpoints and apps -----------------------------------------------------------
+
+
+def test_endpoint_path_must_start_with_slash(bench):
+    """Registering a path without a leading "/" raises ValueError; so does connecting to one."""
+    with pytest.raises(ValueError, match="must start with '/'"):
+        bench.websocket("echo")
+    with pytest.raises(ValueError, match="must start with '/'"):
+        bench.connect("echo")
+
+
+def test_reregistering_a_path_replaces_the_endpoint(bench):
+    """Registering the same path again replaces the endpoint (re-running a cell)."""
+
+    @bench.websocket("/version")
+    async def one(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("one")
+        await websocket.close()
+
+    @bench.websocket("/version")
+    async def two(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("two")
+        await websocket.close()
+
+    assert list(bench.connect("/version").iter_text(timeout=2)) == ["two"]
+    assert [getattr(r, "path", None) for r in bench.app.router.routes].count("/version") == 1
+
+
+def test_unknown_path_is_rejected_with_403(bench):
+    """Connecting to a path with no endpoint: Starlette closes before accept, so uvicorn answers HTTP 403."""
+    with pytest.raises(wsbench.HandshakeRejected) as info:
+        bench.connect("/no-such-endpoint")
+    assert info.value.status == 403
+
+
+def test_bench_serves_an_existing_app(make_bench):
+    """Bench(app=my_app) serves the app's own WebSocket and HTTP routes."""
+    app = FastAPI()
+
+    @app.websocket("/hello")
+    async def hello(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello from my app")
+        await websocket.close()
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    bench = make_bench(app=app, endpoints=False)
+    assert bench.app is app
+    assert list(bench.connect("/hello").iter_text(timeout=2)) == ["hello from my app"]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    with opener.open(f"http://127.0.0.1:{bench.port}/health", timeout=2) as response:
+        assert response.read() == b'{"ok":true}'
+
+
+@pytest.mark.parametrize("ws", ["websockets-sansio", "wsproto", "websockets"])
+@pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated")  # uvicorn 0.54, legacy ws only
+def test_each_ws_implementation_echoes(make_bench, ws):
+    """ws= each of uvicorn's implementations serves an echo and passes the client's close code on."""
+    bench = make_bench(ws=ws)
+    assert bench.ws == ws
+    conn = bench.connect("/echo")
+    conn.send_text("hi")
+    conn.send_bytes(b"\x00")
+    assert conn.receive_text(timeout=2) == "hi"
+    assert conn.receive_bytes(timeout=2) == b"\x00"
+    conn.close(4000, "bye")
+    wait_until(lambda: bench.transcript.filter(kind="websocket.disconnect"))
+    disconnect = bench.transcript.filter(kind="websocket.disconnect")[0]
+    assert (disconnect.code, disconnect.reason) == (4000, "bye")
+
+
+def test_invalid_ws_implementation_raises_value_error():
+    """ws= anything else raises ValueError listing the choices, before anything starts."""
+    with pytest.raises(ValueError) as info:
+        wsbench.Bench(ws="tornado", name="never-started")
+    for name in WS_IMPLEMENTATIONS:
+        assert name in str(info.value)
+
+
+# -- the server-side record ----------------------------------------------------------
+
+
+def test_client_close_4000_recorded_with_states(bench):
+    """The client closing with 4000: the server records websocket.disconnect, client DISCONNECTED, app CONNECTED."""
+    conn = bench.connect("/echo")
+    conn.send_text("hi")
+    conn.receive_text(timeout=2)
+    conn.close(4000, "done")
+    wait_until(lambda: bench.transcript.filter(kind="websocket.disconnect"))
+    server = bench.transcript.filter(side="server")
+    assert [e.kind for e in server][:4] == [
+        "websocket.connect", "websocket.accept", "websocket.receive", "websocket.send"
+    ]
+    accept = server.filter(kind="websocket.accept")[0]
+    assert (accept.client_state, accept.application_state) == ("CONNECTED", "CONNECTED")
+    disconnect = server.filter(kind="websocket.disconnect")[0]
+    assert (disconnect.code, disconnect.reason) == (4000, "done")
+    assert disconnect.client_state == "DISCONNECTED"
+    assert disconnect.application_state == "CONNECTED"
+    assert "[client_state=DISCONNECTED application_state=CONNECTED]" in str(bench.transcript)
+
+
+def test_endpoint_exception_is_recorded_and_client_sees_1006(bench):
+    """An endpoint raising after accept: an "exception" event, and the client sees 1006 (no close frame)."""
+    conn = bench.connect("/raise")
+    with pytest.raises(wsbench.ConnectionClosed) as info:
+        conn.receive_text(timeout=2)
+    assert info.value.code == 1006
+    assert conn.close_code == 1006
+    wait_until(lambda: bench.transcript.filter(kind="exception"))
+    exception = bench.transcript.filter(kind="exception")[0]
+    assert exception.side == "server"
+    assert exception.detail == "endpoint raised RuntimeError: boom"
+    assert "! endpoint raised RuntimeError: boom" in str(bench.transcript)
+    assert any("Exception in ASGI application" in line for line in wsbench.server_log())
+
+
+def test_endpoint_returning_without_close_gives_1006(bench):
+    """An endpoint returning after accept sends no close frame: the client sees 1006, the server records "return"."""
+    conn = bench.connect("/return")
+    with pytest.raises(wsbench.ConnectionClosed) as info:
+        conn.receive_text(timeout=2)
+    assert info.value.code == 1006
+    wait_until(lambda: bench.transcript.filter(kind="return"))
+    assert len(bench.transcript.filter(kind="websocket.close")) == 0
+
+
+def test_close_before_accept_recorded_with_states(bench):
+    """close() before accept: the server records websocket.close with client CONNECTING, app DISCONNECTED."""
+    with pytest.raises(wsbench.HandshakeRejected):
+        bench.connect("/close-early")
+    close = bench.transcript.filter(kind="websocket.close")[0]
+    assert (close.code, close.reason) == (4003, "not you")
+    assert (close.client_state, close.application_state) == ("CONNECTING", "DISCONNECTED")
+
+
+def test_denial_response_recorded(bench):
+    """HTTPException before accept: the server records the denial response (401, then the body)."""
+    with pytest.raises(wsbench.HandshakeRejected):
+        bench.connect("/reject")
+    server = bench.transcript.filter(side="server")
+    start = server.filter(kind="websocket.http.response.start")[0]
+    body = server.filter(kind="websocket.http.response.body")[0]
+    assert start.code == 401
+    assert start.application_state == "RESPONSE"
+    assert body.data == b'{"detail":"no token"}'
+    assert body.application_state == "DISCONNECTED"
+
+
+def test_subprotocol_recorded_on_accept(bench):
+    """accept(subprotocol="chat") is recorded with its subprotocol."""
+    bench.connect("/chat", subprotocols=["chat"])
+    accept = bench.transcript.filter(kind="websocket.accept")[0]
+    assert accept.detail == "subprotocol 'chat'"
+
+
+def test_connection_transcript_holds_both_sides_of_that_connection_only(bench):
+    """Two connections in turn: each one's transcript has its own client and server events, not the other's."""
+    transcripts = []
+    for word in ("first", "second"):
+        conn = bench.connect("/echo")
+        conn.send_text(word)
+        assert conn.receive_text(timeout=2) == word
+        conn.close()
+        wait_until(lambda conn=conn: conn.transcript.filter(kind="websocket.disconnect"))
+        transcripts.append(conn.transcript)
+    first, second = transcripts
+    for transcript, mine, other in ((first, "first", "second"), (second, "second", "first")):
+        assert {e.side for e in transcript} == {"client", "server"}
+        assert len({e.conn for e in transcript}) == 1
+        assert [e.data for e in transcript.filter(side="server", kind="websocket.receive")] == [mine]
+        assert other not in str(transcript)
+        assert not str(transcript).startswith("#")  # one connection: no numbering
+    assert len({e.conn for e in bench.transcript}) == 2
+    assert str(bench.transcript).startswith("#1 ")
+
+
+def test_bench_transcript_has_no_port(bench):
+    """The bench transcript's text has no port number in it."""
+    conn = bench.connect("/echo")
+    conn.send_text("hi")
+    conn.receive_text(timeout=2)
+    conn.close(4000, "bye")
+    with pytest.raises(wsbench.HandshakeRejected):
+        bench.connect("/reject")
+    wait_until(lambda: bench.transcript.filter(kind="websocket.disconnect"))
+    text = str(bench.transcript)
+    assert str(bench.port) not in text
+    assert "connect /echo" in text
