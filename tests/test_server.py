@@ -239,7 +239,10 @@ def test_client_close_4000_recorded_with_states(bench):
     wait_until(lambda: bench.transcript.filter(kind="websocket.disconnect"))
     server = bench.transcript.filter(side="server")
     assert [e.kind for e in server][:4] == [
-        "websocket.connect", "websocket.accept", "websocket.receive", "websocket.send"
+        "websocket.connect",
+        "websocket.accept",
+        "websocket.receive",
+        "websocket.send",
     ]
     accept = server.filter(kind="websocket.accept")[0]
     assert (accept.client_state, accept.application_state) == ("CONNECTED", "CONNECTED")

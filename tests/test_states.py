@@ -183,13 +183,16 @@ def test_send_failed_makes_application_disconnected():
 def test_accept_receive_close_matches_starlette():
     """accept, receive text and bytes, send, close: the mirror matches the real WebSocket at every step."""
     pair = Pair([CONNECT, TEXT, BYTES])
-    seen = _drive(pair, [
-        lambda ws: ws.accept(),
-        lambda ws: ws.receive_text(),
-        lambda ws: ws.receive_bytes(),
-        lambda ws: ws.send_text("echo"),
-        lambda ws: ws.close(4001, "bye"),
-    ])
+    seen = _drive(
+        pair,
+        [
+            lambda ws: ws.accept(),
+            lambda ws: ws.receive_text(),
+            lambda ws: ws.receive_bytes(),
+            lambda ws: ws.send_text("echo"),
+            lambda ws: ws.close(4001, "bye"),
+        ],
+    )
     assert seen[1] == ("CONNECTED", "CONNECTED")
     assert seen[-1] == ("CONNECTED", "DISCONNECTED")
     assert [m["type"] for m in pair.outgoing] == ["websocket.accept", "websocket.send", "websocket.close"]
@@ -209,23 +212,34 @@ def test_close_before_connect_matches_starlette():
 
 def test_raw_denial_response_matches_starlette():
     """http.response.start, a body with more_body True, one with more_body False: the mirror matches."""
-    seen = _drive(Pair([CONNECT]), [
-        lambda ws: ws.receive(),
-        lambda ws: ws.send({"type": "websocket.http.response.start", "status": 403, "headers": []}),
-        lambda ws: ws.send({"type": "websocket.http.response.body", "body": b"no", "more_body": True}),
-        lambda ws: ws.send({"type": "websocket.http.response.body", "body": b"pe", "more_body": False}),
-    ])
-    assert [application for _, application in seen] == ["CONNECTING", "CONNECTING", "RESPONSE", "RESPONSE",
-                                                        "DISCONNECTED"]
+    seen = _drive(
+        Pair([CONNECT]),
+        [
+            lambda ws: ws.receive(),
+            lambda ws: ws.send({"type": "websocket.http.response.start", "status": 403, "headers": []}),
+            lambda ws: ws.send({"type": "websocket.http.response.body", "body": b"no", "more_body": True}),
+            lambda ws: ws.send({"type": "websocket.http.response.body", "body": b"pe", "more_body": False}),
+        ],
+    )
+    assert [application for _, application in seen] == [
+        "CONNECTING",
+        "CONNECTING",
+        "RESPONSE",
+        "RESPONSE",
+        "DISCONNECTED",
+    ]
 
 
 def test_send_denial_response_matches_starlette():
     """send_denial_response(PlainTextResponse) ends DISCONNECTED in both the mirror and the real WebSocket."""
     pair = Pair([CONNECT])
-    seen = _drive(pair, [
-        lambda ws: ws.receive(),
-        lambda ws: ws.send_denial_response(PlainTextResponse("go away", status_code=401)),
-    ])
+    seen = _drive(
+        pair,
+        [
+            lambda ws: ws.receive(),
+            lambda ws: ws.send_denial_response(PlainTextResponse("go away", status_code=401)),
+        ],
+    )
     assert seen[-1] == ("CONNECTED", "DISCONNECTED")
     assert [m["type"] for m in pair.outgoing] == ["websocket.http.response.start", "websocket.http.response.body"]
 
@@ -245,11 +259,14 @@ def test_client_disconnect_matches_starlette():
 
 def test_close_after_client_disconnect_matches_starlette():
     """Closing after the client disconnected leaves both sides DISCONNECTED, in both."""
-    seen = _drive(Pair([CONNECT, DISCONNECT]), [
-        lambda ws: ws.accept(),
-        lambda ws: ws.receive(),
-        lambda ws: ws.close(),
-    ])
+    seen = _drive(
+        Pair([CONNECT, DISCONNECT]),
+        [
+            lambda ws: ws.accept(),
+            lambda ws: ws.receive(),
+            lambda ws: ws.close(),
+        ],
+    )
     assert seen[-1] == ("DISCONNECTED", "DISCONNECTED")
 
 

@@ -25,12 +25,20 @@ def _conversation(transcript: Transcript, conn: int) -> None:
     """Record one short conversation of both sides on connection *conn*."""
     record(transcript, side="client", kind="connect", conn=conn, data=f"ws://127.0.0.1:{conn}/echo?room=1")
     record(
-        transcript, side="server", kind="websocket.connect", conn=conn,
-        client_state="CONNECTED", application_state="CONNECTING",
+        transcript,
+        side="server",
+        kind="websocket.connect",
+        conn=conn,
+        client_state="CONNECTED",
+        application_state="CONNECTING",
     )
     record(
-        transcript, side="server", kind="websocket.accept", conn=conn,
-        client_state="CONNECTED", application_state="CONNECTED",
+        transcript,
+        side="server",
+        kind="websocket.accept",
+        conn=conn,
+        client_state="CONNECTED",
+        application_state="CONNECTED",
     )
     record(transcript, side="client", kind="open", conn=conn)
     record(transcript, side="client", kind="send", conn=conn, data="hi")
@@ -125,12 +133,20 @@ def test_text_is_the_same_for_two_runs():
 
 def test_text_renders_known_lines():
     """Events render as documented: arrows, payload kind, close code with label, server states."""
-    transcript = Transcript([
-        _event(seq=1, kind="send", data="hi"),
-        _event(seq=2, side="server", kind="websocket.receive", data="hi",
-               client_state="CONNECTED", application_state="CONNECTED"),
-        _event(seq=3, kind="close", code=4001, reason="bye"),
-    ])
+    transcript = Transcript(
+        [
+            _event(seq=1, kind="send", data="hi"),
+            _event(
+                seq=2,
+                side="server",
+                kind="websocket.receive",
+                data="hi",
+                client_state="CONNECTED",
+                application_state="CONNECTED",
+            ),
+            _event(seq=3, kind="close", code=4001, reason="bye"),
+        ]
+    )
     lines = transcript.text().splitlines()
     assert lines[0] == "client  → text 'hi'"
     assert lines[1].startswith("server  ← websocket.receive text 'hi'")
@@ -147,12 +163,14 @@ def test_one_connection_has_no_number():
 
 def test_connections_are_numbered_in_order_of_appearance():
     """With several connections, each one's lines come together, prefixed "#1", "#2" by first appearance."""
-    transcript = Transcript([
-        _event(seq=1, conn=900, data="a"),
-        _event(seq=2, conn=17, data="b"),
-        _event(seq=3, conn=900, data="c"),
-        _event(seq=4, conn=5, data="d"),
-    ])
+    transcript = Transcript(
+        [
+            _event(seq=1, conn=900, data="a"),
+            _event(seq=2, conn=17, data="b"),
+            _event(seq=3, conn=900, data="c"),
+            _event(seq=4, conn=5, data="d"),
+        ]
+    )
     lines = transcript.text().splitlines()
     assert [line.split(" ", 1)[0] for line in lines] == ["#1", "#1", "#2", "#3"]
     assert [line[-2] for line in lines] == ["a", "c", "b", "d"]
@@ -216,16 +234,34 @@ def _server(kind: str, data: str | None = None) -> dict:
 
 def _echo_events(interleaved: bool, conn: int) -> list[Event]:
     """An echo of "a" and "b", recorded in one of two clock orders that both respect causality."""
-    start = [_client("connect", "ws://127.0.0.1:1/echo"), _server("websocket.connect"), _server("websocket.accept"),
-             _client("open")]
+    start = [
+        _client("connect", "ws://127.0.0.1:1/echo"),
+        _server("websocket.connect"),
+        _server("websocket.accept"),
+        _client("open"),
+    ]
     if interleaved:  # the client sends "b" before the server has answered "a"
-        middle = [_client("send", "a"), _client("send", "b"), _server("websocket.receive", "a"),
-                  _server("websocket.send", "a"), _server("websocket.receive", "b"), _client("receive", "a"),
-                  _server("websocket.send", "b"), _client("receive", "b")]
+        middle = [
+            _client("send", "a"),
+            _client("send", "b"),
+            _server("websocket.receive", "a"),
+            _server("websocket.send", "a"),
+            _server("websocket.receive", "b"),
+            _client("receive", "a"),
+            _server("websocket.send", "b"),
+            _client("receive", "b"),
+        ]
     else:
-        middle = [_client("send", "a"), _server("websocket.receive", "a"), _server("websocket.send", "a"),
-                  _client("receive", "a"), _client("send", "b"), _server("websocket.receive", "b"),
-                  _server("websocket.send", "b"), _client("receive", "b")]
+        middle = [
+            _client("send", "a"),
+            _server("websocket.receive", "a"),
+            _server("websocket.send", "a"),
+            _client("receive", "a"),
+            _client("send", "b"),
+            _server("websocket.receive", "b"),
+            _server("websocket.send", "b"),
+            _client("receive", "b"),
+        ]
     end = [_client("close", None), _server("websocket.disconnect"), _client("closed")]
     rows = start + middle + end
     return [_event(seq=100 * conn + n, time=TIME + n, conn=conn, **row) for n, row in enumerate(rows)]
@@ -239,10 +275,12 @@ def _chain_of(event: Event) -> str:
 
 def test_text_shows_a_send_before_its_receive():
     """A server receive recorded before the client's send is still printed after it."""
-    transcript = Transcript([
-        _event(seq=1, side="server", kind="websocket.receive", data="a"),
-        _event(seq=2, side="client", kind="send", data="a"),
-    ])
+    transcript = Transcript(
+        [
+            _event(seq=1, side="server", kind="websocket.receive", data="a"),
+            _event(seq=2, side="client", kind="send", data="a"),
+        ]
+    )
     assert transcript.text().splitlines() == ["client  → text 'a'", "server  ← websocket.receive text 'a'"]
 
 
@@ -341,15 +379,24 @@ def test_filter_by_side_and_kind():
 
 
 def _varied_transcript() -> Transcript:
-    return Transcript([
-        _event(seq=1, kind="connect", data="ws://127.0.0.1:54321/x"),
-        _event(seq=2, kind="send", data="héllo ✓ 日本 🎉"),
-        _event(seq=3, kind="send", data=b"\x00\xff\xfe binary"),
-        _event(seq=4, side="server", kind="websocket.receive", conn=2, data=b"",
-               client_state="CONNECTED", application_state="CONNECTED"),
-        _event(seq=5, kind="close", code=4001, reason="au revoir ✓", time=TIME + 0.125),
-        _event(seq=6, kind="open", detail="subprotocol 'chat'"),
-    ])
+    return Transcript(
+        [
+            _event(seq=1, kind="connect", data="ws://127.0.0.1:54321/x"),
+            _event(seq=2, kind="send", data="héllo ✓ 日本 🎉"),
+            _event(seq=3, kind="send", data=b"\x00\xff\xfe binary"),
+            _event(
+                seq=4,
+                side="server",
+                kind="websocket.receive",
+                conn=2,
+                data=b"",
+                client_state="CONNECTED",
+                application_state="CONNECTED",
+            ),
+            _event(seq=5, kind="close", code=4001, reason="au revoir ✓", time=TIME + 0.125),
+            _event(seq=6, kind="open", detail="subprotocol 'chat'"),
+        ]
+    )
 
 
 def test_jsonl_round_trip():

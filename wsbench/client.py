@@ -1,36 +1,45 @@
 """The client side: a WebSocket connection to the bench or to any ws:// / wss:// URL.
 
-* Built on the ``websockets`` asyncio client, living on the wsbench background loop
-  (:mod:`wsbench.loop`) next to the embedded server.
-* A reader task takes every message as it arrives, records it in the transcript and
-  queues it, so nothing received is lost, also when a ``receive_*`` call raises.
-* Sync methods mirror Starlette's ``WebSocket`` names (``send_text``,
-  ``receive_json``, ``iter_text``, ``close(code, reason)``); each has a coroutine
-  twin prefixed with ``a`` (``asend_text``, ``areceive_json``, ``aiter_text``,
-  ``aclose``) for code that prefers ``await``.
-* Sends are handed to the loop without a round trip, at most :data:`SEND_WINDOW`
-  in flight (back-pressure); receives wait on a queue in the caller's own thread.
-  One hand-off per message is what keeps the sync facade near the raw client's speed.
+* Sync methods mirror Starlette's ``WebSocket`` names (``send_text``, ``receive_json``,
+  ``iter_text``, ``close(code, reason)``); each has a coroutine twin prefixed with ``a``
+  (``asend_text``, ``areceive_json``, ``aiter_text``, ``aclose``).
+* :func:`connect` builds on ``websockets``' sync client: the caller's thread writes,
+  a websockets thread reads. :func:`aconnect` builds on its asyncio client, on the
+  caller's running loop. Each is what a user of ``websockets`` would write by hand, so
+  wsbench adds little on top (``benchmarks/echo.py``); a design that moved every call
+  to the background loop measured at 0.7-0.8x of them. The server stays on the
+  background loop (:mod:`wsbench.loop`) either way, so a blocked cell never stalls it.
+* Whichever reads (websockets' reader thread, or ``data_received`` on the loop), every
+  message is recorded and queued the moment it arrives, so nothing received is lost,
+  also when a ``receive_*`` call raises; the queue (a :class:`~wsbench._gate.Gate`)
+  serves threads and coroutines on any loop alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
+import socket
 import ssl
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.client import ClientConnection as AsyncClientConnection
+from websockets.asyncio.client import connect as async_connect
+from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.sync.client import ClientConnection as SyncClientConnection
+from websockets.sync.client import connect as sync_connect
 
 from . import loop
+from ._gate import Gate
 from .codes import check_close, describe
 from .errors import (
     ConnectError,
@@ -49,84 +58,92 @@ from .transcript import Transcript, record
 if TYPE_CHECKING:
     from .server import Bench
 
-__all__ = ["Connection", "SEND_WINDOW", "aconnect", "connect"]
+__all__ = ["Connection", "aconnect", "connect"]
 
-Message = Union[str, bytes]
-
-#: Messages handed to the loop but not yet written; a sender waits beyond this.
-SEND_WINDOW = 64
+Message = str | bytes
 
 _LOOPBACK = ("127.", "localhost", "[::1]")
 
-
-class _Gate:
-    """A condition that threads and coroutines on any event loop can wait on."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self._cond = threading.Condition(self.lock)
-        self._futures: list[asyncio.Future] = []
-
-    def notify(self) -> None:
-        """Wake every waiter; call with :attr:`lock` held."""
-        self._cond.notify_all()
-        futures, self._futures = self._futures, []
-        for future in futures:
-            # Fix: a waiter that timed out or was cancelled left a done future behind, and its
-            # event loop may be closed by now (asyncio.run returned): call_soon_threadsafe then
-            # raised RuntimeError here, in the reader, which stopped reading (messages lost).
-            if future.done():
-                continue
-            try:
-                future.get_loop().call_soon_threadsafe(_wake, future)
-            except RuntimeError:  # that waiter's loop closed meanwhile: nobody is left to wake
-                pass
-
-    def wait(self, ready: Callable[[], Any], timeout: float | None) -> Any:
-        """Block until ``ready()`` is truthy and return it, or return None at *timeout*."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self.lock:
-            while not (result := ready()):
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            return result
-
-    async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:
-        """Coroutine form of :meth:`wait`, for any running event loop."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        running = asyncio.get_running_loop()
-        while True:
-            with self.lock:
-                if result := ready():
-                    return result
-                future = running.create_future()
-                self._futures.append(future)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            try:
-                await asyncio.wait_for(future, remaining)
-            except asyncio.TimeoutError:
-                return None
-            finally:  # Fix: drop this waiter's future, so timed-out waits do not pile up until a notify
-                with self.lock:
-                    if future in self._futures:
-                        self._futures.remove(future)
-
-
-def _wake(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+# websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
+_PLAIN_CONNECTION = {"legacy": True} if "legacy" in inspect.signature(sync_connect).parameters else {}
 
 
 def _kind(message: Message) -> str:
     return "text" if isinstance(message, str) else "bytes"
 
 
+class _Recording:
+    """For websockets' client connections: hand each message to the wsbench Connection the
+    moment it arrives, instead of queueing it for ``recv()``; report the end of the connection."""
+
+    _owner: Connection
+    _fragments: list[Frame]
+    response: Any
+    protocol: Any
+
+    def process_event(self, event: Any) -> None:
+        if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
+            return
+        self._fragments.append(event)
+        if not event.fin:
+            return
+        frames, self._fragments = self._fragments, []
+        data = b"".join(frame.data for frame in frames)
+        if frames[0].opcode is not Opcode.TEXT:
+            self._owner._deliver(data)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:  # RFC 6455 §8.1: fail the connection with 1007
+            self._fail_connection(1007, "invalid UTF-8 in a text message")
+            return
+        self._owner._deliver(text)
+
+    def _fail_connection(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+
+class _RecordingSyncConnection(_Recording, SyncClientConnection):
+    """websockets' sync client connection; its reader thread hands messages over."""
+
+    def __init__(self, *args: Any, owner: Connection, **kwargs: Any) -> None:
+        self._owner = owner  # set first: the reader thread starts inside __init__
+        self._fragments = []
+        super().__init__(*args, **kwargs)
+
+    def _fail_connection(self, code: int, reason: str) -> None:
+        with self.protocol_mutex:
+            self.protocol.fail(code, reason)
+            self.send_data()
+
+    def recv_events(self) -> None:
+        try:
+            super().recv_events()
+        finally:
+            self._owner._closed_by(self)
+
+
+class _RecordingAsyncConnection(_Recording, AsyncClientConnection):
+    """websockets' asyncio client connection; ``data_received`` hands messages over."""
+
+    def __init__(self, *args: Any, owner: Connection, **kwargs: Any) -> None:
+        self._owner = owner
+        self._fragments = []
+        super().__init__(*args, **kwargs)
+
+    def _fail_connection(self, code: int, reason: str) -> None:
+        self.protocol.fail(code, reason)
+        self.send_data()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._owner._closed_by(self)
+
+
 class Connection:
-    """A client WebSocket connection, opened with :func:`connect` or ``bench.connect``.
+    """A client WebSocket connection, opened with :func:`connect` / ``bench.connect``
+    (or :func:`aconnect` / ``bench.aconnect`` for a connection on the running event loop).
 
     Every ``receive_*`` / ``iter_*`` waits at most *timeout* seconds (default: the
     connection's ``timeout``), so a cell never hangs; a KeyboardInterrupt while
@@ -165,23 +182,30 @@ class Connection:
         self._subprotocols = list(subprotocols) if subprotocols else None
         self._bench = _bench
         self._open_timeout = open_timeout
-        self._sinks: tuple[Transcript, ...] = (self.transcript,) if _bench is None else (self.transcript, _bench.transcript)
+        self._close_timeout = close_timeout
+        self._sinks = (self.transcript,) if _bench is None else (self.transcript, _bench.transcript)
         self._key = id(self)
-        self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task | None = None
-        self._gate = _Gate()
+        self._sync: SyncClientConnection | None = None  # set by open()
+        self._async: Any = None  # a websockets asyncio ClientConnection, set by aopen()
+        self._home: asyncio.AbstractEventLoop | None = None  # aopen(): the loop it lives on
+        self._home_thread: int | None = None
+        self._gate = Gate()
         self._inbox: deque[Message] = deque()
-        self._in_flight = 0
         self._closed: ConnectionClosed | None = None
-        self._send_error: BaseException | None = None
-        self._state = "connecting"
+        self._state = "new"
         extra = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         if cookies:
             extra.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
         self._options: dict[str, Any] = dict(
-            additional_headers=extra or None, subprotocols=self._subprotocols, origin=origin, proxy=proxy,
-            compression="deflate" if compression else None, max_size=max_size, ping_interval=ping_interval,
-            open_timeout=open_timeout, close_timeout=close_timeout,
+            additional_headers=extra or None,
+            subprotocols=self._subprotocols,
+            origin=origin,
+            proxy=proxy,
+            compression="deflate" if compression else None,
+            max_size=max_size,
+            ping_interval=ping_interval,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
         )
         if self.url.startswith("wss://"):
             self._options["ssl"] = _tls_context(ca_file, insecure)
@@ -192,84 +216,117 @@ class Connection:
 
     def open(self) -> Connection:
         """Run the opening handshake, waiting at most ``open_timeout``; returns self."""
-        loop.run(self._open(), timeout=self._open_timeout, what=f"opening {self}")
-        return self
-
-    async def aopen(self) -> Connection:
-        """Coroutine form of :meth:`open`."""
-        await loop.arun(self._open())
-        return self
-
-    async def _open(self) -> None:
+        self._starting()
+        _not_on_server_loop("open")
         options = dict(self._options)
         try:
             if self._bench is not None:  # TCP first: the port pairs the bench's events with ours
-                options["sock"] = await self._bench_socket()
+                options["sock"] = self._pair(socket.create_connection(self._bench_address(), self._open_timeout))
             self._note("connect", data=self.url)
-            self._ws = await ws_connect(self.url, **options)
+            create = functools.partial(_RecordingSyncConnection, owner=self)
+            self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[arg-type]
         except BaseException as exc:
-            if not self.transcript:
-                self._note("connect", data=self.url)
-            self._state = "closed"
-            error = _connect_error(exc, self.url, self._open_timeout)
-            if isinstance(error, HandshakeRejected):
-                self._note("rejected", data=error.body, code=error.status)
-            else:
-                self._note("error", detail=type(error).__name__)
-            self._finish(ConnectionClosed(f"connection to {self} never opened: {error}", code=1006, reason=""))
-            raise error from None
-        ws = self._ws
-        self.subprotocol = ws.subprotocol
-        self.response_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()} if ws.response else {}
-        self._state = "open"
-        self._note("open", detail=self.subprotocol)
-        self._reader = asyncio.ensure_future(self._read(ws))
+            self._failed(exc)
+        self._opened(self._sync)
         if self._subprotocols and self.subprotocol is None:
-            await self._close(1000, "no subprotocol agreed")
-            raise SubprotocolNotAccepted(
-                f"the server accepted none of the subprotocols {self._subprotocols}; "
-                "offer one it supports, or check its accept(subprotocol=...)"
-            )
+            self.close(1000, "no subprotocol agreed")
+            raise self._no_subprotocol()
+        return self
 
-    async def _bench_socket(self) -> Any:
-        """Connect TCP first, so the bench can pair its server-side events with this client."""
-        import socket
-
-        assert self._bench is not None
-        sock = socket.socket(socket.AF_INET6 if ":" in self._bench.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
+    async def aopen(self) -> Connection:
+        """Coroutine form of :meth:`open`; the connection then lives on the running loop."""
+        self._starting()
+        self._home = asyncio.get_running_loop()
+        self._home_thread = threading.get_ident()
+        options = dict(self._options)
         try:
-            await asyncio.get_running_loop().sock_connect(sock, (self._bench.host, self._bench.port))
-        except BaseException:
-            sock.close()
-            raise
+            if self._bench is not None:
+                sock = socket.socket(_family(self._bench.host), socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await self._home.sock_connect(sock, self._bench_address())
+                except BaseException:
+                    sock.close()
+                    raise
+                options["sock"] = self._pair(sock)
+            self._note("connect", data=self.url)
+            create = functools.partial(_RecordingAsyncConnection, owner=self)
+            self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self._failed(exc)
+        self._opened(self._async)
+        if self._subprotocols and self.subprotocol is None:
+            await self.aclose(1000, "no subprotocol agreed")
+            raise self._no_subprotocol()
+        return self
+
+    def _starting(self) -> None:
+        if self._state != "new":
+            raise ConnectError(f"{self} was opened already; connect again for a new connection")
+        self._state = "connecting"
+
+    def _bench_address(self) -> tuple[str, int]:
+        assert self._bench is not None
+        return self._bench.host, self._bench.port
+
+    def _pair(self, sock: socket.socket) -> socket.socket:
+        """Tell the bench which client port is ours, so it copies that connection's server events here."""
+        assert self._bench is not None
         self._key = sock.getsockname()[1]
         self._bench._pair(self._key, self.transcript)
         return sock
 
-    # -- the reader -------------------------------------------------------------
+    def _failed(self, exc: BaseException) -> None:
+        """Record why the handshake failed and raise the wsbench error that names the fix."""
+        if not self.transcript:
+            self._note("connect", data=self.url)
+        error = _connect_error(exc, self._display_url(), self._open_timeout)
+        if isinstance(error, HandshakeRejected):
+            self._note("rejected", data=error.body, code=error.status)
+        else:
+            self._note("error", detail=type(error).__name__)
+        self._finish(ConnectionClosed(f"connection to {self} never opened: {error}", code=1006, reason=""))
+        raise error from None
 
-    async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for message in ws:
-                self._note("receive", data=message)
-                with self._gate.lock:
-                    self._inbox.append(message)
-                    self._gate.notify()
-        except websockets.ConnectionClosed:
-            pass
-        except Exception as exc:  # noqa: BLE001 - recorded and re-raised to readers as closed
-            self._note("error", detail=f"{type(exc).__name__}: {exc}")
-        await ws.wait_closed()
+    def _opened(self, ws: Any) -> None:
+        self.subprotocol = ws.subprotocol
+        self.response_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()} if ws.response else {}
+        with self._gate.lock:
+            if self._closed is None:  # the peer may have closed already
+                self._state = "open"
+        self._note("open", detail=self.subprotocol)
+
+    def _no_subprotocol(self) -> SubprotocolNotAccepted:
+        return SubprotocolNotAccepted(
+            f"the server accepted none of the subprotocols {self._subprotocols}; "
+            "offer one it supports, or check its accept(subprotocol=...)"
+        )
+
+    # -- arrivals -----------------------------------------------------------------
+
+    def _deliver(self, message: Message) -> None:
+        """Record and queue one message, as it arrives (reader thread or task)."""
+        self._note("receive", data=message)
+        with self._gate.lock:
+            self._inbox.append(message)
+            self._gate.notify()
+
+    def _closed_by(self, ws: Any) -> None:
+        """Record the closing handshake as websockets saw it, and wake every waiter."""
+        if ws.response is None or ws.response.status_code != 101:
+            return  # the handshake failed: _failed() tells that story
         exc = ws.close_exc
-        code = ws.close_code if ws.close_code is not None else 1006
+        code = int(ws.close_code) if ws.close_code is not None else 1006  # a plain int, not an enum
         reason = ws.close_reason or ""
         sent = exc.sent
         self._note("closed", code=code, reason=reason, detail=str(exc))
         self._finish(
             ConnectionClosed(
-                f"connection closed: {exc}", code=code, reason=reason,
-                sent_code=sent.code if sent else None, sent_reason=sent.reason if sent else "",
+                f"connection closed: {exc}",
+                code=code,
+                reason=reason,
+                sent_code=int(sent.code) if sent else None,
+                sent_reason=sent.reason if sent else "",
             )
         )
 
@@ -286,7 +343,7 @@ class Connection:
 
     @property
     def state(self) -> str:
-        """"connecting", "open", "closing" or "closed"."""
+        """"new", "connecting", "open", "closing" or "closed"."""
         return self._state
 
     @property
@@ -304,8 +361,9 @@ class Connection:
         return f"<Connection {self._display_url()} {self._state}{closed}>"
 
     def _display_url(self) -> str:
-        scheme, netloc, path, query, _ = urlsplit(self.url)
-        if netloc.startswith(_LOOPBACK):  # ports change from run to run
+        """The URL without a loopback host and port, which change from run to run."""
+        _, netloc, path, query, _ = urlsplit(self.url)
+        if netloc.startswith(_LOOPBACK):
             return path + (f"?{query}" if query else "")
         return self.url
 
@@ -313,20 +371,15 @@ class Connection:
 
     def send_text(self, data: str) -> None:
         """Send a text message."""
-        self._send(_require(data, str, "send_text", "send_bytes"))
+        self._send(_require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message."""
-        self._send(bytes(_require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")))
+        self._send(bytes(_require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")), "send_bytes")
 
     def send_json(self, data: Any, mode: str = "text") -> None:
         """Send *data* as compact JSON, like Starlette's ``send_json``; TypeError before anything is sent."""
-        self._send(_encode_json(data, mode))
-
-    def _send(self, message: Message) -> None:
-        if not self._gate.wait(lambda: self._can_send(), self.timeout):
-            raise Timeout(f"send on {self}: {SEND_WINDOW} messages still unwritten after {self.timeout} s; is the peer reading?")
-        self._dispatch(message)
+        self._send(_encode_json(data, mode), "send_json")
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`."""
@@ -340,49 +393,48 @@ class Connection:
         """Coroutine form of :meth:`send_json`."""
         await self._asend(_encode_json(data, mode))
 
-    async def _asend(self, message: Message) -> None:
-        if not await self._gate.await_(lambda: self._can_send(), self.timeout):
-            raise Timeout(f"send on {self}: {SEND_WINDOW} messages still unwritten after {self.timeout} s; is the peer reading?")
-        self._dispatch(message)
-
-    def _can_send(self) -> bool:
-        """With the gate's lock held: True when a send may go, raising if it never can."""
-        if self._send_error is not None:
-            error, self._send_error = self._send_error, None
-            raise ConnectError(f"an earlier send on {self} failed: {type(error).__name__}: {error}")
-        if self._state != "open":
-            raise self._closed_error("send")
-        if self._in_flight < SEND_WINDOW:
-            self._in_flight += 1
-            return True
-        return False
-
-    def _dispatch(self, message: Message) -> None:
+    def _send(self, message: Message, what: str) -> None:
+        self._check_open("send")
+        if self._sync is None:  # an aconnect() connection, used from sync code
+            self._run(self._async_send(message), self.timeout, what)
+            return
         self._note("send", data=message)
-        loop.get_loop().call_soon_threadsafe(self._write, message)
+        try:
+            self._sync.send(message)  # written by this thread, as websockets' sync client does
+        except websockets.ConnectionClosed:
+            self._sync.wait_closed(self._close_timeout)
+            raise self._closed_error("send") from None
 
-    def _write(self, message: Message) -> None:  # on the loop
-        assert self._ws is not None
-        asyncio.ensure_future(self._ws.send(message)).add_done_callback(self._written)
+    async def _asend(self, message: Message) -> None:
+        self._check_open("send")
+        if self._sync is not None:  # a connect() connection, used from async code
+            self._send(message, "send")
+            return
+        await loop.arun(self._async_send(message), on=self._home)
 
-    def _written(self, task: asyncio.Future) -> None:  # on the loop
-        error = None if task.cancelled() else task.exception()
-        with self._gate.lock:
-            self._in_flight -= 1
-            if error is not None and not isinstance(error, websockets.ConnectionClosed):
-                self._send_error = error
-            self._gate.notify()
-        if error is not None and not isinstance(error, websockets.ConnectionClosed):
-            self._note("error", detail=f"send failed: {type(error).__name__}")
+    async def _async_send(self, message: Message) -> None:  # on the home loop
+        self._note("send", data=message)
+        try:
+            await self._async.send(message)
+        except websockets.ConnectionClosed:
+            await self._wait_closed()
+            raise self._closed_error("send") from None
+
+    def _check_open(self, action: str) -> None:
+        if self._state != "open":
+            raise self._closed_error(action)
 
     def _closed_error(self, action: str) -> ConnectionClosed:
-        if self._closed is not None:
-            closed = self._closed
-            return ConnectionClosed(
-                f"cannot {action}: {str(closed).split(': ', 1)[-1]}", code=closed.code, reason=closed.reason,
-                sent_code=closed.sent_code, sent_reason=closed.sent_reason,
-            )
-        return ConnectionClosed(f"cannot {action}: {self} is {self._state}", code=1006, reason="")
+        closed = self._closed
+        if closed is None:
+            return ConnectionClosed(f"cannot {action}: {self} is {self._state}", code=1006, reason="")
+        return ConnectionClosed(
+            f"cannot {action}: {str(closed).split(': ', 1)[-1]}",
+            code=closed.code,
+            reason=closed.reason,
+            sent_code=closed.sent_code,
+            sent_reason=closed.sent_reason,
+        )
 
     # -- receiving ---------------------------------------------------------------
 
@@ -419,7 +471,7 @@ class Connection:
         return await self._atake_json(mode, timeout)
 
     def _take(self, kind: type | None, timeout: float | None, what: str) -> Any:
-        _not_on_loop(what)
+        self._not_on_home(what)
         timeout = self.timeout if timeout is None else timeout
         if self._gate.wait(self._ready, timeout) is None:
             raise self._timeout(what, timeout)
@@ -432,7 +484,7 @@ class Connection:
         return self._pop(kind, what)
 
     def _take_json(self, mode: str, timeout: float | None) -> Any:
-        _not_on_loop("receive_json")
+        self._not_on_home("receive_json")
         kind = _json_kind(mode)
         timeout = self.timeout if timeout is None else timeout
         if self._gate.wait(self._ready, timeout) is None:
@@ -450,7 +502,9 @@ class Connection:
         return bool(self._inbox) or self._closed is not None
 
     def _timeout(self, what: str, timeout: float) -> Timeout:
-        return Timeout(f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting")
+        return Timeout(
+            f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
+        )
 
     def _pop(self, kind: type | None, what: str) -> Any:
         with self._gate.lock:
@@ -525,7 +579,9 @@ class Connection:
         """Coroutine form of :meth:`iter_json`."""
         return self._aiter(lambda timeout: self.areceive_json(timeout=timeout), limit, timeout)
 
-    async def _aiter(self, take: Callable[[float | None], Any], limit: int | None, timeout: float | None) -> AsyncIterator[Any]:
+    async def _aiter(
+        self, take: Callable[[float | None], Any], limit: int | None, timeout: float | None
+    ) -> AsyncIterator[Any]:
         count = 0
         while limit is None or count < limit:
             try:
@@ -541,18 +597,33 @@ class Connection:
     def ping(self, timeout: float | None = None) -> float:
         """Send a ping and return the round-trip time in seconds when the pong comes."""
         timeout = self.timeout if timeout is None else timeout
-        return loop.run(self._ping(timeout), timeout=timeout, what=f"ping on {self}")
+        self._check_open("ping")
+        if self._sync is None:
+            return self._run(self._async_ping(timeout), timeout, "ping")
+        self._note("ping")
+        start = time.perf_counter()
+        try:
+            pong = self._sync.ping()
+        except websockets.ConnectionClosed:
+            raise self._closed_error("ping") from None
+        if not pong.wait(timeout):
+            raise Timeout(f"ping: no pong from {self} within {timeout} s")
+        latency = time.perf_counter() - start
+        self._note("pong")
+        return latency
 
     async def aping(self, timeout: float | None = None) -> float:
         """Coroutine form of :meth:`ping`."""
-        return await loop.arun(self._ping(self.timeout if timeout is None else timeout))
+        timeout = self.timeout if timeout is None else timeout
+        self._check_open("ping")
+        if self._sync is not None:
+            return await asyncio.to_thread(self.ping, timeout)
+        return await loop.arun(self._async_ping(timeout), on=self._home)
 
-    async def _ping(self, timeout: float) -> float:
-        if self._state != "open" or self._ws is None:
-            raise self._closed_error("ping")
+    async def _async_ping(self, timeout: float) -> float:  # on the home loop
         self._note("ping")
         try:
-            latency = await asyncio.wait_for(await self._ws.ping(), timeout)
+            latency = await asyncio.wait_for(await self._async.ping(), timeout)
         except asyncio.TimeoutError:
             raise Timeout(f"ping: no pong from {self} within {timeout} s") from None
         except websockets.ConnectionClosed:
@@ -566,22 +637,61 @@ class Connection:
         Returns when the closing handshake is over. Closing a closed connection does nothing.
         """
         check_close(code, reason)
-        if self._state != "closed":
-            loop.run(self._close(code, reason), timeout=float(self._options["close_timeout"]), what=f"closing {self}")
+        if self._state in ("closed", "new"):
+            return
+        if self._sync is None:
+            self._run(self._async_close(code, reason), self._close_timeout, "close")
+            return
+        _not_on_server_loop("close")
+        if self._closing(code, reason):
+            self._sync.close(code, reason)
+        self._gate.wait(lambda: self._closed is not None, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Coroutine form of :meth:`close`."""
         check_close(code, reason)
-        if self._state != "closed":
-            await loop.arun(self._close(code, reason))
+        if self._state in ("closed", "new"):
+            return
+        if self._sync is not None:
+            await asyncio.to_thread(self.close, code, reason)
+            return
+        await loop.arun(self._async_close(code, reason), on=self._home)
 
-    async def _close(self, code: int, reason: str) -> None:
-        if self._state == "open" and self._ws is not None:
+    async def _async_close(self, code: int, reason: str) -> None:  # on the home loop
+        if self._closing(code, reason):
+            await self._async.close(code, reason)
+        await self._wait_closed()
+
+    def _closing(self, code: int, reason: str) -> bool:
+        """Mark the connection closing; True if this call is the one to send the close frame."""
+        with self._gate.lock:
+            if self._state != "open":
+                return False
             self._state = "closing"
-            self._note("close", code=code, reason=reason)
-            await self._ws.close(code, reason)
-        if self._reader is not None:
-            await asyncio.shield(self._reader)
+        self._note("close", code=code, reason=reason)
+        return True
+
+    async def _wait_closed(self) -> None:  # on the home loop
+        """Wait until the connection is closed and its end recorded (connection_lost has run)."""
+        await asyncio.shield(self._async.wait_closed())
+
+    def _run(self, coro: Any, timeout: float, what: str) -> Any:
+        """Run a coroutine on an aconnect() connection's home loop from another thread, and wait."""
+        try:
+            self._not_on_home(what)
+        except RuntimeError:
+            coro.close()
+            raise
+        return loop.run(coro, timeout=timeout, what=f"{what} on {self}", on=self._home)
+
+    def _not_on_home(self, what: str) -> None:
+        """Refuse to block a thread whose loop must run for the call to finish."""
+        if self._home_thread == threading.get_ident():
+            raise RuntimeError(
+                f"{what}: {self} was opened with aconnect() and lives on this thread's event loop, "
+                f"so blocking here would deadlock; use the coroutine: await conn.a{what}(...)"
+            )
+        _not_on_server_loop(what)
 
     def __enter__(self) -> Connection:
         return self
@@ -657,7 +767,9 @@ def _connect_error(exc: BaseException, url: str, open_timeout: float) -> BaseExc
         return HandshakeRejected(
             f"{url} rejected the WebSocket handshake with HTTP {response.status_code} {response.reason_phrase}"
             + (f": {body[:80]!r}" if body else " (empty body)"),
-            status=response.status_code, headers={k.lower(): v for k, v in response.headers.raw_items()}, body=body,
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.raw_items()},
+            body=body,
         )
     if isinstance(exc, websockets.InvalidURI):
         return InvalidURL(str(exc))
@@ -682,18 +794,12 @@ def _connect_error(exc: BaseException, url: str, open_timeout: float) -> BaseExc
     return exc
 
 
-def _not_on_loop(what: str) -> None:
-    # Fix: a sync receive from the wsbench loop's own thread (for example inside an endpoint)
-    # blocked the loop, so the reader could never deliver and the call ended in a false Timeout
-    # after freezing the server; refuse it as loop.run() does for the other blocking calls.
-    if loop.in_loop_thread():
-        raise RuntimeError(f"{what}: a blocking call from inside the wsbench loop would deadlock; use the a* coroutine")
-
-
 def _require(data: Any, kinds: type | tuple[type, ...], method: str, other: str) -> Any:
     if not isinstance(data, kinds):
-        raise TypeError(f"{method}() takes {'str' if kinds is str else 'bytes'}, not {type(data).__name__}; "
-                        f"{'use ' + other + '()' if isinstance(data, (str, bytes)) else 'convert it first'}")
+        raise TypeError(
+            f"{method}() takes {'str' if kinds is str else 'bytes'}, not {type(data).__name__}; "
+            f"{'use ' + other + '()' if isinstance(data, (str, bytes)) else 'convert it first'}"
+        )
     return data
 
 
@@ -710,5 +816,24 @@ def _json_kind(mode: str) -> type:
 
 
 def _wrong_type(what: str, message: Message) -> WrongMessageType:
-    got = f"a text message ({len(message)} characters)" if isinstance(message, str) else f"a binary message ({len(message)} bytes)"
-    return WrongMessageType(f"{what}: received {got}; it stays queued: take it with receive_{_kind(message)}() or receive()")
+    got = (
+        f"a text message ({len(message)} characters)"
+        if isinstance(message, str)
+        else f"a binary message ({len(message)} bytes)"
+    )
+    return WrongMessageType(
+        f"{what}: received {got}; it stays queued: take it with receive_{_kind(message)}() or receive()"
+    )
+
+
+def _not_on_server_loop(what: str) -> None:
+    """A blocking call on the background loop's thread (inside an endpoint) would freeze the server."""
+    if loop.in_loop_thread():
+        raise RuntimeError(
+            f"{what}: a blocking call on the wsbench server's loop (inside an endpoint?) would deadlock; "
+            f"use the coroutine: await conn.a{what}(...)"
+        )
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

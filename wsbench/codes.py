@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from .errors import InvalidCloseCode, ReasonTooLong
 
 __all__ = [
-    "CloseCode",
-    "CodeInfo",
     "MAX_REASON_BYTES",
     "REGISTERED",
     "SENDABLE_RANGES",
+    "CloseCode",
+    "CodeInfo",
     "check_close",
     "describe",
     "lookup",
@@ -90,10 +90,25 @@ _TABLE: dict[int, tuple[str, str, str, str | None]] = {
         _NEVER_SENT.format(what='"abnormal closure"'),
         "WS_1006_ABNORMAL_CLOSURE",
     ),
-    1007: ("invalid frame payload data", "data did not match the message type (e.g. bad UTF-8)", "", "WS_1007_INVALID_FRAME_PAYLOAD_DATA"),
-    1008: ("policy violation", "a message broke the endpoint's policy (generic refusal)", "", "WS_1008_POLICY_VIOLATION"),
+    1007: (
+        "invalid frame payload data",
+        "data did not match the message type (e.g. bad UTF-8)",
+        "",
+        "WS_1007_INVALID_FRAME_PAYLOAD_DATA",
+    ),
+    1008: (
+        "policy violation",
+        "a message broke the endpoint's policy (generic refusal)",
+        "",
+        "WS_1008_POLICY_VIOLATION",
+    ),
     1009: ("message too big", "a message was too big to process", "", "WS_1009_MESSAGE_TOO_BIG"),
-    1010: ("mandatory extension", "the client needed an extension the server did not offer", "", "WS_1010_MANDATORY_EXT"),
+    1010: (
+        "mandatory extension",
+        "the client needed an extension the server did not offer",
+        "",
+        "WS_1010_MANDATORY_EXT",
+    ),
     1011: ("internal error", "the server met an unexpected condition", "", "WS_1011_INTERNAL_ERROR"),
     1012: ("service restart", "the server is restarting; reconnect later", "", "WS_1012_SERVICE_RESTART"),
     1013: ("try again later", "the server is overloaded; reconnect later", "", "WS_1013_TRY_AGAIN_LATER"),

@@ -45,8 +45,10 @@ def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
-def run(coro: Coroutine[Any, Any, T], *, timeout: float | None, what: str) -> T:
-    """Run *coro* on the background loop and wait for its result from this thread.
+def run(
+    coro: Coroutine[Any, Any, T], *, timeout: float | None, what: str, on: asyncio.AbstractEventLoop | None = None
+) -> T:
+    """Run *coro* on the background loop (or the loop *on*) and wait for its result from this thread.
 
     *timeout* is the operation's own limit (the coroutine enforces it precisely);
     the wait here adds :data:`STUCK_GRACE` and reports a stuck loop if that passes.
@@ -54,7 +56,7 @@ def run(coro: Coroutine[Any, Any, T], *, timeout: float | None, what: str) -> T:
     if in_loop_thread():
         coro.close()
         raise RuntimeError(f"{what}: a blocking call from inside the wsbench loop would deadlock; use the a* coroutine")
-    future = asyncio.run_coroutine_threadsafe(coro, get_loop())
+    future = asyncio.run_coroutine_threadsafe(coro, on or get_loop())
     try:
         return future.result(None if timeout is None else timeout + STUCK_GRACE)
     except concurrent.futures.TimeoutError:
@@ -70,9 +72,9 @@ def run(coro: Coroutine[Any, Any, T], *, timeout: float | None, what: str) -> T:
         raise
 
 
-async def arun(coro: Coroutine[Any, Any, T]) -> T:
-    """Await *coro* on the background loop from any event loop."""
-    loop = get_loop()
+async def arun(coro: Coroutine[Any, Any, T], *, on: asyncio.AbstractEventLoop | None = None) -> T:
+    """Await *coro* on the background loop (or the loop *on*) from any event loop."""
+    loop = on or get_loop()
     if asyncio.get_running_loop() is loop:
         return await coro
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))

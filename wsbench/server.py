@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -36,7 +36,7 @@ from .transcript import Transcript, record
 if TYPE_CHECKING:
     from .client import Connection
 
-__all__ = ["Bench", "Recorder", "WS_IMPLEMENTATIONS", "server_log"]
+__all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
 
 #: uvicorn's WebSocket implementations ("auto" picks websockets-sansio).
 WS_IMPLEMENTATIONS = ("auto", "websockets-sansio", "wsproto", "websockets")
@@ -99,9 +99,17 @@ class Recorder:
             elif kind == "websocket.http.response.start":
                 code = message.get("status")
             record(
-                *sinks, side="server", kind=kind, conn=key, data=data, code=code, reason=reason,
-                client_state=mirror.client_state, application_state=mirror.application_state,
-                detail=message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}", **extra,
+                *sinks,
+                side="server",
+                kind=kind,
+                conn=key,
+                data=data,
+                code=code,
+                reason=reason,
+                client_state=mirror.client_state,
+                application_state=mirror.application_state,
+                detail=message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}",
+                **extra,
             )
 
         async def recorded_receive() -> dict:
@@ -125,7 +133,9 @@ class Recorder:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            record(*sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}")
+            record(
+                *sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}"
+            )
             raise
         finally:
             self._pairs.pop(key, None)
@@ -148,8 +158,8 @@ class Bench:
     ``host`` other than loopback must be asked for explicitly and draws a warning.
     """
 
-    _running: dict[str, Bench] = {}
-    _registry_lock = threading.Lock()
+    _running: ClassVar[dict[str, Bench]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
@@ -162,7 +172,9 @@ class Bench:
         timeout: float = 10.0,
     ) -> None:
         if ws not in WS_IMPLEMENTATIONS:
-            raise ValueError(f"ws={ws!r} is not one of uvicorn's WebSocket implementations: {', '.join(WS_IMPLEMENTATIONS)}")
+            raise ValueError(
+                f"ws={ws!r} is not one of uvicorn's WebSocket implementations: {', '.join(WS_IMPLEMENTATIONS)}"
+            )
         if not _is_loopback(host):
             warnings.warn(
                 f"Bench binds {host}, which is not loopback: other machines can reach its endpoints",
@@ -196,12 +208,17 @@ class Bench:
             sock.bind((self.host, port))
         except OSError as exc:
             sock.close()
-            raise BenchError(f"cannot bind {self.host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one") from None
+            raise BenchError(
+                f"cannot bind {self.host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one"
+            ) from None
         sock.setblocking(False)
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             Recorder(self.app, self.transcript, self._pairs),
-            ws=self.ws, log_config=None, lifespan="auto", timeout_graceful_shutdown=2,
+            ws=self.ws,
+            log_config=None,
+            lifespan="auto",
+            timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.ensure_future(self._serve(self._server, sock))
@@ -268,7 +285,9 @@ class Bench:
 
         def register(endpoint: F) -> F:
             routes = self.app.router.routes
-            routes[:] = [r for r in routes if not (isinstance(r, (APIWebSocketRoute, WebSocketRoute)) and r.path == path)]
+            routes[:] = [
+                r for r in routes if not (isinstance(r, (APIWebSocketRoute, WebSocketRoute)) and r.path == path)
+            ]
             self.app.add_api_websocket_route(path, endpoint, name=name)
             return endpoint
 

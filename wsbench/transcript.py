@@ -25,14 +25,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from .codes import describe
 from .errors import InvalidTranscript
 
 __all__ = ["Event", "Transcript", "causal_order", "record"]
 
-Payload = Union[str, bytes, None]
+Payload = str | bytes | None
 _PREVIEW = 72  # characters of a payload shown in the text form
 
 _seq = itertools.count(1)
@@ -46,7 +46,9 @@ class Event:
     seq: int  #: process-wide order of recording
     time: float  #: wall-clock seconds (``time.time()``)
     side: str  #: "client" or "server"
-    kind: str  #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
+    kind: (
+        str  #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
+    )
     conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
     data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
     code: int | None = None  #: close code, or HTTP status for "rejected" / response start
@@ -67,7 +69,9 @@ class Event:
         body = _render_body(self)
         if self.client_state is None:
             return f"{self.side:<6}  {body}"
-        return f"{self.side:<6}  {body:<48} [client_state={self.client_state} application_state={self.application_state}]"
+        return (
+            f"{self.side:<6}  {body:<48} [client_state={self.client_state} application_state={self.application_state}]"
+        )
 
 
 def record(*transcripts: Transcript, **fields: Any) -> Event:
@@ -201,8 +205,13 @@ def _event_from_json(line: str, number: int) -> Event:
             raise InvalidTranscript(f"line {number}: field 'bytes' is not base64") from None
     known = {"code", "reason", "client_state", "application_state", "detail"}
     return Event(
-        seq=row["seq"], time=float(row["time"]), side=row["side"], kind=row["kind"], conn=row["conn"],
-        data=data, **{k: row.get(k) for k in known},
+        seq=row["seq"],
+        time=float(row["time"]),
+        side=row["side"],
+        kind=row["kind"],
+        conn=row["conn"],
+        data=data,
+        **{k: row.get(k) for k in known},
     )
 
 
@@ -245,7 +254,7 @@ def causal_order(events: list[Event]) -> list[Event]:
         effects = [e for e in chains[effect_chain] if e.kind == effect_kind]
         if effect_kind in ("closed", "receive") and cause_kind in ("open", "close"):
             causes = causes[:1] * len(effects)  # one open / close precedes every such effect
-        for cause, effect in zip(causes, effects):
+        for cause, effect in zip(causes, effects, strict=False):
             needs.setdefault(id(effect), []).append(id(cause))
     done: set[int] = set()
     position = dict.fromkeys(_CHAINS, 0)
@@ -322,4 +331,10 @@ def _render_body(event: Event) -> str:
     return " ".join(parts)
 
 
-_APP_SENDS = {"websocket.accept", "websocket.send", "websocket.close", "websocket.http.response.start", "websocket.http.response.body"}
+_APP_SENDS = {
+    "websocket.accept",
+    "websocket.send",
+    "websocket.close",
+    "websocket.http.response.start",
+    "websocket.http.response.body",
+}

@@ -1,0 +1,84 @@
+"""A condition that threads and coroutines on any event loop can wait on.
+
+The connection's inbox is filled by a reader (a websockets thread, or a task on the
+loop the connection lives on) and emptied by cells, threads and coroutines alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Gate"]
+
+
+class Gate:
+    """A condition that threads and coroutines on any event loop can wait on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._cond = threading.Condition(self.lock)
+        self._futures: list[asyncio.Future] = []
+
+    def notify(self) -> None:
+        """Wake every waiter; call with :attr:`lock` held."""
+        self._cond.notify_all()
+        futures, self._futures = self._futures, []
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for future in futures:
+            # A waiter that timed out or was cancelled may leave a done future behind, and its
+            # loop may be closed by now: waking it would raise here, in the reader.
+            if future.done():
+                continue
+            if future.get_loop() is current:  # same loop, same thread: no self-pipe round trip
+                future.set_result(None)
+                continue
+            try:
+                future.get_loop().call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # that waiter's loop closed meanwhile: nobody is left to wake
+                pass
+
+    def wait(self, ready: Callable[[], Any], timeout: float | None) -> Any:
+        """Block until ``ready()`` is truthy and return it, or return None at *timeout*."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            while not (result := ready()):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return result
+
+    async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:
+        """Coroutine form of :meth:`wait`, for any running event loop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        running = asyncio.get_running_loop()
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            with self.lock:
+                if result := ready():
+                    return result
+                if remaining is not None and remaining <= 0:
+                    return None
+                future = running.create_future()
+                self._futures.append(future)
+            timer = None if remaining is None else running.call_later(remaining, _wake, future)
+            try:
+                await future
+            finally:  # drop this waiter's future, so timed-out waits do not pile up until a notify
+                if timer is not None:
+                    timer.cancel()
+                with self.lock:
+                    if future in self._futures:
+                        self._futures.remove(future)
+
+
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

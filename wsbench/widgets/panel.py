@@ -1,0 +1,341 @@
+"""The connection panel: state badge, live message log, send box, close-with-code, ping, reconnect."""
+
+from __future__ import annotations
+
+import json
+import string
+import threading
+from collections import deque
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+
+from .. import client
+from ..codes import REGISTERED, check_close, describe
+from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
+from . import _ticker
+from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
+
+__all__ = ["CUSTOM", "Panel"]
+
+#: The value of the code picker's "custom code" entry: the custom code field then gives the code.
+CUSTOM = 0
+
+_RED = "#cf222e"
+_MODES = (("text", "text"), ("JSON", "json"), ("bytes (hex)", "hex"))
+_PLACEHOLDERS = {"text": "a text message", "json": 'JSON, e.g. {"type": "hello"}', "hex": "hex bytes, e.g. 68 69 00 ff"}
+
+
+class _Refused(Exception):
+    """What the user typed cannot be sent; the message says why."""
+
+
+def _parse_hex(raw: str) -> bytes:
+    digits = "".join(raw.split()).replace(":", "")
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    bad = next((i for i, ch in enumerate(digits) if ch not in string.hexdigits), None)
+    if bad is not None:
+        raise _Refused(f"not hex: {digits[bad]!r} is not a hex digit; write pairs such as '68 69'; nothing was sent")
+    if len(digits) % 2:
+        raise _Refused(f"not hex: {len(digits)} hex digits, an odd number; each byte takes two; nothing was sent")
+    return bytes.fromhex(digits)
+
+
+def _parse_json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _Refused(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); nothing was sent") from None
+
+
+class Panel(widgets.VBox):
+    """A live view of one :class:`~wsbench.Connection`, with controls that drive it.
+
+    * ``badge``: "connecting", "open", "closing" or "closed 4001 (private use) bye".
+    * ``log_view``: the last *ring* client-side events (messages, open, close, ping), newest at the
+      bottom; ``filter`` narrows it. The full record stays in ``conn.transcript``.
+    * ``mode`` / ``message`` / ``send_button``: send text, JSON or bytes written as hex;
+      input that does not parse shows in ``send_error`` and nothing is sent.
+    * ``code`` (every registered code, plus :data:`CUSTOM`) / ``custom_code`` / ``reason`` /
+      ``close_button``: close with a code; codes that may not be sent and reasons over 123
+      bytes are refused with the rule in ``close_error``, and nothing is sent.
+    * ``ping_button`` / ``reconnect_button``: their outcome shows in ``result``.
+
+    Every control works from code (``panel.message.value = "hi"; panel.send_button.click()``).
+    The log refreshes on a timer, at most once per *interval* seconds, never once per message;
+    :meth:`flush` brings it up to date at once. *reconnect* is a function returning a new
+    connection (default: ``wsbench.connect(conn.url)``).
+    """
+
+    def __init__(
+        self,
+        conn: client.Connection,
+        *,
+        ring: int = 300,
+        interval: float = 0.1,
+        reconnect: Callable[[], client.Connection] | None = None,
+        live: bool = True,
+    ) -> None:
+        if ring < 1:
+            raise ValueError(f"ring must be at least 1 line, not {ring}")
+        if interval <= 0:
+            raise ValueError(f"interval must be a positive number of seconds, not {interval}")
+        full = "100%"
+        self.badge = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
+        self.counts = widgets.HTML()
+        self.log_view = widgets.HTML(layout=widgets.Layout(width=full))
+        self.filter = widgets.Text(placeholder="filter the log", layout=widgets.Layout(width="260px"))
+        self.mode = widgets.ToggleButtons(options=_MODES, value="text", style={"button_width": "auto"})
+        self.message = widgets.Textarea(placeholder=_PLACEHOLDERS["text"], rows=2, layout=widgets.Layout(width=full))
+        self.send_button = widgets.Button(description="send", button_style="primary")
+        self.send_error = widgets.Label(style={"text_color": _RED})
+        self.code = widgets.Dropdown(
+            options=[(str(info) + ("" if info.may_send else " - may not be sent"), info.code) for info in REGISTERED]
+            + [("custom code …", CUSTOM)],
+            value=1000,
+            layout=widgets.Layout(width="330px"),
+        )
+        self.custom_code = widgets.IntText(value=4000, layout=widgets.Layout(width="90px"))
+        self.reason = widgets.Text(placeholder="reason (at most 123 bytes)", layout=widgets.Layout(width="220px"))
+        self.reason_size = widgets.HTML(reason_size_html(""))
+        self.close_button = widgets.Button(description="close", button_style="danger")
+        self.close_error = widgets.Label(style={"text_color": _RED})
+        self.ping_button = widgets.Button(description="ping")
+        self.reconnect_button = widgets.Button(description="reconnect")
+        self.result = widgets.Label()
+        for name in ("badge", "counts", "log_view", "filter", "mode", "message", "send_button", "send_error", "code",
+                     "custom_code", "reason", "reason_size", "close_button", "close_error", "ping_button",
+                     "reconnect_button", "result"):
+            getattr(self, name).add_class("wsbench-" + name.replace("_", "-"))
+        row = widgets.HBox
+        super().__init__(
+            children=[
+                widgets.HTML(panel_style(), layout=widgets.Layout(display="none")),
+                row([self.badge, self.counts]),
+                self.log_view,
+                row([self.filter]),
+                row([self.mode, self.send_button]),
+                self.message,
+                self.send_error,
+                row([self.code, self.custom_code, self.reason, self.reason_size, self.close_button]),
+                self.close_error,
+                row([self.ping_button, self.reconnect_button, self.result]),
+            ]
+        )
+        self.add_class("wsbench-panel")
+        self.conn = conn
+        self.ring = ring
+        self.interval = interval
+        self.updates = 0  #: how many times the log's value was sent to the front-end
+        self._reconnect = reconnect
+        self._lock = threading.RLock()
+        self._lines: deque[LogLine] = deque(maxlen=ring)
+        self._lines_total = 0
+        self._index = 0
+        self._sent = self._received = 0
+        self._t0: float | None = None
+        self._due = 0.0
+        self._tick_error: BaseException | None = None
+        self.send_button.on_click(self._on_send)
+        self.close_button.on_click(self._on_close)
+        self.ping_button.on_click(self._on_ping)
+        self.reconnect_button.on_click(self._on_reconnect)
+        self.mode.observe(self._on_mode, names="value")
+        self.filter.observe(lambda _: self._render_log(), names="value")
+        self.custom_code.observe(self._on_custom_code, names="value")
+        self.reason.observe(lambda change: setattr(self.reason_size, "value", reason_size_html(change["new"])),
+                            names="value")
+        self.flush()
+        if live:
+            _ticker.add(self)
+
+    # -- what it shows --------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """The badge's words: "open", "closed 4001 (private use) bye", ..."""
+        conn = self.conn
+        if conn.state == "closed":
+            return f"closed {describe(conn.close_code, conn.close_reason or '')}"
+        return conn.state
+
+    def __repr__(self) -> str:
+        return f"<Panel {display_url(self.conn.url)} {self.status}>"
+
+    def log_lines(self) -> list[str]:
+        """The log lines shown now (filter applied), as deterministic text without times."""
+        with self._lock:
+            return [line.text for line in self._visible()]
+
+    @property
+    def events_seen(self) -> int:
+        """How many events of ``conn.transcript`` the panel has taken in so far."""
+        return self._index
+
+    def flush(self) -> bool:
+        """Take in the transcript's new events and update the badge, counts and log now.
+
+        Returns True when some value changed (and so went to the front-end).
+        """
+        with self._lock:
+            conn = self.conn
+            new = conn.transcript.since(self._index)
+            self._index += len(new)
+            shown = []
+            for event in new:
+                if event.side != "client":
+                    continue
+                if event.kind == "send":
+                    self._sent += 1
+                elif event.kind == "receive":
+                    self._received += 1
+                if event.kind in LOG_KINDS:
+                    shown.append(event)
+            if new and self._t0 is None:
+                self._t0 = new[0].time
+            self._lines_total += len(shown)
+            for event in shown[-self.ring :]:  # older ones would fall out of the ring at once
+                self._lines.append(log_line(event, self._t0 or 0.0))
+            changed = self._render_log() if shown or not self.log_view.value else False
+            counts = f'<span class="wsb-counts">{self._sent} sent · {self._received} received</span>'
+            changed |= _set(self.counts, counts)
+            state = conn.state
+            badge = (f'<span class="wsb-badge wsb-state-{state}">{escape(self.status)}</span>'
+                     f'<span class="wsb-url">{escape(display_url(conn.url))}</span>')
+            changed |= _set(self.badge, badge)
+            return changed
+
+    def _visible(self) -> list[LogLine]:
+        wanted = self.filter.value.strip().lower()
+        lines = list(self._lines)
+        return [line for line in lines if wanted in line.text.lower()] if wanted else lines
+
+    def _render_log(self) -> bool:
+        with self._lock:
+            visible = self._visible()
+            notes = []
+            hidden = self._lines_total - len(self._lines)
+            if hidden:
+                notes.append(f"… {hidden} earlier lines not shown (the panel keeps {self.ring}); "
+                             "the full record is conn.transcript")
+            if self.filter.value.strip():
+                notes.append(f"filter {self.filter.value.strip()!r}: {len(visible)} of {len(self._lines)} lines")
+            if not self._lines:
+                notes.append("no messages yet")
+            note = "".join(f'<div class="wsb-note">{escape(n, quote=False)}</div>' for n in notes)
+            value = f'<div class="wsb-scroll"><div>{note}{"".join(line.html for line in visible)}</div></div>'
+            if _set(self.log_view, value):
+                self.updates += 1
+                return True
+            return False
+
+    def _tick(self, now: float) -> None:
+        """Called by the refresh thread: flush when the transcript grew or the state moved."""
+        self._due = now + self.interval
+        if len(self.conn.transcript) != self._index or self.status not in self.badge.value:
+            if self._lock.acquire(blocking=False):  # a control is busy: try again next time
+                try:
+                    self.flush()
+                finally:
+                    self._lock.release()
+
+    # -- controls ------------------------------------------------------------------------
+
+    def _on_mode(self, change: dict) -> None:
+        self.message.placeholder = _PLACEHOLDERS[change["new"]]
+        self.send_error.value = ""
+
+    def _on_custom_code(self, change: dict) -> None:
+        self.code.value = CUSTOM
+
+    def selected_code(self) -> int:
+        """The code the close button would send: the picker's, or the custom field's."""
+        return self.custom_code.value if self.code.value == CUSTOM else self.code.value
+
+    def _on_send(self, _button: Any = None) -> None:
+        raw = self.message.value
+        try:
+            if self.mode.value == "json":
+                self.conn.send_json(_parse_json(raw))
+            elif self.mode.value == "hex":
+                self.conn.send_bytes(_parse_hex(raw))
+            else:
+                self.conn.send_text(raw)
+        except _Refused as exc:
+            self.send_error.value = str(exc)
+        except WsbenchError as exc:
+            self.send_error.value = f"{type(exc).__name__}: {exc}"
+        else:
+            self.send_error.value = ""
+
+    def _on_close(self, _button: Any = None) -> None:
+        code, reason = self.selected_code(), self.reason.value
+        try:
+            check_close(code, reason)
+        except (InvalidCloseCode, ReasonTooLong) as exc:
+            self.close_error.value = f"{exc}. Nothing was sent."
+            return
+        try:
+            self.conn.close(code, reason)
+        except WsbenchError as exc:
+            self.close_error.value = f"{type(exc).__name__}: {exc}"
+        else:
+            self.close_error.value = ""
+        self.flush()
+
+    def _on_ping(self, _button: Any = None) -> None:
+        try:
+            seconds = self.conn.ping()
+        except WsbenchError as exc:
+            self.result.value = f"{type(exc).__name__}: {exc}"
+        else:
+            self.result.value = f"ping: round trip {seconds * 1000:.2f} ms"
+        self.flush()
+
+    def _on_reconnect(self, _button: Any = None) -> None:
+        old = self.conn
+        try:
+            if old.state == "open":
+                old.close(1000, "reconnect")
+            new = self._reconnect() if self._reconnect is not None else client.connect(old.url)
+        except WsbenchError as exc:
+            self.result.value = f"{type(exc).__name__}: {exc}"
+            self.flush()
+            return
+        with self._lock:
+            self.flush()  # the old connection's last lines first
+            self.conn = new
+            self._index = 0
+            self._sent = self._received = 0
+            self._t0 = None
+            self._lines.append(LogLine("· reconnected", '<div class="wsb-note">· reconnected</div>'))
+            self._lines_total += 1
+            self.result.value = "reconnected"
+            self.flush()
+
+    def close(self) -> None:
+        """Close the widget (not the connection: that is the close button) and stop refreshing it."""
+        _ticker.discard(self)
+        for child in self._all_children():
+            child.close()
+        super().close()
+
+    def _all_children(self) -> list[widgets.Widget]:
+        found: list[widgets.Widget] = []
+        stack = list(self.children)
+        while stack:
+            widget = stack.pop()
+            found.append(widget)
+            stack.extend(getattr(widget, "children", ()))
+        return found
+
+
+def _set(widget: widgets.Widget, value: str) -> bool:
+    """Assign *value* only when it differs: every assignment is a message to the front-end."""
+    if widget.value == value:
+        return False
+    widget.value = value
+    return True

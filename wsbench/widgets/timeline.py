@@ -1,0 +1,100 @@
+"""The timeline: a two-lane picture (client | server) of a transcript, live or exported."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..transcript import Transcript
+from . import _ticker
+from ._render import timeline_html
+
+__all__ = ["Timeline"]
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body style="margin:16px;background:#fff">
+{body}
+</body>
+</html>
+"""
+
+
+class Timeline(widgets.HTML):
+    """Both sides of each connection in a transcript, in causal order, as an SVG sequence chart.
+
+    The client lane shows what the client did (connect, send, receive, close ...); the server
+    lane every ASGI message the endpoint saw or sent, with ``client_state`` and
+    ``application_state`` after it (changes in bold); arrows join each message to its other
+    end, close frames in red with their code. *source* is a :class:`~wsbench.Transcript`, or
+    anything with a ``.transcript`` (a Connection, a Bench). A connection with more than
+    *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
+    the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
+    long); :meth:`save` writes a standalone HTML file.
+    """
+
+    def __init__(self, source: Any, *, limit: int = 400, live: bool = True, interval: float = 0.1) -> None:
+        transcript = source if isinstance(source, Transcript) else getattr(source, "transcript", None)
+        if not isinstance(transcript, Transcript):
+            raise TypeError(f"Timeline() takes a Transcript, or a Connection or Bench, not {type(source).__name__}")
+        if limit < 2:
+            raise ValueError(f"limit must be at least 2 events, not {limit}")
+        super().__init__()
+        self.add_class("wsbench-timeline")
+        self.transcript = transcript
+        self.limit = limit
+        self.interval = interval
+        self.updates = 0  #: how many times the picture was sent to the front-end
+        self._lock = threading.Lock()
+        self._seen = -1
+        self._cost = 0.0
+        self._due = 0.0
+        self._tick_error: BaseException | None = None
+        self.refresh()
+        if live:
+            _ticker.add(self)
+
+    def to_html(self) -> str:
+        """The picture as an HTML fragment (its own ``<style>`` included)."""
+        return timeline_html(self.transcript.events, limit=self.limit)
+
+    def refresh(self) -> bool:
+        """Redraw now if the transcript grew; True when the picture changed."""
+        with self._lock:
+            events = self.transcript.events
+            if len(events) == self._seen:
+                return False
+            start = time.perf_counter()
+            value = timeline_html(events, limit=self.limit)
+            self._cost = time.perf_counter() - start
+            self._seen = len(events)
+            if value == self.value:
+                return False
+            self.value = value
+            self.updates += 1
+            return True
+
+    def _tick(self, now: float) -> None:
+        """Called by the refresh thread; a costly drawing spaces the next ones out (at most ~5% of a core)."""
+        self.refresh()
+        self._due = now + max(self.interval, 20 * self._cost)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the picture as a standalone HTML page (no scripts, no network) and return the path."""
+        path = Path(path)
+        path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html()), encoding="utf-8")
+        return path
+
+    def __repr__(self) -> str:
+        count = len({event.conn for event in self.transcript.events})
+        return f"<Timeline: {count} connection{'' if count == 1 else 's'}>"
+
+    def close(self) -> None:
+        """Close the widget and stop following the transcript."""
+        _ticker.discard(self)
+        super().close()
