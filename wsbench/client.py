@@ -57,6 +57,7 @@ from .transcript import Transcript, record
 
 if TYPE_CHECKING:
     from .server import Bench
+    from .widgets import Panel, Timeline
 
 __all__ = ["Connection", "aconnect", "connect"]
 
@@ -174,6 +175,7 @@ class Connection:
         timeout: float = 10.0,
         _bench: Bench | None = None,
     ) -> None:
+        self._given = {k: v for k, v in locals().items() if k not in ("self", "url", "params", "__class__")}
         self.url = _check_url(url, params)
         self.timeout = timeout
         self.transcript = Transcript()
@@ -692,6 +694,25 @@ class Connection:
                 f"so blocking here would deadlock; use the coroutine: await conn.a{what}(...)"
             )
         _not_on_server_loop(what)
+
+    def reconnect(self) -> Connection:
+        """Open a new connection to the same URL with the same options (this one stays as it is)."""
+        return Connection(self.url, **self._given).open()
+
+    # -- widgets (imported on first use: the core works without ipywidgets) ----------
+
+    def panel(self, **options: Any) -> Panel:
+        """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping."""
+        from .widgets import Panel
+
+        options.setdefault("reconnect", self.reconnect)
+        return Panel(self, **options)
+
+    def timeline(self, **options: Any) -> Timeline:
+        """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side."""
+        from .widgets import Timeline
+
+        return Timeline(self.transcript, **options)
 
     def __enter__(self) -> Connection:
         return self

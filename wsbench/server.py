@@ -35,6 +35,7 @@ from .transcript import Transcript, record
 
 if TYPE_CHECKING:
     from .client import Connection
+    from .widgets import Timeline
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
 
@@ -304,6 +305,12 @@ class Bench:
         from .client import aconnect
 
         return await aconnect(self._url_for(path), _bench=self, **options)
+
+    def timeline(self, **options: Any) -> Timeline:
+        """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""
+        from .widgets import Timeline
+
+        return Timeline(self.transcript, **options)
 
     def _url_for(self, path: str) -> str:
         if not self.running:
