@@ -226,7 +226,7 @@ class Connection:
                 options["sock"] = self._pair(socket.create_connection(self._bench_address(), self._open_timeout))
             self._note("connect", data=self.url)
             create = functools.partial(_RecordingSyncConnection, owner=self)
-            self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[arg-type]
+            self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
         self._opened(self._sync)

@@ -177,7 +177,7 @@ class Transcript:
         return cls.from_jsonl(text)
 
 
-_FIELDS = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
+_FIELDS: dict[str, type | tuple[type, ...]] = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
 
 
 def _event_from_json(line: str, number: int) -> Event:
