@@ -568,9 +568,9 @@ def test_sync_call_on_the_loop_an_async_connection_lives_on_is_refused(bench):
 
     async def main() -> str:
         conn = await bench.aconnect("/echo")
-        with pytest.raises(RuntimeError, match="await conn.areceive_text"):
+        with pytest.raises(RuntimeError, match=r"await conn\.areceive_text"):
             conn.receive_text(timeout=1)
-        with pytest.raises(RuntimeError, match="await conn.asend_text"):
+        with pytest.raises(RuntimeError, match=r"await conn\.asend_text"):
             conn.send_text("not like this")
         await conn.asend_text("still fine")
         text = await conn.areceive_text(timeout=2)
@@ -654,3 +654,55 @@ def test_keyboard_interrupt_cancels_only_the_wait(bench):
     other = bench.connect("/echo")
     other.send_text("new")
     assert other.receive_text(timeout=2) == "new"
+
+
+def test_open_is_recorded_before_a_message_sent_right_after_accept(bench):
+    """A greeting sent right after accept() is recorded after "open", in the recorded order too."""
+
+    @bench.websocket("/greet")
+    async def greet(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.receive()
+
+    for _ in range(10):
+        conn = bench.connect("/greet")
+        assert conn.receive_text(timeout=2) == "hello"
+        kinds = [e.kind for e in conn.transcript if e.side == "client"]
+        assert kinds[:3] == ["connect", "open", "receive"]
+        conn.close()
+
+
+def test_local_and_remote_address(bench):
+    """local_address is the client's own (host, port), the one the endpoint sees as websocket.client."""
+    seen = {}
+
+    @bench.websocket("/who")
+    async def who(websocket: WebSocket) -> None:
+        seen["client"] = tuple(websocket.client)
+        await websocket.accept()
+        await websocket.close()
+
+    conn = bench.connect("/who")
+    conn.wait_endpoint(timeout=2)
+    assert tuple(conn.local_address) == seen["client"]
+    assert conn.remote_address[1] == bench.port
+
+
+def test_wait_endpoint_needs_a_bench_and_times_out():
+    """wait_endpoint raises BenchError off a bench, and Timeout while the endpoint still runs."""
+    with wsbench.Bench(name="wait-endpoint-test") as bench:
+
+        @bench.websocket("/linger")
+        async def linger(websocket: WebSocket) -> None:
+            await websocket.accept()
+            await asyncio.sleep(0.5)
+
+        conn = bench.connect("/linger")
+        with pytest.raises(wsbench.Timeout, match="still running"):
+            conn.wait_endpoint(timeout=0.1)
+        conn.wait_endpoint(timeout=3)
+        external = wsbench.connect(bench.url + "/linger")
+        with pytest.raises(wsbench.BenchError):
+            external.wait_endpoint()
+        external.close()

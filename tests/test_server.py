@@ -340,3 +340,80 @@ def test_bench_transcript_has_no_port(bench):
     text = str(bench.transcript)
     assert str(bench.port) not in text
     assert "connect /echo" in text
+
+
+def test_denial_prints_after_the_client_connect(bench):
+    """A denial sent before websocket.connect is read still prints after the client's connect."""
+    from fastapi.responses import PlainTextResponse
+
+    @bench.websocket("/deny")
+    async def deny(websocket: WebSocket) -> None:
+        await websocket.send_denial_response(PlainTextResponse("members only", status_code=401))
+
+    with pytest.raises(wsbench.HandshakeRejected) as info:
+        bench.connect("/deny")
+    assert info.value.status == 401
+    lines = str(bench.transcript).splitlines()
+    assert lines[0] == "client  connect /deny"
+    assert lines.index("client  rejected: HTTP 401 bytes b'members only' (12 bytes)") > 2
+
+
+def test_endpoint_exception_prints_before_the_client_sees_1006(bench):
+    """The endpoint's exception is printed before the client's 1006, and after the message that caused it."""
+
+    @bench.websocket("/boom")
+    async def boom(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_json()
+
+    conn = bench.connect("/boom")
+    conn.send_text("{not json")
+    with pytest.raises(wsbench.ConnectionClosed) as info:
+        conn.receive(timeout=2)
+    assert info.value.code == 1006
+    conn.wait_endpoint(timeout=2)
+    kinds = [line.split()[1] for line in str(conn.transcript).splitlines()]
+    assert kinds.index("→") < kinds.index("!") < kinds.index("closed:")
+
+
+def test_recorder_keeps_odd_payloads_deterministic(bench):
+    """bytearray/memoryview payloads are recorded as bytes; a non-str/bytes payload is named, not crashed on."""
+
+    @bench.websocket("/odd")
+    async def odd(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_bytes(bytearray(b"ba"))
+        await websocket.send_bytes(memoryview(b"mv"))
+        try:
+            await websocket.send_text({"a": 1})  # type: ignore[arg-type]
+        except Exception:
+            pass
+        await websocket.close()
+
+    conn = bench.connect("/odd")
+    assert conn.receive_bytes(timeout=2) == b"ba"
+    assert conn.receive_bytes(timeout=2) == b"mv"
+    with pytest.raises(wsbench.ConnectionClosed):
+        conn.receive(timeout=2)
+    conn.wait_endpoint(timeout=2)
+    text = str(conn.transcript)
+    assert "bytes b'ba' (2 bytes)" in text and "bytes b'mv' (2 bytes)" in text
+    assert "0x" not in text
+    assert "payload is dict, not str or bytes" in text
+    assert "! websocket.send failed: AttributeError" in text
+
+
+def test_root_path_is_passed_to_uvicorn():
+    """Bench(root_path=...) is uvicorn's --root-path: the endpoint sees it in its scope."""
+    seen = {}
+    with wsbench.Bench(name="root-path-test", root_path="/api") as bench:
+
+        @bench.websocket("/where")
+        async def where(websocket: WebSocket) -> None:
+            seen["root_path"] = websocket.scope["root_path"]
+            await websocket.accept()
+            await websocket.close()
+
+        conn = bench.connect("/where")
+        conn.wait_endpoint(timeout=2)
+    assert seen["root_path"] == "/api"

@@ -42,6 +42,7 @@ from . import loop
 from ._gate import Gate
 from .codes import check_close, describe
 from .errors import (
+    BenchError,
     ConnectError,
     ConnectionClosed,
     ConnectionRefused,
@@ -83,6 +84,10 @@ class _Recording:
     protocol: Any
 
     def process_event(self, event: Any) -> None:
+        if self.response is None and self.protocol.handshake_exc is None:
+            # Recorded here, before websockets wakes the caller and before any message is
+            # delivered, so "open" comes first in every view of the transcript.
+            self._owner._opened(self, event)
         if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
             return
@@ -194,6 +199,7 @@ class Connection:
         self._gate = Gate()
         self._inbox: deque[Message] = deque()
         self._closed: ConnectionClosed | None = None
+        self._addresses: tuple[Any, Any] = (None, None)
         self._state = "new"
         extra = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         if cookies:
@@ -229,7 +235,6 @@ class Connection:
             self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
-        self._opened(self._sync)
         if self._subprotocols and self.subprotocol is None:
             self.close(1000, "no subprotocol agreed")
             raise self._no_subprotocol()
@@ -256,7 +261,6 @@ class Connection:
             self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
         except BaseException as exc:
             self._failed(exc)
-        self._opened(self._async)
         if self._subprotocols and self.subprotocol is None:
             await self.aclose(1000, "no subprotocol agreed")
             raise self._no_subprotocol()
@@ -290,9 +294,11 @@ class Connection:
         self._finish(ConnectionClosed(f"connection to {self} never opened: {error}", code=1006, reason=""))
         raise error from None
 
-    def _opened(self, ws: Any) -> None:
+    def _opened(self, ws: Any, response: Any) -> None:
+        """The handshake succeeded (called from the reader, before any message)."""
         self.subprotocol = ws.subprotocol
-        self.response_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()} if ws.response else {}
+        self.response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
+        self._addresses = (ws.local_address, ws.remote_address)
         with self._gate.lock:
             if self._closed is None:  # the peer may have closed already
                 self._state = "open"
@@ -345,7 +351,7 @@ class Connection:
 
     @property
     def state(self) -> str:
-        """"new", "connecting", "open", "closing" or "closed"."""
+        """ "new", "connecting", "open", "closing" or "closed"."""
         return self._state
 
     @property
@@ -357,6 +363,35 @@ class Connection:
     def close_reason(self) -> str | None:
         """The reason the peer closed with, or None while open."""
         return self._closed.reason if self._closed else None
+
+    @property
+    def local_address(self) -> Any:
+        """This end's (host, port), or None before the handshake; the port changes every run."""
+        return self._addresses[0]
+
+    @property
+    def remote_address(self) -> Any:
+        """The server's (host, port), or None before the handshake; the port changes every run."""
+        return self._addresses[1]
+
+    def wait_endpoint(self, timeout: float | None = None) -> None:
+        """Wait until the bench endpoint serving this connection has returned or raised.
+
+        The client's calls return when the *client* is done; the endpoint may still be
+        running its last lines. Call this before printing what the endpoint recorded.
+        """
+        if self._bench is None:
+            raise BenchError(f"{self} is not a connection to a Bench: there is no endpoint to wait for")
+        timeout = self.timeout if timeout is None else timeout
+        deadline, seen = time.monotonic() + timeout, 0
+        while True:
+            new = self.transcript.since(seen)
+            seen += len(new)
+            if any(e.side == "server" and e.kind in ("return", "exception") for e in new):
+                return
+            if time.monotonic() > deadline:
+                raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
+            time.sleep(0.002)
 
     def __repr__(self) -> str:
         closed = f" {describe(self.close_code, self.close_reason or '')}" if self._closed else ""

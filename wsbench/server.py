@@ -94,11 +94,18 @@ class Recorder:
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") if kind != "websocket.http.response.body" else message.get("body")
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)
+            elif data is not None and not isinstance(data, (str, bytes)):  # the app's mistake: show, not crash
+                extra["detail"] = f"payload is {type(data).__name__}, not str or bytes"
+                data = None
             code = reason = None
             if kind in ("websocket.close", "websocket.disconnect"):
                 code, reason = message.get("code", 1000), message.get("reason") or ""
+                reason = reason if isinstance(reason, str) else str(reason)  # FastAPI's 1008 sends a list
             elif kind == "websocket.http.response.start":
                 code = message.get("status")
+            extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")
             record(
                 *sinks,
                 side="server",
@@ -109,7 +116,6 @@ class Recorder:
                 reason=reason,
                 client_state=mirror.client_state,
                 application_state=mirror.application_state,
-                detail=message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}",
                 **extra,
             )
 
@@ -124,9 +130,11 @@ class Recorder:
             note(message)
             try:
                 await send(message)
-            except OSError as exc:
-                mirror.send_failed()
-                record(*sinks, side="server", kind="send failed", conn=key, detail=type(exc).__name__)
+            except Exception as exc:  # recorded as sent above: say that it did not go out
+                if isinstance(exc, OSError):
+                    mirror.send_failed()
+                detail = f"{message['type']} failed: {type(exc).__name__}: {exc}".rstrip(": ")
+                record(*sinks, side="server", kind="send failed", conn=key, detail=detail)
                 raise
 
         try:
@@ -155,7 +163,8 @@ def _is_loopback(host: str) -> bool:
 class Bench:
     """A real FastAPI app served by uvicorn on loopback, for a notebook or a test.
 
-    ``ws`` picks uvicorn's WebSocket implementation (see :data:`WS_IMPLEMENTATIONS`).
+    ``ws`` picks uvicorn's WebSocket implementation (see :data:`WS_IMPLEMENTATIONS`);
+    ``root_path`` is uvicorn's ``--root-path``, for an app served behind a path prefix.
     ``host`` other than loopback must be asked for explicitly and draws a warning.
     """
 
@@ -170,6 +179,7 @@ class Bench:
         host: str = "127.0.0.1",
         port: int = 0,
         name: str = "main",
+        root_path: str = "",
         timeout: float = 10.0,
     ) -> None:
         if ws not in WS_IMPLEMENTATIONS:
@@ -186,6 +196,7 @@ class Bench:
         self.host = host
         self.name = name
         self.timeout = timeout
+        self.root_path = root_path
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
         self._server: uvicorn.Server | None = None
@@ -218,6 +229,7 @@ class Bench:
             Recorder(self.app, self.transcript, self._pairs),
             ws=self.ws,
             log_config=None,
+            root_path=self.root_path,
             lifespan="auto",
             timeout_graceful_shutdown=2,
         )

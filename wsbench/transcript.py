@@ -234,6 +234,11 @@ _CAUSES = (
     (("close", "caller"), ("closed", "reader")),
     (("open", "caller"), ("receive", "reader")),
     (("open", "caller"), ("closed", "reader")),
+    (("websocket.close", "server"), ("rejected", "caller")),  # close before accept: HTTP 403
+    (("websocket.http.response.body", "server"), ("rejected", "caller")),  # a denial response
+    (("exception", "server"), ("closed", "reader")),  # uvicorn drops the connection: 1006
+    (("return", "server"), ("closed", "reader")),
+    (("close", "caller"), ("send failed", "server")),  # the endpoint wrote to a closed connection
 )
 
 
@@ -256,6 +261,9 @@ def causal_order(events: list[Event]) -> list[Event]:
             causes = causes[:1] * len(effects)  # one open / close precedes every such effect
         for cause, effect in zip(causes, effects, strict=False):
             needs.setdefault(id(effect), []).append(id(cause))
+    connects = [e for e in chains["caller"] if e.kind == "connect"]
+    if connects and chains["server"]:  # nothing happens on the server before the client connects
+        needs.setdefault(id(chains["server"][0]), []).append(id(connects[0]))
     done: set[int] = set()
     position = dict.fromkeys(_CHAINS, 0)
     ordered: list[Event] = []
@@ -299,7 +307,7 @@ _CLIENT = {
     "closed": lambda e: f"closed: {e.detail}",
     "connect": lambda e: f"connect {_path(e.data)}",
     "open": lambda e: "open" + (f" (subprotocol {e.detail!r})" if e.detail else ""),
-    "rejected": lambda e: f"rejected: HTTP {e.code} {_preview(e.data)}".rstrip(),
+    "rejected": lambda e: f"rejected: HTTP {e.code} {_preview(e.data) if e.data else '(empty body)'}",
     "error": lambda e: f"error: {e.detail}",
 }
 
