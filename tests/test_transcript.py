@@ -489,3 +489,12 @@ def test_load_binary_file_is_invalid_transcript(tmp_path):
     with pytest.raises(InvalidTranscript) as info:
         Transcript.load(path)
     assert "UTF-8" in str(info.value)
+
+
+def test_jsonl_round_trip_keeps_a_list_reason():
+    """FastAPI closes a failed validation with a list as reason; JSON Lines keeps it as a list."""
+    transcript = Transcript()
+    record(transcript, side="server", kind="websocket.close", conn=7, code=1008, reason=[{"type": "int_parsing"}])
+    again = Transcript.from_jsonl(transcript.to_jsonl())
+    assert again[0].reason == [{"type": "int_parsing"}]
+    assert str(again) == str(transcript)

@@ -102,7 +102,6 @@ class Recorder:
             code = reason = None
             if kind in ("websocket.close", "websocket.disconnect"):
                 code, reason = message.get("code", 1000), message.get("reason") or ""
-                reason = reason if isinstance(reason, str) else str(reason)  # FastAPI's 1008 sends a list
             elif kind == "websocket.http.response.start":
                 code = message.get("status")
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")

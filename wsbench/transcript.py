@@ -52,7 +52,7 @@ class Event:
     conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
     data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
     code: int | None = None  #: close code, or HTTP status for "rejected" / response start
-    reason: str | None = None  #: close reason
+    reason: Any = None  #: close reason: a str, except that FastAPI's validation failure sends a list
     client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
     application_state: str | None = None  #: server side: ``websocket.application_state`` after it
     detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
@@ -192,7 +192,9 @@ def _event_from_json(line: str, number: int) -> Event:
             raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
     if row["side"] not in ("client", "server"):
         raise InvalidTranscript(f"line {number}: side must be 'client' or 'server', not {row['side']!r}")
-    for name in ("text", "reason", "client_state", "application_state", "detail"):
+    if row.get("reason") is not None and not isinstance(row["reason"], (str, list)):
+        raise InvalidTranscript(f"line {number}: field 'reason' is not a string (or a list, as FastAPI sends)")
+    for name in ("text", "client_state", "application_state", "detail"):
         if row.get(name) is not None and not isinstance(row[name], str):
             raise InvalidTranscript(f"line {number}: field {name!r} is not a string")
     if row.get("code") is not None and (type(row["code"]) is not int):
