@@ -159,9 +159,8 @@ def main() -> None:
         print(f"{name:<34}{asynchronous[0]:>12.0f}{asynchronous[1]:>12.0f}{asynchronous[2]:>8.2f}  >= 0.95")
     bench.stop()
     embedded, external = start_times(3)
-    print(
-        f"{'start to first accept (s)':<34}{external:>12.3f}{embedded:>12.3f}{embedded / external:>8.2f}  wsbench <= 0.2 s"
-    )
+    name = "start to first accept (s)"
+    print(f"{name:<34}{external:>12.3f}{embedded:>12.3f}{embedded / external:>8.2f}  wsbench <= 0.2 s")
 
 
 if __name__ == "__main__":

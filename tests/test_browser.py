@@ -32,8 +32,13 @@ NOTEBOOK = ROOT / "notebooks" / "widgets_demo.ipynb"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("WSBENCH_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 # windowingMode "none" keeps off-screen cells in the DOM; the other two remove the news pop-up.
 OVERRIDES = {
@@ -51,8 +56,9 @@ def _free_port() -> int:
 
 
 def _request(url: str, method: str = "GET") -> int:
-    with urllib.request.urlopen(urllib.request.Request(url, method=method, data=b"" if method == "POST" else None),
-                                timeout=5) as response:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, method=method, data=b"" if method == "POST" else None), timeout=5
+    ) as response:
         return response.status
 
 
@@ -97,10 +103,22 @@ def lab(lab_settings: Path, tmp_path: Path) -> Iterator[str]:
     )
     log = (tmp_path / "lab.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={tmp_path}",
-         f"--IdentityProvider.token={token}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--allow-root",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={tmp_path}",
+            f"--IdentityProvider.token={token}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -136,6 +154,7 @@ def test_widgets_render_and_close_with_4001_in_jupyterlab(lab: str):
     """Run All shows the panel and timeline with the messages; the panel's close with 4001 reaches both sides."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser_failure.png").unlink(missing_ok=True)  # from an earlier run
     console: list[str] = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS, timeout=WAIT_MS)
@@ -146,6 +165,9 @@ def test_widgets_render_and_close_with_4001_in_jupyterlab(lab: str):
             page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
             page.goto(lab, timeout=WAIT_MS)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=WAIT_MS)
+            # The indicator reads idle while the kernel is still "Initializing" / "Connecting"; a Run All
+            # then can run nothing. The status bar's kernel status says when it is really ready.
+            page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for(timeout=WAIT_MS)
 
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
@@ -156,6 +178,7 @@ def test_widgets_render_and_close_with_4001_in_jupyterlab(lab: str):
             panel.wait_for(state="visible")
             timeline.locator("svg").first.wait_for(state="visible")
             panel.locator(".wsb-receive .wsb-body", has_text="de ad be ef").first.wait_for(state="attached")
+            panel.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "browser_run_all.png"))
 
             assert "Error displaying widget" not in page.content()
@@ -185,7 +208,8 @@ def test_widgets_render_and_close_with_4001_in_jupyterlab(lab: str):
             timeline.locator("text.wsb-server", has_text="websocket.disconnect 4001 (private use) bye").wait_for(
                 state="attached"
             )
-            panel.locator(".wsb-control", has_text="← closed 4001 (private use) bye").wait_for(state="attached")
+            closed_line = panel.locator(".wsb-control .wsb-event", has_text="closed 4001 (private use) bye")
+            closed_line.wait_for(state="attached")
             assert panel.locator(".wsbench-close-error").inner_text().strip() == ""
             assert "Error displaying widget" not in page.content()
 
@@ -196,8 +220,12 @@ def test_widgets_render_and_close_with_4001_in_jupyterlab(lab: str):
             assert top is not None and bottom is not None
             page.screenshot(
                 path=str(ARTIFACTS / "panel_and_timeline.png"),
-                clip={"x": top["x"] - 8, "y": top["y"] - 8, "width": max(top["width"], bottom["width"]) + 16,
-                      "height": bottom["y"] + bottom["height"] - top["y"] + 16},
+                clip={
+                    "x": top["x"] - 8,
+                    "y": top["y"] - 8,
+                    "width": max(top["width"], bottom["width"]) + 16,
+                    "height": bottom["y"] + bottom["height"] - top["y"] + 16,
+                },
             )
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), timeout=WAIT_MS)

@@ -382,8 +382,16 @@ def test_timeline_shows_both_lanes_and_close_code(bench, echo):
     wait_until(lambda: echo.transcript.filter(side="server", kind="websocket.disconnect").events)
     timeline = Timeline(echo, live=False)
     html = timeline.value
-    for text in ("client", "server (endpoint)", "websocket.accept", "websocket.receive", "101 Switching Protocols",
-                 "websocket.disconnect 4001 (private use) bye", "DISCONNECTED", "'hi'"):
+    for text in (
+        "client",
+        "server (endpoint)",
+        "websocket.accept",
+        "websocket.receive",
+        "101 Switching Protocols",
+        "websocket.disconnect 4001 (private use) bye",
+        "DISCONNECTED",
+        "'hi'",
+    ):
         assert text in html
     assert repr(timeline) == "<Timeline: 1 connection>"
     timeline.close()
@@ -406,6 +414,8 @@ def test_timeline_limit_elides_the_middle(echo):
         echo.receive_text()
     timeline = Timeline(echo.transcript, limit=10, live=False)
     assert f"… {len(echo.transcript) - 10} events not shown …" in timeline.value
+    assert ">'29'<" in timeline.value  # the last echo's arrows are drawn
+    assert "'15'" not in timeline.value
     timeline.close()
 
 

@@ -56,7 +56,7 @@ def display_url(url: str) -> str:
 
 
 def body_kind(data: str | bytes | None) -> str:
-    """"json" for text holding a JSON object or array, else "text" or "bytes"."""
+    """ "json" for text holding a JSON object or array, else "text" or "bytes"."""
     if isinstance(data, bytes):
         return "bytes"
     if isinstance(data, str) and data[:1] in "{[" and data:
@@ -169,7 +169,7 @@ def log_line(event: Event, t0: float) -> LogLine:
 
 
 def reason_size_html(reason: str) -> str:
-    """"3/123 bytes", red when over the limit."""
+    """ "3/123 bytes", red when over the limit."""
     size = len(reason.encode("utf-8"))
     over = " wsb-over" if size > MAX_REASON_BYTES else ""
     return f'<span class="wsb-reason-size{over}">{size}/{MAX_REASON_BYTES} bytes</span>'
@@ -197,6 +197,7 @@ def panel_style() -> str:
 .wsbench-panel .wsb-note{color:var(--jp-content-font-color3,#888);padding:1px 4px}
 .wsbench-panel .widget-label.wsbench-send-error,.wsbench-panel .widget-label.wsbench-close-error,
 .wsbench-panel .widget-label.wsbench-result{white-space:pre-wrap;height:auto;line-height:1.4;overflow:visible}
+.wsbench-panel .wsb-reason-size{white-space:nowrap}
 .wsbench-panel .wsb-over{color:#cf222e;font-weight:600}
 .wsbench-panel .wsb-ok{color:var(--jp-content-font-color2,#555)}
 </style>"""
@@ -219,9 +220,9 @@ _ARROWS = (
     (("server", "websocket.disconnect"), ("client", "closed"), True),
 )
 
-_W = 1060
+_W = 1065
 _X_CLIENT, _X_SERVER = 230, 560
-_X_CLIENT_STATE, _X_APP_STATE = 870, 970
+_X_CLIENT_STATE, _X_APP_STATE = 865, 945
 _ROW, _HEAD = 20, 44
 _LABEL_CHARS = 32
 
@@ -279,13 +280,14 @@ def _arrows(rows: list[Event]) -> list[tuple[int, int, bool]]:
 
 
 def _connection_svg(number: int, events: list[Event], limit: int) -> str:
-    rows: list[Event | None] = list(causal_order(events))
+    ordered = causal_order(events)
+    arrows = _arrows(ordered)  # over every event, so the k-th send still meets the k-th receive
+    rows: list[Event | None] = list(ordered)
     hidden = 0
     if len(rows) > limit:
         head, tail = limit // 2, limit - limit // 2
         hidden = len(rows) - limit
         rows = [*rows[:head], None, *rows[-tail:]]
-    shown = [e for e in rows if e is not None]
     position = {id(e): i for i, e in enumerate(rows) if e is not None}
     connect = next((e for e in events if e.side == "client" and e.kind == "connect"), None)
     title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
@@ -311,15 +313,19 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
         f'<line x1="{_X_SERVER}" y1="40" x2="{_X_SERVER}" y2="{y_end}" class="wsb-tl-lifeline wsb-server"/>',
     ]
     y = lambda i: _HEAD + _ROW * i + 12  # noqa: E731 - the baseline of row i
-    for cause_i, effect_i, dashed in _arrows(shown):
-        cause, effect = shown[cause_i], shown[effect_i]
+    for cause_i, effect_i, dashed in arrows:
+        cause, effect = ordered[cause_i], ordered[effect_i]
+        if id(cause) not in position or id(effect) not in position:
+            continue  # an end is in the part not shown
         r1, r2 = position[id(cause)], position[id(effect)]
         x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side == "client" else (_X_SERVER, _X_CLIENT)
         y1, y2 = y(r1) - 4, y(r2) - 4
         closing = cause.kind in ("close", "websocket.close", "websocket.disconnect")
         cls = "wsb-tl-arrow" + (" wsb-close" if closing else "") + (" wsb-dashed" if dashed else "")
-        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2 + (6 if x2 < x1 else -6)}" y2="{y2}" class="{cls}" '
-                   f'marker-end="url(#wsb-ah{"-close" if closing else ""})"/>')
+        out.append(
+            f'<line x1="{x1}" y1="{y1}" x2="{x2 + (6 if x2 < x1 else -6)}" y2="{y2}" class="{cls}" '
+            f'marker-end="url(#wsb-ah{"-close" if closing else ""})"/>'
+        )
         label = _arrow_label(cause, effect) + (" (uvicorn's reply)" if dashed else "")
         out.append(
             f'<text x="{(x1 + x2) / 2:.0f}" y="{(y1 + y2) / 2 - 4:.0f}" text-anchor="middle" '
@@ -328,8 +334,10 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
     last_states: tuple[str | None, str | None] = (None, None)
     for i, event in enumerate(rows):
         if event is None:
-            out.append(f'<text x="{(_X_CLIENT + _X_SERVER) / 2:.0f}" y="{y(i)}" text-anchor="middle" '
-                       f'class="wsb-tl-gap">… {hidden} events not shown …</text>')
+            out.append(
+                f'<text x="{(_X_CLIENT + _X_SERVER) / 2:.0f}" y="{y(i)}" text-anchor="middle" '
+                f'class="wsb-tl-gap">… {hidden} events not shown …</text>'
+            )
             last_states = (None, None)
             continue
         closing = " wsb-close" if event.kind in ("close", "closed", "websocket.close", "websocket.disconnect") else ""
@@ -337,13 +345,17 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
         if event.side == "client":
             label = _client_label(event)
             out.append(f'<circle cx="{_X_CLIENT}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-client"/>')
-            out.append(f'<text x="{_X_CLIENT - 10}" y="{y(i)}" text-anchor="end" '
-                       f'class="wsb-tl-ev wsb-client{closing}">{tip}{_t(_short(label))}</text>')
+            out.append(
+                f'<text x="{_X_CLIENT - 10}" y="{y(i)}" text-anchor="end" '
+                f'class="wsb-tl-ev wsb-client{closing}">{tip}{_t(_short(label))}</text>'
+            )
             continue
         label = _server_label(event)
         out.append(f'<circle cx="{_X_SERVER}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-server"/>')
-        out.append(f'<text x="{_X_SERVER + 10}" y="{y(i)}" class="wsb-tl-ev wsb-server{closing}">'
-                   f"{tip}{_t(_short(label, 44))}</text>")
+        out.append(
+            f'<text x="{_X_SERVER + 10}" y="{y(i)}" class="wsb-tl-ev wsb-server{closing}">'
+            f"{tip}{_t(_short(label, 44))}</text>"
+        )
         states = (event.client_state, event.application_state)
         if states != (None, None):
             for x, value, before in zip((_X_CLIENT_STATE, _X_APP_STATE), states, last_states, strict=True):
@@ -355,12 +367,12 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
 
 
 _TIMELINE_STYLE = """<style>
-.wsb-timeline{font-family:var(--jp-code-font-family,monospace);max-width:1060px}
+.wsb-timeline{font-family:var(--jp-code-font-family,monospace);max-width:1065px}
 .wsb-timeline svg text{font-family:var(--jp-code-font-family,monospace);font-size:11px;
   fill:var(--jp-content-font-color1,#222)}
 .wsb-timeline .wsb-tl-title{font-weight:600;font-size:12px}
 .wsb-timeline .wsb-tl-lane{font-weight:600;font-size:12px}
-.wsb-timeline .wsb-tl-col{fill:var(--jp-content-font-color2,#555)}
+.wsb-timeline .wsb-tl-col{fill:var(--jp-content-font-color2,#555);font-size:10px}
 .wsb-timeline .wsb-tl-lifeline{stroke-width:2}
 .wsb-timeline line.wsb-client,.wsb-timeline circle.wsb-client{stroke:#1f6feb;fill:#1f6feb}
 .wsb-timeline line.wsb-server,.wsb-timeline circle.wsb-server{stroke:#2da44e;fill:#2da44e}
@@ -406,8 +418,14 @@ _TABLE_STYLE = """<style>
 def code_table_rows() -> list[dict[str, Any]]:
     """One dict per registered code: code, label, may_send, rule, fastapi_name, meaning."""
     return [
-        {"code": i.code, "label": i.label, "may_send": i.may_send, "rule": i.rule,
-         "fastapi_name": i.fastapi_name, "meaning": i.meaning}
+        {
+            "code": i.code,
+            "label": i.label,
+            "may_send": i.may_send,
+            "rule": i.rule,
+            "fastapi_name": i.fastapi_name,
+            "meaning": i.meaning,
+        }
         for i in REGISTERED
     ]
 
@@ -416,8 +434,10 @@ def code_table_html() -> str:
     """The registry as an HTML table: code, label, may be sent (with the rule), fastapi.status name, meaning."""
     cells = []
     for row in code_table_rows():
-        may = '<span class="wsb-yes">yes</span>' if row["may_send"] else (
-            f'<span class="wsb-no">no</span> — {_t(row["rule"])}'
+        may = (
+            '<span class="wsb-yes">yes</span>'
+            if row["may_send"]
+            else (f'<span class="wsb-no">no</span> — {_t(row["rule"])}')
         )
         name = f"<code>{row['fastapi_name']}</code>" if row["fastapi_name"] else "—"
         cells.append(

@@ -100,15 +100,31 @@ class Panel(widgets.VBox):
         )
         self.custom_code = widgets.IntText(value=4000, layout=widgets.Layout(width="90px"))
         self.reason = widgets.Text(placeholder="reason (at most 123 bytes)", layout=widgets.Layout(width="220px"))
-        self.reason_size = widgets.HTML(reason_size_html(""))
+        self.reason_size = widgets.HTML(reason_size_html(""), layout=widgets.Layout(min_width="100px"))
         self.close_button = widgets.Button(description="close", button_style="danger")
         self.close_error = widgets.Label(style={"text_color": _RED})
         self.ping_button = widgets.Button(description="ping")
         self.reconnect_button = widgets.Button(description="reconnect")
         self.result = widgets.Label()
-        for name in ("badge", "counts", "log_view", "filter", "mode", "message", "send_button", "send_error", "code",
-                     "custom_code", "reason", "reason_size", "close_button", "close_error", "ping_button",
-                     "reconnect_button", "result"):
+        for name in (
+            "badge",
+            "counts",
+            "log_view",
+            "filter",
+            "mode",
+            "message",
+            "send_button",
+            "send_error",
+            "code",
+            "custom_code",
+            "reason",
+            "reason_size",
+            "close_button",
+            "close_error",
+            "ping_button",
+            "reconnect_button",
+            "result",
+        ):
             getattr(self, name).add_class("wsbench-" + name.replace("_", "-"))
         row = widgets.HBox
         super().__init__(
@@ -146,8 +162,9 @@ class Panel(widgets.VBox):
         self.mode.observe(self._on_mode, names="value")
         self.filter.observe(lambda _: self._render_log(), names="value")
         self.custom_code.observe(self._on_custom_code, names="value")
-        self.reason.observe(lambda change: setattr(self.reason_size, "value", reason_size_html(change["new"])),
-                            names="value")
+        self.reason.observe(
+            lambda change: setattr(self.reason_size, "value", reason_size_html(change["new"])), names="value"
+        )
         self.flush()
         if live:
             _ticker.add(self)
@@ -203,8 +220,10 @@ class Panel(widgets.VBox):
             counts = f'<span class="wsb-counts">{self._sent} sent · {self._received} received</span>'
             changed |= _set(self.counts, counts)
             state = conn.state
-            badge = (f'<span class="wsb-badge wsb-state-{state}">{escape(self.status)}</span>'
-                     f'<span class="wsb-url">{escape(display_url(conn.url))}</span>')
+            badge = (
+                f'<span class="wsb-badge wsb-state-{state}">{escape(self.status)}</span>'
+                f'<span class="wsb-url">{escape(display_url(conn.url))}</span>'
+            )
             changed |= _set(self.badge, badge)
             return changed
 
@@ -219,8 +238,10 @@ class Panel(widgets.VBox):
             notes = []
             hidden = self._lines_total - len(self._lines)
             if hidden:
-                notes.append(f"… {hidden} earlier lines not shown (the panel keeps {self.ring}); "
-                             "the full record is conn.transcript")
+                notes.append(
+                    f"… {hidden} earlier lines not shown (the panel keeps {self.ring}); "
+                    "the full record is conn.transcript"
+                )
             if self.filter.value.strip():
                 notes.append(f"filter {self.filter.value.strip()!r}: {len(visible)} of {len(self._lines)} lines")
             if not self._lines:
