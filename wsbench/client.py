@@ -91,16 +91,19 @@ class _Recording:
         if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
             return
-        self._fragments.append(event)
-        if not event.fin:
-            return
-        frames, self._fragments = self._fragments, []
-        data = b"".join(frame.data for frame in frames)
-        if frames[0].opcode is not Opcode.TEXT:
-            self._owner._deliver(data)
+        if event.fin and not self._fragments:  # the usual case: a message in one frame
+            opcode, data = event.opcode, event.data
+        else:
+            self._fragments.append(event)
+            if not event.fin:
+                return
+            frames, self._fragments = self._fragments, []
+            opcode, data = frames[0].opcode, b"".join(frame.data for frame in frames)
+        if opcode is not Opcode.TEXT:
+            self._owner._deliver(bytes(data))
             return
         try:
-            text = data.decode()
+            text = str(data, "utf-8")
         except UnicodeDecodeError:  # RFC 6455 §8.1: fail the connection with 1007
             self._fail_connection(1007, "invalid UTF-8 in a text message")
             return
@@ -444,10 +447,12 @@ class Connection:
 
     async def _asend(self, message: Message) -> None:
         self._check_open("send")
-        if self._sync is not None:  # a connect() connection, used from async code
+        if self._home_thread == threading.get_ident():  # the usual case: on its own loop
+            await self._async_send(message)
+        elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, "send")
-            return
-        await loop.arun(self._async_send(message), on=self._home)
+        else:
+            await loop.arun(self._async_send(message), on=self._home)
 
     async def _async_send(self, message: Message) -> None:  # on the home loop
         self._note("send", data=message)

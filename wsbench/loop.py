@@ -32,6 +32,8 @@ STUCK_GRACE = 5.0
 def get_loop() -> asyncio.AbstractEventLoop:
     """The background loop, started on first use."""
     global _loop, _thread
+    if _loop is not None and _thread is not None and _thread.is_alive():  # the usual case, no lock
+        return _loop
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             _loop = asyncio.new_event_loop()

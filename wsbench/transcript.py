@@ -23,9 +23,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .codes import describe
 from .errors import InvalidTranscript
@@ -39,9 +38,8 @@ _seq = itertools.count(1)
 _record_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Event:
-    """One thing one side did or saw."""
+class Event(NamedTuple):
+    """One thing one side did or saw (immutable; a named tuple, cheap to create per message)."""
 
     seq: int  #: process-wide order of recording
     time: float  #: wall-clock seconds (``time.time()``)
@@ -142,7 +140,7 @@ class Transcript:
         order: dict[int, int] = {}
         rows = []
         for event in self._events[:]:
-            row = asdict(event)
+            row = event._asdict()
             row["conn"] = order.setdefault(event.conn, len(order) + 1)
             data = row.pop("data")
             row["text"] = data if isinstance(data, str) else None
