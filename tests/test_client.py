@@ -706,3 +706,10 @@ def test_wait_endpoint_needs_a_bench_and_times_out():
         with pytest.raises(wsbench.BenchError):
             external.wait_endpoint()
         external.close()
+
+
+def test_refused_message_names_host_and_port():
+    """ConnectionRefused names the host and port that refused, so the user can check the server."""
+    port = free_port()
+    with pytest.raises(wsbench.ConnectionRefused, match=rf"127\.0\.0\.1:{port} "):
+        wsbench.connect(f"ws://127.0.0.1:{port}/x", open_timeout=2)

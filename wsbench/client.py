@@ -289,7 +289,7 @@ class Connection:
         """Record why the handshake failed and raise the wsbench error that names the fix."""
         if not self.transcript:
             self._note("connect", data=self.url)
-        error = _connect_error(exc, self._display_url(), self._open_timeout)
+        error = _connect_error(exc, self.url, self._display_url(), self._open_timeout)
         if isinstance(error, HandshakeRejected):
             self._note("rejected", data=error.body, code=error.status)
         else:
@@ -819,14 +819,15 @@ def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
     return context
 
 
-def _connect_error(exc: BaseException, url: str, open_timeout: float) -> BaseException:
+def _connect_error(exc: BaseException, real_url: str, url: str, open_timeout: float) -> BaseException:
     """Translate what opening a connection raised into the wsbench error that names the fix."""
-    host = urlsplit(url).netloc
+    host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
     if isinstance(exc, websockets.InvalidStatus):
         response = exc.response
         body = bytes(response.body or b"")
         return HandshakeRejected(
-            f"{url} rejected the WebSocket handshake with HTTP {response.status_code} {response.reason_phrase}"
+            f"{url} rejected the WebSocket handshake with HTTP {response.status_code}"
+            + (f" {response.reason_phrase}" if response.reason_phrase else "")
             + (f": {body[:80]!r}" if body else " (empty body)"),
             status=response.status_code,
             headers={k.lower(): v for k, v in response.headers.raw_items()},
