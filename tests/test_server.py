@@ -417,3 +417,34 @@ def test_root_path_is_passed_to_uvicorn():
         conn = bench.connect("/where")
         conn.wait_endpoint(timeout=2)
     assert seen["root_path"] == "/api"
+
+
+def test_wait_idle_waits_for_an_endpoint_after_a_rejected_handshake(bench):
+    """After a rejected handshake there is no connection; bench.wait_idle() waits for the endpoint's end."""
+    seen = []
+
+    @bench.websocket("/slow-no")
+    async def slow_no(websocket: WebSocket) -> None:
+        await websocket.close(1008)
+        await asyncio.sleep(0.2)  # still running when the client has its answer
+        seen.append("done")
+
+    with pytest.raises(wsbench.HandshakeRejected):
+        bench.connect("/slow-no")
+    bench.wait_idle(timeout=3)
+    assert seen == ["done"]
+
+
+def test_wait_idle_times_out_while_an_endpoint_runs(bench):
+    """wait_idle raises Timeout, naming how many endpoints still run."""
+
+    @bench.websocket("/hold")
+    async def hold(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await asyncio.sleep(0.5)
+
+    conn = bench.connect("/hold")
+    with pytest.raises(wsbench.Timeout, match="1 endpoint"):
+        bench.wait_idle(timeout=0.1)
+    bench.wait_idle(timeout=3)
+    conn.close()

@@ -29,12 +29,12 @@ from fastapi.routing import APIWebSocketRoute
 from starlette.routing import WebSocketRoute
 
 from . import loop
-from .errors import BenchError
+from .client import Connection, aconnect, connect
+from .errors import BenchError, Timeout
 from .states import StateMirror
 from .transcript import Transcript, record
 
 if TYPE_CHECKING:
-    from .client import Connection
     from .widgets import Timeline
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
@@ -78,6 +78,8 @@ class Recorder:
         self.app = app
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
+        self.running = 0  #: WebSocket endpoints running now
+        self.idle = threading.Condition()  #: notified whenever an endpoint ends
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "websocket":
@@ -88,6 +90,8 @@ class Recorder:
         paired = self._pairs.get(key)
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
         mirror = StateMirror()
+        with self.idle:
+            self.running += 1
 
         def note(message: dict[str, Any], **extra: Any) -> None:
             kind = message["type"]
@@ -145,9 +149,13 @@ class Recorder:
                 *sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}"
             )
             raise
+        else:
+            record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned")
         finally:
             self._pairs.pop(key, None)
-        record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned")
+            with self.idle:
+                self.running -= 1
+                self.idle.notify_all()
 
 
 def _is_loopback(host: str) -> bool:
@@ -198,6 +206,7 @@ class Bench:
         self.root_path = root_path
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
+        self._recorder = Recorder(self.app, self.transcript, self._pairs)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Future | None = None
         self._port = 0
@@ -225,7 +234,7 @@ class Bench:
         sock.setblocking(False)
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
-            Recorder(self.app, self.transcript, self._pairs),
+            self._recorder,
             ws=self.ws,
             log_config=None,
             root_path=self.root_path,
@@ -307,15 +316,24 @@ class Bench:
 
     def connect(self, path: str = "/", **options: Any) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* on this bench."""
-        from .client import connect
-
         return connect(self._url_for(path), _bench=self, **options)
 
     async def aconnect(self, path: str = "/", **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
-        from .client import aconnect
-
         return await aconnect(self._url_for(path), _bench=self, **options)
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no WebSocket endpoint is running, e.g. before printing what endpoints recorded.
+
+        A client's call returns when the *client* is done (a rejected handshake, a close);
+        the endpoint may still be running its last lines. For one connection, see
+        :meth:`Connection.wait_endpoint`.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        with self._recorder.idle:
+            if not self._recorder.idle.wait_for(lambda: self._recorder.running == 0, timeout):
+                running = self._recorder.running
+                raise Timeout(f"wait_idle: {running} endpoint(s) of {self!r} still running after {timeout} s")
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""
