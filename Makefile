@@ -34,4 +34,5 @@ test: $(STAMP) $(CHROMIUM)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/echo.py
+	$(BIN)/python benchmarks/testclient.py
 	$(BIN)/python benchmarks/panel_flood.py
