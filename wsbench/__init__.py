@@ -34,6 +34,7 @@ from .errors import (
     SubprotocolNotAccepted,
     Timeout,
     TLSFailure,
+    UnsendableText,
     WrongMessageType,
     WsbenchError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "TLSFailure",
     "Timeout",
     "Transcript",
+    "UnsendableText",
     "WrongMessageType",
     "WsbenchError",
     "aconnect",

@@ -29,7 +29,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
@@ -52,8 +52,10 @@ from .errors import (
     SubprotocolNotAccepted,
     Timeout,
     TLSFailure,
+    UnsendableText,
     WrongMessageType,
 )
+from .secrets import mask_url
 from .transcript import Transcript, record
 
 if TYPE_CHECKING:
@@ -83,7 +85,24 @@ class _Recording:
     response: Any
     protocol: Any
 
+    def handshake(self, *args: Any, **kwargs: Any) -> Any:
+        # Record "connect" with the request headers as they go out (websockets adds Host,
+        # Sec-WebSocket-Key ... to ours), just before the request is written; once, not again
+        # for each redirect websockets follows.
+        send_request, owner = self.protocol.send_request, self._owner
+
+        def recorded(request: Any) -> None:
+            if not any(event.kind == "connect" for event in owner.transcript):
+                owner._note("connect", data=owner.url, headers=tuple(request.headers.raw_items()))
+            send_request(request)
+
+        self.protocol.send_request = recorded
+        return super().handshake(*args, **kwargs)  # type: ignore[misc]  # a coroutine for the asyncio client
+
     def process_event(self, event: Any) -> None:
+        if self.response is None and 300 <= getattr(event, "status_code", 0) < 400:
+            # websockets follows redirects itself, without chaining the 3xx to a later failure
+            self._owner._redirect = (event.status_code, event.headers.get("Location", ""))
         if self.response is None and self.protocol.handshake_exc is None:
             # Recorded here, before websockets wakes the caller and before any message is
             # delivered, so "open" comes first in every view of the transcript.
@@ -203,6 +222,7 @@ class Connection:
         self._inbox: deque[Message] = deque()
         self._closed: ConnectionClosed | None = None
         self._addresses: tuple[Any, Any] = (None, None)
+        self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
         self._state = "new"
         extra = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         if cookies:
@@ -233,8 +253,7 @@ class Connection:
         try:
             if self._bench is not None:  # TCP first: the port pairs the bench's events with ours
                 options["sock"] = self._pair(socket.create_connection(self._bench_address(), self._open_timeout))
-            self._note("connect", data=self.url)
-            create = functools.partial(_RecordingSyncConnection, owner=self)
+            create = functools.partial(_RecordingSyncConnection, owner=self)  # records "connect" (handshake)
             self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
@@ -259,8 +278,7 @@ class Connection:
                     sock.close()
                     raise
                 options["sock"] = self._pair(sock)
-            self._note("connect", data=self.url)
-            create = functools.partial(_RecordingAsyncConnection, owner=self)
+            create = functools.partial(_RecordingAsyncConnection, owner=self)  # records "connect" (handshake)
             self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
         except BaseException as exc:
             self._failed(exc)
@@ -289,7 +307,7 @@ class Connection:
         """Record why the handshake failed and raise the wsbench error that names the fix."""
         if not self.transcript:
             self._note("connect", data=self.url)
-        error = _connect_error(exc, self.url, self._display_url(), self._open_timeout)
+        error = _connect_error(exc, self.url, self._display_url(), self._open_timeout, self._redirect)
         if isinstance(error, HandshakeRejected):
             self._note("rejected", data=error.body, code=error.status)
         else:
@@ -326,7 +344,7 @@ class Connection:
         """Record the closing handshake as websockets saw it, and wake every waiter."""
         if ws.response is None or ws.response.status_code != 101:
             return  # the handshake failed: _failed() tells that story
-        exc = ws.close_exc
+        exc = ws.protocol.close_exc  # the protocol's: websockets < 17 sync connections lack close_exc
         code = int(ws.close_code) if ws.close_code is not None else 1006  # a plain int, not an enum
         reason = ws.close_reason or ""
         sent = exc.sent
@@ -401,11 +419,11 @@ class Connection:
         return f"<Connection {self._display_url()} {self._state}{closed}>"
 
     def _display_url(self) -> str:
-        """The URL without a loopback host and port, which change from run to run."""
+        """The URL without a loopback host and port, which change from run to run, secrets masked."""
         _, netloc, path, query, _ = urlsplit(self.url)
         if netloc.startswith(_LOOPBACK):
-            return path + (f"?{query}" if query else "")
-        return self.url
+            return mask_url(path + (f"?{query}" if query else ""))
+        return mask_url(self.url)
 
     # -- sending -----------------------------------------------------------------
 
@@ -423,17 +441,20 @@ class Connection:
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`."""
-        await self._asend(_require(data, str, "asend_text", "asend_bytes"))
+        await self._asend(_require(data, str, "asend_text", "asend_bytes"), "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Coroutine form of :meth:`send_bytes`."""
-        await self._asend(bytes(_require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")))
+        await self._asend(
+            bytes(_require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")), "asend_bytes"
+        )
 
     async def asend_json(self, data: Any, mode: str = "text") -> None:
         """Coroutine form of :meth:`send_json`."""
-        await self._asend(_encode_json(data, mode))
+        await self._asend(_encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
+        _check_encodable(message, what)
         self._check_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message), self.timeout, what)
@@ -445,12 +466,13 @@ class Connection:
             self._sync.wait_closed(self._close_timeout)
             raise self._closed_error("send") from None
 
-    async def _asend(self, message: Message) -> None:
+    async def _asend(self, message: Message, what: str) -> None:
+        _check_encodable(message, what)
         self._check_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
             await self._async_send(message)
         elif self._sync is not None:  # a connect() connection, used from async code
-            self._send(message, "send")
+            self._send(message, what)
         else:
             await loop.arun(self._async_send(message), on=self._home)
 
@@ -789,18 +811,26 @@ async def aconnect(url: str, **options: Any) -> Connection:
 def _check_url(url: str, params: Mapping[str, Any] | None) -> str:
     if not isinstance(url, str):
         raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: expected a str, got {type(url).__name__}")
+    shown = mask_url(url)  # error messages end up in notebooks and logs: no tokens in them
+    bad = next((i for i, ch in enumerate(url) if ch <= " " or ch == "\x7f"), None)
+    if bad is not None:  # it would go raw into the request line, and the server would answer 400
+        what = "a space" if url[bad] == " " else f"the control character {url[bad]!r}"
+        raise InvalidURL(
+            f"{shown!r} isn't a valid WebSocket URL: it contains {what} at position {bad}; "
+            f"percent-encode it (%{ord(url[bad]):02X})"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: {exc}") from None
+        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: {exc}") from None
     if parts.scheme not in ("ws", "wss"):
         hint = {"http": " (use ws:// for http://)", "https": " (use wss:// for https://)"}.get(parts.scheme, "")
-        raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: the scheme must be ws:// or wss://{hint}")
+        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: the scheme must be ws:// or wss://{hint}")
     if not parts.hostname:
-        raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: it has no host")
+        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: it has no host")
     if port == 0:
-        raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: port 0 cannot be connected to")
+        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: port 0 cannot be connected to")
     if params:
         query = "&".join(q for q in (parts.query, urlencode(params, doseq=True)) if q)
         url = urlunsplit(parts._replace(query=query))
@@ -819,9 +849,15 @@ def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
     return context
 
 
-def _connect_error(exc: BaseException, real_url: str, url: str, open_timeout: float) -> BaseException:
+def _connect_error(
+    exc: BaseException, real_url: str, url: str, open_timeout: float, redirect: tuple[int, str] | None = None
+) -> BaseException:
     """Translate what opening a connection raised into the wsbench error that names the fix."""
     host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
+    if isinstance(exc, ValueError) and isinstance(exc.__context__, websockets.InvalidStatus):
+        exc = exc.__context__  # a bench connection's own socket cannot follow a redirect
+    elif redirect is not None and isinstance(exc, OSError):  # websockets followed it, then failed there
+        host = f"{urlsplit(urljoin(real_url, redirect[1])).netloc}, where {url} redirected to (HTTP {redirect[0]})"
     if isinstance(exc, websockets.InvalidStatus):
         response = exc.response
         body = bytes(response.body or b"")
@@ -854,6 +890,18 @@ def _connect_error(exc: BaseException, real_url: str, url: str, open_timeout: fl
     if isinstance(exc, OSError):
         return ConnectError(f"cannot connect to {host}: {exc.strerror or exc}")
     return exc
+
+
+def _check_encodable(message: Message, what: str) -> None:
+    """Text must encode as UTF-8; a lone surrogate would fail deep inside websockets' send()."""
+    if isinstance(message, str) and not message.isascii():
+        try:
+            message.encode()
+        except UnicodeEncodeError as exc:
+            raise UnsendableText(
+                f"{what}: the text holds a lone surrogate {message[exc.start]!r} at position {exc.start}, "
+                "which UTF-8 cannot encode; nothing was sent"
+            ) from None
 
 
 def _require(data: Any, kinds: type | tuple[type, ...], method: str, other: str) -> Any:

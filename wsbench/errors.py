@@ -12,6 +12,7 @@
     │   ├── SubprotocolNotAccepted
     │   └── TLSFailure
     ├── Timeout                   (also TimeoutError)
+    ├── UnsendableText            (also ValueError)
     ├── WrongMessageType          (also TypeError)
     ├── InvalidJSON               (also ValueError)
     ├── ConnectionClosed
@@ -39,6 +40,7 @@ __all__ = [
     "SubprotocolNotAccepted",
     "TLSFailure",
     "Timeout",
+    "UnsendableText",
     "WrongMessageType",
     "WsbenchError",
 ]
@@ -96,6 +98,10 @@ class TLSFailure(ConnectError):
 
 class Timeout(WsbenchError, TimeoutError):
     """Raised when an awaited event does not happen in time; the connection stays usable."""
+
+
+class UnsendableText(WsbenchError, ValueError):
+    """Raised when text holds a lone surrogate, which UTF-8 cannot encode; nothing was sent."""
 
 
 class WrongMessageType(WsbenchError, TypeError):

@@ -105,7 +105,7 @@ class Recorder:
                 data = None
             code = reason = None
             if kind in ("websocket.close", "websocket.disconnect"):
-                code, reason = message.get("code", 1000), message.get("reason") or ""
+                code, reason = int(message.get("code", 1000)), message.get("reason") or ""  # int, not an enum
             elif kind == "websocket.http.response.start":
                 code = message.get("status")
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")

@@ -11,6 +11,10 @@
   own order, a message is shown sent before it is received, and where two events
   are independent (a client sending its next message while the server still answers
   the last one) a fixed rule decides, so the same conversation always prints alike.
+* Secrets are masked in everything shown or exported (the text form, ``repr``, records,
+  JSON Lines), the values kept as recorded: the token-like query parameters of a
+  "connect" URL, and credential headers (:mod:`wsbench.secrets` says which). Each of
+  those calls takes ``unmasked=True`` to show the real values.
 
 Pure logic: no I/O beyond reading and writing JSON Lines files.
 """
@@ -28,6 +32,7 @@ from typing import Any, NamedTuple
 
 from .codes import describe
 from .errors import InvalidTranscript
+from .secrets import mask_headers, mask_url
 
 __all__ = ["Event", "Transcript", "causal_order", "record"]
 
@@ -54,6 +59,7 @@ class Event(NamedTuple):
     client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
     application_state: str | None = None  #: server side: ``websocket.application_state`` after it
     detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
+    headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent: the request's, on "connect"
 
     @property
     def size(self) -> int:
@@ -62,14 +68,32 @@ class Event(NamedTuple):
             return len(self.data.encode("utf-8"))
         return len(self.data) if self.data is not None else 0
 
-    def text(self) -> str:
-        """One deterministic line: no time, port or id."""
-        body = _render_body(self)
+    def text(self, *, unmasked: bool = False) -> str:
+        """One deterministic line: no time, port or id; secrets masked unless *unmasked*."""
+        body = _render_body(self if unmasked else self.masked())
         if self.client_state is None:
             return f"{self.side:<6}  {body}"
         return (
             f"{self.side:<6}  {body:<48} [client_state={self.client_state} application_state={self.application_state}]"
         )
+
+    def masked(self) -> Event:
+        """This event as wsbench shows it: the secrets of a "connect" URL and of the headers
+        replaced by ``***`` (:mod:`wsbench.secrets`); the event itself when it has none."""
+        if self.kind != "connect" and not self.headers:  # every message: nothing to mask
+            return self
+        data, headers = self.data, self.headers
+        if self.kind == "connect" and isinstance(data, str):
+            data = mask_url(data)
+        if headers:
+            headers = tuple(mask_headers(headers))
+        if data == self.data and headers == self.headers:
+            return self
+        return self._replace(data=data, headers=headers)
+
+    def __repr__(self) -> str:  # the named tuple's form, secrets masked
+        shown = self.masked()
+        return f"Event({', '.join(f'{name}={getattr(shown, name)!r}' for name in self._fields)})"
 
 
 def record(*transcripts: Transcript, **fields: Any) -> Event:
@@ -111,16 +135,17 @@ class Transcript:
             [e for e in self._events if (side is None or e.side == side) and (kind is None or e.kind == kind)]
         )
 
-    def text(self) -> str:
+    def text(self, *, unmasked: bool = False) -> str:
         """All events, one line each, in causal order; connection by connection, numbered
-        #1, #2 ... in order of appearance when there are several."""
+        #1, #2 ... in order of appearance when there are several. Secrets are masked
+        unless *unmasked*."""
         by_conn: dict[int, list[Event]] = {}
         for event in self._events[:]:
             by_conn.setdefault(event.conn, []).append(event)
         if len(by_conn) == 1:
-            return "\n".join(event.text() for event in causal_order(next(iter(by_conn.values()))))
+            return "\n".join(event.text(unmasked=unmasked) for event in causal_order(next(iter(by_conn.values()))))
         return "\n".join(
-            f"#{number} {event.text()}"
+            f"#{number} {event.text(unmasked=unmasked)}"
             for number, events in enumerate(by_conn.values(), 1)
             for event in causal_order(events)
         )
@@ -135,12 +160,21 @@ class Transcript:
 
     # -- data -------------------------------------------------------------
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered."""
+    def records(self, *, unmasked: bool = False) -> list[dict[str, Any]]:
+        """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered.
+
+        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs) is there
+        only for events that carry headers.
+        """
         order: dict[int, int] = {}
         rows = []
         for event in self._events[:]:
+            if not unmasked:
+                event = event.masked()
             row = event._asdict()
+            headers = row.pop("headers")
+            if headers is not None:
+                row["headers"] = [[name, value] for name, value in headers]
             row["conn"] = order.setdefault(event.conn, len(order) + 1)
             data = row.pop("data")
             row["text"] = data if isinstance(data, str) else None
@@ -149,14 +183,14 @@ class Transcript:
             rows.append(row)
         return rows
 
-    def to_jsonl(self) -> str:
-        """The transcript as JSON Lines text, one event a line."""
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.records())
+    def to_jsonl(self, *, unmasked: bool = False) -> str:
+        """The transcript as JSON Lines text, one event a line; secrets masked unless *unmasked*."""
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.records(unmasked=unmasked))
 
-    def save(self, path: str | Path) -> Path:
-        """Write the transcript to *path* as JSON Lines and return the path."""
+    def save(self, path: str | Path, *, unmasked: bool = False) -> Path:
+        """Write the transcript to *path* as JSON Lines (secrets masked unless *unmasked*) and return the path."""
         path = Path(path)
-        path.write_text(self.to_jsonl(), encoding="utf-8")
+        path.write_text(self.to_jsonl(unmasked=unmasked), encoding="utf-8")
         return path
 
     @classmethod
@@ -197,6 +231,14 @@ def _event_from_json(line: str, number: int) -> Event:
             raise InvalidTranscript(f"line {number}: field {name!r} is not a string")
     if row.get("code") is not None and (type(row["code"]) is not int):
         raise InvalidTranscript(f"line {number}: field 'code' is not an integer")
+    headers = row.get("headers")
+    if headers is not None:
+        if not isinstance(headers, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+            for pair in headers
+        ):
+            raise InvalidTranscript(f"line {number}: field 'headers' is not a list of [name, value] string pairs")
+        headers = tuple((name, value) for name, value in headers)
     data: Payload = row.get("text")
     if row.get("bytes") is not None:
         try:
@@ -211,6 +253,7 @@ def _event_from_json(line: str, number: int) -> Event:
         kind=row["kind"],
         conn=row["conn"],
         data=data,
+        headers=headers,
         **{k: row.get(k) for k in known},
     )
 

@@ -1,7 +1,9 @@
 """HTML for the widgets, from transcript events: log lines, the timeline picture, the code table.
 
 Pure functions of their arguments (no ipywidgets, no I/O), so they are cheap to test
-and the same markup serves the live widgets and the standalone export.
+and the same markup serves the live widgets and the standalone export. The entry points
+(:func:`log_line`, :func:`timeline_html`) mask secrets (:mod:`wsbench.secrets`) unless
+given ``unmasked=True``.
 """
 
 from __future__ import annotations
@@ -136,8 +138,21 @@ def _control(event: Event) -> tuple[str, str]:
     return "!", f"{kind}: {event.detail or ''}".rstrip(": ")
 
 
-def log_line(event: Event, t0: float) -> LogLine:
-    """The log line of one client-side event; *t0* is the time shown as +0."""
+def _headers_html(event: Event) -> str:
+    """The request headers of a "connect" event, folded: a grid item under the event's words."""
+    if event.kind != "connect" or not event.headers:
+        return ""
+    lines = "\n".join(f"{name}: {value}" for name, value in event.headers)
+    return (
+        f'<details class="wsb-headers"><summary>request headers ({len(event.headers)})</summary>'
+        f'<pre class="wsb-body">{_t(lines)}</pre></details>'
+    )
+
+
+def log_line(event: Event, t0: float, *, unmasked: bool = False) -> LogLine:
+    """The log line of one client-side event; *t0* is the time shown as +0; secrets masked unless *unmasked*."""
+    if not unmasked:
+        event = event.masked()
     elapsed = event.time - t0
     when = f"+{elapsed * 1000:.1f} ms" if elapsed < 1 else f"+{elapsed:.3f} s"
     if event.kind in ("send", "receive"):
@@ -163,7 +178,7 @@ def log_line(event: Event, t0: float) -> LogLine:
     extra = " wsb-closing" if event.kind in ("close", "closed") else ""
     html = (
         f'<div class="wsb-row wsb-control{extra}"><span class="wsb-when">{when}</span>'
-        f'<span class="wsb-dir">{arrow}</span><span class="wsb-event">{_t(words)}</span></div>'
+        f'<span class="wsb-dir">{arrow}</span><span class="wsb-event">{_t(words)}</span>{_headers_html(event)}</div>'
     )
     return LogLine(f"{arrow} {words}", html)
 
@@ -195,6 +210,7 @@ def panel_style() -> str:
 .wsbench-panel .wsb-closing{color:#cf222e}
 .wsbench-panel pre.wsb-body{margin:0;white-space:pre-wrap;word-break:break-all;font-size:12px}
 .wsbench-panel .wsb-note{color:var(--jp-content-font-color3,#888);padding:1px 4px}
+.wsbench-panel .wsb-headers{grid-column:3}.wsbench-panel .wsb-headers summary{cursor:pointer}
 .wsbench-panel .widget-label.wsbench-send-error,.wsbench-panel .widget-label.wsbench-close-error,
 .wsbench-panel .widget-label.wsbench-result{white-space:pre-wrap;height:auto;line-height:1.4;overflow:visible}
 .wsbench-panel .wsb-reason-size{white-space:nowrap}
@@ -256,6 +272,19 @@ def _arrow_label(cause: Event, effect: Event) -> str:
     if isinstance(data, bytes):
         return f"bytes {data[:12].hex(' ')}" + (" …" if len(data) > 12 else "")
     return _one_line(repr(data or ""), 40)
+
+
+def _tip(event: Event) -> str:
+    """A dot's tooltip: the event's text line, and the request headers of a "connect" (a loopback
+    Host's port written <port>, as the picture leaves out what changes from run to run)."""
+    text = event.text(unmasked=True).strip()  # timeline_html masked the events already, if asked to
+    if event.kind == "connect" and event.headers:
+        for name, value in event.headers:
+            host, colon, port = value.rpartition(":")
+            if name.lower() == "host" and value.startswith(_LOOPBACK) and colon and port.isdigit():
+                value = f"{host}:<port>"
+            text += f"\n{name}: {value}"
+    return text
 
 
 def _short(text: str, limit: int = _LABEL_CHARS) -> str:
@@ -341,7 +370,7 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             last_states = (None, None)
             continue
         closing = " wsb-close" if event.kind in ("close", "closed", "websocket.close", "websocket.disconnect") else ""
-        tip = f"<title>{_t(event.text().strip())}</title>"
+        tip = f"<title>{_t(_tip(event))}</title>"
         if event.side == "client":
             label = _client_label(event)
             out.append(f'<circle cx="{_X_CLIENT}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-client"/>')
@@ -389,14 +418,15 @@ _TIMELINE_STYLE = """<style>
 </style>"""
 
 
-def timeline_html(events: list[Event], *, limit: int = 400) -> str:
+def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = False) -> str:
     """A two-lane picture (client | server) of each connection, in causal order.
 
     Connections are numbered #1, #2 ... in order of appearance, as in ``Transcript.text``;
     a connection with more than *limit* events shows its first and last ``limit / 2``.
+    Secrets are masked unless *unmasked*.
     """
     by_conn: dict[int, list[Event]] = {}
-    for event in events:
+    for event in events if unmasked else (e.masked() for e in events):
         by_conn.setdefault(event.conn, []).append(event)
     blocks = [_connection_svg(n, evs, limit) for n, evs in enumerate(by_conn.values(), 1)]
     body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'

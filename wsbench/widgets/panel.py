@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from .. import client
 from ..codes import REGISTERED, check_close, describe
 from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
+from ..secrets import mask_url
 from . import _ticker
 from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
 
@@ -46,9 +47,14 @@ def _parse_hex(raw: str) -> bytes:
 
 def _parse_json(raw: str) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise _Refused(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); nothing was sent") from None
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON (and a browser's JSON.parse) does not have."""
+    raise _Refused(f"not JSON: {name} is not a JSON value (use null or a string); nothing was sent")
 
 
 class Panel(widgets.VBox):
@@ -68,6 +74,9 @@ class Panel(widgets.VBox):
     The log refreshes on a timer, at most once per *interval* seconds, never once per message;
     :meth:`flush` brings it up to date at once. *reconnect* is a function returning a new
     connection (default: ``wsbench.connect(conn.url)``).
+
+    Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
+    as ``***`` in the log, the badge and the repr; ``unmasked=True`` shows them.
     """
 
     def __init__(
@@ -78,6 +87,7 @@ class Panel(widgets.VBox):
         interval: float = 0.1,
         reconnect: Callable[[], client.Connection] | None = None,
         live: bool = True,
+        unmasked: bool = False,
     ) -> None:
         if ring < 1:
             raise ValueError(f"ring must be at least 1 line, not {ring}")
@@ -143,6 +153,7 @@ class Panel(widgets.VBox):
         )
         self.add_class("wsbench-panel")
         self.conn = conn
+        self.unmasked = unmasked
         self.ring = ring
         self.interval = interval
         self.updates = 0  #: how many times the log's value was sent to the front-end
@@ -180,7 +191,11 @@ class Panel(widgets.VBox):
         return conn.state
 
     def __repr__(self) -> str:
-        return f"<Panel {display_url(self.conn.url)} {self.status}>"
+        return f"<Panel {self._url()} {self.status}>"
+
+    def _url(self) -> str:
+        url = display_url(self.conn.url)
+        return url if self.unmasked else mask_url(url)
 
     def log_lines(self) -> list[str]:
         """The log lines shown now (filter applied), as deterministic text without times."""
@@ -215,14 +230,14 @@ class Panel(widgets.VBox):
                 self._t0 = new[0].time
             self._lines_total += len(shown)
             for event in shown[-self.ring :]:  # older ones would fall out of the ring at once
-                self._lines.append(log_line(event, self._t0 or 0.0))
+                self._lines.append(log_line(event, self._t0 or 0.0, unmasked=self.unmasked))
             changed = self._render_log() if shown or not self.log_view.value else False
             counts = f'<span class="wsb-counts">{self._sent} sent · {self._received} received</span>'
             changed |= _set(self.counts, counts)
             state = conn.state
             badge = (
                 f'<span class="wsb-badge wsb-state-{state}">{escape(self.status)}</span>'
-                f'<span class="wsb-url">{escape(display_url(conn.url))}</span>'
+                f'<span class="wsb-url">{escape(self._url())}</span>'
             )
             changed |= _set(self.badge, badge)
             return changed

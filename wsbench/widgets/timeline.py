@@ -36,9 +36,15 @@ class Timeline(widgets.HTML):
     *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
     the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
     long); :meth:`save` writes a standalone HTML file.
+
+    Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
+    as ``***``, in the widget and in what it saves; ``unmasked=True`` shows them (and
+    :meth:`to_html` / :meth:`save` take ``unmasked=`` for one call).
     """
 
-    def __init__(self, source: Any, *, limit: int = 400, live: bool = True, interval: float = 0.1) -> None:
+    def __init__(
+        self, source: Any, *, limit: int = 400, live: bool = True, interval: float = 0.1, unmasked: bool = False
+    ) -> None:
         transcript = source if isinstance(source, Transcript) else getattr(source, "transcript", None)
         if not isinstance(transcript, Transcript):
             raise TypeError(f"Timeline() takes a Transcript, or a Connection or Bench, not {type(source).__name__}")
@@ -49,6 +55,7 @@ class Timeline(widgets.HTML):
         self.transcript = transcript
         self.limit = limit
         self.interval = interval
+        self.unmasked = unmasked
         self.updates = 0  #: how many times the picture was sent to the front-end
         self._lock = threading.Lock()
         self._seen = -1
@@ -59,9 +66,10 @@ class Timeline(widgets.HTML):
         if live:
             _ticker.add(self)
 
-    def to_html(self) -> str:
-        """The picture as an HTML fragment (its own ``<style>`` included)."""
-        return timeline_html(self.transcript.events, limit=self.limit)
+    def to_html(self, *, unmasked: bool | None = None) -> str:
+        """The picture as an HTML fragment (its own ``<style>`` included); *unmasked* defaults to the widget's."""
+        unmasked = self.unmasked if unmasked is None else unmasked
+        return timeline_html(self.transcript.events, limit=self.limit, unmasked=unmasked)
 
     def refresh(self) -> bool:
         """Redraw now if the transcript grew; True when the picture changed."""
@@ -70,7 +78,7 @@ class Timeline(widgets.HTML):
             if len(events) == self._seen:
                 return False
             start = time.perf_counter()
-            value = timeline_html(events, limit=self.limit)
+            value = timeline_html(events, limit=self.limit, unmasked=self.unmasked)
             self._cost = time.perf_counter() - start
             self._seen = len(events)
             if value == self.value:
@@ -84,10 +92,11 @@ class Timeline(widgets.HTML):
         self.refresh()
         self._due = now + max(self.interval, 20 * self._cost)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the picture as a standalone HTML page (no scripts, no network) and return the path."""
+    def save(self, path: str | Path, *, unmasked: bool | None = None) -> Path:
+        """Write the picture as a standalone HTML page (no scripts, no network) and return the path;
+        secrets masked unless *unmasked* (default: as the widget shows them)."""
         path = Path(path)
-        path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html()), encoding="utf-8")
+        path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html(unmasked=unmasked)), encoding="utf-8")
         return path
 
     def __repr__(self) -> str:
