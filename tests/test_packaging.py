@@ -48,3 +48,11 @@ def test_conda_and_pip_list_the_same_packages_and_bounds():
 def test_python_floor_agrees():
     """Both files ask for the same minimum Python."""
     assert f"python{_pyproject()['requires-python']}" in (ROOT / "environment.yml").read_text()
+
+
+def test_make_lab_serves_loopback_with_token_auth():
+    """The README's lab command binds 127.0.0.1 and leaves JupyterLab's token auth on."""
+    makefile = (ROOT / "Makefile").read_text()
+    lab = next(line for line in makefile.splitlines() if "jupyter lab" in line and not line.startswith("#"))
+    assert "--ServerApp.ip=127.0.0.1" in lab
+    assert "token" not in lab.lower() and "password" not in lab.lower()  # no way to switch auth off
