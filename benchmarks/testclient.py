@@ -12,7 +12,7 @@ import argparse
 import time
 import warnings
 
-from echo import make_bench, paired
+from echo import make_bench, paired, wsbench_sync
 
 with warnings.catch_warnings():  # starlette 1.10 suggests httpx2 on import; irrelevant to timing
     warnings.simplefilter("ignore")
@@ -28,15 +28,6 @@ def testclient_echo(app, payload: str, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-def wsbench_echo(bench, payload: str, n: int) -> float:
-    with bench.connect("/echo") as conn:
-        start = time.perf_counter()
-        for _ in range(n):
-            conn.send_text(payload)
-            conn.receive_text()
-        return n / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000, help="round trips per measurement")
@@ -47,7 +38,7 @@ def main() -> None:
     base, ours, ratio = paired(
         args.runs,
         lambda: testclient_echo(bench.app, payload, args.rounds),
-        lambda: wsbench_echo(bench, payload, args.rounds),
+        lambda: wsbench_sync(bench, payload, args.rounds),
     )
     print(f"{'case':<40}{'TestClient/s':>14}{'wsbench/s':>12}{'ratio':>8}")
     print(f"{'echo 256 B, in-process vs real socket':<40}{base:>14.0f}{ours:>12.0f}{ratio:>8.2f}")
