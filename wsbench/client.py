@@ -516,7 +516,7 @@ class Connection:
 
     def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``)."""
-        return self._take_json(mode, timeout)
+        return self._take(_json_kind(mode), timeout, "receive_json", parse=_parse_json)
 
     async def areceive(self, timeout: float | None = None) -> Message:
         """Coroutine form of :meth:`receive`."""
@@ -532,35 +532,20 @@ class Connection:
 
     async def areceive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
         """Coroutine form of :meth:`receive_json`."""
-        return await self._atake_json(mode, timeout)
+        return await self._atake(_json_kind(mode), timeout, "areceive_json", parse=_parse_json)
 
-    def _take(self, kind: type | None, timeout: float | None, what: str) -> Any:
+    def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
         timeout = self.timeout if timeout is None else timeout
         if self._gate.wait(self._ready, timeout) is None:
             raise self._timeout(what, timeout)
-        return self._pop(kind, what)
+        return self._pop(kind, what, parse)
 
-    async def _atake(self, kind: type | None, timeout: float | None, what: str) -> Any:
+    async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
         if await self._gate.await_(self._ready, timeout) is None:
             raise self._timeout(what, timeout)
-        return self._pop(kind, what)
-
-    def _take_json(self, mode: str, timeout: float | None) -> Any:
-        self._not_on_home("receive_json")
-        kind = _json_kind(mode)
-        timeout = self.timeout if timeout is None else timeout
-        if self._gate.wait(self._ready, timeout) is None:
-            raise self._timeout("receive_json", timeout)
-        return self._pop_json(kind)
-
-    async def _atake_json(self, mode: str, timeout: float | None) -> Any:
-        kind = _json_kind(mode)
-        timeout = self.timeout if timeout is None else timeout
-        if await self._gate.await_(self._ready, timeout) is None:
-            raise self._timeout("areceive_json", timeout)
-        return self._pop_json(kind)
+        return self._pop(kind, what, parse)
 
     def _ready(self) -> bool:
         return bool(self._inbox) or self._closed is not None
@@ -570,7 +555,8 @@ class Connection:
             f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
         )
 
-    def _pop(self, kind: type | None, what: str) -> Any:
+    def _pop(self, kind: type | None, what: str, parse: Callable | None = None) -> Any:
+        """Take the next message if it is of *kind* (and *parse* accepts it); otherwise it stays queued."""
         with self._gate.lock:
             if not self._inbox:
                 assert self._closed is not None
@@ -578,23 +564,7 @@ class Connection:
             message = self._inbox[0]
             if kind is not None and not isinstance(message, kind):
                 raise _wrong_type(what, message)
-            return self._inbox.popleft()
-
-    def _pop_json(self, kind: type) -> Any:
-        with self._gate.lock:
-            if not self._inbox:
-                assert self._closed is not None
-                raise self._closed_error("receive_json")
-            message = self._inbox[0]
-            if not isinstance(message, kind):
-                raise _wrong_type("receive_json", message)
-            try:
-                value = json.loads(message)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidJSON(
-                    f"receive_json: the message is not JSON ({exc}); it starts {message[:40]!r} and stays "
-                    f"queued: take it with receive_{_kind(message)}()"
-                ) from None
+            value = message if parse is None else parse(message)
             self._inbox.popleft()
             return value
 
@@ -923,6 +893,16 @@ def _json_kind(mode: str) -> type:
     if mode not in ("text", "binary"):
         raise ValueError(f'mode must be "text" or "binary", not {mode!r}')
     return str if mode == "text" else bytes
+
+
+def _parse_json(message: Message) -> Any:
+    try:
+        return json.loads(message)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJSON(
+            f"receive_json: the message is not JSON ({exc}); it starts {message[:40]!r} and stays "
+            f"queued: take it with receive_{_kind(message)}()"
+        ) from None
 
 
 def _wrong_type(what: str, message: Message) -> WrongMessageType:
