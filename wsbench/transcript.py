@@ -208,6 +208,22 @@ class Transcript:
             raise InvalidTranscript(f"{path}: not a UTF-8 text file, so not a JSON Lines transcript") from None
         return cls.from_jsonl(text)
 
+    # -- replay and tests (in their own modules: this one stays pure) ----------------
+
+    def replay(self, target: Any, **options: Any) -> Any:
+        """Replay the client side against *target* (a URL, a Bench or an app) and compare the
+        answers: see :func:`wsbench.replay.replay`."""
+        from .replay import replay
+
+        return replay(self, target, **options)
+
+    def to_pytest(self, path: str | Path, **options: Any) -> Path:
+        """Write a pytest file that replays this conversation and asserts the answers:
+        see :func:`wsbench.codegen.write_pytest`."""
+        from .codegen import write_pytest
+
+        return write_pytest(self, path, **options)
+
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
 

@@ -1,0 +1,5 @@
+"""The wsbench command: work in progress."""
+
+
+def main() -> int:
+    raise SystemExit("not built yet")
