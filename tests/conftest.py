@@ -94,13 +94,19 @@ def add_endpoints(bench: wsbench.Bench) -> None:
 
 @pytest.fixture
 def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench.Bench]]:
-    """Factory: ``make_bench(ws=..., app=..., name=..., endpoints=True)`` -> a running Bench, stopped after the test."""
+    """Factory: ``make_bench(ws=..., app=..., name=..., endpoints=True, **Bench options)`` -> a running Bench,
+    stopped after the test."""
     made: list[wsbench.Bench] = []
 
     def make(
-        *, ws: str = "auto", app: FastAPI | None = None, name: str | None = None, endpoints: bool = True
+        *,
+        ws: str = "auto",
+        app: FastAPI | None = None,
+        name: str | None = None,
+        endpoints: bool = True,
+        **options: object,
     ) -> wsbench.Bench:
-        bench = wsbench.Bench(app=app, ws=ws, name=name or f"{request.node.nodeid}-{next(_counter)}")
+        bench = wsbench.Bench(app=app, ws=ws, name=name or f"{request.node.nodeid}-{next(_counter)}", **options)
         made.append(bench)
         if endpoints:
             add_endpoints(bench)

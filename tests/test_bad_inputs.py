@@ -480,7 +480,13 @@ def test_rejected_handshake_raises_handshake_rejected(shared_bench, path, status
 
 BROKEN_HANDSHAKES = [
     ("garbage", answer(b"hello there\r\n\r\n"), {}, wsbench.ConnectError, "did not receive a valid HTTP response"),
-    ("hang-up", answer(b""), {}, wsbench.ConnectError, "did not receive a valid HTTP response"),
+    (
+        "hang-up",
+        answer(b""),
+        {},
+        wsbench.ConnectError,
+        "closed the connection without answering the WebSocket handshake",
+    ),
     (
         "wrong Sec-WebSocket-Accept",
         answer(lambda key: switching("AAAAAAAAAAAAAAAAAAAAAA==")),

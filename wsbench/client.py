@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import itertools
 import json
 import socket
 import ssl
@@ -31,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
+import python_socks
 import websockets
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.asyncio.client import connect as async_connect
@@ -66,6 +68,13 @@ __all__ = ["Connection", "aconnect", "connect"]
 
 Message = str | bytes
 
+#: Close codes after which ``auto_reconnect`` tries again: the connection dropped (1006), the
+#: server is going away or restarting (1001, 1012), failed (1011), is busy (1013), or a
+#: gateway failed (1014). Not 1000 and not a policy or protocol verdict: those would repeat.
+RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
+
+_keys = itertools.count(1 << 20)  # connection keys; bench connections use their TCP port instead
+
 _LOOPBACK = ("127.", "localhost", "[::1]")
 
 # websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
@@ -92,7 +101,8 @@ class _Recording:
         send_request, owner = self.protocol.send_request, self._owner
 
         def recorded(request: Any) -> None:
-            if not any(event.kind == "connect" for event in owner.transcript):
+            if not owner._connect_noted:
+                owner._connect_noted = True
                 owner._note("connect", data=owner.url, headers=tuple(request.headers.raw_items()))
             send_request(request)
 
@@ -176,6 +186,19 @@ class Connection:
     Every ``receive_*`` / ``iter_*`` waits at most *timeout* seconds (default: the
     connection's ``timeout``), so a cell never hangs; a KeyboardInterrupt while
     waiting cancels that call only.
+
+    TLS: ``ca_file`` trusts a CA bundle, ``cert_file`` / ``key_file`` present a client
+    certificate, ``insecure=True`` skips verification (with a warning). ``proxy`` is an
+    ``http://`` or ``socks5://`` / ``socks5h://`` / ``socks4://`` proxy URL, ``True`` for the
+    environment's ``HTTPS_PROXY`` / ``ALL_PROXY``, or None (default: connect directly).
+
+    ``auto_reconnect=N`` (off by default): after the connection *drops* (a close code in
+    :data:`RECONNECT_CODES`, never after your own ``close()``), the next call that needs it
+    (send, receive, ping) reconnects to the same URL, up to N attempts, waiting
+    ``backoff[0]`` seconds before the first and doubling up to ``backoff[1]``. Messages
+    already received stay queued; each attempt is recorded ("reconnect"), and the new
+    connection appears in the transcript as the next connection. A send that raced the
+    drop is not resent: it raises ConnectionClosed, as it may or may not have arrived.
     """
 
     def __init__(
@@ -195,11 +218,16 @@ class Connection:
         ping_interval: float | None = 20.0,
         # TLS
         ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
         insecure: bool = False,
         # Timeouts, in seconds
         open_timeout: float = 10.0,
         close_timeout: float = 10.0,
         timeout: float = 10.0,
+        # Reconnecting after a drop (opt-in)
+        auto_reconnect: int = 0,
+        backoff: tuple[float, float] = (0.1, 5.0),
         _bench: Bench | None = None,
     ) -> None:
         self._given = {k: v for k, v in locals().items() if k not in ("self", "url", "params", "__class__")}
@@ -213,7 +241,12 @@ class Connection:
         self._open_timeout = open_timeout
         self._close_timeout = close_timeout
         self._sinks = (self.transcript,) if _bench is None else (self.transcript, _bench.transcript)
-        self._key = id(self)
+        self._key = next(_keys)
+        self.auto_reconnect = _check_reconnect(auto_reconnect, backoff)
+        self._backoff = backoff
+        self._user_closed = False  # close() was called: never reconnect after that
+        self._connect_noted = False  # "connect" is recorded once per TCP connection
+        self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
         self._sync: SyncClientConnection | None = None  # set by open()
         self._async: Any = None  # a websockets asyncio ClientConnection, set by aopen()
         self._home: asyncio.AbstractEventLoop | None = None  # aopen(): the loop it lives on
@@ -224,6 +257,7 @@ class Connection:
         self._addresses: tuple[Any, Any] = (None, None)
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
         self._state = "new"
+        _check_proxy(proxy)
         extra = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         if cookies:
             extra.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
@@ -239,9 +273,11 @@ class Connection:
             close_timeout=close_timeout,
         )
         if self.url.startswith("wss://"):
-            self._options["ssl"] = _tls_context(ca_file, insecure)
-        elif ca_file or insecure:
-            raise InvalidURL(f"{self.url} is not a wss:// URL, so ca_file / insecure have no TLS to apply to")
+            self._options["ssl"] = _tls_context(ca_file, insecure, cert_file, key_file)
+        elif ca_file or insecure or cert_file or key_file:
+            raise InvalidURL(
+                f"{self.url} is not a wss:// URL, so ca_file / cert_file / key_file / insecure have no TLS to apply to"
+            )
 
     # -- opening --------------------------------------------------------------
 
@@ -249,6 +285,10 @@ class Connection:
         """Run the opening handshake, waiting at most ``open_timeout``; returns self."""
         self._starting()
         _not_on_server_loop("open")
+        self._mode = "sync"
+        return self._open()
+
+    def _open(self) -> Connection:
         options = dict(self._options)
         try:
             if self._bench is not None:  # TCP first: the port pairs the bench's events with ours
@@ -267,6 +307,10 @@ class Connection:
         self._starting()
         self._home = asyncio.get_running_loop()
         self._home_thread = threading.get_ident()
+        self._mode = "async"
+        return await self._aopen()
+
+    async def _aopen(self) -> Connection:
         options = dict(self._options)
         try:
             if self._bench is not None:
@@ -305,9 +349,12 @@ class Connection:
 
     def _failed(self, exc: BaseException) -> None:
         """Record why the handshake failed and raise the wsbench error that names the fix."""
-        if not self.transcript:
+        if not self._connect_noted:
+            self._connect_noted = True
             self._note("connect", data=self.url)
-        error = _connect_error(exc, self.url, self._display_url(), self._open_timeout, self._redirect)
+        error = _connect_error(
+            exc, self.url, self._display_url(), self._open_timeout, self._redirect, self._options["proxy"]
+        )
         if isinstance(error, HandshakeRejected):
             self._note("rejected", data=error.body, code=error.status)
         else:
@@ -455,7 +502,7 @@ class Connection:
 
     def _send(self, message: Message, what: str) -> None:
         _check_encodable(message, what)
-        self._check_open("send")
+        self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message), self.timeout, what)
             return
@@ -468,7 +515,7 @@ class Connection:
 
     async def _asend(self, message: Message, what: str) -> None:
         _check_encodable(message, what)
-        self._check_open("send")
+        await self._aensure_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
             await self._async_send(message)
         elif self._sync is not None:  # a connect() connection, used from async code
@@ -484,9 +531,18 @@ class Connection:
             await self._wait_closed()
             raise self._closed_error("send") from None
 
-    def _check_open(self, action: str) -> None:
+    def _ensure_open(self, action: str) -> None:
+        """Raise ConnectionClosed unless open; with ``auto_reconnect``, reconnect after a drop first."""
         if self._state != "open":
-            raise self._closed_error(action)
+            if not self._revivable():
+                raise self._closed_error(action)
+            self._revive(action)
+
+    async def _aensure_open(self, action: str) -> None:
+        if self._state != "open":
+            if not self._revivable():
+                raise self._closed_error(action)
+            await self._arevive(action)
 
     def _closed_error(self, action: str) -> ConnectionClosed:
         closed = self._closed
@@ -537,14 +593,22 @@ class Connection:
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
         timeout = self.timeout if timeout is None else timeout
-        if self._gate.wait(self._ready, timeout) is None:
-            raise self._timeout(what, timeout)
+        for _ in range(self.auto_reconnect + 1):  # each drop (after what it sent was taken) may reconnect once
+            if self._gate.wait(self._ready, timeout) is None:
+                raise self._timeout(what, timeout)
+            if self._inbox or not self._revivable():
+                break
+            self._revive(what)
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        if await self._gate.await_(self._ready, timeout) is None:
-            raise self._timeout(what, timeout)
+        for _ in range(self.auto_reconnect + 1):
+            if await self._gate.await_(self._ready, timeout) is None:
+                raise self._timeout(what, timeout)
+            if self._inbox or not self._revivable():
+                break
+            await self._arevive(what)
         return self._pop(kind, what, parse)
 
     def _ready(self) -> bool:
@@ -631,7 +695,7 @@ class Connection:
     def ping(self, timeout: float | None = None) -> float:
         """Send a ping and return the round-trip time in seconds when the pong comes."""
         timeout = self.timeout if timeout is None else timeout
-        self._check_open("ping")
+        self._ensure_open("ping")
         if self._sync is None:
             return self._run(self._async_ping(timeout), timeout, "ping")
         self._note("ping")
@@ -649,7 +713,7 @@ class Connection:
     async def aping(self, timeout: float | None = None) -> float:
         """Coroutine form of :meth:`ping`."""
         timeout = self.timeout if timeout is None else timeout
-        self._check_open("ping")
+        await self._aensure_open("ping")
         if self._sync is not None:
             return await asyncio.to_thread(self.ping, timeout)
         return await loop.arun(self._async_ping(timeout), on=self._home)
@@ -698,6 +762,7 @@ class Connection:
 
     def _closing(self, code: int, reason: str) -> bool:
         """Mark the connection closing; True if this call is the one to send the close frame."""
+        self._user_closed = True
         with self._gate.lock:
             if self._state != "open":
                 return False
@@ -726,6 +791,81 @@ class Connection:
                 f"so blocking here would deadlock; use the coroutine: await conn.a{what}(...)"
             )
         _not_on_server_loop(what)
+
+    # -- reconnecting after a drop (auto_reconnect) -------------------------------------
+
+    def _revivable(self) -> bool:
+        """True if the connection dropped (not closed by us) in a way worth reconnecting after."""
+        closed = self._closed
+        return (
+            self.auto_reconnect > 0 and not self._user_closed and closed is not None and closed.code in RECONNECT_CODES
+        )
+
+    def _attempts(self, what: str) -> Iterator[float]:
+        """Yield the delay before each reconnect attempt (exponential, capped), recording each."""
+        dropped = self._closed
+        assert dropped is not None
+        first, cap = self._backoff
+        for attempt in range(1, self.auto_reconnect + 1):
+            delay = min(cap, first * 2 ** (attempt - 1))
+            self._note(
+                "reconnect",
+                code=dropped.code,
+                detail=f"attempt {attempt} of {self.auto_reconnect} in {delay:g} s, on {what}",
+            )
+            with self._gate.lock:  # a fresh connection: new TCP port, new key; the inbox stays
+                self._sync = self._async = self._closed = None
+                self._state = "connecting"
+                self._addresses, self._redirect, self._connect_noted = (None, None), None, False
+                self.subprotocol, self.response_headers = None, {}
+            self._key = next(_keys)
+            yield delay
+
+    def _gave_up(self, what: str, last: BaseException | None) -> ConnectionClosed:
+        return ConnectionClosed(
+            f"cannot {what}: {self} dropped and {self.auto_reconnect} reconnect attempts failed; last: {last}",
+            code=1006,
+            reason="",
+        )
+
+    def _revive(self, what: str) -> None:
+        """Reconnect with bounded backoff (blocking); raise ConnectionClosed if every attempt fails."""
+        if self._mode == "async":  # it lives on its home loop: reconnect there
+            first, cap = self._backoff
+            budget = sum(min(cap, first * 2**k) + self._open_timeout for k in range(self.auto_reconnect))
+            self._run(self._arevive(what), budget + 1, what)
+            return
+        last: BaseException | None = None
+        for delay in self._attempts(what):
+            time.sleep(delay)
+            try:
+                self._open()
+                return
+            except (ConnectError, Timeout) as exc:
+                if not _worth_retrying(exc):
+                    raise
+                last = exc
+        raise self._gave_up(what, last)
+
+    async def _arevive(self, what: str) -> None:
+        """Coroutine form of :meth:`_revive`."""
+        if self._mode == "sync":
+            await asyncio.to_thread(self._revive, what)
+            return
+        if self._home_thread != threading.get_ident():
+            await loop.arun(self._arevive(what), on=self._home)
+            return
+        last: BaseException | None = None
+        for delay in self._attempts(what):
+            await asyncio.sleep(delay)
+            try:
+                await self._aopen()
+                return
+            except (ConnectError, Timeout) as exc:
+                if not _worth_retrying(exc):
+                    raise
+                last = exc
+        raise self._gave_up(what, last)
 
     def reconnect(self) -> Connection:
         """Open a new connection to the same URL with the same options (this one stays as it is)."""
@@ -764,8 +904,9 @@ def connect(url: str, **options: Any) -> Connection:
 
     Options are keyword-only, as for :class:`Connection`: ``headers``, ``subprotocols``,
     ``origin``, ``cookies``, ``params``, ``proxy``, ``compression``, ``max_size``,
-    ``ping_interval``, ``ca_file``, ``insecure``, ``open_timeout``, ``close_timeout``,
-    ``timeout``.
+    ``ping_interval``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
+    ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``.
+    See :class:`Connection`.
     """
     return Connection(url, **options).open()
 
@@ -807,11 +948,55 @@ def _check_url(url: str, params: Mapping[str, Any] | None) -> str:
     return url
 
 
-def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+_PROXY_SCHEMES = ("http", "socks5h", "socks5", "socks4a", "socks4")
+
+
+def _check_proxy(proxy: Any) -> None:
+    """A proxy URL websockets can use (https:// proxies need TLS options wsbench does not pass), True, or None."""
+    if proxy is None or proxy is True:
+        return
+    scheme = urlsplit(proxy).scheme if isinstance(proxy, str) else None
+    if scheme not in _PROXY_SCHEMES or not urlsplit(proxy).hostname:
+        raise InvalidURL(
+            f"proxy={proxy!r} is not a proxy URL wsbench can use: give http://host:port or "
+            "socks5://, socks5h://, socks4://, socks4a://host:port (or True for the environment's proxy)"
+        )
+
+
+def _check_reconnect(attempts: int, backoff: tuple[float, float]) -> int:
+    if type(attempts) is not int or attempts < 0:  # bool is not a count: say auto_reconnect=3
+        raise ValueError(f"auto_reconnect must be a number of attempts (an int >= 0), not {attempts!r}")
+    try:
+        first, cap = backoff
+        valid = 0 < first <= cap and cap < float("inf")
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"backoff must be (first delay, longest delay) in seconds, 0 < first <= longest, not {backoff!r}"
+        )
+    return attempts
+
+
+def _worth_retrying(exc: ConnectError | Timeout) -> bool:
+    """Refused, timed out, reset, or a 5xx from the server or a proxy: may pass; a 4xx, TLS or URL error will not."""
+    if isinstance(exc, HandshakeRejected):
+        return exc.status >= 500
+    return not isinstance(exc, (TLSFailure, SubprotocolNotAccepted))
+
+
+def _tls_context(ca_file: str | None, insecure: bool, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise TLSFailure(f"cannot load the CA file {ca_file!r}: {exc}") from None
+    if key_file is not None and cert_file is None:
+        raise TLSFailure("key_file needs cert_file: pass the client certificate it belongs to")
+    if cert_file is not None:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSFailure(f"cannot load the client certificate {cert_file!r} / key {key_file!r}: {exc}") from None
     if insecure:
         warnings.warn("insecure=True: the server's TLS certificate is not checked", stacklevel=4)
         context.check_hostname = False
@@ -820,10 +1005,24 @@ def _tls_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
 
 
 def _connect_error(
-    exc: BaseException, real_url: str, url: str, open_timeout: float, redirect: tuple[int, str] | None = None
+    exc: BaseException,
+    real_url: str,
+    url: str,
+    open_timeout: float,
+    redirect: tuple[int, str] | None = None,
+    proxy: Any = None,
 ) -> BaseException:
     """Translate what opening a connection raised into the wsbench error that names the fix."""
     host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
+    if isinstance(proxy, str):  # every TCP connection goes to the proxy: name it, not the target
+        parts = urlsplit(proxy)
+        shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")  # no credentials
+        if isinstance(exc, (python_socks.ProxyError, websockets.InvalidProxyStatus, websockets.InvalidProxyMessage)):
+            return ConnectError(f"the proxy {shown} did not open a tunnel to {host}: {exc}")
+        if isinstance(exc, (ConnectionRefusedError, python_socks.ProxyConnectionError)):
+            return ConnectionRefused(
+                f"nothing accepts connections at the proxy {shown} (connection refused): is the proxy running?"
+            )
     if isinstance(exc, ValueError) and isinstance(exc.__context__, websockets.InvalidStatus):
         exc = exc.__context__  # a bench connection's own socket cannot follow a redirect
     elif redirect is not None and isinstance(exc, OSError):  # websockets followed it, then failed there
@@ -855,6 +1054,16 @@ def _connect_error(
         return Timeout(f"opening {url}: no handshake response within {open_timeout} s")
     if isinstance(exc, ConnectionRefusedError):
         return ConnectionRefused(f"nothing accepts connections at {host} (connection refused): is the server running?")
+    if isinstance(exc, websockets.InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        hint = (
+            "; over TLS, this is what a server that requires a client certificate does when none, or an "
+            "untrusted one, is presented (cert_file=..., key_file=...)"
+            if real_url.startswith("wss://")
+            else ""
+        )
+        return ConnectError(f"{url} closed the connection without answering the WebSocket handshake{hint}")
+    if isinstance(exc, websockets.InvalidProxy):
+        return InvalidURL(f"{exc}: use an http://, socks5://, socks5h://, socks4:// or socks4a:// proxy URL")
     if isinstance(exc, websockets.InvalidHandshake):
         return ConnectError(f"the WebSocket handshake with {url} failed: {exc}")
     if isinstance(exc, OSError):

@@ -17,6 +17,7 @@ import atexit
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import warnings
 from collections import deque
@@ -30,7 +31,7 @@ from starlette.routing import WebSocketRoute
 
 from . import loop
 from .client import Connection, aconnect, connect
-from .errors import BenchError, Timeout
+from .errors import BenchError, Timeout, TLSFailure
 from .states import StateMirror
 from .transcript import Transcript, record
 
@@ -173,6 +174,8 @@ class Bench:
     ``ws`` picks uvicorn's WebSocket implementation (see :data:`WS_IMPLEMENTATIONS`);
     ``root_path`` is uvicorn's ``--root-path``, for an app served behind a path prefix.
     ``host`` other than loopback must be asked for explicitly and draws a warning.
+    ``certfile`` / ``keyfile`` serve TLS (the URL becomes ``wss://``); ``client_ca_file``
+    then also requires each client to present a certificate signed by that CA.
     """
 
     _running: ClassVar[dict[str, Bench]] = {}
@@ -188,6 +191,9 @@ class Bench:
         name: str = "main",
         root_path: str = "",
         timeout: float = 10.0,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        client_ca_file: str | None = None,
     ) -> None:
         if ws not in WS_IMPLEMENTATIONS:
             raise ValueError(
@@ -204,6 +210,7 @@ class Bench:
         self.name = name
         self.timeout = timeout
         self.root_path = root_path
+        self._tls = _tls_options(certfile, keyfile, client_ca_file)
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
         self._recorder = Recorder(self.app, self.transcript, self._pairs)
@@ -240,6 +247,7 @@ class Bench:
             root_path=self.root_path,
             lifespan="auto",
             timeout_graceful_shutdown=2,
+            **self._tls,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.ensure_future(self._serve(self._server, sock))
@@ -295,9 +303,9 @@ class Bench:
 
     @property
     def url(self) -> str:
-        """``ws://127.0.0.1:<port>``."""
+        """``ws://127.0.0.1:<port>`` (``wss://`` when serving TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self._port}"
+        return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
 
     def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
         """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there."""
@@ -354,6 +362,27 @@ class Bench:
             self._pairs.pop(port, None)
         else:
             self._pairs[port] = transcript
+
+
+def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str | None) -> dict[str, Any]:
+    """uvicorn's ssl_* settings, each file checked now so a mistake names the file, not a stack."""
+    if certfile is None:
+        if keyfile or client_ca_file:
+            raise ValueError("keyfile / client_ca_file need certfile: TLS starts with the server's certificate")
+        return {}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSFailure(f"cannot load the server certificate {certfile!r} / key {keyfile!r}: {exc}") from None
+    options: dict[str, Any] = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    if client_ca_file is not None:
+        try:
+            context.load_verify_locations(client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSFailure(f"cannot load the client CA file {client_ca_file!r}: {exc}") from None
+        options.update(ssl_ca_certs=client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
 
 
 @atexit.register
