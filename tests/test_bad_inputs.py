@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from conftest import add_endpoints
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse, RedirectResponse
@@ -274,23 +273,16 @@ def panel(echo: wsbench.Connection) -> Iterator[Panel]:
 
 
 @pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 and its key: (cert path, key path)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
+def untrusted_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """A certificate for 127.0.0.1 from a CA made here, nobody's trust store: (CA path, cert path, key path)."""
     folder = tmp_path_factory.mktemp("tls")
-    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
-            *("-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=20,
-    )
-    return cert, key
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    paths = str(folder / "ca.pem"), str(folder / "cert.pem"), str(folder / "key.pem")
+    ca.cert_pem.write_to_path(paths[0])
+    leaf.cert_chain_pems[0].write_to_path(paths[1])
+    leaf.private_key_pem.write_to_path(paths[2])
+    return paths
 
 
 # -- malformed and unsupported URLs ----------------------------------------------------------
@@ -600,9 +592,9 @@ def test_tls_failure(shared_bench, tmp_path, case, error, problem):
     assert_echoes(shared_bench.connect("/echo", timeout=2))
 
 
-def test_untrusted_certificate_raises_tls_failure_naming_ca_file(self_signed):
-    """A self-signed certificate not trusted: TLSFailure saying to pass ca_file=...; with it, the connection opens."""
-    cert, key = self_signed
+def test_untrusted_certificate_raises_tls_failure_naming_ca_file(untrusted_tls):
+    """A certificate from a CA not trusted: TLSFailure saying to pass ca_file=...; with it, the connection opens."""
+    ca, cert, key = untrusted_tls
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     with RawServer(accept_then(), tls=context) as server:
@@ -611,7 +603,7 @@ def test_untrusted_certificate_raises_tls_failure_naming_ca_file(self_signed):
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
     assert "pass ca_file=" in str(info.value)
     with RawServer(accept_then(), tls=context) as server:
-        conn = wsbench.connect(server.url, ca_file=cert, open_timeout=2, timeout=2)
+        conn = wsbench.connect(server.url, ca_file=ca, open_timeout=2, timeout=2)
         assert conn.state == "open"
         conn.close(1000)
     assert conn.close_code == 1000
