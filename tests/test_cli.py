@@ -1,0 +1,293 @@
+"""wsbench.cli and wsbench.demo: ``wsbench serve`` in a real process, and its bad inputs."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import wsbench
+from wsbench.cli import DEFAULT_PORT, main
+
+WAIT = 10.0  # seconds any one wait may take (start-up, a message, an exit)
+
+
+class Served:
+    """A ``wsbench serve`` process, its output lines so far and the ws:// URL it printed."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, lines: list[str], rest: queue.Queue) -> None:
+        self.proc, self.url, self.lines, self._rest = proc, url, lines, rest
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        """Send *sig*, wait (bounded) for the exit; return the exit status and the rest of stdout."""
+        self.proc.send_signal(sig)
+        status = self.proc.wait(WAIT)
+        out = []
+        while True:
+            line = self._rest.get(timeout=WAIT)
+            if line is None:
+                return status, "".join(out)
+            out.append(line)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """Factory: ``serve(*args, cwd=...)`` starts ``python -m wsbench serve --port 0 *args`` and waits for its URL."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, cwd: Path = tmp_path, argv: list[str] | None = None) -> Served:
+        command = argv or [sys.executable, "-m", "wsbench", "serve", "--port", "0", *args]
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        lines: queue.Queue = queue.Queue()
+
+        def pump() -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        seen: list[str] = []
+        deadline = time.monotonic() + WAIT
+        while not seen or not seen[-1].startswith("Press Ctrl-C"):
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            assert line is not None, f"serve exited early: {''.join(seen)}{proc.stderr.read()}"  # type: ignore[union-attr]
+            seen.append(line)
+        match = re.search(r"ws://127\.0\.0\.1:\d+", seen[0])
+        assert match, seen[0]
+        return Served(proc, match.group(0), seen, lines)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()  # type: ignore[union-attr]
+
+
+def port_is_free(port: int) -> bool:
+    """True if a server may listen on *port* again (SO_REUSEADDR, as uvicorn and wsbench bind:
+    connections the server closed first linger in TIME_WAIT, which is no listener)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            return False
+        return True
+
+
+# -- serve: the demo endpoints over a real process ------------------------------------
+
+
+def test_serve_demo_endpoints_talk_and_stop_cleanly(serve):
+    """Each demo endpoint answers as documented; SIGINT stops the process with status 0 and frees the port."""
+    served = serve()
+    banner = "".join(served.lines)
+    for path in ("/echo", "/json", "/chat", "/countdown", "/close", "/rooms/{room}", "/members"):
+        assert f"{served.url}{path} " in banner
+    url = served.url
+
+    with wsbench.connect(url + "/echo", timeout=WAIT) as conn:
+        conn.send_text("hi")
+        assert conn.receive_text() == "echo: hi"
+        conn.send_bytes(b"\x00\x01")
+        assert conn.receive_bytes() == b"\x00\x01"
+
+    with wsbench.connect(url + "/json", timeout=WAIT) as conn:
+        conn.send_json({"a": [1, 2]})
+        assert conn.receive_json() == {"type": "dict", "data": {"a": [1, 2]}}
+
+    conn = wsbench.connect(url + "/chat", subprotocols=["chat.v2"], timeout=WAIT)
+    assert conn.subprotocol == "chat.v2"
+    assert conn.response_headers["x-server"] == "wsbench"
+    conn.send_text("yo")
+    assert conn.receive_text() == "echo: yo"
+    conn.send_text("bye")
+    with pytest.raises(wsbench.ConnectionClosed) as closed:
+        conn.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4001, "you said bye")
+
+    conn = wsbench.connect(url + "/countdown", params={"n": 3}, timeout=WAIT)
+    assert list(conn.iter_text(limit=3)) == ["3", "2", "1"]
+    with pytest.raises(wsbench.ConnectionClosed) as closed:
+        conn.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4000, "liftoff")
+
+    conn = wsbench.connect(url + "/close", params={"code": 4321, "reason": "asked"}, timeout=WAIT)
+    with pytest.raises(wsbench.ConnectionClosed) as closed:
+        conn.receive()
+    assert (closed.value.code, closed.value.reason) == (4321, "asked")
+
+    with (
+        wsbench.connect(url + "/rooms/a", params={"name": "ann"}, timeout=WAIT) as ann,
+        wsbench.connect(url + "/rooms/a", params={"name": "bob"}, timeout=WAIT) as bob,
+    ):
+        ann.send_text("hello")  # both are in the room once their handshakes are done
+        assert ann.receive_text() == bob.receive_text() == "ann: hello"
+
+    with pytest.raises(wsbench.HandshakeRejected) as rejected:
+        wsbench.connect(url + "/members", timeout=WAIT)
+    assert (rejected.value.status, rejected.value.body) == (401, b"members only")
+    assert rejected.value.headers["www-authenticate"] == "Bearer"
+    with wsbench.connect(url + "/members", params={"token": "sesame"}, timeout=WAIT) as conn:
+        conn.send_text("ann")
+        assert conn.receive_text() == "welcome, ann"
+
+    with urllib.request.urlopen("http" + url[2:] + "/", timeout=WAIT) as page:
+        body = page.read().decode()
+    assert "new WebSocket(" in body and 'data-path="/rooms/{room}"' in body
+
+    status, rest = served.stop(signal.SIGINT)
+    assert status == 0
+    assert "stopped" in rest
+    assert port_is_free(served.port)
+
+
+def test_sigterm_stops_cleanly(serve):
+    """SIGTERM, as from a process manager, also ends with status 0 and the port released."""
+    served = serve("--ws", "wsproto")
+    assert "ws=wsproto" in served.lines[0]
+    status, _ = served.stop(signal.SIGTERM)
+    assert status == 0
+    assert port_is_free(served.port)
+
+
+def test_serve_app_from_a_module(serve, tmp_path):
+    """--app module:attr serves that app, imported from the current directory, and lists its endpoints."""
+    (tmp_path / "myapp.py").write_text(
+        "from fastapi import FastAPI, WebSocket\n"
+        "api = FastAPI()\n"
+        "@api.websocket('/upper')\n"
+        "async def upper(websocket: WebSocket):\n"
+        '    """Answers each text in capitals."""\n'
+        "    await websocket.accept()\n"
+        "    async for text in websocket.iter_text():\n"
+        "        await websocket.send_text(text.upper())\n"
+    )
+    served = serve("--app", "myapp:api")
+    assert "myapp:api" in served.lines[0]
+    assert any(line.strip() == f"{served.url}/upper  Answers each text in capitals." for line in served.lines)
+    with wsbench.connect(served.url + "/upper", timeout=WAIT) as conn:
+        conn.send_text("shout")
+        assert conn.receive_text() == "SHOUT"
+    assert served.stop()[0] == 0
+
+
+def test_non_loopback_host_warns(serve, tmp_path):
+    """A host that is not loopback draws a warning on stderr (simulated: loopback judged otherwise)."""
+    script = (
+        "import sys, wsbench.server as s; s._is_loopback = lambda host: False\n"
+        "from wsbench.cli import main; sys.exit(main(['serve', '--port', '0']))\n"
+    )
+    served = serve(argv=[sys.executable, "-c", script])
+    assert served.stop()[0] == 0
+    warning = served.proc.stderr.read()  # type: ignore[union-attr]
+    assert "warning: Bench binds 127.0.0.1, which is not loopback" in warning
+
+
+# -- bad input: one line on stderr, status 2 -----------------------------------------------
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory, with a module holding a non-app and one that fails to import."""
+    (tmp_path / "notapp_mod.py").write_text("app = 42\nasync def two(scope, receive):\n    pass\n")
+    (tmp_path / "broken_mod.py").write_text("raise RuntimeError('half-written module')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield tmp_path
+    for name in ("notapp_mod", "broken_mod"):
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--app", "no_such_module_xyz:app"], "cannot import module 'no_such_module_xyz': ModuleNotFoundError"),
+        (["--app", "broken_mod:app"], "cannot import module 'broken_mod': RuntimeError: half-written module"),
+        (["--app", "notapp_mod:missing"], "module 'notapp_mod' has no attribute 'missing'"),
+        (["--app", "notapp_mod:app"], "notapp_mod:app is a int, not an ASGI app"),
+        (["--app", "notapp_mod:two"], "notapp_mod:two is a function, not an ASGI app"),
+        (["--app", ":app"], "names no module"),
+        (["--port", "70000"], "70000 is not a port number (0-65535)"),
+        (["--port", "http"], "'http' is not a port number"),
+        (["--ws", "tornado"], "invalid choice: 'tornado'"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(app_dir, capsys, args, message):
+    """Each bad input is one line on stderr naming the problem, and exit status 2."""
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_port_in_use_exits_2(capsys):
+    """A port another socket listens on: exit 2, naming the address and the fix."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot bind 127.0.0.1:{port}" in err and "--port 0" in err
+    assert err.count("\n") == 1
+
+
+def test_console_script_reports_bad_input(tmp_path):
+    """The installed ``wsbench`` script exits 2 on bad input, as main() returns."""
+    script = shutil.which("wsbench", path=os.path.dirname(sys.executable))
+    assert script, "the wsbench console script is not installed next to this Python"
+    done = subprocess.run(
+        [script, "serve", "--app", "nope_mod_xyz"], cwd=tmp_path, capture_output=True, text=True, timeout=WAIT
+    )
+    assert done.returncode == 2
+    assert "cannot import module 'nope_mod_xyz'" in done.stderr
+
+
+# -- help and version ----------------------------------------------------------------------
+
+
+def test_help_lists_every_command_and_option(capsys):
+    """``--help`` names the serve command; ``serve --help`` every option, the default port and the endpoints."""
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "serve" in top and "--version" in top
+    assert main(["serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--app MODULE:ATTR", "--host", "--port", "--ws", "wsproto", "websockets-sansio"):
+        assert option in text
+    assert f"default: {DEFAULT_PORT}" in text
+    for path in ("/echo", "/json", "/chat", "/countdown", "/close", "/rooms/{room}", "/members"):
+        assert path in text
+
+
+def test_version(capsys):
+    """``--version`` prints the package version."""
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"wsbench {wsbench.__version__}"
+
+
+def test_no_command_prints_help(capsys):
+    """``wsbench`` alone prints the help and exits 2: there is nothing to do."""
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().out

@@ -1,0 +1,7 @@
+"""``python -m wsbench``: the wsbench command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
