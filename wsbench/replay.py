@@ -1,0 +1,782 @@
+"""Replay the client side of a recorded conversation and say what the server answered differently.
+
+* :func:`replay` takes one connection of a :class:`~wsbench.Transcript` (recorded live or
+  loaded from JSON Lines), opens the same path and query on a new target (a ``ws://`` /
+  ``wss://`` base URL, a running :class:`~wsbench.Bench`, or an ASGI app served for the
+  occasion), and does what the client did, in the order it did it: sends, pings, close.
+  Where the client received a message it now receives one, and at the end it compares
+  the close. It never sends what was recorded as ``***``: masked secrets must be passed
+  again (``params=`` / ``headers=``).
+* Differences are data, not exceptions: a changed payload or close code, a missing
+  message (nothing came within *timeout*), an extra one, a rejected handshake. The
+  :class:`ReplayResult` lists them as :class:`Difference` records and prints them as a
+  unified diff of the client-side lines (``-`` recorded, ``+`` replayed), with the JSON
+  paths that differ. Its text holds no ports or times, so a notebook can compare it.
+* Text messages holding a JSON object or array are compared as JSON (key order and
+  spacing do not matter), after removing the fields matched by the *ignore* JSON paths
+  (`jsonpath-ng <https://github.com/h2non/jsonpath-ng>`_ syntax: ``$.id``,
+  ``$.items[*].ts``). Everything else compares as is.
+* Errors that leave nothing to compare raise: no client side in the transcript
+  (:class:`~wsbench.InvalidTranscript`), a target that cannot be reached
+  (:class:`~wsbench.ConnectionRefused`, :class:`~wsbench.Timeout`, ...).
+
+:func:`assert_json_matches` and :func:`expect_close` are the helpers the tests written by
+:mod:`wsbench.codegen` call.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
+
+from jsonpath_ng.ext import parse as _parse_jsonpath
+
+from .client import Connection
+from .codes import describe
+from .errors import ConnectionClosed, HandshakeRejected, InvalidTranscript, InvalidURL, SubprotocolNotAccepted, Timeout
+from .secrets import MASK, is_secret_header, is_secret_param, mask_url
+from .server import Bench
+from .transcript import Event, Transcript
+
+__all__ = ["Difference", "ReplayResult", "assert_json_matches", "expect_close", "replay"]
+
+Payload = str | bytes | None
+
+_SHOWN = 200  # characters of a payload's repr shown in a diff line
+_MAX_PATHS = 10  # differing JSON paths listed per message
+_bench_names = itertools.count(1)
+
+# Request headers the WebSocket client writes itself: not replayed as extra headers.
+_PROTOCOL_HEADERS = {
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    "user-agent",
+    "origin",
+}
+
+
+# -- the records -------------------------------------------------------------------
+
+
+class Difference(NamedTuple):
+    """One way the replay differs from the recording."""
+
+    position: int  #: the recorded client-side line (1-based) that differs, or that an extra one comes before
+    what: str  #: e.g. "message changed", "missing message", "extra message", "close changed", "handshake changed"
+    expected: str | None  #: the recorded line (None for an extra one)
+    got: str | None  #: the replayed line (None for a missing one)
+    details: tuple[str, ...] = ()  #: e.g. the differing JSON paths: ``$.n: 1 != 2``
+
+
+class ReplayResult:
+    """What a :func:`replay` found: ``ok``, the :attr:`differences`, and the replay's own transcript.
+
+    True when the server answered as recorded. ``str(result)`` is a unified diff of the
+    client-side lines (``-`` recorded, ``+`` replayed), deterministic: no ports, no times.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        expected: list[str],
+        got: list[str],
+        differences: list[Difference],
+        transcript: Transcript,
+    ) -> None:
+        self.label = label  #: the replayed connection: its path and query, secrets masked
+        self.expected = expected  #: the recorded client-side lines
+        self.got = got  #: the replay's client-side lines
+        self.differences = differences  #: one :class:`Difference` per changed, missing or extra line
+        self.transcript = transcript  #: the replay's own transcript (both sides when the target is a Bench)
+
+    @property
+    def ok(self) -> bool:
+        """True when the server answered exactly as recorded (ignored JSON fields aside)."""
+        return not self.differences
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def text(self) -> str:
+        """The header line, then one hunk per difference, each headed ``@@ line N: what @@``."""
+        if self.ok:
+            return f"replay of {self.label}: same answers ({len(self.expected)} lines)"
+        count = len(self.differences)
+        lines = [f"replay of {self.label}: {count} difference{'s' if count != 1 else ''} (- recorded, + replayed)"]
+        for difference in self.differences:
+            lines.extend(_hunk(difference, self.expected))
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"{len(self.differences)} differences"
+        return f"<ReplayResult {self.label}: {state}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the diff
+        printer.text(repr(self) if cycle else self.text())
+
+
+def _hunk(difference: Difference, expected: list[str]) -> list[str]:
+    position, what = difference.position, difference.what
+    where = f"line {position}" if difference.expected is not None else f"before line {position}"
+    if difference.expected is None and position > len(expected):
+        where = f"after line {len(expected)}"
+    lines = [f"@@ {where}: {what} @@"]
+    if position >= 2:
+        lines.append(f"  {expected[position - 2]}")
+    if difference.expected is not None:
+        lines.append(f"- {difference.expected}")
+    if difference.got is not None:
+        lines.append(f"+ {difference.got}")
+    lines.extend(f"    {detail}" for detail in difference.details)
+    return lines
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+
+class _Absent:
+    pass
+
+
+_ABSENT: Any = _Absent()  # a key or index one side lacks
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def json_value(text: str) -> dict | list | None:
+    """The JSON object or array in *text*, or None: plain text, a bare scalar or NaN compare as text."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+
+
+def compile_ignore(ignore: str | Iterable[str]) -> list[tuple[str, Any]]:
+    """Parse the *ignore* JSON paths; ValueError naming a path that does not parse."""
+    paths = [ignore] if isinstance(ignore, str) else list(ignore)
+    compiled = []
+    for path in paths:
+        if not isinstance(path, str):
+            raise ValueError(f"ignore paths must be strings like '$.id', not {path!r}")
+        try:
+            compiled.append((path, _parse_jsonpath(path)))
+        except Exception as exc:  # jsonpath-ng raises its own lexer/parser errors
+            raise ValueError(
+                f"ignore path {path!r} is not a valid JSON path ({exc}); write it like '$.id' or '$.items[*].ts'"
+            ) from None
+    return compiled
+
+
+def _without(value: Any, compiled: list[tuple[str, Any]]) -> Any:
+    """A copy of *value* without the fields the compiled paths match."""
+    if not compiled:
+        return value
+    value = copy.deepcopy(value)
+    for _, expr in compiled:
+        value = expr.filter(lambda _: True, value)
+    return value
+
+
+def _path_step(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def json_differences(expected: Any, got: Any, path: str = "$") -> Iterator[tuple[str, Any, Any]]:
+    """(JSON path, expected, got) for each place two JSON values differ, in document order."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        for key in [*expected, *(k for k in got if k not in expected)]:
+            yield from json_differences(expected.get(key, _ABSENT), got.get(key, _ABSENT), _path_step(path, key))
+    elif isinstance(expected, list) and isinstance(got, list):
+        for index in range(max(len(expected), len(got))):
+            yield from json_differences(
+                expected[index] if index < len(expected) else _ABSENT,
+                got[index] if index < len(got) else _ABSENT,
+                _path_step(path, index),
+            )
+    elif expected != got or (type(expected) is not type(got) and not _same_number(expected, got)):
+        yield path, expected, got
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool)
+
+
+def _path_lines(expected: Any, got: Any) -> tuple[str, ...]:
+    found = list(json_differences(expected, got))
+    lines = [f"{path}: {_shown(e)} != {_shown(g)}" for path, e, g in found[:_MAX_PATHS]]
+    if len(found) > _MAX_PATHS:
+        lines.append(f"... and {len(found) - _MAX_PATHS} more JSON paths")
+    return tuple(lines)
+
+
+def assert_json_matches(got: Any, expected: Any, *, ignore: str | Iterable[str] = ()) -> None:
+    """Assert that *got* (a JSON value, or JSON text) equals *expected* once the fields matched
+    by the *ignore* JSON paths are removed from both; the AssertionError names the paths that differ."""
+    compiled = compile_ignore(ignore)
+    if isinstance(got, str):
+        parsed = json_value(got)
+        if parsed is None:
+            raise AssertionError(f"expected a JSON object or array, got the text {got!r}")
+        got = parsed
+    left, right = _without(expected, compiled), _without(got, compiled)
+    found = list(json_differences(left, right))
+    if found:
+        shown = "\n".join(f"  {path}: expected {_shown(e)}, got {_shown(g)}" for path, e, g in found[:_MAX_PATHS])
+        more = f"\n  ... and {len(found) - _MAX_PATHS} more" if len(found) > _MAX_PATHS else ""
+        skipped = f" (ignoring {', '.join(path for path, _ in compiled)})" if compiled else ""
+        raise AssertionError(f"JSON message differs{skipped}:\n{shown}{more}")
+
+
+def expect_close(conn: Connection, *, timeout: float | None = None) -> None:
+    """Wait until the peer closes *conn*; AssertionError if a message comes first, and
+    :class:`~wsbench.Timeout` if it stays open for *timeout* seconds."""
+    try:
+        message = conn.receive(timeout=timeout)
+    except ConnectionClosed:
+        return
+    raise AssertionError(f"expected the server to close the connection, but it sent another message: {message!r}")
+
+
+# -- reading a transcript ----------------------------------------------------------------
+
+
+def connections(transcript: Transcript) -> list[tuple[int, list[Event]]]:
+    """(number, events) of each connection with a client side, numbered as the transcript prints them."""
+    by_conn: dict[int, list[Event]] = {}
+    for event in transcript:
+        by_conn.setdefault(event.conn, []).append(event)
+    return [
+        (number, events)
+        for number, events in enumerate(by_conn.values(), 1)
+        if any(e.side == "client" and e.kind == "connect" for e in events)
+    ]
+
+
+def select(transcript: Transcript, conn: int | None) -> tuple[int, list[Event]]:
+    """The connection *conn* (numbered #1, #2 ... as printed), or the only one; its client events in order."""
+    if not isinstance(transcript, Transcript):
+        raise TypeError(f"expected a wsbench.Transcript, got {type(transcript).__name__}")
+    found = connections(transcript)
+    if not found:
+        has_client = any(e.side == "client" for e in transcript)
+        raise InvalidTranscript(
+            "the transcript has no client side to replay: "
+            + (
+                "no client 'connect' event"
+                if has_client
+                else f"its {len(transcript)} events are all server-side"
+                if len(transcript)
+                else "it is empty"
+            )
+            + "; record one with wsbench.connect(url) or bench.connect(path) and use conn.transcript"
+        )
+    if conn is None:
+        if len(found) > 1:
+            listed = ", ".join(f"#{n} {_label_of(events)}" for n, events in found)
+            raise InvalidTranscript(
+                f"the transcript holds {len(found)} connections ({listed}); pick one with conn=<number>"
+            )
+        number, events = found[0]
+    else:
+        chosen = [(n, events) for n, events in found if n == conn]
+        if not chosen:
+            numbers = ", ".join(str(n) for n, _ in found)
+            raise InvalidTranscript(f"the transcript has no connection #{conn} with a client side; it has {numbers}")
+        number, events = chosen[0]
+    client = sorted((e for e in events if e.side == "client"), key=lambda e: e.seq)
+    if client[0].kind != "connect" or not isinstance(client[0].data, str):
+        raise InvalidTranscript(f"connection #{number}: the client side does not start with a 'connect' event")
+    return number, client
+
+
+def _label_of(events: list[Event]) -> str:
+    connect = next(e for e in events if e.side == "client" and e.kind == "connect")
+    return _path_query(connect.data if isinstance(connect.data, str) else "", masked=True)
+
+
+def _path_query(url: str, *, masked: bool) -> str:
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return mask_url(path) if masked else path
+
+
+class Plan(NamedTuple):
+    """How to open a recorded connection again: path and query, and the options of ``connect``."""
+
+    path: str  #: path and query, with the real secret values
+    headers: list[tuple[str, str]]  #: request headers the user added (protocol headers left out)
+    options: dict[str, Any]  #: subprotocols, origin, compression, as recorded
+
+
+def plan(
+    number: int,
+    connect: Event,
+    client: list[Event],
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    hint: str,
+) -> Plan:
+    """The path, headers and options to open connection *number* again; InvalidTranscript for
+    a value recorded as ``***`` that neither *params* nor *headers* supplies (*hint* says how)."""
+    assert isinstance(connect.data, str)
+    given_params = dict(params or {})
+    given_headers = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+    given_names = {name.lower() for name, _ in given_headers}
+    missing: list[str] = []
+    parts = urlsplit(connect.data)
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, _, value = pair.partition("=")
+        plain_name = unquote_plus(name)
+        if value == MASK:
+            if plain_name in given_params:
+                pair = f"{name}={quote(str(given_params.pop(plain_name)), safe='')}"
+            else:
+                missing.append(f"query parameter {plain_name!r}")
+        pairs.append(pair)
+    if given_params:  # the rest are added to the query, as connect(params=...) does
+        pairs.extend(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in given_params.items())
+    path = (parts.path or "/") + ("?" + "&".join(pairs) if pairs else "")
+    recorded = list(connect.headers or ())
+    names = {name.lower() for name, _ in recorded}
+    extra = []
+    for name, value in recorded:
+        lower = name.lower()
+        if lower in _PROTOCOL_HEADERS or lower in given_names:
+            continue
+        if value == MASK:
+            missing.append(f"header {name!r}")
+        extra.append((name, value))
+    extra.extend(given_headers)
+    if missing:
+        raise InvalidTranscript(
+            f"connection #{number} was saved with its secrets masked ({', '.join(missing)}), and wsbench "
+            f"will not send {MASK!r} as if it were the real value: {hint}"
+        )
+    options: dict[str, Any] = {}
+    offered = next((v for n, v in recorded if n.lower() == "sec-websocket-protocol"), None)
+    agreed = next((e.detail for e in client if e.kind == "open" and e.detail), None)
+    if offered:
+        options["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+    elif agreed:
+        options["subprotocols"] = [agreed]
+    origin = next((v for n, v in recorded if n.lower() == "origin"), None)
+    if origin:
+        options["origin"] = origin
+    if recorded and "sec-websocket-extensions" not in names:
+        options["compression"] = False
+    return Plan(path, extra, options)
+
+
+def secrets_in(plan: Plan) -> list[str]:
+    """What in a plan is a secret (:mod:`wsbench.secrets`): "query parameter 'token'", "header 'Authorization'"."""
+    query = urlsplit(plan.path).query
+    found = [
+        f"query parameter {name!r}"
+        for name, value in parse_qsl(query, keep_blank_values=True)
+        if value and is_secret_param(name)
+    ]
+    return found + [f"header {name!r}" for name, value in plan.headers if value and is_secret_header(name)]
+
+
+# -- lines ------------------------------------------------------------------------
+
+
+class _Line(NamedTuple):
+    key: tuple  # what is compared
+    text: str  # what is shown
+    data: Any = None  # the parsed JSON of a message, for the path details
+
+
+def _payload(data: Payload) -> str:
+    if data is None:
+        return ""
+    shown = repr(data)
+    if len(shown) > _SHOWN:
+        shown = shown[: _SHOWN - 1] + "…"
+    if isinstance(data, bytes):
+        return f"bytes {shown} ({len(data)} bytes)"
+    return f"text {shown}"
+
+
+def _message_line(arrow: str, kind: str, data: Payload, compiled: list[tuple[str, Any]]) -> _Line:
+    text = f"{arrow} {_payload(data)}"
+    if isinstance(data, str):
+        value = json_value(data)
+        if value is not None:
+            stripped = _without(value, compiled)
+            return _Line((kind, "json", json.dumps(stripped, sort_keys=True)), text, stripped)
+        return _Line((kind, "text", data), text)
+    return _Line((kind, "bytes", data), text)
+
+
+def _closed_line(code: int | None, reason: Any, detail: str | None) -> _Line:
+    detail = detail or ""
+    who = "client" if detail.startswith("sent") else "server" if detail.startswith("received") else "neither side"
+    reason = reason if isinstance(reason, str) else json.dumps(reason) if reason is not None else ""
+    return _Line(("closed", who, code, reason), f"closed: {detail or describe(code or 1006, reason)}", (who, code))
+
+
+def _event_line(event: Event, compiled: list[tuple[str, Any]], label: str) -> _Line:
+    kind = event.kind
+    if kind == "connect":
+        return _Line(("connect",), f"connect {label}")
+    if kind == "open":
+        return _Line(("open", event.detail), "open" + (f" (subprotocol {event.detail!r})" if event.detail else ""))
+    if kind == "rejected":
+        body = event.data if isinstance(event.data, bytes) else (event.data or "").encode()
+        return _Line(("rejected", event.code, body), _rejected_text(event.code, body))
+    if kind in ("send", "receive"):
+        return _message_line("→" if kind == "send" else "←", kind, event.data, compiled)
+    if kind == "ping":
+        return _Line(("ping",), "→ ping")
+    if kind == "pong":
+        return _Line(("pong",), "← pong")
+    if kind == "close":
+        return _Line(("close", event.code, event.reason), f"→ close {describe(event.code or 1000, event.reason or '')}")
+    if kind == "closed":
+        return _closed_line(event.code, event.reason, event.detail)
+    return _Line(("error", event.detail), f"error: {event.detail}")
+
+
+def _rejected_text(status: int | None, body: bytes) -> str:
+    return f"rejected: HTTP {status} " + (_payload(body) if body else "(empty body)")
+
+
+# -- replaying ---------------------------------------------------------------------
+
+
+def replay(
+    transcript: Transcript,
+    target: Any,
+    *,
+    ignore: str | Iterable[str] = (),
+    timeout: float = 5.0,
+    conn: int | None = None,
+    **connect_options: Any,
+) -> ReplayResult:
+    """Replay the client side of one recorded connection against *target* and compare the answers.
+
+    *target* is a ``ws://`` / ``wss://`` base URL (the recorded path and query are appended),
+    a running :class:`~wsbench.Bench`, or an ASGI app such as a FastAPI app (served on a
+    temporary Bench, stopped afterwards). *conn* picks a connection by its number (#1, #2 ...
+    as the transcript prints them) when there are several. *ignore* lists JSON paths
+    (``"$.id"``, ``"$.items[*].ts"``) left out when comparing JSON messages. Each recorded
+    message is waited for at most *timeout* seconds. *connect_options* go to
+    :func:`wsbench.connect`; ``params=`` and ``headers=`` also supply secrets recorded as ``***``.
+    """
+    compiled = compile_ignore(ignore)
+    number, client = select(transcript, conn)
+    label = _path_query(client[0].data, masked=True)  # type: ignore[arg-type]
+    how = (
+        "pass the real values, e.g. replay(..., params={'token': ...}, headers={'Authorization': ...}), "
+        "or replay a transcript saved with save(path, unmasked=True)"
+    )
+    opening = plan(
+        number,
+        client[0],
+        client,
+        params=connect_options.pop("params", None),
+        headers=connect_options.pop("headers", None),
+        hint=how,
+    )
+    options = {**opening.options, **connect_options}
+    options.setdefault("timeout", timeout)
+    options.setdefault("open_timeout", timeout)
+    options.setdefault("close_timeout", timeout)
+    if opening.headers:
+        options["headers"] = opening.headers
+    expected = [_event_line(e, compiled, label) for e in client]
+    with _serving(target) as open_connection:
+        got, connection, notes = _run(client, compiled, label, timeout, lambda: open_connection(opening.path, options))
+    if len(transcript) > 1 and number > 1:
+        label = f"#{number} {label}"
+    differences = _compare(expected, got, notes)
+    return ReplayResult(
+        label,
+        [line.text for line in expected],
+        [line.text for line in got],
+        differences,
+        connection.transcript if connection is not None else Transcript(),
+    )
+
+
+@contextmanager
+def _serving(target: Any) -> Iterator[Any]:
+    """Yield a function (path, options) -> an unopened Connection to *target*."""
+    if isinstance(target, str):
+        if not target.startswith(("ws://", "wss://")):
+            raise InvalidURL(
+                f"{mask_url(target)!r} isn't a replay target: give a ws:// or wss:// base URL, "
+                "a wsbench.Bench, or an ASGI app (a FastAPI app)"
+            )
+        base = target.rstrip("/")
+        yield lambda path, options: Connection(base + path, **options)
+    elif isinstance(target, Bench):
+        yield lambda path, options: Connection(target._url_for(path), _bench=target, **options)
+    elif callable(target):  # an ASGI app: serve it while replaying
+        with Bench(target, name=f"wsbench.replay-{next(_bench_names)}") as bench:
+            yield lambda path, options: Connection(bench._url_for(path), _bench=bench, **options)
+    else:
+        raise TypeError(
+            f"cannot replay against {type(target).__name__}: give a ws:// or wss:// base URL, "
+            "a wsbench.Bench, or an ASGI app (a FastAPI app)"
+        )
+
+
+def _run(
+    client: list[Event], compiled: list[tuple[str, Any]], label: str, timeout: float, make: Any
+) -> tuple[list[_Line], Connection, dict[int, tuple[str, ...]]]:
+    """Do what the client did; return the replay's lines, its connection, and notes by line index."""
+    got: list[_Line] = [_Line(("connect",), f"connect {label}")]
+    notes: dict[int, tuple[str, ...]] = {}
+    conn: Connection = make()
+    try:
+        conn.open()
+    except HandshakeRejected as exc:
+        notes[len(got)] = (
+            f"the target refused the handshake for {label}: is it the server this was recorded from, "
+            "and does it serve that path?",
+        )
+        got.append(_Line(("rejected", exc.status, exc.body), _rejected_text(exc.status, exc.body)))
+        return got, conn, notes
+    except SubprotocolNotAccepted:
+        notes[len(got)] = (f"the server accepted none of the subprotocols offered: {conn._subprotocols}",)
+        got.append(_Line(("open", None), "open"))
+        return got, conn, notes
+    agreed = conn.subprotocol
+    got.append(_Line(("open", agreed), "open" + (f" (subprotocol {agreed!r})" if agreed else "")))
+    waited_out = False  # a message did not come in time: wait no more until the client acts again
+    pongs = 0
+    closed_recorded = any(e.kind == "closed" for e in client)
+    for event in client[1:]:
+        kind = event.kind
+        if kind in ("send", "ping", "close"):
+            waited_out = False
+            line = _event_line(event, compiled, label)
+            if conn.state != "open":
+                line = _Line((*line.key, "not sent"), f"{line.text} (not sent: the connection was closed)")
+                closed_with = describe(conn.close_code or 1006, conn.close_reason or "")
+                notes[len(got)] = (f"the server had closed it: {closed_with}",)
+            elif kind == "send":
+                try:
+                    if isinstance(event.data, bytes):
+                        conn.send_bytes(event.data)
+                    else:
+                        conn.send_text(event.data or "")
+                except ConnectionClosed as exc:
+                    line = _Line((*line.key, "not sent"), f"{line.text} (not sent: the connection was closed)")
+                    notes[len(got)] = (f"the server had closed it: {describe(exc.code, exc.reason)}",)
+            elif kind == "ping":
+                try:
+                    conn.ping(timeout)
+                    pongs += 1
+                except (ConnectionClosed, Timeout):
+                    pass
+            else:
+                conn.close(event.code or 1000, event.reason if isinstance(event.reason, str) else "")
+            got.append(line)
+        elif kind == "pong" and pongs:
+            pongs -= 1
+            got.append(_Line(("pong",), "← pong"))
+        elif kind == "receive":
+            try:
+                message = conn.receive(timeout=0 if waited_out else timeout)
+            except ConnectionClosed:
+                continue
+            except Timeout:
+                waited_out = True
+                continue
+            got.append(_message_line("←", "receive", message, compiled))
+        elif kind == "closed":
+            break
+    # The end: take whatever else comes; wait for the server's close if it closed in the recording.
+    close_note: tuple[str, ...] = ()
+    if not closed_recorded:
+        conn.close()
+    while True:
+        try:
+            message = conn.receive(timeout=timeout)
+        except ConnectionClosed:
+            break
+        except Timeout:
+            if conn.state != "open":
+                break
+            close_note = (f"the server did not close within {timeout} s, so the replay closed it",)
+            conn.close()
+            continue
+        got.append(_message_line("←", "receive", message, compiled))
+    if closed_recorded:
+        closed = next((e for e in conn.transcript if e.side == "client" and e.kind == "closed"), None)
+        if close_note:
+            notes[len(got)] = close_note
+        if closed is not None:
+            got.append(_closed_line(closed.code, closed.reason, closed.detail))
+        else:
+            got.append(_closed_line(conn.close_code, conn.close_reason, None))
+    return got, conn, notes
+
+
+_ACTIONS = ("connect", "send", "ping", "close")  # what the client does; the rest is what it is answered
+
+
+def _compare(expected: list[_Line], got: list[_Line], notes: dict[int, tuple[str, ...]]) -> list[Difference]:
+    """Differences between the recorded and the replayed lines.
+
+    The client's own actions are replayed one for one, so they pair up in order (and differ
+    only when one could not be sent). The answers (handshake, messages, pongs, close) are
+    compared as one sequence with difflib, so an extra message shifts nothing after it,
+    whichever receive point happened to take it.
+    """
+    found: list[tuple[Difference, tuple | None]] = []  # with the key of a missing or extra message
+    actions = [(i, line) for i, line in enumerate(expected) if line.key[0] in _ACTIONS]
+    done = [(j, line) for j, line in enumerate(got) if line.key[0] in _ACTIONS]
+    for (i, e), (j, g) in zip(actions, done, strict=False):
+        if e.key != g.key:
+            found.append((Difference(i + 1, _what(e, g), e.text, g.text, notes.get(j, ())), None))
+    recorded = [(i, line) for i, line in enumerate(expected) if line.key[0] not in _ACTIONS]
+    answered = [(j, line) for j, line in enumerate(got) if line.key[0] not in _ACTIONS]
+    matcher = difflib.SequenceMatcher(
+        a=[line.key for _, line in recorded], b=[line.key for _, line in answered], autojunk=False
+    )
+
+    def line_number(k: int) -> int:  # the recorded line an answer at position k replaces or comes before
+        return recorded[k][0] + 1 if k < len(recorded) else len(expected) + 1
+
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        # Within a changed block, pair answers of the same kind (a message with a message,
+        # a close with a close); the rest are missing or extra.
+        nouns = difflib.SequenceMatcher(
+            a=[_noun(line) for _, line in recorded[i1:i2]],
+            b=[_noun(line) for _, line in answered[j1:j2]],
+            autojunk=False,
+        )
+        for sub, a1, a2, b1, b2 in nouns.get_opcodes():
+            if sub == "equal":
+                for k in range(a2 - a1):
+                    (i, e), (j, g) = recorded[i1 + a1 + k], answered[j1 + b1 + k]
+                    details = _details(e, g) + notes.get(j, ())
+                    found.append((Difference(i + 1, _what(e, g), e.text, g.text, details), None))
+                continue
+            for i, e in recorded[i1 + a1 : i1 + a2]:
+                found.append((Difference(i + 1, f"missing {_noun(e)}", e.text, None), _movable(e)))
+            for j, g in answered[j1 + b1 : j1 + b2]:
+                before = line_number(i1 + a2)
+                found.append((Difference(before, f"extra {_noun(g)}", None, g.text, notes.get(j, ())), _movable(g)))
+    found.sort(key=lambda item: item[0].position)  # stable: in order of the recorded lines
+    differences = _mark_moves(found)
+    rejected = [i for i, line in enumerate(got) if line.key[0] == "rejected"]
+    if rejected and not any(line.key[0] == "rejected" for line in expected):
+        # Nothing after the handshake was replayed: one difference says so, not one per line.
+        shown = [d for d in differences if d.position <= 2 or d.got is not None]
+        skipped = len(expected) - 2
+        if skipped > 0 and shown:
+            shown[0] = shown[0]._replace(
+                details=(*shown[0].details, f"the {skipped} recorded lines after it were not replayed")
+            )
+        differences = shown
+    return differences
+
+
+def _movable(line: _Line) -> tuple | None:
+    return line.key if line.key[0] == "receive" else None
+
+
+def _noun(line: _Line) -> str:
+    return {
+        "receive": "message",
+        "send": "send",
+        "closed": "close",
+        "close": "close call",
+        "open": "handshake",
+        "rejected": "handshake",
+        "ping": "ping",
+        "pong": "pong",
+        "connect": "connect",
+    }.get(line.key[0], "line")
+
+
+def _what(expected: _Line, got: _Line) -> str:
+    first, second = _noun(expected), _noun(got)
+    if first == second and got.key[-1] == "not sent":
+        return f"{first} not sent"
+    if expected.key[0] == "open" and got.key[0] == "open":
+        return "subprotocol changed"
+    if first == second:
+        return f"{first} changed"
+    return f"{first} changed to {second}"
+
+
+def _details(expected: _Line, got: _Line) -> tuple[str, ...]:
+    ek, gk = expected.key, got.key
+    if ek[0] == gk[0] == "receive":
+        if ek[1] == gk[1] == "json":
+            return _path_lines(expected.data, got.data)
+        kinds = {"json": "text", "text": "text", "bytes": "bytes"}
+        if kinds[ek[1]] != kinds[gk[1]]:
+            return (f"a {kinds[ek[1]]} message != a {kinds[gk[1]]} message",)
+        if ek[1] == gk[1] == "text" and (len(ek[2]) > _SHOWN // 2 or len(gk[2]) > _SHOWN // 2):
+            same = next((i for i, (a, b) in enumerate(zip(ek[2], gk[2], strict=False)) if a != b), None)
+            at = same if same is not None else min(len(ek[2]), len(gk[2]))
+            return (f"first difference at character {at} (lengths {len(ek[2])} and {len(gk[2])})",)
+        return ()
+    if ek[0] == gk[0] == "closed":
+        lines = []
+        if ek[1] != gk[1]:
+            lines.append(f"closed by: {ek[1]} != {gk[1]}")
+        if ek[2] != gk[2]:
+            lines.append(f"code: {ek[2]} != {gk[2]}")
+        if ek[3] != gk[3]:
+            lines.append(f"reason: {ek[3]!r} != {gk[3]!r}")
+        return tuple(lines)
+    if ek[0] == gk[0] == "rejected" and ek[1] != gk[1]:
+        return (f"status: {ek[1]} != {gk[1]}",)
+    return ()
+
+
+def _mark_moves(found: list[tuple[Difference, tuple | None]]) -> list[Difference]:
+    """A message missing in one place and extra in another came in another order: say so."""
+    differences = [d for d, _ in found]
+    missing = {key: i for i, (d, key) in enumerate(found) if key is not None and d.got is None}
+    for i, (d, key) in enumerate(found):
+        if key is not None and d.expected is None and key in missing:
+            j = missing.pop(key)
+            recorded = differences[j]
+            when = "earlier" if d.position <= recorded.position else "later"
+            differences[i] = d._replace(what="message out of order", details=(f"recorded at line {recorded.position}",))
+            differences[j] = recorded._replace(
+                what="message out of order", details=(f"received {when}, before line {d.position}",)
+            )
+    return differences
