@@ -9,7 +9,7 @@ import pytest
 from IPython.lib.pretty import pretty
 
 from wsbench.errors import InvalidTranscript
-from wsbench.transcript import Event, Transcript, causal_order, record
+from wsbench.transcript import Event, Transcript, causal_order, noticed, record, relay
 
 PORT = 54321
 TIME = 1712345678.25
@@ -460,7 +460,7 @@ def test_load_skips_blank_lines():
         ("[1, 2, 3]", "expected a JSON object"),
         (json.dumps({"seq": 1, "time": TIME, "side": "client", "conn": 1}), "'kind'"),
         (_row(seq="1"), "'seq'"),
-        (_row(side="browser"), "side must be 'client' or 'server'"),
+        (_row(side="browser"), "side must be 'client', 'server' or 'proxy'"),
         (_row(text=None, bytes="!!not base64!!"), "'bytes' is not base64"),
     ],
 )
@@ -498,3 +498,98 @@ def test_jsonl_round_trip_keeps_a_list_reason():
     again = Transcript.from_jsonl(transcript.to_jsonl())
     assert again[0].reason == [{"type": "int_parsing"}]
     assert str(again) == str(transcript)
+
+
+# -- proxy events ------------------------------------------------------------------------------
+
+
+def _cut_events(cut_first: bool) -> list[Event]:
+    """An echo of "a" through a proxy that cuts after the echo; *cut_first* races the cut ahead of the reader."""
+    rows = [
+        _client("connect", "ws://127.0.0.1:1/echo"),
+        {"side": "proxy", "kind": "fault", "detail": "cut after 1 frame (to_client)"},
+        _server("websocket.connect"),
+        _server("websocket.accept"),
+        _client("open"),
+        _client("send", "a"),
+        _server("websocket.receive", "a"),
+        _server("websocket.send", "a"),
+    ]
+    cut = {"side": "proxy", "kind": "cut", "detail": "after 1 frame (to_client): reset both TCP connections"}
+    tail = [_client("receive", "a"), cut] if not cut_first else [cut, _client("receive", "a")]
+    rows += [*tail, {**_server("websocket.disconnect"), "code": 1005}, {**_client("closed"), "code": 1006}]
+    return [_event(seq=n, time=TIME + n / 1000, conn=3, **row) for n, row in enumerate(rows, 1)]
+
+
+def test_proxy_events_print_in_a_fixed_place():
+    """Proxy events render without times or ports; a racing cut prints the same way either order."""
+    first, second = Transcript(_cut_events(False)).text(), Transcript(_cut_events(True)).text()
+    assert first == second
+    lines = first.splitlines()
+    assert lines[1] == "proxy   fault: cut after 1 frame (to_client)"
+    assert lines.index("proxy   cut: after 1 frame (to_client): reset both TCP connections") < lines.index(
+        "client  closed: None"
+    )
+    assert lines[-1] == "client  closed: None"
+
+
+def test_proxy_setting_takes_its_place_among_the_callers_events():
+    """A fault set between two sends prints between them."""
+    events = [
+        _event(seq=1, kind="connect", data="ws://127.0.0.1:1/"),
+        _event(seq=2, kind="open"),
+        _event(seq=3, kind="send", data="a"),
+        _event(seq=4, side="proxy", kind="half-open", detail="stop forwarding (each way)"),
+        _event(seq=5, kind="send", data="b"),
+    ]
+    assert [e.seq for e in causal_order(events)] == [1, 2, 3, 4, 5]
+
+
+def test_upstream_error_precedes_the_rejection():
+    """The proxy's "upstream error" prints before the client's rejection; the body's loopback port is hidden."""
+    body = b"wsbench FaultProxy: cannot reach 127.0.0.1:40123: connection refused"
+    transcript = Transcript(
+        [
+            _event(seq=1, kind="connect", data="ws://127.0.0.1:1/"),
+            _event(seq=3, kind="rejected", code=502, data=body),
+            _event(seq=2, side="proxy", kind="upstream error", detail="cannot reach Bench 'main'"),
+        ]
+    )
+    lines = transcript.text().splitlines()
+    assert lines[1] == "proxy   upstream error: cannot reach Bench 'main'"
+    assert "127.0.0.1:<port>" in lines[2] and "40123" not in lines[2]
+
+
+def test_jsonl_round_trip_of_proxy_events():
+    """Proxy events survive JSON Lines."""
+    transcript = Transcript(_cut_events(False))
+    again = Transcript.from_jsonl(transcript.to_jsonl())
+    assert again.text() == transcript.text()
+    assert [e.side for e in again].count("proxy") == 2
+
+
+def test_relay_copies_under_another_connection_key():
+    """record() into a relay appends a copy, relabelled, to each target; the relay keeps nothing."""
+    first, second = Transcript(), Transcript()
+    sink = relay(42, first, second)
+    event = record(sink, side="server", kind="websocket.connect", conn=7)
+    assert event.conn == 7
+    assert [e.conn for e in first] == [42] and [e.conn for e in second] == [42]
+    assert len(sink) == 0
+
+
+def test_noticed_measures_from_the_latest_disruption():
+    """noticed(): each side's first notice after a disruption, with the seconds between; heal ends it."""
+    events = _cut_events(False)
+    found = noticed(events)
+    assert [(d.kind, n.side, n.kind) for d, n, _ in found] == [
+        ("cut", "server", "websocket.disconnect"),
+        ("cut", "client", "closed"),
+    ]
+    assert all(seconds > 0 for _, _, seconds in found)
+    healed = [
+        _event(seq=1, side="proxy", kind="half-open", detail="x"),
+        _event(seq=2, side="proxy", kind="heal", detail="x"),
+        _event(seq=3, kind="closed", code=1000),
+    ]
+    assert noticed(healed) == []

@@ -12,6 +12,7 @@ import pytest
 import wsbench
 from wsbench.codes import REGISTERED
 from wsbench.widgets import CUSTOM, CloseCodeTable, Panel, Timeline, _ticker
+from wsbench.widgets._render import timeline_html
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
@@ -458,3 +459,39 @@ def test_close_code_table_lists_every_code():
     assert "WS_1008_POLICY_VIOLATION" in table.value
     assert 'RFC 6455 §7.4.1: reserved for "abnormal closure"' in table.value
     assert repr(table) == f"<CloseCodeTable: {len(REGISTERED)} codes>"
+
+
+def _proxied_events() -> list[wsbench.Event]:
+    """A connection a FaultProxy cut: client and server notice 2 ms and 5 ms after the cut."""
+    rows = [
+        ("client", "connect", {"data": "ws://127.0.0.1:1/echo"}),
+        ("server", "websocket.connect", {}),
+        ("server", "websocket.accept", {}),
+        ("client", "open", {}),
+        ("proxy", "cut", {"detail": "after 0 bytes (either way): reset both TCP connections"}),
+        ("client", "closed", {"code": 1006}),
+        ("server", "websocket.disconnect", {"code": 1005}),
+    ]
+    times = [0.0, 0.001, 0.002, 0.003, 1.0, 1.002, 1.005]
+    return [
+        wsbench.Event(seq=n, time=100 + t, side=side, kind=kind, conn=1, **extra)
+        for n, ((side, kind, extra), t) in enumerate(zip(rows, times, strict=True), 1)
+    ]
+
+
+def test_timeline_draws_a_proxy_lane_with_time_to_notice():
+    """A proxied connection gets a proxy lane, and each side's notice says how long after the cut it came."""
+    html = timeline_html(_proxied_events())
+    assert ">proxy</text>" in html
+    assert "cut: after 0 bytes" in html
+    assert ">+2.0 ms after cut</text>" in html
+    assert ">+5.0 ms after cut</text>" in html
+
+
+def test_timeline_without_a_proxy_has_no_proxy_lane(echo):
+    """A direct connection's picture is unchanged: two lanes, no times."""
+    echo.send_text("x")
+    echo.receive_text(timeout=5)
+    html = timeline_html(echo.transcript.events)
+    assert "wsb-proxy" not in html.split("</style>", 1)[1]
+    assert "ms after" not in html

@@ -1,7 +1,8 @@
 """The record of a conversation: every event of both sides, in order.
 
-* An :class:`Event` is immutable: side (``client`` / ``server``), kind, payload,
-  close code and reason, the server-side ``WebSocket`` states, time and size.
+* An :class:`Event` is immutable: side (``client`` / ``server``, or ``proxy`` for what a
+  :class:`~wsbench.proxy.FaultProxy` between them did and saw), kind, payload, close code
+  and reason, the server-side ``WebSocket`` states, time and size.
 * A :class:`Transcript` only grows; nothing received is ever dropped from it, also
   when a ``receive_*`` call raises.
 * Its text form (``str(transcript)``) leaves out ports, times and ids, so a notebook
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +36,7 @@ from .codes import describe
 from .errors import InvalidTranscript
 from .secrets import mask_headers, mask_url
 
-__all__ = ["Event", "Transcript", "causal_order", "record"]
+__all__ = ["DISRUPTIONS", "NOTICES", "Event", "Transcript", "causal_order", "noticed", "record", "relay"]
 
 Payload = str | bytes | None
 _PREVIEW = 72  # characters of a payload shown in the text form
@@ -48,10 +50,10 @@ class Event(NamedTuple):
 
     seq: int  #: process-wide order of recording
     time: float  #: wall-clock seconds (``time.time()``)
-    side: str  #: "client" or "server"
-    kind: (
-        str  #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
-    )
+    side: str  #: "client", "server" or "proxy"
+    #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
+    #: (or return, exception, send failed); proxy: fault, half-open, heal, clear, cut, upstream error, eof, reset, stop
+    kind: str
     conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
     data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
     code: int | None = None  #: close code, or HTTP status for "rejected" / response start
@@ -103,6 +105,33 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
         for transcript in transcripts:
             transcript._events.append(event)
     return event
+
+
+class _Relay(list):  # type: ignore[type-arg]
+    """The event list of a :func:`relay` sink: keeps nothing, copies each event on."""
+
+    def __init__(self, conn: int, targets: tuple[Transcript, ...]) -> None:
+        super().__init__()
+        self.conn = conn
+        self.targets = targets
+
+    def append(self, event: Event) -> None:  # what record() calls, under its lock
+        copy = event._replace(conn=self.conn)
+        for target in self.targets:
+            target._events.append(copy)
+
+
+def relay(conn: int, *transcripts: Transcript) -> Transcript:
+    """A sink for :func:`record` that keeps nothing itself and appends each event to
+    *transcripts* under the connection key *conn*.
+
+    A proxy between a client and a Bench hands this to the Bench in place of the client's
+    transcript: the server knows the connection by the proxy's port, the client by its own,
+    and the copies carry the client's key so both sides print as one connection.
+    """
+    sink = Transcript()
+    sink._events = _Relay(conn, transcripts)
+    return sink
 
 
 class Transcript:
@@ -225,6 +254,7 @@ class Transcript:
         return write_pytest(self, path, **options)
 
 
+_SIDES = ("client", "server", "proxy")
 _FIELDS: dict[str, type | tuple[type, ...]] = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
 
 
@@ -238,8 +268,8 @@ def _event_from_json(line: str, number: int) -> Event:
     for name, kind in _FIELDS.items():
         if not isinstance(row.get(name), kind):
             raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
-    if row["side"] not in ("client", "server"):
-        raise InvalidTranscript(f"line {number}: side must be 'client' or 'server', not {row['side']!r}")
+    if row["side"] not in _SIDES:
+        raise InvalidTranscript(f"line {number}: side must be 'client', 'server' or 'proxy', not {row['side']!r}")
     if row.get("reason") is not None and not isinstance(row["reason"], (str, list)):
         raise InvalidTranscript(f"line {number}: field 'reason' is not a string (or a list, as FastAPI sends)")
     for name in ("text", "client_state", "application_state", "detail"):
@@ -278,9 +308,14 @@ def _event_from_json(line: str, number: int) -> Event:
 
 # A client's events come from two places: the calls a cell makes (connect, send, close ...)
 # and the reader that takes what arrives (receive, closed). The server's events of one
-# connection come from its endpoint. Each of these three keeps its own order.
+# connection come from its endpoint. A proxy between them (side "proxy") is a fourth chain.
+# Each keeps its own order.
 _READER_KINDS = {"receive", "closed"}
-_CHAINS = ("server", "reader", "caller")  # when several could come next, the first wins
+_CHAINS = ("server", "reader", "caller", "proxy")  # when several could come next, the first wins
+# Proxy events a cell causes (setting or lifting a fault), or the proxy records for the faults in
+# force before it forwards a connection's first byte: they take their place among the caller's
+# events by recording order, which the caller's own thread (or the proxy's forwarding) fixes.
+_SETTINGS = {"fault", "half-open", "heal", "clear"}
 
 # (cause kind, side) -> (effect kind, side): the k-th cause precedes the k-th effect.
 _CAUSES = (
@@ -298,12 +333,17 @@ _CAUSES = (
     (("exception", "server"), ("closed", "reader")),  # uvicorn drops the connection: 1006
     (("return", "server"), ("closed", "reader")),
     (("close", "caller"), ("send failed", "server")),  # the endpoint wrote to a closed connection
+    (("cut", "proxy"), ("closed", "reader")),  # the proxy reset both TCP connections
+    (("cut", "proxy"), ("websocket.disconnect", "server")),
+    (("stop", "proxy"), ("closed", "reader")),
+    (("upstream error", "proxy"), ("rejected", "caller")),  # the proxy's own HTTP 502
+    (("closed", "reader"), ("reconnect", "caller")),  # auto_reconnect: after the drop
 )
 
 
 def _chain(event: Event) -> str:
-    if event.side == "server":
-        return "server"
+    if event.side in ("server", "proxy"):
+        return event.side
     return "reader" if event.kind in _READER_KINDS else "caller"
 
 
@@ -323,6 +363,8 @@ def causal_order(events: list[Event]) -> list[Event]:
     connects = [e for e in chains["caller"] if e.kind == "connect"]
     if connects and chains["server"]:  # nothing happens on the server before the client connects
         needs.setdefault(id(chains["server"][0]), []).append(id(connects[0]))
+    if chains["proxy"]:
+        _proxy_needs(chains, needs, connects[0] if connects else None)
     done: set[int] = set()
     position = dict.fromkeys(_CHAINS, 0)
     ordered: list[Event] = []
@@ -334,6 +376,73 @@ def causal_order(events: list[Event]) -> list[Event]:
         done.add(id(event))
         ordered.append(event)
     return ordered
+
+
+def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], connect: Event | None) -> None:
+    """Where a proxy's events go: after the client's connect (the proxy learns of a connection
+    from its request); those recorded before the server's first event, before it (the proxy
+    records them before forwarding a byte); settings among the caller's events by recording
+    order. Everything else of the proxy's comes as late as its causes allow (last chain)."""
+    proxy = chains["proxy"]
+    if connect is not None:
+        needs.setdefault(id(proxy[0]), []).append(id(connect))
+    if chains["server"]:
+        first = chains["server"][0]
+        before = [e for e in proxy if e.seq < first.seq]
+        if before:
+            needs.setdefault(id(first), []).append(id(before[-1]))
+    settings = [e for e in proxy if e.kind in _SETTINGS]
+    caller = chains["caller"]
+    for setting in settings:
+        earlier = [e for e in caller if e.seq < setting.seq]
+        if earlier:
+            needs.setdefault(id(setting), []).append(id(earlier[-1]))
+    for event in caller:
+        earlier = [s for s in settings if s.seq < event.seq]
+        if earlier:
+            needs.setdefault(id(event), []).append(id(earlier[-1]))
+
+
+# -- a proxy's faults and who noticed them --------------------------------------------
+
+#: Proxy event kinds that disturb a connection: :func:`noticed` measures from them.
+DISRUPTIONS = frozenset({"cut", "half-open", "reset", "stop", "upstream error"})
+
+#: (side, kind) of the events by which a side shows that it noticed a failure or an end.
+NOTICES = frozenset(
+    {
+        ("client", "closed"),
+        ("client", "error"),
+        ("client", "rejected"),
+        ("server", "websocket.disconnect"),
+        ("server", "exception"),
+        ("server", "send failed"),
+    }
+)
+
+
+def noticed(events: list[Event]) -> list[tuple[Event, Event, float]]:
+    """(disruption, notice, seconds) for one connection's *events*: for each side, the first
+    event by which it noticed (:data:`NOTICES`) after each proxy disruption
+    (:data:`DISRUPTIONS`), and the seconds between the two as recorded. A "heal" or
+    "clear" ends a disruption; notices with none before them are left out.
+
+    Times are wall-clock and differ on every run: they belong in records and pictures,
+    never in the text form.
+    """
+    found: list[tuple[Event, Event, float]] = []
+    current: Event | None = None
+    sides: set[str] = set()
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.side == "proxy":
+            if event.kind in DISRUPTIONS:
+                current, sides = event, set()
+            elif event.kind in ("heal", "clear"):
+                current = None
+        elif current is not None and (event.side, event.kind) in NOTICES and event.side not in sides:
+            sides.add(event.side)
+            found.append((current, event, event.time - current.time))
+    return found
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -366,9 +475,18 @@ _CLIENT = {
     "closed": lambda e: f"closed: {e.detail}",
     "connect": lambda e: f"connect {_path(e.data)}",
     "open": lambda e: "open" + (f" (subprotocol {e.detail!r})" if e.detail else ""),
-    "rejected": lambda e: f"rejected: HTTP {e.code} {_preview(e.data) if e.data else '(empty body)'}",
+    "rejected": lambda e: f"rejected: HTTP {e.code} {_no_ports(_preview(e.data)) if e.data else '(empty body)'}",
     "error": lambda e: f"error: {e.detail}",
+    "reconnect": lambda e: f"reconnect: {e.detail}",
 }
+
+
+_LOOPBACK_PORT = re.compile(r"\b(127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}\b")
+
+
+def _no_ports(shown: str) -> str:
+    """A body as shown, loopback ports written <port> (a proxy's 502 names its target's)."""
+    return _LOOPBACK_PORT.sub(r"\1:<port>", shown)
 
 
 def _path(url: Payload) -> str:
@@ -381,6 +499,8 @@ def _path(url: Payload) -> str:
 
 
 def _render_body(event: Event) -> str:
+    if event.side == "proxy":
+        return f"{event.kind}: {event.detail}" if event.detail else event.kind
     if event.side == "client":
         render = _CLIENT.get(event.kind)
         return render(event) if render else event.kind

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..codes import MAX_REASON_BYTES, REGISTERED, describe
-from ..transcript import Event, causal_order
+from ..transcript import Event, causal_order, noticed
 
 __all__ = [
     "LOG_KINDS",
@@ -238,6 +238,7 @@ _ARROWS = (
 
 _W = 1065
 _X_CLIENT, _X_SERVER = 230, 560
+_X_PROXY = (_X_CLIENT + _X_SERVER) // 2  # the middle lane, drawn when a FaultProxy took part
 _X_CLIENT_STATE, _X_APP_STATE = 865, 945
 _ROW, _HEAD = 20, 44
 _LABEL_CHARS = 32
@@ -257,6 +258,10 @@ def _server_label(event: Event) -> str:
     if event.kind == "websocket.http.response.start":
         return f"{event.kind} {event.code}"
     return event.kind
+
+
+def _proxy_label(event: Event) -> str:
+    return f"{event.kind}: {event.detail}" if event.detail else event.kind
 
 
 def _arrow_label(cause: Event, effect: Event) -> str:
@@ -320,6 +325,8 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
     position = {id(e): i for i, e in enumerate(rows) if e is not None}
     connect = next((e for e in events if e.side == "client" and e.kind == "connect"), None)
     title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
+    proxied = any(e.side == "proxy" for e in events)
+    after = {id(notice): (disruption, seconds) for disruption, notice, seconds in noticed(events)}
     height = _HEAD + _ROW * len(rows) + 10
     y_end = height - 6
     out = [
@@ -341,6 +348,11 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
         f'<line x1="{_X_CLIENT}" y1="40" x2="{_X_CLIENT}" y2="{y_end}" class="wsb-tl-lifeline wsb-client"/>',
         f'<line x1="{_X_SERVER}" y1="40" x2="{_X_SERVER}" y2="{y_end}" class="wsb-tl-lifeline wsb-server"/>',
     ]
+    if proxied:
+        out.append(
+            f'<text x="{_X_PROXY}" y="34" class="wsb-tl-lane wsb-proxy" text-anchor="middle">proxy</text>'
+            f'<line x1="{_X_PROXY}" y1="40" x2="{_X_PROXY}" y2="{y_end}" class="wsb-tl-lifeline wsb-proxy"/>'
+        )
     y = lambda i: _HEAD + _ROW * i + 12  # noqa: E731 - the baseline of row i
     for cause_i, effect_i, dashed in arrows:
         cause, effect = ordered[cause_i], ordered[effect_i]
@@ -371,6 +383,25 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             continue
         closing = " wsb-close" if event.kind in ("close", "closed", "websocket.close", "websocket.disconnect") else ""
         tip = f"<title>{_t(_tip(event))}</title>"
+        if id(event) in after:  # how long after the proxy's disruption this side noticed
+            disruption, seconds = after[id(event)]
+            left = event.side == "client"
+            out.append(
+                f'<text x="{_X_CLIENT + 8 if left else _X_SERVER - 8}" y="{y(i)}" '
+                f'text-anchor="{"start" if left else "end"}" class="wsb-tl-after">'
+                f"+{seconds * 1000:.1f} ms after {_t(disruption.kind)}</text>"
+            )
+        if event.side == "proxy":
+            c = _X_PROXY
+            out.append(
+                f'<path d="M{c},{y(i) - 9} L{c + 5},{y(i) - 4} L{c},{y(i) + 1} L{c - 5},{y(i) - 4} z" '
+                f'class="wsb-tl-dot wsb-proxy"/>'
+            )
+            out.append(
+                f'<text x="{c}" y="{y(i) + 11}" text-anchor="middle" class="wsb-tl-ev wsb-proxy">'
+                f"{tip}{_t(_short(_proxy_label(event), 48))}</text>"
+            )
+            continue
         if event.side == "client":
             label = _client_label(event)
             out.append(f'<circle cx="{_X_CLIENT}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-client"/>')
@@ -414,12 +445,17 @@ _TIMELINE_STYLE = """<style>
 .wsb-timeline text.wsb-close{fill:#cf222e}
 .wsb-timeline text.wsb-tl-state{fill:var(--jp-content-font-color3,#999);font-size:10px}
 .wsb-timeline text.wsb-tl-state.wsb-changed{fill:#bc4c00;font-weight:600}
+.wsb-timeline line.wsb-proxy{stroke:#8250df;stroke-dasharray:2 3}.wsb-timeline path.wsb-proxy{fill:#8250df}
+.wsb-timeline text.wsb-proxy{fill:#8250df;paint-order:stroke;stroke:var(--jp-layout-color0,#fff);stroke-width:3px}
+.wsb-timeline text.wsb-tl-after{fill:#cf222e;font-size:10px;font-style:italic}
 .wsb-timeline text.wsb-tl-gap{fill:var(--jp-content-font-color3,#999);font-style:italic}
 </style>"""
 
 
 def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = False) -> str:
-    """A two-lane picture (client | server) of each connection, in causal order.
+    """A two-lane picture (client | server) of each connection, in causal order; a third lane
+    in the middle for a :class:`~wsbench.proxy.FaultProxy`'s events, where it took part, and
+    next to each side's first sign of trouble how long after the proxy's disruption it came.
 
     Connections are numbered #1, #2 ... in order of appearance, as in ``Transcript.text``;
     a connection with more than *limit* events shows its first and last ``limit / 2``.

@@ -1,4 +1,5 @@
-"""The timeline: a two-lane picture (client | server) of a transcript, live or exported."""
+"""The timeline: a two-lane picture (client | server) of a transcript, live or exported; a proxy
+lane between them where a :class:`~wsbench.proxy.FaultProxy` took part."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ class Timeline(widgets.HTML):
     The client lane shows what the client did (connect, send, receive, close ...); the server
     lane every ASGI message the endpoint saw or sent, with ``client_state`` and
     ``application_state`` after it (changes in bold); arrows join each message to its other
-    end, close frames in red with their code. *source* is a :class:`~wsbench.Transcript`, or
+    end, close frames in red with their code. Where a :class:`~wsbench.proxy.FaultProxy` took part,
+    a proxy lane in the middle shows its events (faults set, cuts, each side's FIN or reset), and
+    each side's first sign of trouble says how many ms after the proxy's disruption it came.
+    *source* is a :class:`~wsbench.Transcript`, or
     anything with a ``.transcript`` (a Connection, a Bench). A connection with more than
     *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
     the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
