@@ -1,7 +1,10 @@
-"""``python -m wsbench``: the wsbench command."""
+"""``python -m wsbench``: the wsbench command (see :mod:`wsbench.cli`)."""
 
 import sys
 
 from .cli import main
 
-sys.exit(main())
+__all__: list[str] = []
+
+if __name__ == "__main__":
+    sys.exit(main())
