@@ -144,7 +144,9 @@ class ConnectionClosed(WsbenchError):
 
 
 class InvalidTranscript(WsbenchError, ValueError):
-    """Raised when a JSON Lines transcript cannot be read; names the line and field."""
+    """Raised when a JSON Lines transcript cannot be read (the message names the line and field), or
+    when a transcript cannot be replayed or turned into a test as it is: no client side, several
+    connections and no ``conn=``, or secrets saved masked (the message says what to pass)."""
 
 
 class BenchError(WsbenchError):
