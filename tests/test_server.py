@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -448,3 +450,17 @@ def test_wait_idle_times_out_while_an_endpoint_runs(bench):
         bench.wait_idle(timeout=0.1)
     bench.wait_idle(timeout=3)
     conn.close()
+
+
+def test_importing_wsbench_changes_no_logging():
+    """The pytest plugin imports wsbench in every test run: uvicorn's loggers stay as they were
+    until the first Bench starts (then its lines go to wsbench.server_log(), not into cells)."""
+    code = (
+        "import logging, wsbench\n"
+        "before = [logging.getLogger(n).propagate for n in ('uvicorn', 'uvicorn.error', 'uvicorn.access')]\n"
+        "with wsbench.Bench(name='logging-check'):\n"
+        "    after = [logging.getLogger(n).propagate for n in ('uvicorn', 'uvicorn.error', 'uvicorn.access')]\n"
+        "print(before, after)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split() == ["[True,", "True,", "True]", "[False,", "False,", "False]"]

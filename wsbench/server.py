@@ -58,9 +58,16 @@ class _LogBuffer(logging.Handler):
 
 
 _log = _LogBuffer()
-for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-    logging.getLogger(_name).addHandler(_log)
-    logging.getLogger(_name).propagate = False
+
+
+def _keep_uvicorn_logs() -> None:
+    """Route uvicorn's log lines into :func:`server_log` from the first Bench on, not at import:
+    importing wsbench (as the pytest plugin does in every test run) changes no logging."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if _log not in logger.handlers:
+            logger.addHandler(_log)
+            logger.propagate = False
 
 
 def server_log() -> list[str]:
@@ -204,6 +211,7 @@ class Bench:
                 f"Bench binds {host}, which is not loopback: other machines can reach its endpoints",
                 stacklevel=2,
             )
+        _keep_uvicorn_logs()
         self.app: FastAPI = app if app is not None else FastAPI()
         self.ws = ws
         self.host = host
