@@ -713,3 +713,25 @@ def test_refused_message_names_host_and_port():
     port = free_port()
     with pytest.raises(wsbench.ConnectionRefused, match=rf"127\.0\.0\.1:{port} "):
         wsbench.connect(f"ws://127.0.0.1:{port}/x", open_timeout=2)
+
+
+def test_client_only_transcript_keeps_the_recorded_order(make_bench):
+    """A connection to a URL records no server side: the text keeps the client's own order
+    (each echo after the send that caused it), not the reader's events first."""
+    bench = make_bench()
+    conn = wsbench.connect(bench.url + "/echo", timeout=5)
+    for word in ("one", "two"):
+        conn.send_text(word)
+        assert conn.receive_text() == word
+    conn.close()
+    lines = [line.split(None, 1)[1] for line in conn.transcript.text().splitlines()]
+    assert lines == [
+        "connect /echo",
+        "open",
+        "→ text 'one'",
+        "← text 'one'",
+        "→ text 'two'",
+        "← text 'two'",
+        "→ close 1000 (OK)",
+        "closed: sent 1000 (OK); then received 1000 (OK)",
+    ]

@@ -16,6 +16,11 @@ codes, and read what both sides did::
     conn.receive_text()          # 'echo: hi'
     conn.close(4001, "bye")
     print(conn.transcript)       # both sides, deterministic
+
+For exploratory testing: ``conn.transcript.save(path)`` / ``Transcript.load(path).replay(target)``
+(a readable diff), ``transcript.to_pytest(path, app=...)``, :class:`FaultProxy` between a
+client and a server, the ``wsbench_client`` pytest fixture (:mod:`wsbench.testing`) and
+``wsbench serve`` (:mod:`wsbench.cli`).
 """
 
 from .client import Connection, aconnect, connect
@@ -38,6 +43,7 @@ from .errors import (
     WrongMessageType,
     WsbenchError,
 )
+from .proxy import FaultProxy
 from .server import Bench, server_log
 from .transcript import Event, Transcript
 
@@ -51,6 +57,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionRefused",
     "Event",
+    "FaultProxy",
     "HandshakeRejected",
     "InvalidCloseCode",
     "InvalidJSON",

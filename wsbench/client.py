@@ -366,7 +366,10 @@ class Connection:
         """The handshake succeeded (called from the reader, before any message)."""
         self.subprotocol = ws.subprotocol
         self.response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
-        self._addresses = (ws.local_address, ws.remote_address)
+        try:
+            self._addresses = (ws.local_address, ws.remote_address)
+        except OSError:  # reset together with the 101 response: the socket is no longer connected
+            self._addresses = (None, None)
         with self._gate.lock:
             if self._closed is None:  # the peer may have closed already
                 self._state = "open"

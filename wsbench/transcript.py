@@ -348,10 +348,16 @@ def _chain(event: Event) -> str:
 
 
 def causal_order(events: list[Event]) -> list[Event]:
-    """One connection's events in a deterministic order that respects cause and effect."""
+    """One connection's events in a deterministic order that respects cause and effect.
+
+    Without the server's side (a connection to a URL), the client's recorded order is kept:
+    it is what the client saw, and nothing else can tell which answer followed which send.
+    """
     chains: dict[str, list[Event]] = {name: [] for name in _CHAINS}
     for event in events:
         chains[_chain(event)].append(event)
+    if not chains["server"]:
+        return sorted(events, key=lambda event: event.seq)
     needs: dict[int, list[int]] = {}
     for (cause_kind, cause_chain), (effect_kind, effect_chain) in _CAUSES:
         causes = [e for e in chains[cause_chain] if e.kind == cause_kind]
