@@ -735,3 +735,22 @@ def test_client_only_transcript_keeps_the_recorded_order(make_bench):
         "→ close 1000 (OK)",
         "closed: sent 1000 (OK); then received 1000 (OK)",
     ]
+
+
+def test_wait_closed_returns_the_close_code_or_times_out(bench):
+    conn = bench.connect("/send?n=1&code=4001&reason=done", timeout=5)
+    assert conn.wait_closed() == 4001
+    assert conn.receive_text() is not None  # what came before the close stays queued
+    echo = bench.connect("/echo", timeout=5)
+    with pytest.raises(wsbench.Timeout, match="still open after 0.05 s"):
+        echo.wait_closed(timeout=0.05)
+    echo.close()
+    assert echo.wait_closed() == 1000
+
+
+def test_await_closed(bench):
+    async def main() -> int:
+        conn = await bench.aconnect("/send?n=0&code=4002", timeout=5)
+        return await conn.await_closed()
+
+    assert asyncio.run(main()) == 4002

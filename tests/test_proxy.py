@@ -539,3 +539,19 @@ def test_no_warning_for_loopback(bench, make_proxy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_proxy(bench)
+
+
+def test_wait_idle_waits_for_every_link_to_end(bench):
+    proxy = wsbench.FaultProxy(bench, name="wait-idle")
+    try:
+        proxy.latency(0.1)  # the closing handshake and both FINs each take a delayed hop
+        conn = proxy.connect("/echo", timeout=5)
+        with pytest.raises(wsbench.Timeout, match="still pass through"):
+            proxy.wait_idle(timeout=0.01)
+        conn.close()
+        proxy.wait_idle(timeout=5)
+        assert proxy.connections == 0
+        kinds = [e.kind for e in conn.transcript if e.side == "proxy"]
+        assert kinds.count("eof") == 2  # both ends recorded before wait_idle returned
+    finally:
+        proxy.stop()

@@ -464,6 +464,24 @@ class Connection:
                 raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
             time.sleep(0.002)
 
+    def wait_closed(self, timeout: float | None = None) -> int:
+        """Wait until the connection has closed (either side's close, or a drop) and return the
+        close code; Timeout if it is still open after *timeout* seconds. Never reconnects."""
+        self._not_on_home("wait_closed")
+        timeout = self.timeout if timeout is None else timeout
+        if self._gate.wait(lambda: self._closed is not None, timeout) is None:
+            raise Timeout(f"wait_closed: {self} is still open after {timeout} s")
+        assert self._closed is not None
+        return self._closed.code
+
+    async def await_closed(self, timeout: float | None = None) -> int:
+        """Coroutine form of :meth:`wait_closed`."""
+        timeout = self.timeout if timeout is None else timeout
+        if await self._gate.await_(lambda: self._closed is not None, timeout) is None:
+            raise Timeout(f"await_closed: {self} is still open after {timeout} s")
+        assert self._closed is not None
+        return self._closed.code
+
     def __repr__(self) -> str:
         closed = f" {describe(self.close_code, self.close_reason or '')}" if self._closed else ""
         return f"<Connection {self._display_url()} {self._state}{closed}>"

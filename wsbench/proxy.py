@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from . import loop
 from .client import Connection, aconnect, connect
 from .codes import describe
-from .errors import BenchError
+from .errors import BenchError, Timeout
 from .transcript import DISRUPTIONS, Event, Transcript, noticed, record, relay
 
 if TYPE_CHECKING:
@@ -677,6 +677,18 @@ class FaultProxy:
     def connections(self) -> int:
         """How many connections pass through the proxy now."""
         return len(self._links)
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no connection passes through the proxy (both TCP ends closed and recorded),
+        e.g. before printing a transcript or setting a fault meant only for the next connection."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while self._links:
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"wait_idle: {len(self._links)} connection(s) still pass through {self!r} after {timeout} s"
+                )
+            time.sleep(0.005)
 
     def _target_address(self) -> tuple[str, int]:
         if self._bench is not None:
