@@ -742,7 +742,7 @@ def test_wait_closed_returns_the_close_code_or_times_out(bench):
     assert conn.wait_closed() == 4001
     assert conn.receive_text() is not None  # what came before the close stays queued
     echo = bench.connect("/echo", timeout=5)
-    with pytest.raises(wsbench.Timeout, match="still open after 0.05 s"):
+    with pytest.raises(wsbench.Timeout, match=r"still open after 0\.05 s"):
         echo.wait_closed(timeout=0.05)
     echo.close()
     assert echo.wait_closed() == 1000
