@@ -195,7 +195,7 @@ def test_serve_app_from_a_module(serve, tmp_path):
 def test_non_loopback_host_warns(serve, tmp_path):
     """A host that is not loopback draws a warning on stderr (simulated: loopback judged otherwise)."""
     script = (
-        "import sys, wsbench.server as s; s._is_loopback = lambda host: False\n"
+        "import sys, wsbench._service as s; s.is_loopback = lambda host: False\n"
         "from wsbench.cli import main; sys.exit(main(['serve', '--port', '0']))\n"
     )
     served = serve(argv=[sys.executable, "-c", script])

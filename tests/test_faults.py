@@ -478,7 +478,8 @@ def test_kernel_interrupt_during_a_blocking_receive_leaves_connection_and_bench_
     still echoes and the bench still accepts a new connection."""
     kernel.ok(SETUP)
     start = time.monotonic()
-    msg_id = kernel.client.execute("conn.receive_text(timeout=30)")
+    # stop_on_error=False: the interrupted cell must not make ipykernel abort the next one
+    msg_id = kernel.client.execute("conn.receive_text(timeout=30)", stop_on_error=False)
     time.sleep(1)
     kernel.manager.interrupt_kernel()
     reply = kernel.reply_to(msg_id, timeout=10)

@@ -15,7 +15,8 @@ import pytest
 from fastapi import FastAPI, WebSocket
 
 import wsbench
-from wsbench.server import WS_IMPLEMENTATIONS, _is_loopback
+from wsbench._service import is_loopback as _is_loopback
+from wsbench.server import WS_IMPLEMENTATIONS
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 2.0) -> None:

@@ -1075,7 +1075,9 @@ def _connect_error(
         return Timeout(f"opening {url}: no handshake response within {open_timeout} s")
     if isinstance(exc, ConnectionRefusedError):
         return ConnectionRefused(f"nothing accepts connections at {host} (connection refused): is the server running?")
-    if isinstance(exc, websockets.InvalidMessage) and isinstance(exc.__cause__, EOFError):
+    if isinstance(exc, websockets.ConnectionClosed) or (
+        isinstance(exc, websockets.InvalidMessage) and isinstance(exc.__cause__, EOFError)
+    ):  # the server hung up before (or while) the request was written, or before answering it
         hint = (
             "; over TLS, this is what a server that requires a client certificate does when none, or an "
             "untrusted one, is presented (cert_file=..., key_file=...)"

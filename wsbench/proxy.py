@@ -25,21 +25,19 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import math
 import socket
 import struct
-import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from . import loop
+from ._service import LoopbackService, bind, warn_unless_loopback
 from .client import Connection, aconnect, connect
 from .codes import describe
 from .errors import BenchError, Timeout
@@ -487,7 +485,7 @@ async def _open(host: str, port: int) -> socket.socket:
 # -- the proxy ----------------------------------------------------------------------------------
 
 
-class FaultProxy:
+class FaultProxy(LoopbackService):
     """A TCP proxy on loopback between a client and *target*, injecting faults on demand.
 
     *target* is a :class:`~wsbench.Bench` (its server-side events then land in each proxied
@@ -511,8 +509,7 @@ class FaultProxy:
       blocks.
     """
 
-    _running: ClassVar[dict[str, FaultProxy]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    _what = "fault proxy"
 
     def __init__(
         self,
@@ -523,7 +520,7 @@ class FaultProxy:
         name: str = "proxy",
         timeout: float = 10.0,
     ) -> None:
-        from .server import Bench, _is_loopback
+        from .server import Bench
 
         self._bench: Bench | None = None
         self._tls = False
@@ -554,11 +551,7 @@ class FaultProxy:
             raise ValueError(f"target must be a Bench, a ws://host:port URL or a (host, port) pair, not {target!r}")
         if self._bench is None and not 0 < self._address[1] < 65536:
             raise ValueError(f"target port must be 1-65535, not {self._address[1]}")
-        if not _is_loopback(host):
-            warnings.warn(
-                f"FaultProxy binds {host}, which is not loopback: other machines can reach its target through it",
-                stacklevel=2,
-            )
+        warn_unless_loopback(host, "FaultProxy")
         self.host = host
         self.name = name
         self.timeout = timeout
@@ -568,15 +561,7 @@ class FaultProxy:
         self._pairs: dict[int, Transcript] = {}
         self._links: set[_Link] = set()
         self._sock: socket.socket | None = None
-        self._task: asyncio.Future[None] | None = None
-        self._port = 0
-        with FaultProxy._registry_lock:
-            previous = FaultProxy._running.pop(name, None)
-        if previous is not None:
-            previous.stop()
-        loop.run(self._start(port), timeout=timeout, what="starting the fault proxy")
-        with FaultProxy._registry_lock:
-            FaultProxy._running[name] = self
+        self._launch(port)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -584,18 +569,8 @@ class FaultProxy:
         self._flowing = {d: asyncio.Event() for d in ("to_server", "to_client")}
         for event in self._flowing.values():
             event.set()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, port))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise BenchError(
-                f"cannot bind {self.host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one"
-            ) from None
-        sock.setblocking(False)
+        sock = bind(self.host, port)
+        sock.listen(128)
         self._sock = sock
         self._port = sock.getsockname()[1]
         self._task = asyncio.ensure_future(self._accept(sock))
@@ -627,19 +602,9 @@ class FaultProxy:
             return
         await link.run(first)
 
-    @property
-    def running(self) -> bool:
-        """True while the proxy accepts connections."""
-        return self._task is not None and not self._task.done()
-
     def stop(self) -> None:
         """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent."""
-        if not self.running:
-            return
-        with FaultProxy._registry_lock:
-            if FaultProxy._running.get(self.name) is self:
-                del FaultProxy._running[self.name]
-        loop.run(self._stop(), timeout=self.timeout, what="stopping the fault proxy")
+        super().stop()
 
     async def _stop(self) -> None:
         assert self._task is not None and self._sock is not None
@@ -649,29 +614,12 @@ class FaultProxy:
         for link in list(self._links):
             link.stop()
 
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         faults = "; ".join(detail for _, detail in self._faults.lines()) or "no faults"
         state = "running" if self.running else "stopped"
         return f"<FaultProxy {self.name!r} -> {self._target_label()} {state}, {faults}>"
 
     # -- where it listens, where it forwards ------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The TCP port the OS picked (changes every run: keep it out of compared output)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``ws://127.0.0.1:<port>`` (``wss://`` when the target speaks TLS)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
 
     @property
     def connections(self) -> int:
@@ -919,12 +867,3 @@ def _noticed_as(event: Event) -> str:
     if event.kind == "rejected":
         return f"rejected HTTP {event.code}"
     return f"{event.kind}: {event.detail}" if event.detail else event.kind
-
-
-@atexit.register
-def _stop_all() -> None:
-    for proxy in list(FaultProxy._running.values()):
-        try:
-            proxy.stop()
-        except Exception:  # interpreter exit: nothing left to report to
-            pass

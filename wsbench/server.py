@@ -13,23 +13,20 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import ipaddress
 import logging
 import socket
 import ssl
 import threading
-import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import WebSocketRoute
 
-from . import loop
+from ._service import LoopbackService, bind, warn_unless_loopback
 from .client import Connection, aconnect, connect
 from .errors import BenchError, Timeout, TLSFailure
 from .states import StateMirror
@@ -166,16 +163,7 @@ class Recorder:
                 self.idle.notify_all()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class Bench:
+class Bench(LoopbackService):
     """A real FastAPI app served by uvicorn on loopback, for a notebook or a test.
 
     ``ws`` picks uvicorn's WebSocket implementation (see :data:`WS_IMPLEMENTATIONS`);
@@ -185,8 +173,7 @@ class Bench:
     then also requires each client to present a certificate signed by that CA.
     """
 
-    _running: ClassVar[dict[str, Bench]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    _what = "bench"
 
     def __init__(
         self,
@@ -206,11 +193,7 @@ class Bench:
             raise ValueError(
                 f"ws={ws!r} is not one of uvicorn's WebSocket implementations: {', '.join(WS_IMPLEMENTATIONS)}"
             )
-        if not _is_loopback(host):
-            warnings.warn(
-                f"Bench binds {host}, which is not loopback: other machines can reach its endpoints",
-                stacklevel=2,
-            )
+        warn_unless_loopback(host, "Bench")
         _keep_uvicorn_logs()
         self.app: FastAPI = app if app is not None else FastAPI()
         self.ws = ws
@@ -223,30 +206,12 @@ class Bench:
         self._pairs: dict[int, Transcript] = {}
         self._recorder = Recorder(self.app, self.transcript, self._pairs)
         self._server: uvicorn.Server | None = None
-        self._task: asyncio.Future | None = None
-        self._port = 0
-        with Bench._registry_lock:
-            previous = Bench._running.pop(name, None)
-        if previous is not None:
-            previous.stop()
-        loop.run(self._start(port), timeout=timeout, what="starting the bench")
-        with Bench._registry_lock:
-            Bench._running[name] = self
+        self._launch(port)
 
     # -- life cycle ---------------------------------------------------------
 
     async def _start(self, port: int) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, port))
-        except OSError as exc:
-            sock.close()
-            raise BenchError(
-                f"cannot bind {self.host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one"
-            ) from None
-        sock.setblocking(False)
+        sock = bind(self.host, port)
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._recorder,
@@ -274,46 +239,19 @@ class Bench:
         finally:
             sock.close()
 
-    @property
-    def running(self) -> bool:
-        """True while the server accepts connections."""
-        return self._task is not None and not self._task.done()
-
     def stop(self) -> None:
         """Stop the server: open connections get close code 1012 (service restart). Idempotent."""
-        if self._task is None or self._task.done():
-            return
-        with Bench._registry_lock:
-            if Bench._running.get(self.name) is self:
-                del Bench._running[self.name]
-        loop.run(self._stop(), timeout=self.timeout, what="stopping the bench")
+        super().stop()
 
     async def _stop(self) -> None:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         await asyncio.wait([self._task])
 
-    def __enter__(self) -> Bench:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"<Bench {self.name!r} ws={self.ws} {'running' if self.running else 'stopped'}>"
 
     # -- endpoints and clients ------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The TCP port the OS picked (changes every run: keep it out of compared output)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``ws://127.0.0.1:<port>`` (``wss://`` when serving TLS)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
 
     def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
         """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there."""
@@ -391,12 +329,3 @@ def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str 
             raise TLSFailure(f"cannot load the client CA file {client_ca_file!r}: {exc}") from None
         options.update(ssl_ca_certs=client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     return options
-
-
-@atexit.register
-def _stop_all() -> None:
-    for bench in list(Bench._running.values()):
-        try:
-            bench.stop()
-        except Exception:  # interpreter exit: nothing left to report to
-            pass

@@ -1,0 +1,137 @@
+"""What a :class:`~wsbench.Bench` and a :class:`~wsbench.FaultProxy` share: a named listener on
+loopback, run on the background loop (:mod:`wsbench.loop`).
+
+* One running instance per class and *name*: creating another stops the old one, so
+  re-running a notebook cell leaves nothing behind; all of them stop at interpreter exit.
+* Loopback unless asked otherwise (and then a warning); port 0 by default, so the OS picks;
+  a port in use is a :class:`~wsbench.BenchError` naming the fix.
+* ``url``, ``port``, ``running``, ``stop()``, and use as a context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ipaddress
+import socket
+import threading
+import warnings
+from typing import Any, ClassVar
+
+from . import loop
+from .errors import BenchError
+
+__all__ = ["LoopbackService", "bind", "is_loopback", "warn_unless_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and every loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_unless_loopback(host: str, what: str) -> None:
+    """Warn the caller's caller (the cell that made the service) that *host* is reachable from elsewhere."""
+    if not is_loopback(host):
+        warnings.warn(f"{what} binds {host}, which is not loopback: other machines can reach it", stacklevel=3)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket bound to *host*:*port* (not listening yet)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise BenchError(
+            f"cannot bind {host}:{port}: {exc.strerror}; pass port=0 to let the OS pick a free one"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+class LoopbackService:
+    """Base of the services wsbench runs on the background loop; subclasses set ``host``,
+    ``name``, ``timeout`` and ``_tls`` and implement ``_start(port)`` (which sets ``_port``
+    and ``_task``) and ``_stop()``."""
+
+    _kinds: ClassVar[list[type[LoopbackService]]] = []
+    _running: ClassVar[dict[str, Any]]  #: name -> the running instance, one dict per subclass
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    _what: ClassVar[str] = "service"  #: how messages name it
+
+    host: str
+    name: str
+    timeout: float
+    _tls: Any = None
+    _port: int = 0
+    _task: asyncio.Future | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._running = {}
+        LoopbackService._kinds.append(cls)
+
+    def _launch(self, port: int) -> None:
+        """Stop the running service of this class and name, if any, then start this one."""
+        registry = type(self)._running
+        with LoopbackService._registry_lock:
+            previous = registry.pop(self.name, None)
+        if previous is not None:
+            previous.stop()
+        loop.run(self._start(port), timeout=self.timeout, what=f"starting the {self._what}")
+        with LoopbackService._registry_lock:
+            registry[self.name] = self
+
+    async def _start(self, port: int) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """True while it accepts connections."""
+        return self._task is not None and not self._task.done()
+
+    def stop(self) -> None:
+        """Stop it (see the class for what connections see). Idempotent."""
+        if not self.running:
+            return
+        registry = type(self)._running
+        with LoopbackService._registry_lock:
+            if registry.get(self.name) is self:
+                del registry[self.name]
+        loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}")
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The TCP port the OS picked (changes every run: keep it out of compared output)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>`` (``wss://`` with TLS)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for kind in LoopbackService._kinds:
+        for service in list(kind._running.values()):
+            try:
+                service.stop()
+            except Exception:  # interpreter exit: nothing left to report to
+                pass
