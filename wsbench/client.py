@@ -614,22 +614,26 @@ class Connection:
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
         timeout = self.timeout if timeout is None else timeout
-        for _ in range(self.auto_reconnect + 1):  # each drop (after what it sent was taken) may reconnect once
-            if self._gate.wait(self._ready, timeout) is None:
-                raise self._timeout(what, timeout)
+        if self._gate.wait(self._ready, timeout) is None:
+            raise self._timeout(what, timeout)
+        for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
             if self._inbox or not self._revivable():
                 break
             self._revive(what)
+            if self._gate.wait(self._ready, timeout) is None:
+                raise self._timeout(what, timeout)
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        for _ in range(self.auto_reconnect + 1):
-            if await self._gate.await_(self._ready, timeout) is None:
-                raise self._timeout(what, timeout)
+        if await self._gate.await_(self._ready, timeout) is None:
+            raise self._timeout(what, timeout)
+        for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():
                 break
             await self._arevive(what)
+            if await self._gate.await_(self._ready, timeout) is None:
+                raise self._timeout(what, timeout)
         return self._pop(kind, what, parse)
 
     def _ready(self) -> bool:
