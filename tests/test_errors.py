@@ -7,6 +7,8 @@ import builtins
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -124,3 +126,23 @@ def test_package_all_names_exist():
     """Every name in wsbench.__all__ is an attribute of the package."""
     missing = [name for name in wsbench.__all__ if not hasattr(wsbench, name)]
     assert missing == []
+
+
+def test_package_names_load_on_first_use():
+    """wsbench's names come from their modules on first use, so importing the package (as the
+    pytest plugin does in every test run) loads no server or client library."""
+    code = (
+        "import sys, wsbench, wsbench.testing\n"
+        "heavy = [m for m in ('fastapi', 'starlette', 'uvicorn', 'websockets', 'ipywidgets') if m in sys.modules]\n"
+        "assert heavy == [], heavy\n"
+        "assert sorted(wsbench._HOME_OF) == sorted(wsbench.__all__)\n"
+        "from wsbench.server import Bench\n"
+        "assert wsbench.Bench is Bench and 'Bench' in dir(wsbench)\n"
+        "try:\n"
+        "    wsbench.Nope\n"
+        "except AttributeError as exc:\n"
+        "    assert \"no attribute 'Nope'\" in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -23,29 +23,78 @@ client and a server, the ``wsbench_client`` pytest fixture (:mod:`wsbench.testin
 ``wsbench serve`` (:mod:`wsbench.cli`).
 """
 
-from .client import Connection, aconnect, connect
-from .codes import CloseCode, CodeInfo, check_close, describe, lookup
-from .errors import (
-    BenchError,
-    ConnectError,
-    ConnectionClosed,
-    ConnectionRefused,
-    HandshakeRejected,
-    InvalidCloseCode,
-    InvalidJSON,
-    InvalidTranscript,
-    InvalidURL,
-    ReasonTooLong,
-    SubprotocolNotAccepted,
-    Timeout,
-    TLSFailure,
-    UnsendableText,
-    WrongMessageType,
-    WsbenchError,
-)
-from .proxy import FaultProxy
-from .server import Bench, server_log
-from .transcript import Event, Transcript
+from typing import TYPE_CHECKING
+
+# The names below are imported on first use (PEP 562), not with the package: the pytest
+# plugin (wsbench.testing) is loaded into every pytest run of an environment with wsbench,
+# and importing fastapi, uvicorn and websockets there would cost every run ~0.3 s.
+_HOMES = {
+    ".client": ("Connection", "aconnect", "connect"),
+    ".codes": ("CloseCode", "CodeInfo", "check_close", "describe", "lookup"),
+    ".errors": (
+        "BenchError",
+        "ConnectError",
+        "ConnectionClosed",
+        "ConnectionRefused",
+        "HandshakeRejected",
+        "InvalidCloseCode",
+        "InvalidJSON",
+        "InvalidTranscript",
+        "InvalidURL",
+        "ReasonTooLong",
+        "SubprotocolNotAccepted",
+        "Timeout",
+        "TLSFailure",
+        "UnsendableText",
+        "WrongMessageType",
+        "WsbenchError",
+    ),
+    ".proxy": ("FaultProxy",),
+    ".server": ("Bench", "server_log"),
+    ".transcript": ("Event", "Transcript"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .client import Connection, aconnect, connect
+    from .codes import CloseCode, CodeInfo, check_close, describe, lookup
+    from .errors import (
+        BenchError,
+        ConnectError,
+        ConnectionClosed,
+        ConnectionRefused,
+        HandshakeRejected,
+        InvalidCloseCode,
+        InvalidJSON,
+        InvalidTranscript,
+        InvalidURL,
+        ReasonTooLong,
+        SubprotocolNotAccepted,
+        Timeout,
+        TLSFailure,
+        UnsendableText,
+        WrongMessageType,
+        WsbenchError,
+    )
+    from .proxy import FaultProxy
+    from .server import Bench, server_log
+    from .transcript import Event, Transcript
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wsbench' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Bench",
