@@ -16,10 +16,13 @@ import ipaddress
 import socket
 import threading
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import loop
 from .errors import BenchError
+
+if TYPE_CHECKING:
+    from .transcript import Transcript
 
 __all__ = ["LoopbackService", "bind", "is_loopback", "warn_unless_loopback"]
 
@@ -71,6 +74,7 @@ class LoopbackService:
     _tls: Any = None
     _port: int = 0
     _task: asyncio.Future | None = None
+    _pairs: dict[int, Transcript]  #: client TCP port -> the transcript its events are copied into
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,6 +129,21 @@ class LoopbackService:
         """``ws://127.0.0.1:<port>`` (``wss://`` with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
+
+    def _url_for(self, path: str) -> str:
+        if not self.running:
+            raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        return self.url + path
+
+    def _pair(self, port: int, transcript: Transcript | None) -> None:
+        """Route the events of the client on *port* into *transcript* as well: a
+        :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
+        if transcript is None:
+            self._pairs.pop(port, None)
+        else:
+            self._pairs[port] = transcript
 
 
 @atexit.register

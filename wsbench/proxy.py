@@ -660,20 +660,6 @@ class FaultProxy(LoopbackService):
         """Coroutine form of :meth:`connect`."""
         return await aconnect(self._url_for(path), _bench=cast("Bench", self), **options)
 
-    def _url_for(self, path: str) -> str:
-        if not self.running:
-            raise BenchError(f"{self!r} is stopped; create a new FaultProxy() to connect")
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
-        return self.url + path
-
-    def _pair(self, port: int, transcript: Transcript | None) -> None:
-        """Route the events of the client on *port* into *transcript* as well (Connection calls this)."""
-        if transcript is None:
-            self._pairs.pop(port, None)
-        else:
-            self._pairs[port] = transcript
-
     # -- faults ------------------------------------------------------------------------
 
     @property

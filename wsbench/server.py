@@ -295,20 +295,6 @@ class Bench(LoopbackService):
 
         return Timeline(self.transcript, **options)
 
-    def _url_for(self, path: str) -> str:
-        if not self.running:
-            raise BenchError(f"{self!r} is stopped; create a new Bench() to connect")
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
-        return self.url + path
-
-    def _pair(self, port: int, transcript: Transcript | None) -> None:
-        """Route the server-side events of the client on *port* into *transcript* as well."""
-        if transcript is None:
-            self._pairs.pop(port, None)
-        else:
-            self._pairs[port] = transcript
-
 
 def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str | None) -> dict[str, Any]:
     """uvicorn's ssl_* settings, each file checked now so a mistake names the file, not a stack."""
