@@ -443,3 +443,36 @@ def test_expect_close(bench):
     conn = bench.connect("/send?n=1")
     with pytest.raises(AssertionError, match="'msg 0'"):
         expect_close(conn)
+
+
+def test_replay_of_a_connection_that_auto_reconnected(make_bench):
+    """auto_reconnect's "reconnect" note belongs to no conversation: each connection of such a
+    transcript replays cleanly on its own."""
+    bench = make_bench()
+    state = {"connections": 0}
+
+    @bench.websocket("/twice")
+    async def twice(websocket: WebSocket) -> None:
+        state["connections"] += 1
+        await websocket.accept()
+        text = await websocket.receive_text()
+        await websocket.send_text(f"got {text}")
+        if state["connections"] == 1:
+            raise RuntimeError("drop the first connection")  # the client sees 1011 or 1006
+        await websocket.receive_text()
+
+    conn = bench.connect("/twice", auto_reconnect=2, backoff=(0.01, 0.01), timeout=5)
+    conn.send_text("a")
+    assert conn.receive_text() == "got a"
+    conn.wait_closed()
+    conn.send_text("b")  # reconnects first
+    assert conn.receive_text() == "got b"
+    conn.close()
+    bench.wait_idle()
+    assert sum(e.kind == "reconnect" for e in conn.transcript) == 1
+    state["connections"] = 0  # the next connection is dropped again, as the first was
+    first = conn.transcript.replay(bench, conn=1)
+    assert first.ok, first.text()
+    state["connections"] = 1  # the next one behaves as the second did
+    second = conn.transcript.replay(bench, conn=2)
+    assert second.ok, second.text()

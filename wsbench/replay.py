@@ -312,7 +312,8 @@ def select(transcript: Transcript, conn: int | None) -> tuple[int, list[Event]]:
             numbers = ", ".join(str(n) for n, _ in found)
             raise InvalidTranscript(f"the transcript has no connection #{conn} with a client side; it has {numbers}")
         number, events = chosen[0]
-    client = sorted((e for e in events if e.side == "client"), key=lambda e: e.seq)
+    # "reconnect" is auto_reconnect's note that this connection ended and the next began: not part of it
+    client = sorted((e for e in events if e.side == "client" and e.kind != "reconnect"), key=lambda e: e.seq)
     if client[0].kind != "connect" or not isinstance(client[0].data, str):
         raise InvalidTranscript(f"connection #{number}: the client side does not start with a 'connect' event")
     return number, client
