@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-import python_socks
 import websockets
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.asyncio.client import connect as async_connect
@@ -826,13 +825,16 @@ class Connection:
             self.auto_reconnect > 0 and not self._user_closed and closed is not None and closed.code in RECONNECT_CODES
         )
 
+    def _delays(self) -> list[float]:
+        """The wait before each reconnect attempt: ``backoff[0]``, doubling, at most ``backoff[1]``."""
+        first, cap = self._backoff
+        return [min(cap, first * 2**k) for k in range(self.auto_reconnect)]
+
     def _attempts(self, what: str) -> Iterator[float]:
-        """Yield the delay before each reconnect attempt (exponential, capped), recording each."""
+        """Yield the delay before each reconnect attempt, recording each and resetting the connection."""
         dropped = self._closed
         assert dropped is not None
-        first, cap = self._backoff
-        for attempt in range(1, self.auto_reconnect + 1):
-            delay = min(cap, first * 2 ** (attempt - 1))
+        for attempt, delay in enumerate(self._delays(), 1):
             self._note(
                 "reconnect",
                 code=dropped.code,
@@ -856,8 +858,7 @@ class Connection:
     def _revive(self, what: str) -> None:
         """Reconnect with bounded backoff (blocking); raise ConnectionClosed if every attempt fails."""
         if self._mode == "async":  # it lives on its home loop: reconnect there
-            first, cap = self._backoff
-            budget = sum(min(cap, first * 2**k) + self._open_timeout for k in range(self.auto_reconnect))
+            budget = sum(self._delays()) + self.auto_reconnect * self._open_timeout
             self._run(self._arevive(what), budget + 1, what)
             return
         last: BaseException | None = None
@@ -1040,6 +1041,8 @@ def _connect_error(
     """Translate what opening a connection raised into the wsbench error that names the fix."""
     host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
     if isinstance(proxy, str):  # every TCP connection goes to the proxy: name it, not the target
+        import python_socks  # here, not at import: only a failed proxied connection needs it
+
         parts = urlsplit(proxy)
         shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")  # no credentials
         if isinstance(exc, (python_socks.ProxyError, websockets.InvalidProxyStatus, websockets.InvalidProxyMessage)):
