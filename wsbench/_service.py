@@ -16,7 +16,7 @@ import ipaddress
 import socket
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
 from .errors import BenchError
@@ -24,7 +24,31 @@ from .errors import BenchError
 if TYPE_CHECKING:
     from .transcript import Transcript
 
-__all__ = ["LoopbackService", "bind", "is_loopback", "warn_unless_loopback"]
+__all__ = ["LoopbackService", "Pairing", "bind", "is_loopback", "warn_unless_loopback"]
+
+
+class Pairing(Protocol):
+    """What a client needs from whatever it connects through (a Bench, a FaultProxy).
+
+    The client opens TCP to :attr:`address` itself and calls :meth:`pair` with its own
+    port before the handshake, so the events the far side records of that connection are
+    copied into the client's transcript too; its own events go into :attr:`transcript`
+    as well, so the service's transcript holds both sides of every connection.
+    """
+
+    @property
+    def transcript(self) -> Transcript:
+        """The transcript of every connection through it."""
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to open TCP to."""
+
+    def url_for(self, path: str) -> str:
+        """The ws:// or wss:// URL of *path* there; BenchError when it no longer runs."""
+
+    def pair(self, port: int, transcript: Transcript | None) -> None:
+        """Copy the events of the client on TCP *port* into *transcript* (None: stop)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -130,15 +154,21 @@ class LoopbackService:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self._tls else 'ws'}://{host}:{self._port}"
 
-    def _url_for(self, path: str) -> str:
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to open TCP to: the :class:`Pairing` contract."""
+        return self.host, self._port
+
+    def url_for(self, path: str) -> str:
+        """The URL of *path* here; BenchError when stopped (the :class:`Pairing` contract)."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         return self.url + path
 
-    def _pair(self, port: int, transcript: Transcript | None) -> None:
-        """Route the events of the client on *port* into *transcript* as well: a
+    def pair(self, port: int, transcript: Transcript | None) -> None:
+        """Route the events of the client on *port* into *transcript* as well (None: stop): a
         :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
         if transcript is None:
             self._pairs.pop(port, None)

@@ -60,7 +60,7 @@ from .secrets import mask_url
 from .transcript import Transcript, record
 
 if TYPE_CHECKING:
-    from .server import Bench
+    from ._service import Pairing
     from .widgets import Panel, Timeline
 
 __all__ = ["Connection", "aconnect", "connect"]
@@ -227,7 +227,7 @@ class Connection:
         # Reconnecting after a drop (opt-in)
         auto_reconnect: int = 0,
         backoff: tuple[float, float] = (0.1, 5.0),
-        _bench: Bench | None = None,
+        pairing: Pairing | None = None,
     ) -> None:
         self._given = {k: v for k, v in locals().items() if k not in ("self", "url", "params", "__class__")}
         self.url = _check_url(url, params)
@@ -236,10 +236,10 @@ class Connection:
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
         self._subprotocols = list(subprotocols) if subprotocols else None
-        self._bench = _bench
+        self._pairing = pairing
         self._open_timeout = open_timeout
         self._close_timeout = close_timeout
-        self._sinks = (self.transcript,) if _bench is None else (self.transcript, _bench.transcript)
+        self._sinks = (self.transcript,) if pairing is None else (self.transcript, pairing.transcript)
         self._key = next(_keys)
         self.auto_reconnect = _check_reconnect(auto_reconnect, backoff)
         self._backoff = backoff
@@ -290,8 +290,8 @@ class Connection:
     def _open(self) -> Connection:
         options = dict(self._options)
         try:
-            if self._bench is not None:  # TCP first: the port pairs the bench's events with ours
-                options["sock"] = self._pair(socket.create_connection(self._bench_address(), self._open_timeout))
+            if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
+                options["sock"] = self._pair(socket.create_connection(self._pairing.address, self._open_timeout))
             create = functools.partial(_RecordingSyncConnection, owner=self)  # records "connect" (handshake)
             self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
@@ -312,11 +312,12 @@ class Connection:
     async def _aopen(self) -> Connection:
         options = dict(self._options)
         try:
-            if self._bench is not None:
-                sock = socket.socket(_family(self._bench.host), socket.SOCK_STREAM)
+            if self._pairing is not None:
+                address = self._pairing.address
+                sock = socket.socket(_family(address[0]), socket.SOCK_STREAM)
                 sock.setblocking(False)
                 try:
-                    await self._home.sock_connect(sock, self._bench_address())
+                    await self._home.sock_connect(sock, address)
                 except BaseException:
                     sock.close()
                     raise
@@ -335,15 +336,11 @@ class Connection:
             raise ConnectError(f"{self} was opened already; connect again for a new connection")
         self._state = "connecting"
 
-    def _bench_address(self) -> tuple[str, int]:
-        assert self._bench is not None
-        return self._bench.host, self._bench.port
-
     def _pair(self, sock: socket.socket) -> socket.socket:
         """Tell the bench which client port is ours, so it copies that connection's server events here."""
-        assert self._bench is not None
+        assert self._pairing is not None
         self._key = sock.getsockname()[1]
-        self._bench._pair(self._key, self.transcript)
+        self._pairing.pair(self._key, self.transcript)
         return sock
 
     def _failed(self, exc: BaseException) -> None:
@@ -396,8 +393,9 @@ class Connection:
         exc = ws.protocol.close_exc  # the protocol's: websockets < 17 sync connections lack close_exc
         code = int(ws.close_code) if ws.close_code is not None else 1006  # a plain int, not an enum
         reason = ws.close_reason or ""
-        sent = exc.sent
-        self._note("closed", code=code, reason=reason, detail=str(exc))
+        sent, rcvd = exc.sent, exc.rcvd
+        by = "server" if rcvd and (sent is None or exc.rcvd_then_sent) else "client" if sent else None
+        self._note("closed", code=code, reason=reason, detail=str(exc), by=by)
         self._finish(
             ConnectionClosed(
                 f"connection closed: {exc}",
@@ -450,7 +448,7 @@ class Connection:
         The client's calls return when the *client* is done; the endpoint may still be
         running its last lines. Call this before printing what the endpoint recorded.
         """
-        if self._bench is None:
+        if self._pairing is None:
             raise BenchError(f"{self} is not a connection to a Bench: there is no endpoint to wait for")
         timeout = self.timeout if timeout is None else timeout
         deadline, seen = time.monotonic() + timeout, 0

@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import loop
@@ -340,7 +340,7 @@ class _Link:
             return
         bench = proxy._bench
         if bench is not None:  # before the first byte: the Bench routes this connection's events here
-            bench._pair(self.upstream.getsockname()[1], relay(self.key, *self.sinks))
+            bench.pair(self.upstream.getsockname()[1], relay(self.key, *self.sinks))
         opaque = proxy._tls
         self.pipes = [
             _Pipe(self, "to_server", self.client, self.upstream, opaque),
@@ -452,7 +452,7 @@ class _Link:
         bench, upstream = self.proxy._bench, self.upstream
         if bench is not None and upstream is not None and (not self.pipes or self.pipes[0].counter.state == "http"):
             with contextlib.suppress(OSError):  # the server never saw a whole request: no endpoint will pop it
-                bench._pair(upstream.getsockname()[1], None)
+                bench.pair(upstream.getsockname()[1], None)
         for sock in (self.client, upstream):
             if sock is None or sock.fileno() < 0:
                 continue
@@ -654,11 +654,11 @@ class FaultProxy(LoopbackService):
     def connect(self, path: str = "/", **options: Any) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* through the proxy; its transcript
         gets the client's, the proxy's and (for a Bench target) the server's events."""
-        return connect(self._url_for(path), _bench=cast("Bench", self), **options)
+        return connect(self.url_for(path), pairing=self, **options)
 
     async def aconnect(self, path: str = "/", **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
-        return await aconnect(self._url_for(path), _bench=cast("Bench", self), **options)
+        return await aconnect(self.url_for(path), pairing=self, **options)
 
     # -- faults ------------------------------------------------------------------------
 

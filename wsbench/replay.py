@@ -544,10 +544,10 @@ def _serving(target: Any) -> Iterator[Any]:
         base = target.rstrip("/")
         yield lambda path, options: Connection(base + path, **options)
     elif isinstance(target, Bench):
-        yield lambda path, options: Connection(target._url_for(path), _bench=target, **options)
+        yield lambda path, options: Connection(target.url_for(path), pairing=target, **options)
     elif callable(target):  # an ASGI app: serve it while replaying
         with Bench(target, name=f"wsbench.replay-{next(_bench_names)}") as bench:
-            yield lambda path, options: Connection(bench._url_for(path), _bench=bench, **options)
+            yield lambda path, options: Connection(bench.url_for(path), pairing=bench, **options)
     else:
         raise TypeError(
             f"cannot replay against {type(target).__name__}: give a ws:// or wss:// base URL, "

@@ -270,11 +270,11 @@ class Bench(LoopbackService):
 
     def connect(self, path: str = "/", **options: Any) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* on this bench."""
-        return connect(self._url_for(path), _bench=self, **options)
+        return connect(self.url_for(path), pairing=self, **options)
 
     async def aconnect(self, path: str = "/", **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
-        return await aconnect(self._url_for(path), _bench=self, **options)
+        return await aconnect(self.url_for(path), pairing=self, **options)
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no WebSocket endpoint is running, e.g. before printing what endpoints recorded.

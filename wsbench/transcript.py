@@ -62,6 +62,9 @@ class Event(NamedTuple):
     application_state: str | None = None  #: server side: ``websocket.application_state`` after it
     detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
     headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent: the request's, on "connect"
+    #: on the client's "closed": who sent the first close frame, "client" or "server"; None when no
+    #: close frame went either way (the connection dropped)
+    by: str | None = None
 
     @property
     def size(self) -> int:
