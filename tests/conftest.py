@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, HTTPException, WebSocket
@@ -29,6 +32,23 @@ from fastapi import FastAPI, HTTPException, WebSocket
 import wsbench
 
 _counter = itertools.count(1)
+
+#: Every bound a test waits with is multiplied by this (WSBENCH_TEST_TIMEOUT_SCALE): a slow
+#: machine raises it instead of a test raising its own numbers. Bounds only, never assertions.
+TIMEOUT_SCALE = float(os.environ.get("WSBENCH_TEST_TIMEOUT_SCALE", "1"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll *predicate* until it returns something truthy and return that; fail the test after
+    *timeout* seconds (scaled by TIMEOUT_SCALE). The one polling helper of the suite: it waits
+    for a marker (a state, an event in a transcript), never for time to pass."""
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, (
+            f"still not true after {timeout} s: {getattr(predicate, '__name__', predicate)}"
+        )
+        time.sleep(0.005)
+    return result
 
 
 def add_endpoints(bench: wsbench.Bench) -> None:
