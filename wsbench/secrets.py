@@ -31,13 +31,14 @@ Pure functions, standard library only; nothing here raises on odd input.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 __all__ = [
     "MASK",
     "SECRET_HEADERS",
     "SECRET_PARAMS",
     "SECRET_SUFFIXES",
+    "display_url",
     "is_secret_header",
     "is_secret_param",
     "mask_headers",
@@ -136,3 +137,16 @@ def mask_url(url: str) -> str:
     if hash_:
         rest += "#" + (_mask_pairs(fragment) if "=" in fragment else fragment)
     return rest
+
+
+#: Hosts whose port changes from run to run (a Bench, a FaultProxy): shown without host and port.
+_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
+
+
+def display_url(url: str) -> str:
+    """*url* as wsbench shows it: secrets masked (:func:`mask_url`), and for a loopback host
+    only the path and query, since its port changes from run to run."""
+    parts = urlsplit(url)
+    if parts.netloc.startswith(_LOOPBACK_HOSTS):
+        return mask_url(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return mask_url(url)

@@ -1,4 +1,4 @@
-"""The client side: a WebSocket connection to the bench or to any ws:// / wss:// URL.
+"""The client connection: Starlette's method names over a real ``websockets`` connection.
 
 * Sync methods mirror Starlette's ``WebSocket`` names (``send_text``, ``receive_json``,
   ``iter_text``, ``close(code, reason)``); each has a coroutine twin prefixed with ``a``
@@ -10,172 +10,55 @@
   to the background loop measured at 0.7-0.8x of them. The server stays on the
   background loop (:mod:`wsbench.loop`) either way, so a blocked cell never stalls it.
 * Whichever reads (websockets' reader thread, or ``data_received`` on the loop), every
-  message is recorded and queued the moment it arrives, so nothing received is lost,
-  also when a ``receive_*`` call raises; the queue (a :class:`~wsbench._gate.Gate`)
-  serves threads and coroutines on any loop alike.
+  message is recorded and queued the moment it arrives (:mod:`.recording`), so nothing
+  received is lost, also when a ``receive_*`` call raises; the queue (a
+  :class:`~wsbench._gate.Gate`) serves threads and coroutines on any loop alike.
+* Options are checked and kept once (:class:`.handshake.Options`); the message rules
+  live in :mod:`.messages`, the reconnect policy in :mod:`.reconnect`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import itertools
-import json
 import socket
-import ssl
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import websockets
-from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.asyncio.client import connect as async_connect
-from websockets.frames import DATA_OPCODES, Frame, Opcode
 from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
 
-from . import loop
-from ._gate import Gate
-from .codes import check_close, describe
-from .errors import (
+from .. import loop
+from .._gate import Gate
+from ..codes import check_close, describe
+from ..errors import (
     BenchError,
     ConnectError,
     ConnectionClosed,
-    ConnectionRefused,
     HandshakeRejected,
-    InvalidJSON,
-    InvalidURL,
     SubprotocolNotAccepted,
     Timeout,
-    TLSFailure,
-    UnsendableText,
-    WrongMessageType,
 )
-from .secrets import mask_url
-from .transcript import Transcript, record
+from ..secrets import display_url
+from ..transcript import Transcript, record
+from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
+from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require, wrong_type
+from .reconnect import RECONNECT_CODES, delays, worth_retrying
+from .recording import RecordingAsyncConnection, RecordingSyncConnection
 
 if TYPE_CHECKING:
-    from ._service import Pairing
-    from .widgets import Panel, Timeline
+    from .._service import Pairing
+    from ..widgets import Panel, Timeline
 
 __all__ = ["Connection", "aconnect", "connect"]
 
-Message = str | bytes
-
-#: Close codes after which ``auto_reconnect`` tries again: the connection dropped (1006), the
-#: server is going away or restarting (1001, 1012), failed (1011), is busy (1013), or a
-#: gateway failed (1014). Not 1000 and not a policy or protocol verdict: those would repeat.
-RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
-
 _keys = itertools.count(1 << 20)  # connection keys; bench connections use their TCP port instead
-
-_LOOPBACK = ("127.", "localhost", "[::1]")
-
-# websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
-_PLAIN_CONNECTION = {"legacy": True} if "legacy" in inspect.signature(sync_connect).parameters else {}
-
-
-def _kind(message: Message) -> str:
-    return "text" if isinstance(message, str) else "bytes"
-
-
-class _Recording:
-    """For websockets' client connections: hand each message to the wsbench Connection the
-    moment it arrives, instead of queueing it for ``recv()``; report the end of the connection."""
-
-    _owner: Connection
-    _fragments: list[Frame]
-    response: Any
-    protocol: Any
-
-    def handshake(self, *args: Any, **kwargs: Any) -> Any:
-        # Record "connect" with the request headers as they go out (websockets adds Host,
-        # Sec-WebSocket-Key ... to ours), just before the request is written; once, not again
-        # for each redirect websockets follows.
-        send_request, owner = self.protocol.send_request, self._owner
-
-        def recorded(request: Any) -> None:
-            if not owner._connect_noted:
-                owner._connect_noted = True
-                owner._note("connect", data=owner.url, headers=tuple(request.headers.raw_items()))
-            send_request(request)
-
-        self.protocol.send_request = recorded
-        return super().handshake(*args, **kwargs)  # type: ignore[misc]  # a coroutine for the asyncio client
-
-    def process_event(self, event: Any) -> None:
-        if self.response is None and 300 <= getattr(event, "status_code", 0) < 400:
-            # websockets follows redirects itself, without chaining the 3xx to a later failure
-            self._owner._redirect = (event.status_code, event.headers.get("Location", ""))
-        if self.response is None and self.protocol.handshake_exc is None:
-            # Recorded here, before websockets wakes the caller and before any message is
-            # delivered, so "open" comes first in every view of the transcript.
-            self._owner._opened(self, event)
-        if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
-            super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
-            return
-        if event.fin and not self._fragments:  # the usual case: a message in one frame
-            opcode, data = event.opcode, event.data
-        else:
-            self._fragments.append(event)
-            if not event.fin:
-                return
-            frames, self._fragments = self._fragments, []
-            opcode, data = frames[0].opcode, b"".join(frame.data for frame in frames)
-        if opcode is not Opcode.TEXT:
-            self._owner._deliver(bytes(data))
-            return
-        try:
-            text = str(data, "utf-8")
-        except UnicodeDecodeError:  # RFC 6455 §8.1: fail the connection with 1007
-            self._fail_connection(1007, "invalid UTF-8 in a text message")
-            return
-        self._owner._deliver(text)
-
-    def _fail_connection(self, code: int, reason: str) -> None:
-        raise NotImplementedError
-
-
-class _RecordingSyncConnection(_Recording, SyncClientConnection):
-    """websockets' sync client connection; its reader thread hands messages over."""
-
-    def __init__(self, *args: Any, owner: Connection, **kwargs: Any) -> None:
-        self._owner = owner  # set first: the reader thread starts inside __init__
-        self._fragments = []
-        super().__init__(*args, **kwargs)
-
-    def _fail_connection(self, code: int, reason: str) -> None:
-        with self.protocol_mutex:
-            self.protocol.fail(code, reason)
-            self.send_data()
-
-    def recv_events(self) -> None:
-        try:
-            super().recv_events()
-        finally:
-            self._owner._closed_by(self)
-
-
-class _RecordingAsyncConnection(_Recording, AsyncClientConnection):
-    """websockets' asyncio client connection; ``data_received`` hands messages over."""
-
-    def __init__(self, *args: Any, owner: Connection, **kwargs: Any) -> None:
-        self._owner = owner
-        self._fragments = []
-        super().__init__(*args, **kwargs)
-
-    def _fail_connection(self, code: int, reason: str) -> None:
-        self.protocol.fail(code, reason)
-        self.send_data()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._owner._closed_by(self)
 
 
 class Connection:
@@ -229,20 +112,50 @@ class Connection:
         backoff: tuple[float, float] = (0.1, 5.0),
         pairing: Pairing | None = None,
     ) -> None:
-        self._given = {k: v for k, v in locals().items() if k not in ("self", "url", "params", "__class__")}
-        self.url = _check_url(url, params)
-        self.timeout = timeout
+        self.url = check_url(url, params)
+        self._options = Options(
+            headers=headers,
+            subprotocols=subprotocols,
+            origin=origin,
+            cookies=cookies,
+            proxy=proxy,
+            compression=compression,
+            max_size=max_size,
+            ping_interval=ping_interval,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            insecure=insecure,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            timeout=timeout,
+            auto_reconnect=auto_reconnect,
+            backoff=backoff,
+        ).check(self.url)
+        self._start(pairing)
+
+    @classmethod
+    def _with(cls, url: str, options: Options, pairing: Pairing | None) -> Connection:
+        """A new, unopened connection to *url* with *options* checked already (a reconnect)."""
+        self = cls.__new__(cls)
+        self.url, self._options = url, options
+        self._start(pairing)
+        return self
+
+    def _start(self, pairing: Pairing | None) -> None:
+        options = self._options
+        self.timeout = options.timeout
+        self.auto_reconnect = options.auto_reconnect
         self.transcript = Transcript()
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
-        self._subprotocols = list(subprotocols) if subprotocols else None
+        self._subprotocols = list(options.subprotocols) if options.subprotocols else None
         self._pairing = pairing
-        self._open_timeout = open_timeout
-        self._close_timeout = close_timeout
+        self._open_timeout = options.open_timeout
+        self._close_timeout = options.close_timeout
+        self._connect_kwargs = options.websockets_kwargs()
         self._sinks = (self.transcript,) if pairing is None else (self.transcript, pairing.transcript)
         self._key = next(_keys)
-        self.auto_reconnect = _check_reconnect(auto_reconnect, backoff)
-        self._backoff = backoff
         self._user_closed = False  # close() was called: never reconnect after that
         self._connect_noted = False  # "connect" is recorded once per TCP connection
         self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
@@ -256,27 +169,6 @@ class Connection:
         self._addresses: tuple[Any, Any] = (None, None)
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
         self._state = "new"
-        _check_proxy(proxy)
-        extra = list(headers.items() if isinstance(headers, Mapping) else headers or [])
-        if cookies:
-            extra.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
-        self._options: dict[str, Any] = dict(
-            additional_headers=extra or None,
-            subprotocols=self._subprotocols,
-            origin=origin,
-            proxy=proxy,
-            compression="deflate" if compression else None,
-            max_size=max_size,
-            ping_interval=ping_interval,
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-        )
-        if self.url.startswith("wss://"):
-            self._options["ssl"] = _tls_context(ca_file, insecure, cert_file, key_file)
-        elif ca_file or insecure or cert_file or key_file:
-            raise InvalidURL(
-                f"{self.url} is not a wss:// URL, so ca_file / cert_file / key_file / insecure have no TLS to apply to"
-            )
 
     # -- opening --------------------------------------------------------------
 
@@ -288,12 +180,12 @@ class Connection:
         return self._open()
 
     def _open(self) -> Connection:
-        options = dict(self._options)
+        options = dict(self._connect_kwargs)
         try:
             if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
                 options["sock"] = self._pair(socket.create_connection(self._pairing.address, self._open_timeout))
-            create = functools.partial(_RecordingSyncConnection, owner=self)  # records "connect" (handshake)
-            self._sync = sync_connect(self.url, create_connection=create, **options, **_PLAIN_CONNECTION)  # type: ignore[call-overload]
+            create = functools.partial(RecordingSyncConnection, owner=self)  # records "connect" (handshake)
+            self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
         if self._subprotocols and self.subprotocol is None:
@@ -310,7 +202,7 @@ class Connection:
         return await self._aopen()
 
     async def _aopen(self) -> Connection:
-        options = dict(self._options)
+        options = dict(self._connect_kwargs)
         try:
             if self._pairing is not None:
                 address = self._pairing.address
@@ -322,7 +214,7 @@ class Connection:
                     sock.close()
                     raise
                 options["sock"] = self._pair(sock)
-            create = functools.partial(_RecordingAsyncConnection, owner=self)  # records "connect" (handshake)
+            create = functools.partial(RecordingAsyncConnection, owner=self)  # records "connect" (handshake)
             self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
         except BaseException as exc:
             self._failed(exc)
@@ -348,8 +240,8 @@ class Connection:
         if not self._connect_noted:
             self._connect_noted = True
             self._note("connect", data=self.url)
-        error = _connect_error(
-            exc, self.url, self._display_url(), self._open_timeout, self._redirect, self._options["proxy"]
+        error = connect_error(
+            exc, self.url, self._display_url(), self._open_timeout, self._redirect, self._options.proxy
         )
         if isinstance(error, HandshakeRejected):
             self._note("rejected", data=error.body, code=error.status)
@@ -358,7 +250,20 @@ class Connection:
         self._finish(ConnectionClosed(f"connection to {self} never opened: {error}", code=1006, reason=""))
         raise error from None
 
-    def _opened(self, ws: Any, response: Any) -> None:
+    # -- what the recording connection reports (recording.Owner) -----------------------
+
+    def requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
+        """Record "connect" with the request headers as they go out (websockets adds Host,
+        Sec-WebSocket-Key ... to ours); once, not again for each redirect websockets follows."""
+        if not self._connect_noted:
+            self._connect_noted = True
+            self._note("connect", data=self.url, headers=headers)
+
+    def redirected(self, status: int, location: str) -> None:
+        """Keep the last 3xx: websockets follows redirects without chaining them to a later failure."""
+        self._redirect = (status, location)
+
+    def opened(self, ws: Any, response: Any) -> None:
         """The handshake succeeded (called from the reader, before any message)."""
         self.subprotocol = ws.subprotocol
         self.response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
@@ -379,14 +284,14 @@ class Connection:
 
     # -- arrivals -----------------------------------------------------------------
 
-    def _deliver(self, message: Message) -> None:
+    def deliver(self, message: Message) -> None:
         """Record and queue one message, as it arrives (reader thread or task)."""
         self._note("receive", data=message)
         with self._gate.lock:
             self._inbox.append(message)
             self._gate.notify()
 
-    def _closed_by(self, ws: Any) -> None:
+    def ended(self, ws: Any) -> None:
         """Record the closing handshake as websockets saw it, and wake every waiter."""
         if ws.response is None or ws.response.status_code != 101:
             return  # the handshake failed: _failed() tells that story
@@ -484,42 +389,38 @@ class Connection:
         return f"<Connection {self._display_url()} {self._state}{closed}>"
 
     def _display_url(self) -> str:
-        """The URL without a loopback host and port, which change from run to run, secrets masked."""
-        _, netloc, path, query, _ = urlsplit(self.url)
-        if netloc.startswith(_LOOPBACK):
-            return mask_url(path + (f"?{query}" if query else ""))
-        return mask_url(self.url)
+        return display_url(self.url)
 
     # -- sending -----------------------------------------------------------------
 
     def send_text(self, data: str) -> None:
         """Send a text message."""
-        self._send(_require(data, str, "send_text", "send_bytes"), "send_text")
+        self._send(require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message."""
-        self._send(bytes(_require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")), "send_bytes")
+        self._send(bytes(require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")), "send_bytes")
 
     def send_json(self, data: Any, mode: str = "text") -> None:
         """Send *data* as compact JSON, like Starlette's ``send_json``; TypeError before anything is sent."""
-        self._send(_encode_json(data, mode), "send_json")
+        self._send(encode_json(data, mode), "send_json")
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`."""
-        await self._asend(_require(data, str, "asend_text", "asend_bytes"), "asend_text")
+        await self._asend(require(data, str, "asend_text", "asend_bytes"), "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Coroutine form of :meth:`send_bytes`."""
         await self._asend(
-            bytes(_require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")), "asend_bytes"
+            bytes(require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")), "asend_bytes"
         )
 
     async def asend_json(self, data: Any, mode: str = "text") -> None:
         """Coroutine form of :meth:`send_json`."""
-        await self._asend(_encode_json(data, mode), "asend_json")
+        await self._asend(encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
-        _check_encodable(message, what)
+        check_encodable(message, what)
         self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message), self.timeout, what)
@@ -532,7 +433,7 @@ class Connection:
             raise self._closed_error("send") from None
 
     async def _asend(self, message: Message, what: str) -> None:
-        _check_encodable(message, what)
+        check_encodable(message, what)
         await self._aensure_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
             await self._async_send(message)
@@ -590,7 +491,7 @@ class Connection:
 
     def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``)."""
-        return self._take(_json_kind(mode), timeout, "receive_json", parse=_parse_json)
+        return self._take(json_kind(mode), timeout, "receive_json", parse=parse_json)
 
     async def areceive(self, timeout: float | None = None) -> Message:
         """Coroutine form of :meth:`receive`."""
@@ -606,7 +507,7 @@ class Connection:
 
     async def areceive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
         """Coroutine form of :meth:`receive_json`."""
-        return await self._atake(_json_kind(mode), timeout, "areceive_json", parse=_parse_json)
+        return await self._atake(json_kind(mode), timeout, "areceive_json", parse=parse_json)
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
@@ -649,7 +550,7 @@ class Connection:
                 raise self._closed_error(what)
             message = self._inbox[0]
             if kind is not None and not isinstance(message, kind):
-                raise _wrong_type(what, message)
+                raise wrong_type(what, message)
             value = message if parse is None else parse(message)
             self._inbox.popleft()
             return value
@@ -824,9 +725,7 @@ class Connection:
         )
 
     def _delays(self) -> list[float]:
-        """The wait before each reconnect attempt: ``backoff[0]``, doubling, at most ``backoff[1]``."""
-        first, cap = self._backoff
-        return [min(cap, first * 2**k) for k in range(self.auto_reconnect)]
+        return delays(self.auto_reconnect, self._options.backoff)
 
     def _attempts(self, what: str) -> Iterator[float]:
         """Yield the delay before each reconnect attempt, recording each and resetting the connection."""
@@ -866,7 +765,7 @@ class Connection:
                 self._open()
                 return
             except (ConnectError, Timeout) as exc:
-                if not _worth_retrying(exc):
+                if not worth_retrying(exc):
                     raise
                 last = exc
         raise self._gave_up(what, last)
@@ -886,27 +785,27 @@ class Connection:
                 await self._aopen()
                 return
             except (ConnectError, Timeout) as exc:
-                if not _worth_retrying(exc):
+                if not worth_retrying(exc):
                     raise
                 last = exc
         raise self._gave_up(what, last)
 
     def reconnect(self) -> Connection:
         """Open a new connection to the same URL with the same options (this one stays as it is)."""
-        return Connection(self.url, **self._given).open()
+        return Connection._with(self.url, self._options, self._pairing).open()
 
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
 
     def panel(self, **options: Any) -> Panel:
         """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping."""
-        from .widgets import Panel
+        from ..widgets import Panel
 
         options.setdefault("reconnect", self.reconnect)
         return Panel(self, **options)
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side."""
-        from .widgets import Timeline
+        from ..widgets import Timeline
 
         return Timeline(self.transcript, **options)
 
@@ -938,219 +837,6 @@ def connect(url: str, **options: Any) -> Connection:
 async def aconnect(url: str, **options: Any) -> Connection:
     """Coroutine form of :func:`connect`."""
     return await Connection(url, **options).aopen()
-
-
-# -- helpers ------------------------------------------------------------------
-
-
-def _check_url(url: str, params: Mapping[str, Any] | None) -> str:
-    if not isinstance(url, str):
-        raise InvalidURL(f"{url!r} isn't a valid WebSocket URL: expected a str, got {type(url).__name__}")
-    shown = mask_url(url)  # error messages end up in notebooks and logs: no tokens in them
-    bad = next((i for i, ch in enumerate(url) if ch <= " " or ch == "\x7f"), None)
-    if bad is not None:  # it would go raw into the request line, and the server would answer 400
-        what = "a space" if url[bad] == " " else f"the control character {url[bad]!r}"
-        raise InvalidURL(
-            f"{shown!r} isn't a valid WebSocket URL: it contains {what} at position {bad}; "
-            f"percent-encode it (%{ord(url[bad]):02X})"
-        )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: {exc}") from None
-    if parts.scheme not in ("ws", "wss"):
-        hint = {"http": " (use ws:// for http://)", "https": " (use wss:// for https://)"}.get(parts.scheme, "")
-        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: the scheme must be ws:// or wss://{hint}")
-    if not parts.hostname:
-        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: it has no host")
-    if port == 0:
-        raise InvalidURL(f"{shown!r} isn't a valid WebSocket URL: port 0 cannot be connected to")
-    if params:
-        query = "&".join(q for q in (parts.query, urlencode(params, doseq=True)) if q)
-        url = urlunsplit(parts._replace(query=query))
-    return url
-
-
-_PROXY_SCHEMES = ("http", "socks5h", "socks5", "socks4a", "socks4")
-
-
-def _check_proxy(proxy: Any) -> None:
-    """A proxy URL websockets can use (https:// proxies need TLS options wsbench does not pass), True, or None."""
-    if proxy is None or proxy is True:
-        return
-    scheme = urlsplit(proxy).scheme if isinstance(proxy, str) else None
-    if scheme not in _PROXY_SCHEMES or not urlsplit(proxy).hostname:
-        raise InvalidURL(
-            f"proxy={proxy!r} is not a proxy URL wsbench can use: give http://host:port or "
-            "socks5://, socks5h://, socks4://, socks4a://host:port (or True for the environment's proxy)"
-        )
-
-
-def _check_reconnect(attempts: int, backoff: tuple[float, float]) -> int:
-    if type(attempts) is not int or attempts < 0:  # bool is not a count: say auto_reconnect=3
-        raise ValueError(f"auto_reconnect must be a number of attempts (an int >= 0), not {attempts!r}")
-    try:
-        first, cap = backoff
-        valid = 0 < first <= cap and cap < float("inf")
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"backoff must be (first delay, longest delay) in seconds, 0 < first <= longest, not {backoff!r}"
-        )
-    return attempts
-
-
-def _worth_retrying(exc: ConnectError | Timeout) -> bool:
-    """Refused, timed out, reset, or a 5xx from the server or a proxy: may pass; a 4xx, TLS or URL error will not."""
-    if isinstance(exc, HandshakeRejected):
-        return exc.status >= 500
-    return not isinstance(exc, (TLSFailure, SubprotocolNotAccepted))
-
-
-def _tls_context(ca_file: str | None, insecure: bool, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSFailure(f"cannot load the CA file {ca_file!r}: {exc}") from None
-    if key_file is not None and cert_file is None:
-        raise TLSFailure("key_file needs cert_file: pass the client certificate it belongs to")
-    if cert_file is not None:
-        try:
-            context.load_cert_chain(cert_file, key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise TLSFailure(f"cannot load the client certificate {cert_file!r} / key {key_file!r}: {exc}") from None
-    if insecure:
-        warnings.warn("insecure=True: the server's TLS certificate is not checked", stacklevel=4)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _connect_error(
-    exc: BaseException,
-    real_url: str,
-    url: str,
-    open_timeout: float,
-    redirect: tuple[int, str] | None = None,
-    proxy: Any = None,
-) -> BaseException:
-    """Translate what opening a connection raised into the wsbench error that names the fix."""
-    host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
-    if isinstance(proxy, str):  # every TCP connection goes to the proxy: name it, not the target
-        import python_socks  # here, not at import: only a failed proxied connection needs it
-
-        parts = urlsplit(proxy)
-        shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")  # no credentials
-        if isinstance(exc, (python_socks.ProxyError, websockets.InvalidProxyStatus, websockets.InvalidProxyMessage)):
-            return ConnectError(f"the proxy {shown} did not open a tunnel to {host}: {exc}")
-        if isinstance(exc, (ConnectionRefusedError, python_socks.ProxyConnectionError)):
-            return ConnectionRefused(
-                f"nothing accepts connections at the proxy {shown} (connection refused): is the proxy running?"
-            )
-    if isinstance(exc, ValueError) and isinstance(exc.__context__, websockets.InvalidStatus):
-        exc = exc.__context__  # a bench connection's own socket cannot follow a redirect
-    elif redirect is not None and isinstance(exc, OSError):  # websockets followed it, then failed there
-        host = f"{urlsplit(urljoin(real_url, redirect[1])).netloc}, where {url} redirected to (HTTP {redirect[0]})"
-    if isinstance(exc, websockets.InvalidStatus):
-        response = exc.response
-        body = bytes(response.body or b"")
-        return HandshakeRejected(
-            f"{url} rejected the WebSocket handshake with HTTP {response.status_code}"
-            + (f" {response.reason_phrase}" if response.reason_phrase else "")
-            + (f": {body[:80]!r}" if body else " (empty body)"),
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.raw_items()},
-            body=body,
-        )
-    if isinstance(exc, websockets.InvalidURI):
-        return InvalidURL(str(exc))
-    if isinstance(exc, ssl.SSLError):
-        # Fix: the ca_file hint only fits a certificate that did not verify; a server that does
-        # not speak TLS at all (a plain ws:// server) answers with WRONG_VERSION_NUMBER.
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            hint = "pass ca_file=... to trust its certificate"
-        elif exc.reason == "WRONG_VERSION_NUMBER":
-            hint = "the server does not speak TLS there: use ws:// instead of wss://"
-        else:
-            hint = "check that the server speaks TLS at this port and that its certificate is trusted (ca_file=...)"
-        return TLSFailure(f"TLS handshake with {host} failed: {exc.reason or exc}; {hint}")
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return Timeout(f"opening {url}: no handshake response within {open_timeout} s")
-    if isinstance(exc, ConnectionRefusedError):
-        return ConnectionRefused(f"nothing accepts connections at {host} (connection refused): is the server running?")
-    if isinstance(exc, websockets.ConnectionClosed) or (
-        isinstance(exc, websockets.InvalidMessage) and isinstance(exc.__cause__, EOFError)
-    ):  # the server hung up before (or while) the request was written, or before answering it
-        hint = (
-            "; over TLS, this is what a server that requires a client certificate does when none, or an "
-            "untrusted one, is presented (cert_file=..., key_file=...)"
-            if real_url.startswith("wss://")
-            else ""
-        )
-        return ConnectError(f"{url} closed the connection without answering the WebSocket handshake{hint}")
-    if isinstance(exc, websockets.InvalidProxy):
-        return InvalidURL(f"{exc}: use an http://, socks5://, socks5h://, socks4:// or socks4a:// proxy URL")
-    if isinstance(exc, websockets.InvalidHandshake):
-        return ConnectError(f"the WebSocket handshake with {url} failed: {exc}")
-    if isinstance(exc, OSError):
-        return ConnectError(f"cannot connect to {host}: {exc.strerror or exc}")
-    return exc
-
-
-def _check_encodable(message: Message, what: str) -> None:
-    """Text must encode as UTF-8; a lone surrogate would fail deep inside websockets' send()."""
-    if isinstance(message, str) and not message.isascii():
-        try:
-            message.encode()
-        except UnicodeEncodeError as exc:
-            raise UnsendableText(
-                f"{what}: the text holds a lone surrogate {message[exc.start]!r} at position {exc.start}, "
-                "which UTF-8 cannot encode; nothing was sent"
-            ) from None
-
-
-def _require(data: Any, kinds: type | tuple[type, ...], method: str, other: str) -> Any:
-    if not isinstance(data, kinds):
-        raise TypeError(
-            f"{method}() takes {'str' if kinds is str else 'bytes'}, not {type(data).__name__}; "
-            f"{'use ' + other + '()' if isinstance(data, (str, bytes)) else 'convert it first'}"
-        )
-    return data
-
-
-def _encode_json(data: Any, mode: str) -> Message:
-    kind = _json_kind(mode)
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return text if kind is str else text.encode("utf-8")
-
-
-def _json_kind(mode: str) -> type:
-    if mode not in ("text", "binary"):
-        raise ValueError(f'mode must be "text" or "binary", not {mode!r}')
-    return str if mode == "text" else bytes
-
-
-def _parse_json(message: Message) -> Any:
-    try:
-        return json.loads(message)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidJSON(
-            f"receive_json: the message is not JSON ({exc}); it starts {message[:40]!r} and stays "
-            f"queued: take it with receive_{_kind(message)}()"
-        ) from None
-
-
-def _wrong_type(what: str, message: Message) -> WrongMessageType:
-    got = (
-        f"a text message ({len(message)} characters)"
-        if isinstance(message, str)
-        else f"a binary message ({len(message)} bytes)"
-    )
-    return WrongMessageType(
-        f"{what}: received {got}; it stays queued: take it with receive_{_kind(message)}() or receive()"
-    )
 
 
 def _not_on_server_loop(what: str) -> None:
