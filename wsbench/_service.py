@@ -129,13 +129,23 @@ class LoopbackService:
 
     def stop(self) -> None:
         """Stop it (see the class for what connections see). Idempotent."""
+        if self._unregister():
+            loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}")
+
+    async def astop(self) -> None:
+        """Coroutine form of :meth:`stop`, from any event loop."""
+        if self._unregister():
+            await asyncio.wait_for(loop.arun(self._stop()), self.timeout)
+
+    def _unregister(self) -> bool:
+        """Take a running service out of the registry; False if it is not running."""
         if not self.running:
-            return
+            return False
         registry = type(self)._running
         with LoopbackService._registry_lock:
             if registry.get(self.name) is self:
                 del registry[self.name]
-        loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}")
+        return True
 
     def __enter__(self) -> Any:
         return self

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import socket
 import ssl
-import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +25,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import WebSocketRoute
 
+from ._gate import Gate
 from ._service import LoopbackService, bind, warn_unless_loopback
 from .client import Connection, aconnect, connect
 from .errors import BenchError, Timeout, TLSFailure
@@ -73,9 +73,6 @@ def server_log() -> list[str]:
     return list(_log.lines)
 
 
-_SENT_BY_APP = {"websocket.accept", "websocket.send", "websocket.close"}
-
-
 class Recorder:
     """ASGI middleware recording each WebSocket connection's messages into transcripts."""
 
@@ -84,7 +81,7 @@ class Recorder:
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
         self.running = 0  #: WebSocket endpoints running now
-        self.idle = threading.Condition()  #: notified whenever an endpoint ends
+        self.changed = Gate()  #: notified whenever an endpoint ends
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "websocket":
@@ -95,7 +92,7 @@ class Recorder:
         paired = self._pairs.get(key)
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
         mirror = StateMirror()
-        with self.idle:
+        with self.changed.lock:
             self.running += 1
 
         def note(message: dict[str, Any], **extra: Any) -> None:
@@ -158,9 +155,13 @@ class Recorder:
             record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned")
         finally:
             self._pairs.pop(key, None)
-            with self.idle:
+            with self.changed.lock:
                 self.running -= 1
-                self.idle.notify_all()
+                self.changed.notify()
+
+    def is_idle(self) -> bool:
+        """No WebSocket endpoint is running."""
+        return self.running == 0
 
 
 class Bench(LoopbackService):
@@ -284,10 +285,17 @@ class Bench(LoopbackService):
         :meth:`Connection.wait_endpoint`.
         """
         timeout = self.timeout if timeout is None else timeout
-        with self._recorder.idle:
-            if not self._recorder.idle.wait_for(lambda: self._recorder.running == 0, timeout):
-                running = self._recorder.running
-                raise Timeout(f"wait_idle: {running} endpoint(s) of {self!r} still running after {timeout} s")
+        if self._recorder.changed.wait(self._recorder.is_idle, timeout) is None:
+            raise self._still_running("wait_idle", timeout)
+
+    async def await_idle(self, timeout: float | None = None) -> None:
+        """Coroutine form of :meth:`wait_idle`."""
+        timeout = self.timeout if timeout is None else timeout
+        if await self._recorder.changed.await_(self._recorder.is_idle, timeout) is None:
+            raise self._still_running("await_idle", timeout)
+
+    def _still_running(self, what: str, timeout: float) -> Timeout:
+        return Timeout(f"{what}: {self._recorder.running} endpoint(s) of {self!r} still running after {timeout} s")
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""

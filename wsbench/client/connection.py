@@ -11,8 +11,8 @@
   background loop (:mod:`wsbench.loop`) either way, so a blocked cell never stalls it.
 * Whichever reads (websockets' reader thread, or ``data_received`` on the loop), every
   message is recorded and queued the moment it arrives (:mod:`.recording`), so nothing
-  received is lost, also when a ``receive_*`` call raises; the queue (a
-  :class:`~wsbench._gate.Gate`) serves threads and coroutines on any loop alike.
+  received is lost, also when a ``receive_*`` call raises; the queue (:mod:`.inbox`)
+  serves threads and coroutines on any loop alike.
 * Options are checked and kept once (:class:`.handshake.Options`); the message rules
   live in :mod:`.messages`, the reconnect policy in :mod:`.reconnect`.
 """
@@ -25,7 +25,6 @@ import itertools
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,6 @@ from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
 
 from .. import loop
-from .._gate import Gate
 from ..codes import check_close, describe
 from ..errors import (
     BenchError,
@@ -48,7 +46,8 @@ from ..errors import (
 from ..secrets import display_url
 from ..transcript import Transcript, record
 from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
-from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require, wrong_type
+from .inbox import Inbox
+from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
 from .reconnect import RECONNECT_CODES, delays, worth_retrying
 from .recording import RecordingAsyncConnection, RecordingSyncConnection
 
@@ -163,12 +162,9 @@ class Connection:
         self._async: Any = None  # a websockets asyncio ClientConnection, set by aopen()
         self._home: asyncio.AbstractEventLoop | None = None  # aopen(): the loop it lives on
         self._home_thread: int | None = None
-        self._gate = Gate()
-        self._inbox: deque[Message] = deque()
-        self._closed: ConnectionClosed | None = None
+        self._inbox = Inbox()
         self._addresses: tuple[Any, Any] = (None, None)
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
-        self._state = "new"
 
     # -- opening --------------------------------------------------------------
 
@@ -224,9 +220,8 @@ class Connection:
         return self
 
     def _starting(self) -> None:
-        if self._state != "new":
+        if not self._inbox.move("new", "connecting"):
             raise ConnectError(f"{self} was opened already; connect again for a new connection")
-        self._state = "connecting"
 
     def _pair(self, sock: socket.socket) -> socket.socket:
         """Tell the bench which client port is ours, so it copies that connection's server events here."""
@@ -271,9 +266,7 @@ class Connection:
             self._addresses = (ws.local_address, ws.remote_address)
         except OSError:  # reset together with the 101 response: the socket is no longer connected
             self._addresses = (None, None)
-        with self._gate.lock:
-            if self._closed is None:  # the peer may have closed already
-                self._state = "open"
+        self._inbox.move("connecting", "open")  # unless the peer closed already
         self._note("open", detail=self.subprotocol)
 
     def _no_subprotocol(self) -> SubprotocolNotAccepted:
@@ -287,9 +280,7 @@ class Connection:
     def deliver(self, message: Message) -> None:
         """Record and queue one message, as it arrives (reader thread or task)."""
         self._note("receive", data=message)
-        with self._gate.lock:
-            self._inbox.append(message)
-            self._gate.notify()
+        self._inbox.put(message)
 
     def ended(self, ws: Any) -> None:
         """Record the closing handshake as websockets saw it, and wake every waiter."""
@@ -312,10 +303,7 @@ class Connection:
         )
 
     def _finish(self, closed: ConnectionClosed) -> None:
-        with self._gate.lock:
-            self._closed = closed
-            self._state = "closed"
-            self._gate.notify()
+        self._inbox.finish(closed)
 
     def _note(self, kind: str, **fields: Any) -> None:
         record(*self._sinks, side="client", kind=kind, conn=self._key, **fields)
@@ -325,17 +313,19 @@ class Connection:
     @property
     def state(self) -> str:
         """ "new", "connecting", "open", "closing" or "closed"."""
-        return self._state
+        return self._inbox.state
 
     @property
     def close_code(self) -> int | None:
         """The code the peer closed with (1006 if it dropped without a close frame), or None while open."""
-        return self._closed.code if self._closed else None
+        closed = self._inbox.closed
+        return closed.code if closed else None
 
     @property
     def close_reason(self) -> str | None:
         """The reason the peer closed with, or None while open."""
-        return self._closed.reason if self._closed else None
+        closed = self._inbox.closed
+        return closed.reason if closed else None
 
     @property
     def local_address(self) -> Any:
@@ -371,22 +361,20 @@ class Connection:
         close code; Timeout if it is still open after *timeout* seconds. Never reconnects."""
         self._not_on_home("wait_closed")
         timeout = self.timeout if timeout is None else timeout
-        if self._gate.wait(lambda: self._closed is not None, timeout) is None:
+        if not self._inbox.wait(self._inbox.is_closed, timeout):
             raise Timeout(f"wait_closed: {self} is still open after {timeout} s")
-        assert self._closed is not None
-        return self._closed.code
+        return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
     async def await_closed(self, timeout: float | None = None) -> int:
         """Coroutine form of :meth:`wait_closed`."""
         timeout = self.timeout if timeout is None else timeout
-        if await self._gate.await_(lambda: self._closed is not None, timeout) is None:
+        if not await self._inbox.await_(self._inbox.is_closed, timeout):
             raise Timeout(f"await_closed: {self} is still open after {timeout} s")
-        assert self._closed is not None
-        return self._closed.code
+        return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
     def __repr__(self) -> str:
-        closed = f" {describe(self.close_code, self.close_reason or '')}" if self._closed else ""
-        return f"<Connection {self._display_url()} {self._state}{closed}>"
+        closed = f" {describe(self.close_code, self.close_reason or '')}" if self._inbox.closed else ""
+        return f"<Connection {self._display_url()} {self.state}{closed}>"
 
     def _display_url(self) -> str:
         return display_url(self.url)
@@ -452,21 +440,21 @@ class Connection:
 
     def _ensure_open(self, action: str) -> None:
         """Raise ConnectionClosed unless open; with ``auto_reconnect``, reconnect after a drop first."""
-        if self._state != "open":
+        if self.state != "open":
             if not self._revivable():
                 raise self._closed_error(action)
             self._revive(action)
 
     async def _aensure_open(self, action: str) -> None:
-        if self._state != "open":
+        if self.state != "open":
             if not self._revivable():
                 raise self._closed_error(action)
             await self._arevive(action)
 
     def _closed_error(self, action: str) -> ConnectionClosed:
-        closed = self._closed
+        closed = self._inbox.closed
         if closed is None:
-            return ConnectionClosed(f"cannot {action}: {self} is {self._state}", code=1006, reason="")
+            return ConnectionClosed(f"cannot {action}: {self} is {self.state}", code=1006, reason="")
         return ConnectionClosed(
             f"cannot {action}: {str(closed).split(': ', 1)[-1]}",
             code=closed.code,
@@ -512,48 +500,35 @@ class Connection:
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
         timeout = self.timeout if timeout is None else timeout
-        if self._gate.wait(self._ready, timeout) is None:
+        if not self._inbox.wait(self._inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
             if self._inbox or not self._revivable():
                 break
             self._revive(what)
-            if self._gate.wait(self._ready, timeout) is None:
+            if not self._inbox.wait(self._inbox.ready, timeout):
                 raise self._timeout(what, timeout)
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        if await self._gate.await_(self._ready, timeout) is None:
+        if not await self._inbox.await_(self._inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():
                 break
             await self._arevive(what)
-            if await self._gate.await_(self._ready, timeout) is None:
+            if not await self._inbox.await_(self._inbox.ready, timeout):
                 raise self._timeout(what, timeout)
         return self._pop(kind, what, parse)
-
-    def _ready(self) -> bool:
-        return bool(self._inbox) or self._closed is not None
 
     def _timeout(self, what: str, timeout: float) -> Timeout:
         return Timeout(
             f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
         )
 
-    def _pop(self, kind: type | None, what: str, parse: Callable | None = None) -> Any:
-        """Take the next message if it is of *kind* (and *parse* accepts it); otherwise it stays queued."""
-        with self._gate.lock:
-            if not self._inbox:
-                assert self._closed is not None
-                raise self._closed_error(what)
-            message = self._inbox[0]
-            if kind is not None and not isinstance(message, kind):
-                raise wrong_type(what, message)
-            value = message if parse is None else parse(message)
-            self._inbox.popleft()
-            return value
+    def _pop(self, kind: type | None, what: str, parse: Callable[[Message], Any] | None = None) -> Any:
+        return self._inbox.pop(kind, what, parse, self._closed_error)
 
     # -- iterating ---------------------------------------------------------------
 
@@ -658,7 +633,7 @@ class Connection:
         Returns when the closing handshake is over. Closing a closed connection does nothing.
         """
         check_close(code, reason)
-        if self._state in ("closed", "new"):
+        if self.state in ("closed", "new"):
             return
         if self._sync is None:
             self._run(self._async_close(code, reason), self._close_timeout, "close")
@@ -666,12 +641,12 @@ class Connection:
         _not_on_server_loop("close")
         if self._closing(code, reason):
             self._sync.close(code, reason)
-        self._gate.wait(lambda: self._closed is not None, self._close_timeout)
+        self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Coroutine form of :meth:`close`."""
         check_close(code, reason)
-        if self._state in ("closed", "new"):
+        if self.state in ("closed", "new"):
             return
         if self._sync is not None:
             await asyncio.to_thread(self.close, code, reason)
@@ -686,10 +661,8 @@ class Connection:
     def _closing(self, code: int, reason: str) -> bool:
         """Mark the connection closing; True if this call is the one to send the close frame."""
         self._user_closed = True
-        with self._gate.lock:
-            if self._state != "open":
-                return False
-            self._state = "closing"
+        if not self._inbox.move("open", "closing"):
+            return False
         self._note("close", code=code, reason=reason)
         return True
 
@@ -719,7 +692,7 @@ class Connection:
 
     def _revivable(self) -> bool:
         """True if the connection dropped (not closed by us) in a way worth reconnecting after."""
-        closed = self._closed
+        closed = self._inbox.closed
         return (
             self.auto_reconnect > 0 and not self._user_closed and closed is not None and closed.code in RECONNECT_CODES
         )
@@ -729,7 +702,7 @@ class Connection:
 
     def _attempts(self, what: str) -> Iterator[float]:
         """Yield the delay before each reconnect attempt, recording each and resetting the connection."""
-        dropped = self._closed
+        dropped = self._inbox.closed
         assert dropped is not None
         for attempt, delay in enumerate(self._delays(), 1):
             self._note(
@@ -737,11 +710,10 @@ class Connection:
                 code=dropped.code,
                 detail=f"attempt {attempt} of {self.auto_reconnect} in {delay:g} s, on {what}",
             )
-            with self._gate.lock:  # a fresh connection: new TCP port, new key; the inbox stays
-                self._sync = self._async = self._closed = None
-                self._state = "connecting"
-                self._addresses, self._redirect, self._connect_noted = (None, None), None, False
-                self.subprotocol, self.response_headers = None, {}
+            self._inbox.reopen()  # a fresh connection: new TCP port, new key; the queue stays
+            self._sync = self._async = None
+            self._addresses, self._redirect, self._connect_noted = (None, None), None, False
+            self.subprotocol, self.response_headers = None, {}
             self._key = next(_keys)
             yield delay
 
@@ -793,6 +765,10 @@ class Connection:
     def reconnect(self) -> Connection:
         """Open a new connection to the same URL with the same options (this one stays as it is)."""
         return Connection._with(self.url, self._options, self._pairing).open()
+
+    async def areconnect(self) -> Connection:
+        """Coroutine form of :meth:`reconnect`: the new connection lives on the running loop."""
+        return await Connection._with(self.url, self._options, self._pairing).aopen()
 
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
 
