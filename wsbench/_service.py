@@ -19,6 +19,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
+from ._gate import Gate
 from .errors import BenchError
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ class Pairing(Protocol):
 
     def pair(self, port: int, transcript: Transcript | None) -> None:
         """Copy the events of the client on TCP *port* into *transcript* (None: stop)."""
+
+    @property
+    def endpoint_ended(self) -> Gate:
+        """Notified whenever an endpoint behind it returns or raises."""
 
 
 def is_loopback(host: str) -> bool:
@@ -177,6 +182,11 @@ class LoopbackService:
             raise ValueError(f"path must start with '/', got {path!r}")
         return self.url + path
 
+    @property
+    def endpoint_ended(self) -> Gate:
+        """Notified whenever an endpoint behind it ends; a service with no endpoints never notifies."""
+        return _NEVER
+
     def pair(self, port: int, transcript: Transcript | None) -> None:
         """Route the events of the client on *port* into *transcript* as well (None: stop): a
         :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
@@ -184,6 +194,9 @@ class LoopbackService:
             self._pairs.pop(port, None)
         else:
             self._pairs[port] = transcript
+
+
+_NEVER = Gate()  # nothing ever notifies it: waiting on it ends at the timeout
 
 
 @atexit.register

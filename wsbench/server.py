@@ -16,7 +16,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,6 +73,11 @@ def server_log() -> list[str]:
     return list(_log.lines)
 
 
+#: Endpoint exceptions kept for paired clients that have not taken them (bounded: a client
+#: that never asks must not make the bench grow).
+_RAISED_KEPT = 64
+
+
 class Recorder:
     """ASGI middleware recording each WebSocket connection's messages into transcripts."""
 
@@ -82,6 +87,8 @@ class Recorder:
         self._pairs = pairs  # client port -> that client's own transcript
         self.running = 0  #: WebSocket endpoints running now
         self.changed = Gate()  #: notified whenever an endpoint ends
+        #: the exception each paired connection's endpoint raised, until taken (the newest few)
+        self._raised: OrderedDict[int, BaseException] = OrderedDict()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "websocket":
@@ -111,6 +118,8 @@ class Recorder:
             elif kind == "websocket.http.response.start":
                 code = message.get("status")
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")
+            if message.get("headers"):  # what the app gave with an accept or a denial response
+                extra["headers"] = tuple((str(k, "latin-1"), str(v, "latin-1")) for k, v in message["headers"])
             record(
                 *sinks,
                 side="server",
@@ -147,6 +156,11 @@ class Recorder:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
+            if paired is not None:  # a client of ours may re-raise it (the pytest plugin does, as the TestClient)
+                with self.changed.lock:
+                    self._raised[key] = exc
+                    while len(self._raised) > _RAISED_KEPT:
+                        self._raised.popitem(last=False)
             record(
                 *sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}"
             )
@@ -162,6 +176,11 @@ class Recorder:
     def is_idle(self) -> bool:
         """No WebSocket endpoint is running."""
         return self.running == 0
+
+    def take_exception(self, port: int) -> BaseException | None:
+        """The exception the endpoint of the client on TCP *port* raised, once (None if it did not)."""
+        with self.changed.lock:
+            return self._raised.pop(port, None)
 
 
 class Bench(LoopbackService):
@@ -293,6 +312,16 @@ class Bench(LoopbackService):
         timeout = self.timeout if timeout is None else timeout
         if await self._recorder.changed.await_(self._recorder.is_idle, timeout) is None:
             raise self._still_running("await_idle", timeout)
+
+    def take_exception(self, key: int) -> BaseException | None:
+        """The exception the endpoint serving connection *key* (``conn.key``) raised, once; None if
+        it did not. For a client that re-raises it, as the pytest plugin does like the TestClient."""
+        return self._recorder.take_exception(key)
+
+    @property
+    def endpoint_ended(self) -> Gate:
+        """Notified whenever one of its endpoints returns or raises (the :class:`Pairing` contract)."""
+        return self._recorder.changed
 
     def _still_running(self, what: str, timeout: float) -> Timeout:
         return Timeout(f"{what}: {self._recorder.running} endpoint(s) of {self!r} still running after {timeout} s")

@@ -14,14 +14,14 @@ nothing, and the heavy imports (uvicorn, websockets) happen when a fixture is us
 * ``wsbench_bench`` is a fresh :class:`~wsbench.Bench` with no endpoints, for tests that
   define endpoints inline with ``@wsbench_bench.websocket(path)``.
 
-How the session matches the TestClient where the wire loses information: the served app
-is wrapped in a small ASGI middleware that notes, per client port, what the app did in
-the handshake (accepted with which headers, closed before accept with which code and
-reason, raised which exception). A rejected handshake is only an HTTP status on the
-wire (uvicorn answers 403 to a close before accept), and an exception in the app is
-only a dropped connection; the note lets the session raise what the TestClient raises
-(``WebSocketDisconnect(code, reason)``, the app's own exception). What cannot be matched
-is listed in ``docs/testclient_differences.md``.
+How the session matches the TestClient where the wire loses information: the session is a
+:class:`wsbench.Connection` paired with the client's :class:`~wsbench.Bench`, whose recorder
+(the one ASGI middleware wsbench has) copies the server's side of the connection into the
+session's transcript and keeps the exception an endpoint raised. A rejected handshake is
+only an HTTP status on the wire (uvicorn answers 403 to a close before accept), and an
+exception in the app only a dropped connection; the server's side lets the session raise
+what the TestClient raises (``WebSocketDisconnect(code, reason)``, the app's own
+exception). What cannot be matched is listed in ``docs/testclient_differences.md``.
 """
 
 from __future__ import annotations
@@ -29,16 +29,21 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import pytest
 
+from .errors import ConnectError, ConnectionClosed, Timeout
+from .transcript import Event, Transcript
+
 if TYPE_CHECKING:
+    import httpx
+
+    from .client import Connection
     from .server import Bench
 
 __all__ = ["LiveClient", "LiveWebSocketSession", "wsbench_bench", "wsbench_client"]
@@ -52,65 +57,6 @@ _names = itertools.count(1)
 Message = dict[str, Any]
 
 
-# -- what the app did, seen from inside the server -------------------------------------
-
-
-class _Outcome:
-    """What one WebSocket connection's app did, written on the server loop."""
-
-    def __init__(self) -> None:
-        self.accept: Message | None = None  #: the websocket.accept message
-        self.refusal: Message | None = None  #: a websocket.close sent before accept
-        self.closed_by_app = False  #: the app sent websocket.close after accept
-        self.exception: BaseException | None = None
-        self.done = threading.Event()  #: set when the app returned or raised
-
-
-class _Observer:
-    """ASGI middleware noting, per client port, what the app did with each WebSocket."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._outcomes: dict[int, _Outcome] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        client = scope.get("client")
-        if scope["type"] != "websocket" or not client:
-            await self.app(scope, receive, send)
-            return
-        outcome = _Outcome()
-        with self._lock:
-            self._outcomes[client[1]] = outcome
-
-        async def observed_send(message: Message) -> None:
-            kind = message.get("type")
-            if kind == "websocket.accept" and outcome.accept is None:
-                outcome.accept = message
-            elif kind == "websocket.close":
-                if outcome.accept is None:
-                    outcome.refusal = message
-                else:
-                    outcome.closed_by_app = True
-            await send(message)  # noted first: the client learns of it only after this
-
-        try:
-            await self.app(scope, receive, observed_send)
-        except Exception as exc:
-            outcome.exception = exc  # noted before uvicorn answers 500 or drops the connection
-            raise
-        finally:
-            outcome.done.set()
-
-    def forget(self, port: int) -> None:
-        with self._lock:
-            self._outcomes.pop(port, None)
-
-    def get(self, port: int) -> _Outcome | None:
-        with self._lock:
-            return self._outcomes.get(port)
-
-
 # -- the client ----------------------------------------------------------------------
 
 
@@ -120,8 +66,8 @@ class LiveClient:
     ``raise_server_exceptions``, ``root_path`` mean what they mean for Starlette's
     ``TestClient``; ``ws`` picks uvicorn's WebSocket implementation; ``timeout`` bounds
     every wait of a session (seconds). HTTP methods (``get``, ``post``, ...) go to the
-    same server through an ``httpx.Client`` when httpx is installed. Stop it with
-    :meth:`close` or ``with``; the ``wsbench_client`` fixture stops it after the test.
+    same server through an ``httpx.Client`` (:attr:`http`) when httpx is installed. Stop it
+    with :meth:`close` or ``with``; the ``wsbench_client`` fixture stops it after the test.
     """
 
     __test__ = False  # not a test class, whatever pytest's naming rules say
@@ -141,15 +87,14 @@ class LiveClient:
         self.app = app
         self.raise_server_exceptions = raise_server_exceptions
         self.timeout = timeout
-        self._observer = _Observer(app)
         self.bench: Bench = Bench(
-            self._observer,  # type: ignore[arg-type]  # any ASGI app serves
+            app,
             ws=ws,
             root_path=root_path,
             name=name or f"wsbench.testing-{os.getpid()}-{next(_names)}",
             timeout=max(timeout, 10.0),
         )
-        self._http: Any = None
+        self._http: httpx.Client | None = None
 
     @property
     def url(self) -> str:
@@ -191,6 +136,55 @@ class LiveClient:
             timeout=self.timeout if timeout is None else timeout,
         )
 
+    # -- HTTP, through httpx (as the TestClient is an httpx client) ------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        """An ``httpx.Client`` for the same server (made on first use; needs httpx)."""
+        if self._http is None:
+            try:
+                import httpx
+            except ModuleNotFoundError:
+                raise RuntimeError("LiveClient's HTTP methods need httpx: pip install httpx") from None
+            self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout)
+        return self._http
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.request`` against this server."""
+        return self.http.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.get`` against this server."""
+        return self.http.get(url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.head`` against this server."""
+        return self.http.head(url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.options`` against this server."""
+        return self.http.options(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.post`` against this server."""
+        return self.http.post(url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.put`` against this server."""
+        return self.http.put(url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.patch`` against this server."""
+        return self.http.patch(url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``httpx.Client.delete`` against this server."""
+        return self.http.delete(url, **kwargs)
+
+    def stream(self, method: str, url: str, **kwargs: Any) -> AbstractContextManager[httpx.Response]:
+        """``httpx.Client.stream`` against this server."""
+        return self.http.stream(method, url, **kwargs)
+
     def close(self) -> None:
         """Stop the server (open sessions see close code 1012). Idempotent."""
         if self._http is not None:
@@ -203,22 +197,8 @@ class LiveClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in _HTTP_METHODS:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        if self.__dict__.get("_http") is None:
-            try:
-                import httpx
-            except ModuleNotFoundError:
-                raise AttributeError(f"LiveClient.{name}() needs httpx: pip install httpx") from None
-            self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout)
-        return getattr(self._http, name)
-
     def __repr__(self) -> str:
         return f"<LiveClient {'running' if self.bench.running else 'stopped'} ws={self.bench.ws}>"
-
-
-_HTTP_METHODS = frozenset({"request", "get", "head", "options", "post", "put", "patch", "delete", "stream"})
 
 
 class LiveWebSocketSession:
@@ -230,6 +210,11 @@ class LiveWebSocketSession:
     ``WebSocketDisconnect(code, reason)`` on a close and ``KeyError`` on the other kind
     of message (which is consumed, as in the TestClient). Every wait ends after
     ``timeout`` seconds with :class:`wsbench.Timeout` instead of blocking for ever.
+
+    Built on :class:`wsbench.Connection`. For this client's own server it is paired with
+    the bench, so the server's side of the conversation is in :attr:`transcript` too: that
+    is how the session knows what the wire does not say (the code of a close before accept,
+    whether the app closed, the headers it accepted with, the exception it raised).
     """
 
     __test__ = False
@@ -250,97 +235,90 @@ class LiveWebSocketSession:
         self.extra_headers: list[tuple[bytes, bytes]] | None = None
         self._subprotocols = list(subprotocols) if subprotocols is not None else None
         self._headers = headers
-        self._ws: Any = None  # a websockets sync ClientConnection, set by __enter__
-        self._port: int | None = None  # our local port, when the server is the client's own
+        self._conn: Connection | None = None  # set by __enter__
+        self._ours = False  # connected to the client's own server (paired with its bench)
         self._closing = False  # close() was called by the test
         self._reported = False  # the app's exception reached the test already
+
+    @property
+    def transcript(self) -> Transcript:
+        """Both sides of this session's connection (the server's only for this client's own server)."""
+        if self._conn is None:
+            raise RuntimeError(f"{self!r} has no connection yet: enter it with `with ...`")
+        return self._conn.transcript
 
     # -- opening ------------------------------------------------------------------
 
     def __enter__(self) -> LiveWebSocketSession:
-        if self._ws is not None:
+        if self._conn is not None:
             raise RuntimeError(f"{self!r} was entered already; call websocket_connect() again for a new one")
-        from websockets import InvalidStatus
-        from websockets.sync.client import connect
+        from .client import Connection
 
-        from .errors import ConnectError, ConnectionRefused, Timeout
-
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise ValueError(f"{self.url!r} is not a ws:// or wss:// URL")
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-        try:
-            sock = socket.create_connection((parts.hostname, port), timeout=self.timeout)
-        except ConnectionRefusedError:
-            raise ConnectionRefused(f"nothing accepts connections at {parts.netloc}: is the server running?") from None
-        except TimeoutError:
-            raise Timeout(f"connecting to {parts.netloc}: no TCP connection within {self.timeout} s") from None
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {parts.netloc}: {exc.strerror or exc}") from None
         bench = self.client.bench
-        if (parts.hostname, port) == (bench.host, bench.port):
-            self._port = sock.getsockname()[1]
-            self.client._observer.forget(self._port)  # a note left by an earlier connection from this port
-        options: dict[str, Any] = {}
-        if "legacy" in _connect_parameters():  # websockets 17 asks for the plain connection explicitly
-            options["legacy"] = True
-        if parts.scheme == "wss":
-            import ssl
-
-            options["ssl"] = ssl.create_default_context()
+        parts = urlsplit(self.url)
+        self._ours = (parts.scheme, parts.hostname, parts.port) == ("ws", bench.host, bench.port)
+        conn = Connection(
+            self.url,
+            pairing=bench if self._ours else None,
+            subprotocols=self._subprotocols,
+            require_subprotocol=False,  # the TestClient lets the app pick none
+            headers=self._headers,
+            open_timeout=self.timeout,
+            close_timeout=self.timeout,
+            timeout=self.timeout,
+            ping_interval=None,  # no keepalive traffic of our own
+            max_size=None,  # the TestClient has no size limit either
+        )
         try:
-            self._ws = connect(
-                self.url,
-                sock=sock,
-                subprotocols=self._subprotocols,  # type: ignore[arg-type]
-                additional_headers=self._headers or None,
-                open_timeout=self.timeout,
-                close_timeout=self.timeout,
-                ping_interval=None,  # no keepalive traffic of our own
-                max_size=None,  # the TestClient has no size limit either
-                max_queue=None,  # nor a limit on unread messages
-                **options,
-            )
-        except InvalidStatus as exc:
-            sock.close()
-            self._rejected(exc.response)
-        except TimeoutError:
-            sock.close()
-            raise Timeout(f"opening {self.url}: no handshake response within {self.timeout} s") from None
-        except BaseException:
-            sock.close()
-            raise
-        self.accepted_subprotocol = self._ws.subprotocol
-        outcome = self._outcome()
-        if outcome is not None and outcome.accept is not None:
-            self.extra_headers = list(outcome.accept.get("headers") or [])  # as the app gave them
+            conn.open()
+        except ConnectError as error:
+            self._conn = conn
+            self._rejected(error)
+        self._conn = conn
+        self.accepted_subprotocol = conn.subprotocol
+        accept = self._server_event("websocket.accept")
+        if accept is not None:  # as the app gave them
+            self.extra_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in accept.headers or ()]
         else:  # another server: what came over the wire
-            self.extra_headers = [(k.lower().encode(), v.encode()) for k, v in self._ws.response.headers.raw_items()]
+            self.extra_headers = [(k.encode(), v.encode()) for k, v in conn.response_headers.items()]
         return self
 
-    def _rejected(self, response: Any) -> None:
+    def _rejected(self, error: ConnectError) -> NoReturn:
         """Raise what the TestClient raises for a handshake the app did not accept."""
         from starlette.websockets import WebSocketDisconnect
 
-        outcome = self._outcome()
-        if outcome is not None:
-            if outcome.exception is not None and self.client.raise_server_exceptions:
-                self._reported = True
-                raise outcome.exception  # uvicorn answered 500; the TestClient re-raises it
-            if outcome.refusal is not None:  # uvicorn answered 403: code and reason only we know
-                refusal = outcome.refusal
-                raise WebSocketDisconnect(code=refusal.get("code", 1000), reason=refusal.get("reason", ""))
-        headers = [(k.lower(), v) for k, v in response.headers.raw_items()]
-        raise _denial_response(response.status_code, headers, bytes(response.body or b""))
+        from .errors import HandshakeRejected
 
-    def _outcome(self, wait: float = 0.0) -> _Outcome | None:
-        """The server's note on this connection, after waiting up to *wait* s for the app to finish."""
-        if self._port is None:
+        exception = self._app_exception()
+        if exception is not None:  # uvicorn answered 500, or hung up: the TestClient re-raises it
+            raise exception
+        refusal = self._server_event("websocket.close")
+        if refusal is not None:  # uvicorn answered 403: the code and reason only the bench knows
+            raise WebSocketDisconnect(code=refusal.code or 1000, reason=refusal.reason or "")
+        if isinstance(error, HandshakeRejected):
+            raise _denial_response(error.status, list(error.headers.items()), error.body) from None
+        raise error
+
+    def _server_event(self, kind: str) -> Event | None:
+        """The first server-side event of *kind* on this connection (None for another server's)."""
+        assert self._conn is not None
+        return next((e for e in self._conn.transcript if e.side == "server" and e.kind == kind), None)
+
+    def _app_exception(self, wait: float = 0.0) -> BaseException | None:
+        """The app's exception, once (after waiting up to *wait* s for the endpoint to end), if
+        it raised one and ``raise_server_exceptions`` asks for it; None otherwise."""
+        conn = self._conn
+        if conn is None or not self._ours or self._reported or not self.client.raise_server_exceptions:
             return None
-        outcome = self.client._observer.get(self._port)
-        if outcome is not None and wait:
-            outcome.done.wait(wait)
-        return outcome
+        if wait:
+            try:
+                conn.wait_endpoint(wait)
+            except Timeout:
+                return None
+        exception = self.client.bench.take_exception(conn.key)
+        if exception is not None:
+            self._reported = True
+        return exception
 
     # -- sending ------------------------------------------------------------------
 
@@ -349,9 +327,9 @@ class LiveWebSocketSession:
         kind = message.get("type")
         if kind == "websocket.receive":
             if message.get("text") is not None:
-                self._send(message["text"])
+                self.send_text(message["text"])
             else:
-                self._send(bytes(message["bytes"]))
+                self.send_bytes(message["bytes"])
         elif kind == "websocket.disconnect":
             self.close(message.get("code", 1000), message.get("reason"))
         else:
@@ -362,33 +340,20 @@ class LiveWebSocketSession:
 
     def send_text(self, data: str) -> None:
         """Send a text message."""
-        self._send(data)
+        self._send(self._open("send").send_text, data)
 
     def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
-        self._send(bytes(data))
+        self._send(self._open("send").send_bytes, bytes(data))
 
     def send_json(self, data: Any, mode: Literal["text", "binary"] = "text") -> None:
         """Send *data* as compact JSON (``ensure_ascii=False``): text frame, or binary with ``mode="binary"``."""
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        self._send(text if mode == "text" else text.encode("utf-8"))
+        conn = self._open("send")
+        self._send(lambda value: conn.send_json(value, mode=mode), data)
 
-    def _send(self, data: str | bytes) -> None:
-        from websockets import ConnectionClosed
-
-        ws = self._open("send")
-        if isinstance(data, str) and not data.isascii():
-            try:
-                data.encode()
-            except UnicodeEncodeError as exc:  # websockets would fail the connection with 1011
-                from .errors import UnsendableText
-
-                raise UnsendableText(
-                    f"send_text: the text holds a lone surrogate {data[exc.start]!r} at position {exc.start}, "
-                    "which UTF-8 cannot encode; nothing was sent"
-                ) from None
+    def _send(self, send: Callable[[Any], None], data: Any) -> None:
         try:
-            ws.send(data)
+            send(data)
         except ConnectionClosed:
             pass  # as in the TestClient, where a message to a finished app goes into a queue nobody reads
 
@@ -396,43 +361,28 @@ class LiveWebSocketSession:
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next ASGI message the app sent: ``websocket.send`` (text or bytes) or ``websocket.close``."""
-        from websockets import ConnectionClosed
-
-        from .errors import Timeout
-
-        ws = self._open("receive")
+        conn = self._open("receive")
         timeout = self.timeout if timeout is None else timeout
         try:
-            data = ws.recv(timeout=timeout)
-        except TimeoutError:
+            data = conn.receive(timeout=timeout)
+        except Timeout:
             raise Timeout(
                 f"receive: no message from {self.url} within {timeout} s "
                 "(the TestClient would wait for ever; pass timeout=... to wait longer)"
             ) from None
-        except ConnectionClosed:
-            return self._close_message()
+        except ConnectionClosed as closed:
+            return self._close_message(closed)
         if isinstance(data, str):
             return {"type": "websocket.send", "text": data}
         return {"type": "websocket.send", "bytes": data}
 
-    def _close_message(self) -> Message:
+    def _close_message(self, closed: ConnectionClosed) -> Message:
         """The close as an ASGI message; the app's exception instead if it raised (as the TestClient does)."""
-        outcome = self._outcome()
-        if (
-            outcome is not None
-            and not self._closing
-            and not outcome.closed_by_app
-            and self.client.raise_server_exceptions
-            and not self._reported
-        ):
-            outcome.done.wait(self.timeout)
-            if outcome.exception is not None:
-                self._reported = True
-                raise outcome.exception
-        close = self._ws.protocol.close_rcvd
-        if close is None:  # the connection dropped without a close frame
-            return {"type": "websocket.close", "code": 1006, "reason": ""}
-        return {"type": "websocket.close", "code": int(close.code), "reason": close.reason}
+        if not self._closing and self._server_event("websocket.close") is None:
+            exception = self._app_exception(wait=self.timeout)
+            if exception is not None:
+                raise exception
+        return {"type": "websocket.close", "code": closed.code, "reason": closed.reason}
 
     def receive_text(self, timeout: float | None = None) -> str:
         """The next message's text; ``WebSocketDisconnect`` on a close, ``KeyError`` on a binary message."""
@@ -465,42 +415,36 @@ class LiveWebSocketSession:
         from .codes import check_close
 
         check_close(code, reason or "")
-        ws = self._open("close")
+        conn = self._open("close")
         self._closing = True
-        ws.close(code, reason or "")
+        conn.close(code, reason or "")
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if self._ws is None:
+        if self._conn is None:
             return
-        try:
-            if not self._closing:
-                self._closing = True
-                self._ws.close(1000)  # as the TestClient's exit does
-        finally:
-            outcome = self._outcome(wait=EXIT_GRACE)
-            if self._port is not None:
-                self.client._observer.forget(self._port)
-        error = outcome.exception if outcome is not None else None
-        if error is None or self._reported or not self.client.raise_server_exceptions:
+        if not self._closing:
+            self._closing = True
+            self._conn.close(1000)  # as the TestClient's exit does
+        error = self._app_exception(wait=EXIT_GRACE)
+        if error is None:
             return
         if _caused_by_our_close(error):
             return
-        self._reported = True
         if exc is None:
             raise error
         if hasattr(exc, "add_note"):  # Python 3.11+: keep the test's own error, mention the app's
             exc.add_note(f"meanwhile the app raised {type(error).__name__}: {error}")
 
-    def _open(self, action: str) -> Any:
-        if self._ws is None:
+    def _open(self, action: str) -> Connection:
+        if self._conn is None:
             raise RuntimeError(
                 f"cannot {action}: the session is not connected; "
                 f"use it as `with client.websocket_connect(url) as websocket:`"
             )
-        return self._ws
+        return self._conn
 
     def __repr__(self) -> str:
-        state = "not connected" if self._ws is None else self._ws.protocol.state.name.lower()
+        state = "not connected" if self._conn is None else self._conn.state
         return f"<LiveWebSocketSession {urlsplit(self.url).path or '/'} {state}>"
 
 
@@ -519,20 +463,6 @@ def _caused_by_our_close(error: BaseException) -> bool:
     from starlette.websockets import WebSocketDisconnect
 
     return isinstance(error, WebSocketDisconnect) and error.code == 1006
-
-
-_parameters: frozenset[str] | None = None
-
-
-def _connect_parameters() -> frozenset[str]:
-    global _parameters
-    if _parameters is None:
-        import inspect
-
-        from websockets.sync.client import connect
-
-        _parameters = frozenset(inspect.signature(connect).parameters)
-    return _parameters
 
 
 def _denial_response(status: int, headers: list[tuple[str, str]], body: bytes) -> BaseException:

@@ -34,6 +34,7 @@ from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
 
 from .. import loop
+from .._gate import Gate
 from ..codes import check_close, describe
 from ..errors import (
     BenchError,
@@ -73,6 +74,9 @@ class Connection:
     ``http://`` or ``socks5://`` / ``socks5h://`` / ``socks4://`` proxy URL, ``True`` for the
     environment's ``HTTPS_PROXY`` / ``ALL_PROXY``, or None (default: connect directly).
 
+    ``subprotocols``: offered in the handshake; a server that picks none of them is a
+    SubprotocolNotAccepted unless ``require_subprotocol=False`` (then ``subprotocol`` is None).
+
     ``auto_reconnect=N`` (off by default): after the connection *drops* (a close code in
     :data:`RECONNECT_CODES`, never after your own ``close()``), the next call that needs it
     (send, receive, ping) reconnects to the same URL, up to N attempts, waiting
@@ -89,6 +93,7 @@ class Connection:
         # HTTP handshake
         headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         subprotocols: Sequence[str] | None = None,
+        require_subprotocol: bool = True,
         origin: str | None = None,
         cookies: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
@@ -115,6 +120,7 @@ class Connection:
         self._options = Options(
             headers=headers,
             subprotocols=subprotocols,
+            require_subprotocol=require_subprotocol,
             origin=origin,
             cookies=cookies,
             proxy=proxy,
@@ -184,7 +190,7 @@ class Connection:
             self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
-        if self._subprotocols and self.subprotocol is None:
+        if self._subprotocols and self.subprotocol is None and self._options.require_subprotocol:
             self.close(1000, "no subprotocol agreed")
             raise self._no_subprotocol()
         return self
@@ -214,7 +220,7 @@ class Connection:
             self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
         except BaseException as exc:
             self._failed(exc)
-        if self._subprotocols and self.subprotocol is None:
+        if self._subprotocols and self.subprotocol is None and self._options.require_subprotocol:
             await self.aclose(1000, "no subprotocol agreed")
             raise self._no_subprotocol()
         return self
@@ -316,6 +322,11 @@ class Connection:
         return self._inbox.state
 
     @property
+    def key(self) -> int:
+        """The ``conn`` of this connection's events in transcripts (a bench connection's TCP port)."""
+        return self._key
+
+    @property
     def close_code(self) -> int | None:
         """The code the peer closed with (1006 if it dropped without a close frame), or None while open."""
         closed = self._inbox.closed
@@ -343,18 +354,24 @@ class Connection:
         The client's calls return when the *client* is done; the endpoint may still be
         running its last lines. Call this before printing what the endpoint recorded.
         """
+        timeout = self.timeout if timeout is None else timeout
+        if self._endpoint_gate().wait(self._endpoint_done, timeout) is None:
+            raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
+
+    async def await_endpoint(self, timeout: float | None = None) -> None:
+        """Coroutine form of :meth:`wait_endpoint`."""
+        timeout = self.timeout if timeout is None else timeout
+        if await self._endpoint_gate().await_(self._endpoint_done, timeout) is None:
+            raise Timeout(f"await_endpoint: the endpoint serving {self} is still running after {timeout} s")
+
+    def _endpoint_gate(self) -> Gate:
         if self._pairing is None:
             raise BenchError(f"{self} is not a connection to a Bench: there is no endpoint to wait for")
-        timeout = self.timeout if timeout is None else timeout
-        deadline, seen = time.monotonic() + timeout, 0
-        while True:
-            new = self.transcript.since(seen)
-            seen += len(new)
-            if any(e.side == "server" and e.kind in ("return", "exception") for e in new):
-                return
-            if time.monotonic() > deadline:
-                raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
-            time.sleep(0.002)
+        return self._pairing.endpoint_ended
+
+    def _endpoint_done(self) -> bool:
+        """The server side of this connection has ended (its "return" or "exception" is recorded)."""
+        return any(e.side == "server" and e.kind in ("return", "exception") for e in reversed(self.transcript.events))
 
     def wait_closed(self, timeout: float | None = None) -> int:
         """Wait until the connection has closed (either side's close, or a drop) and return the

@@ -38,6 +38,7 @@ class Options:
     # HTTP handshake
     headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None
     subprotocols: Sequence[str] | None = None
+    require_subprotocol: bool = True
     origin: str | None = None
     cookies: Mapping[str, str] | None = None
     proxy: str | bool | None = None
