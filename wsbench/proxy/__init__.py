@@ -1,0 +1,392 @@
+"""A fault-injecting TCP proxy on loopback, between a WebSocket client and its server.
+
+* :class:`FaultProxy` listens on 127.0.0.1 and forwards each TCP connection it accepts to its
+  target (a :class:`~wsbench.Bench`, a ``ws://host:port`` URL or a ``(host, port)`` pair),
+  byte for byte, on the wsbench background loop (:mod:`wsbench.loop`): a few tasks per
+  connection, no thread.
+* Faults are set from a cell (or a test) at any time and apply at once to the live
+  connections and to every new one, until :meth:`~FaultProxy.clear` (or, for half-open,
+  :meth:`~FaultProxy.heal`): added latency, a bandwidth cap, a cut (a TCP reset of both
+  connections) after N bytes or N WebSocket frames, half-open (stop forwarding, sockets kept
+  open), and a slow reader (the proxy reads slowly from the server).
+* It parses only what it must to count frames: the end of the HTTP upgrade in each direction,
+  then each frame's header (FIN and opcode byte, mask bit, 7-, 16- or 64-bit length, masking
+  key). Payloads pass untouched, masked, compressed or not; a non-101 answer or a TLS target
+  leaves the stream opaque (bytes are still counted).
+* What each side saw lands in one transcript: a :meth:`FaultProxy.connect` connection's
+  ``conn.transcript`` gets the client's events, the server's (when the target is a Bench)
+  and the proxy's own (side ``"proxy"``: faults set, the cut, "upstream error", each side's
+  FIN or reset). :meth:`FaultProxy.report` says, per connection, how long after each
+  disruption the client and the server noticed.
+* A FaultProxy replaces a running one of the same *name*, so re-running the cell that made
+  it leaves no listener behind; all stop at interpreter exit.
+* Each fault setter, :meth:`~FaultProxy.wait_idle` and :meth:`~FaultProxy.stop` have a
+  coroutine twin named with an ``a`` (``alatency``, ``await_idle``, ``astop`` ...): one rule each,
+  two ways to wait for it.
+
+This module is the control API; the pieces under it, arrows pointing one way:
+:mod:`.frames` (the frame counter) and :mod:`.faults` (the fault model) <- :mod:`.link` (the
+data plane) <- here; :mod:`.report` (who noticed what) <- here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import loop
+from .._gate import Gate
+from .._service import LoopbackService, bind, warn_unless_loopback
+from ..client import Connection, aconnect, connect
+from ..errors import BenchError, Timeout
+from ..transcript import Transcript
+from .faults import DIRECTIONS, Cut, Faults, check_number, directions_of, rate, where
+from .frames import FrameCounter
+from .link import Plane, Target
+from .report import report_rows
+
+if TYPE_CHECKING:
+    import socket
+
+    from ..server import Bench
+    from ..widgets import Timeline
+
+__all__ = ["DIRECTIONS", "FaultProxy", "FrameCounter"]
+
+_Change = Callable[[], None]  # a fault change, run on the wsbench loop where the links live
+
+
+class FaultProxy(LoopbackService):
+    """A TCP proxy on loopback between a client and *target*, injecting faults on demand.
+
+    *target* is a :class:`~wsbench.Bench` (its server-side events then land in each proxied
+    connection's transcript too), a ``ws://host:port`` URL (``wss://`` passes TLS through
+    untouched: no frame counting, no HTTP answers of its own) or a ``(host, port)`` pair.
+    ``host`` other than loopback must be asked for explicitly and draws a warning.
+
+    Faults (each applies at once to live connections and to every new one until
+    :meth:`clear`; each connection's transcript records those in force when it starts and
+    each one set while it lives, side ``"proxy"``):
+
+    * :meth:`latency` — each chunk read waits *seconds* before it is forwarded, per
+      direction; order is kept and throughput is not divided by it.
+    * :meth:`bandwidth` — at most *bytes_per_second* forwarded per direction per connection.
+    * :meth:`cut` — after N more bytes or N more WebSocket frames have been forwarded, reset
+      both TCP connections (SO_LINGER 0, so each peer gets an RST: no FIN, no close frame).
+    * :meth:`half_open` — stop reading and forwarding, sockets kept open; :meth:`heal` resumes
+      and delivers what was held (as TCP does when a network comes back in time).
+    * :meth:`slow_reader` — read from the server at most *bytes_per_second*; what it sends
+      beyond that waits in TCP buffers and then in uvicorn's, and the endpoint's ``send``
+      blocks.
+
+    Each setter has a coroutine twin (:meth:`alatency`, :meth:`abandwidth`, :meth:`acut`,
+    :meth:`ahalf_open`, :meth:`aheal`, :meth:`aslow_reader`, :meth:`aclear`) for callers on an
+    event loop, the wsbench loop included.
+    """
+
+    _what = "fault proxy"
+
+    def __init__(
+        self,
+        target: Bench | str | tuple[str, int],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "proxy",
+        timeout: float = 10.0,
+    ) -> None:
+        self._target = Target.parse(target)  #: where it forwards: the target Bench, or a fixed address
+        self._tls = self._target.tls
+        warn_unless_loopback(host, "FaultProxy")
+        self.host = host
+        self.name = name
+        self.timeout = timeout
+        self.transcript = Transcript()  #: every connection through this proxy: client, proxy and server events
+        self._pairs: dict[int, Transcript] = {}
+        self._plane = Plane(self._target, self.transcript, self._pairs)
+        self._sock: socket.socket | None = None
+        self._launch(port)
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def _start(self, port: int) -> None:
+        sock = bind(self.host, port)
+        sock.listen(128)
+        self._sock = sock
+        self._port = sock.getsockname()[1]
+        self._task = asyncio.ensure_future(self._plane.accept(sock))
+
+    def stop(self) -> None:
+        """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent."""
+        super().stop()
+
+    async def _stop(self) -> None:
+        assert self._task is not None and self._sock is not None
+        self._task.cancel()
+        await asyncio.wait([self._task])
+        self._sock.close()
+        self._plane.stop()
+
+    def __repr__(self) -> str:
+        faults = "; ".join(detail for _, detail in self._plane.faults.lines()) or "no faults"
+        state = "running" if self.running else "stopped"
+        return f"<FaultProxy {self.name!r} -> {self._target.label()} {state}, {faults}>"
+
+    # -- where it listens, where it forwards ------------------------------------------
+
+    @property
+    def endpoint_ended(self) -> Gate:
+        """The target bench's (the :class:`~wsbench._service.Pairing` contract): a connection through
+        the proxy waits for its endpoint there; a fixed address has no endpoints to wait for."""
+        bench = self._target.bench
+        return bench.endpoint_ended if bench is not None else super().endpoint_ended
+
+    @property
+    def connections(self) -> int:
+        """How many connections pass through the proxy now."""
+        return len(self._plane.links)
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no connection passes through the proxy (both TCP ends closed and recorded),
+        e.g. before printing a transcript or setting a fault meant only for the next connection."""
+        timeout = self.timeout if timeout is None else timeout
+        if self._plane.idle.wait(self._idle, timeout) is None:
+            raise Timeout(self._still_busy("wait_idle", timeout))
+
+    async def await_idle(self, timeout: float | None = None) -> None:
+        """Coroutine form of :meth:`wait_idle`."""
+        timeout = self.timeout if timeout is None else timeout
+        if await self._plane.idle.await_(self._idle, timeout) is None:
+            raise Timeout(self._still_busy("await_idle", timeout))
+
+    def _idle(self) -> bool:
+        return not self._plane.links
+
+    def _still_busy(self, what: str, timeout: float) -> str:
+        return f"{what}: {len(self._plane.links)} connection(s) still pass through {self!r} after {timeout} s"
+
+    def connect(self, path: str = "/", **options: Any) -> Connection:
+        """Open a client :class:`~wsbench.Connection` to *path* through the proxy; its transcript
+        gets the client's, the proxy's and (for a Bench target) the server's events."""
+        return connect(self.url_for(path), pairing=self, **options)
+
+    async def aconnect(self, path: str = "/", **options: Any) -> Connection:
+        """Coroutine form of :meth:`connect`."""
+        return await aconnect(self.url_for(path), pairing=self, **options)
+
+    # -- faults: each setter checks its arguments here, then its change runs on the loop ------
+
+    @property
+    def faults(self) -> list[str]:
+        """The faults in force, one line each, as the transcripts show them."""
+        return [detail for _, detail in self._plane.faults.lines()]
+
+    def latency(self, seconds: float, *, direction: str = "both") -> None:
+        """Delay each chunk *seconds* before forwarding it, in *direction* (a round trip through
+        ``latency(L)`` takes at least 2L); 0 removes it. Chunks already read keep their delay."""
+        self._apply(self._latency(seconds, direction))
+
+    async def alatency(self, seconds: float, *, direction: str = "both") -> None:
+        """Coroutine form of :meth:`latency`."""
+        await self._aapply(self._latency(seconds, direction))
+
+    def _latency(self, seconds: float, direction: str) -> _Change:
+        value = check_number(seconds, "latency")
+        if value < 0:
+            raise ValueError(f"latency must be 0 or more seconds, not {seconds}")
+        each = directions_of(direction)
+
+        def change() -> None:
+            for d in each:
+                self._plane.faults.latency[d] = value
+            self._plane.announce("fault", f"latency {value:g} s {where(direction)}")
+
+        return change
+
+    def bandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
+        """Forward at most *bytes_per_second* in *direction*, per connection (in slices of a
+        twentieth of a second's worth); None removes the cap."""
+        self._apply(self._bandwidth(bytes_per_second, direction))
+
+    async def abandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
+        """Coroutine form of :meth:`bandwidth`."""
+        await self._aapply(self._bandwidth(bytes_per_second, direction))
+
+    def _bandwidth(self, bytes_per_second: float | None, direction: str) -> _Change:
+        value = None if bytes_per_second is None else check_number(bytes_per_second, "bandwidth")
+        if value is not None and value <= 0:
+            raise ValueError(
+                f"bandwidth must be more than 0 bytes per second, not {bytes_per_second}; "
+                "to stop forwarding use half_open()"
+            )
+        each = directions_of(direction)
+
+        def change() -> None:
+            for d in each:
+                self._plane.faults.bandwidth[d] = value
+                for link in self._plane.links:
+                    for pipe in link.pipes:
+                        pipe.send_at = 0.0
+            shown = "unlimited" if value is None else rate(value)
+            self._plane.announce("fault", f"bandwidth {shown} {where(direction)}")
+
+        return change
+
+    def cut(self, *, after_bytes: int | None = None, after_frames: int | None = None, direction: str = "both") -> None:
+        """Reset both TCP connections of each proxied connection once *after_bytes* more bytes,
+        or *after_frames* more WebSocket frames (control frames count), have been forwarded in
+        *direction* ("both": counted together); with neither, at once. Live connections count
+        from now, new ones from their first byte (frames: from the end of the HTTP upgrade).
+        In force until :meth:`clear`."""
+        self._apply(self._cut(after_bytes, after_frames, direction))
+
+    async def acut(
+        self, *, after_bytes: int | None = None, after_frames: int | None = None, direction: str = "both"
+    ) -> None:
+        """Coroutine form of :meth:`cut`."""
+        await self._aapply(self._cut(after_bytes, after_frames, direction))
+
+    def _cut(self, after_bytes: int | None, after_frames: int | None, direction: str) -> _Change:
+        if after_bytes is not None and after_frames is not None:
+            raise ValueError("cut: give after_bytes or after_frames, not both")
+        mode, count = ("frames", after_frames) if after_frames is not None else ("bytes", after_bytes or 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"cut: after_{mode} must be a whole number, 0 or more, not {count!r}")
+        directions_of(direction)
+        if mode == "frames" and self._tls:
+            raise ValueError("cut: after_frames needs a ws:// target; TLS hides the frames (use after_bytes)")
+        spec = Cut(mode, count, direction)
+
+        def change() -> None:
+            self._plane.faults.cut = spec
+            for link in self._plane.live():
+                link.note("fault", spec.describe())
+                link.arm(spec)
+
+        return change
+
+    def half_open(self, *, direction: str = "both") -> None:
+        """Stop reading and forwarding in *direction*, sockets kept open: the peers see silence,
+        no FIN, no reset. :meth:`heal` resumes and delivers what was held."""
+        self._apply(self._half_open(direction))
+
+    async def ahalf_open(self, *, direction: str = "both") -> None:
+        """Coroutine form of :meth:`half_open`."""
+        await self._aapply(self._half_open(direction))
+
+    def _half_open(self, direction: str) -> _Change:
+        each = directions_of(direction)
+
+        def change() -> None:
+            for d in each:
+                self._plane.faults.half_open.add(d)
+                self._plane.flowing[d].clear()
+            self._plane.announce("half-open", f"stop forwarding ({where(direction)})")
+
+        return change
+
+    def heal(self, *, direction: str = "both") -> None:
+        """End :meth:`half_open` in *direction*: what was held is forwarded, in order."""
+        self._apply(self._heal(direction))
+
+    async def aheal(self, *, direction: str = "both") -> None:
+        """Coroutine form of :meth:`heal`."""
+        await self._aapply(self._heal(direction))
+
+    def _heal(self, direction: str) -> _Change:
+        each = directions_of(direction)
+
+        def change() -> None:
+            for d in each:
+                self._plane.faults.half_open.discard(d)
+                self._plane.flowing[d].set()
+            self._plane.announce("heal", f"forwarding again ({where(direction)})")
+
+        return change
+
+    def slow_reader(self, bytes_per_second: float | None) -> None:
+        """Read from the server at most *bytes_per_second* (reads of a twentieth of a second's
+        worth), per connection, forwarding what was read at once; None removes it. What the
+        server sends beyond that fills the proxy's socket receive buffer, the server's socket
+        send buffer, then uvicorn's write buffer, whose high-water mark makes the endpoint's
+        ``send`` wait."""
+        self._apply(self._slow_reader(bytes_per_second))
+
+    async def aslow_reader(self, bytes_per_second: float | None) -> None:
+        """Coroutine form of :meth:`slow_reader`."""
+        await self._aapply(self._slow_reader(bytes_per_second))
+
+    def _slow_reader(self, bytes_per_second: float | None) -> _Change:
+        value = None if bytes_per_second is None else check_number(bytes_per_second, "slow_reader")
+        if value is not None and value <= 0:
+            raise ValueError(
+                f"slow_reader must be more than 0 bytes per second, not {bytes_per_second}; "
+                "to stop reading use half_open(direction='to_client')"
+            )
+
+        def change() -> None:
+            self._plane.faults.slow_reader = value
+            for link in self._plane.links:
+                for pipe in link.pipes:
+                    pipe.read_at = 0.0
+            shown = "off" if value is None else f"{rate(value)} (reads from the server)"
+            self._plane.announce("fault", f"slow reader {shown}")
+
+        return change
+
+    def clear(self) -> None:
+        """Remove every fault (half-open healed, held bytes forwarded); connections already cut stay cut."""
+        self._apply(self._clear())
+
+    async def aclear(self) -> None:
+        """Coroutine form of :meth:`clear`."""
+        await self._aapply(self._clear())
+
+    def _clear(self) -> _Change:
+        def change() -> None:
+            self._plane.faults = Faults()
+            for event in self._plane.flowing.values():
+                event.set()
+            for link in self._plane.live():
+                link.cut_spec = None
+            self._plane.announce("clear", "no faults")
+
+        return change
+
+    def _apply(self, change: _Change) -> None:
+        """Run *change* on the loop, where the connections live, and return once it is in force."""
+        self._check_running()
+        if loop.in_loop_thread():
+            change()
+            return
+        loop.run(_run(change), timeout=self.timeout, what="setting a fault")
+
+    async def _aapply(self, change: _Change) -> None:
+        """Coroutine form of :meth:`_apply`, from any event loop."""
+        self._check_running()
+        await loop.arun(_run(change))
+
+    def _check_running(self) -> None:
+        if not self.running:
+            raise BenchError(f"{self!r} is stopped; create a new FaultProxy() to set faults")
+
+    # -- what each side saw ------------------------------------------------------------
+
+    def report(self) -> list[dict[str, Any]]:
+        """For each disruption of each connection (cut, half-open, reset, stop, upstream error):
+        the connection's number (#1, #2 ... as in the text form), the disruption, what the
+        client noticed and how many seconds after it, and the same for the server (None for a
+        side that has not noticed, or was not recorded)."""
+        return report_rows(self.transcript)
+
+    def timeline(self, **options: Any) -> Timeline:
+        """A :class:`~wsbench.widgets.Timeline` of every connection through this proxy: client,
+        proxy and server lanes, with how long after each disruption each side noticed."""
+        from ..widgets import Timeline
+
+        return Timeline(self.transcript, **options)
+
+
+async def _run(change: _Change) -> None:
+    change()
