@@ -7,6 +7,10 @@
   view 20 times a second, and each view sends its changed values at most once per its
   interval (0.1 s), reading only new events (``Transcript.since``). The panel's log keeps a
   bounded ring of lines; the full record stays in the transcript.
+* A view whose refresh raises says so in its own area and keeps the exception as
+  ``view.tick_error``; the other views go on refreshing (``_ticker``).
+* A panel follows one conversation across reconnects (``panel.conn`` is the live connection,
+  ``panel.connections`` all of them), and ``panel.timeline()`` draws all of them.
 * Every control can be driven from code (``button.click()``, ``widget.value = ...``), so a
   notebook or a test exercises the same path as a click in the browser.
 * Every widget has a deterministic ``text/plain`` repr (``<Panel /echo open>``), which is

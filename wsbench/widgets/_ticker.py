@@ -6,6 +6,12 @@ whether anything changed (a transcript grew, a state moved) and sets its next ``
 so a view refreshes at most once per its interval (0.1 s: 10 updates a second) however
 many messages arrive: never once per message. Views are held weakly; the thread ends
 when no view is left and starts again with the next one.
+
+A view whose ``_tick`` raises is not dropped and does not stop the others: the exception is
+kept on the view (``view.tick_error``, traceback included), the view shows it in its own
+area (``view._tick_failed``), and it is tried again after :data:`RETRY` seconds, as the
+cause may pass. Nothing is printed: from this thread, print output would land in whichever
+cell happens to run.
 """
 
 from __future__ import annotations
@@ -15,20 +21,25 @@ import time
 import weakref
 from typing import Protocol
 
-__all__ = ["TICK", "add", "discard", "running"]
+__all__ = ["RETRY", "TICK", "add", "discard", "running"]
 
 #: Seconds between two looks at the views.
 TICK = 0.05
 
+#: Seconds a view whose refresh raised waits before it is tried again.
+RETRY = 1.0
+
 
 class _View(Protocol):
     _due: float
-    _tick_error: BaseException | None
+    tick_error: BaseException | None
 
     def _tick(self, now: float) -> None: ...
 
+    def _tick_failed(self, exc: BaseException) -> None: ...
 
-_views: weakref.WeakSet = weakref.WeakSet()
+
+_views: weakref.WeakSet[_View] = weakref.WeakSet()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
@@ -57,7 +68,7 @@ def running() -> bool:
 def _run() -> None:
     global _thread
     while True:
-        time.sleep(TICK)
+        time.sleep(TICK)  # the timer itself, not a wait for another thread
         with _lock:
             views = list(_views)
             if not views:
@@ -69,6 +80,16 @@ def _run() -> None:
                 continue
             try:
                 view._tick(now)
-            except Exception as exc:  # kept on the view: printing would land in whichever cell runs
-                view._tick_error = exc
+            except Exception as exc:
+                _failed(view, exc, now)
         del views
+
+
+def _failed(view: _View, exc: Exception, now: float) -> None:
+    """Keep *exc* on *view*, let the view show it, and try the view again after RETRY seconds."""
+    view._due = now + RETRY
+    view.tick_error = exc
+    try:
+        view._tick_failed(exc)
+    except Exception:  # showing it failed too: it stays readable as view.tick_error
+        pass

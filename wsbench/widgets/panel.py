@@ -1,4 +1,10 @@
-"""The connection panel: state badge, live message log, send box, close-with-code, ping, reconnect."""
+"""The connection panel: state badge, live message log, send box, close-with-code, ping, reconnect.
+
+One panel follows one conversation across reconnects: ``panel.conn`` is the live connection,
+``panel.connections`` every one it has driven, and the log and the counts run on through a
+"reconnected" mark instead of starting again. A :class:`~wsbench.widgets.Timeline` given the
+panel (``panel.timeline()``) draws all of them.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
+import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from .. import client
+from ..client import Connection
 from ..codes import REGISTERED, check_close, describe
 from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
 from ..secrets import mask_url
 from . import _ticker
 from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
+
+if TYPE_CHECKING:
+    from .timeline import Timeline
 
 __all__ = ["CUSTOM", "Panel"]
 
@@ -26,7 +35,23 @@ CUSTOM = 0
 
 _RED = "#cf222e"
 _MODES = (("text", "text"), ("JSON", "json"), ("bytes (hex)", "hex"))
+_MARK = LogLine(
+    "· reconnected",
+    '<div class="wsb-row wsb-control wsb-mark" style="border-top:2px solid #1f6feb;color:#1f6feb;font-weight:600">'
+    '<span class="wsb-when"></span><span class="wsb-dir">·</span><span class="wsb-event">reconnected</span></div>',
+)
 _PLACEHOLDERS = {"text": "a text message", "json": 'JSON, e.g. {"type": "hello"}', "hex": "hex bytes, e.g. 68 69 00 ff"}
+
+
+def _full_width() -> widgets.Layout:
+    """The panel's whole width. A widget's 2 px side margins on top of width 100% overflowed the
+    panel by 4 px (a horizontal scrollbar), so this one has none."""
+    return widgets.Layout(width="100%", margin="2px 0")
+
+
+def _row(children: list[widgets.Widget]) -> widgets.HBox:
+    """A row of controls that wraps onto a second line in a narrow notebook instead of scrolling."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap"))
 
 
 class _Refused(Exception):
@@ -66,14 +91,22 @@ class Panel(widgets.VBox):
     * ``mode`` / ``message`` / ``send_button``: send text, JSON or bytes written as hex;
       input that does not parse shows in ``send_error`` and nothing is sent.
     * ``code`` (every registered code, plus :data:`CUSTOM`) / ``custom_code`` / ``reason`` /
-      ``close_button``: close with a code; codes that may not be sent and reasons over 123
-      bytes are refused with the rule in ``close_error``, and nothing is sent.
+      ``close_button``: close with a code; ``custom_code`` is enabled only while the picker is on
+      "custom code …" (setting it from code selects that entry). Codes that may not be sent and
+      reasons over 123 bytes are refused with the rule in ``close_error``, and nothing is sent.
     * ``ping_button`` / ``reconnect_button``: their outcome shows in ``result``.
+    * ``refresh_error``: why the timer's last refresh failed, if it did (``tick_error`` holds
+      the exception and its traceback).
 
     Every control works from code (``panel.message.value = "hi"; panel.send_button.click()``).
     The log refreshes on a timer, at most once per *interval* seconds, never once per message;
-    :meth:`flush` brings it up to date at once. *reconnect* is a function returning a new
-    connection (default: ``wsbench.connect(conn.url)``).
+    :meth:`flush` brings it up to date at once.
+
+    Reconnect opens a new connection with the same URL and options as the current one
+    (``conn.reconnect()``: headers, cookies, TLS, the bench's pairing), or calls *reconnect*
+    when given (a function returning an open connection). Then ``conn`` is the new
+    connection, ``connections`` lists every one so far, old errors clear, and the log and
+    counts go on after a "· reconnected" line.
 
     Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
     as ``***`` in the log, the badge and the repr; ``unmasked=True`` shows them.
@@ -81,11 +114,11 @@ class Panel(widgets.VBox):
 
     def __init__(
         self,
-        conn: client.Connection,
+        conn: Connection,
         *,
         ring: int = 300,
         interval: float = 0.1,
-        reconnect: Callable[[], client.Connection] | None = None,
+        reconnect: Callable[[], Connection] | None = None,
         live: bool = True,
         unmasked: bool = False,
     ) -> None:
@@ -93,13 +126,12 @@ class Panel(widgets.VBox):
             raise ValueError(f"ring must be at least 1 line, not {ring}")
         if interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, not {interval}")
-        full = "100%"
         self.badge = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.counts = widgets.HTML()
-        self.log_view = widgets.HTML(layout=widgets.Layout(width=full))
+        self.log_view = widgets.HTML(layout=_full_width())
         self.filter = widgets.Text(placeholder="filter the log", layout=widgets.Layout(width="260px"))
         self.mode = widgets.ToggleButtons(options=_MODES, value="text", style={"button_width": "auto"})
-        self.message = widgets.Textarea(placeholder=_PLACEHOLDERS["text"], rows=2, layout=widgets.Layout(width=full))
+        self.message = widgets.Textarea(placeholder=_PLACEHOLDERS["text"], rows=2, layout=_full_width())
         self.send_button = widgets.Button(description="send", button_style="primary")
         self.send_error = widgets.Label(style={"text_color": _RED})
         self.code = widgets.Dropdown(
@@ -108,7 +140,7 @@ class Panel(widgets.VBox):
             value=1000,
             layout=widgets.Layout(width="330px"),
         )
-        self.custom_code = widgets.IntText(value=4000, layout=widgets.Layout(width="90px"))
+        self.custom_code = widgets.IntText(value=4000, disabled=True, layout=widgets.Layout(width="90px"))
         self.reason = widgets.Text(placeholder="reason (at most 123 bytes)", layout=widgets.Layout(width="220px"))
         self.reason_size = widgets.HTML(reason_size_html(""), layout=widgets.Layout(min_width="100px"))
         self.close_button = widgets.Button(description="close", button_style="danger")
@@ -116,10 +148,12 @@ class Panel(widgets.VBox):
         self.ping_button = widgets.Button(description="ping")
         self.reconnect_button = widgets.Button(description="reconnect")
         self.result = widgets.Label()
+        self.refresh_error = widgets.Label(style={"text_color": _RED}, layout=widgets.Layout(display="none"))
         for name in (
             "badge",
             "counts",
             "log_view",
+            "refresh_error",
             "filter",
             "mode",
             "message",
@@ -136,23 +170,24 @@ class Panel(widgets.VBox):
             "result",
         ):
             getattr(self, name).add_class("wsbench-" + name.replace("_", "-"))
-        row = widgets.HBox
         super().__init__(
             children=[
                 widgets.HTML(panel_style(), layout=widgets.Layout(display="none")),
-                row([self.badge, self.counts]),
+                _row([self.badge, self.counts]),
                 self.log_view,
-                row([self.filter]),
-                row([self.mode, self.send_button]),
+                self.refresh_error,
+                _row([self.filter]),
+                _row([self.mode, self.send_button]),
                 self.message,
                 self.send_error,
-                row([self.code, self.custom_code, self.reason, self.reason_size, self.close_button]),
+                _row([self.code, self.custom_code, self.reason, self.reason_size, self.close_button]),
                 self.close_error,
-                row([self.ping_button, self.reconnect_button, self.result]),
+                _row([self.ping_button, self.reconnect_button, self.result]),
             ]
         )
         self.add_class("wsbench-panel")
-        self.conn = conn
+        self.conn = conn  #: the live connection: the one given, or the last reconnect's
+        self._connections = [conn]
         self.unmasked = unmasked
         self.ring = ring
         self.interval = interval
@@ -165,7 +200,7 @@ class Panel(widgets.VBox):
         self._sent = self._received = 0
         self._t0: float | None = None
         self._due = 0.0
-        self._tick_error: BaseException | None = None
+        self.tick_error: BaseException | None = None  #: the last exception the refresh timer met here
         self.send_button.on_click(self._on_send)
         self.close_button.on_click(self._on_close)
         self.ping_button.on_click(self._on_ping)
@@ -173,6 +208,7 @@ class Panel(widgets.VBox):
         self.mode.observe(self._on_mode, names="value")
         self.filter.observe(lambda _: self._render_log(), names="value")
         self.custom_code.observe(self._on_custom_code, names="value")
+        self.code.observe(self._on_code, names="value")
         self.reason.observe(
             lambda change: setattr(self.reason_size, "value", reason_size_html(change["new"])), names="value"
         )
@@ -201,6 +237,12 @@ class Panel(widgets.VBox):
         """The log lines shown now (filter applied), as deterministic text without times."""
         with self._lock:
             return [line.text for line in self._visible()]
+
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """Every connection this panel has driven, oldest first; the last one is :attr:`conn`."""
+        with self._lock:
+            return tuple(self._connections)
 
     @property
     def events_seen(self) -> int:
@@ -275,21 +317,45 @@ class Panel(widgets.VBox):
             if self._lock.acquire(blocking=False):  # a control is busy: try again next time
                 try:
                     self.flush()
+                    self._show_refresh_error("")
                 finally:
                     self._lock.release()
 
+    def _tick_failed(self, exc: BaseException) -> None:
+        """Called by the refresh thread when :meth:`_tick` raised: say so under the log."""
+        self._show_refresh_error(
+            f"the log stopped refreshing: {type(exc).__name__}: {exc} "
+            "(panel.tick_error has the traceback; panel.flush() tries again now)"
+        )
+
+    def _show_refresh_error(self, text: str) -> None:
+        """Show *text* under the log; an empty line takes no room."""
+        if _set(self.refresh_error, text):
+            self.refresh_error.layout.display = None if text else "none"
+
+    def timeline(self, *, limit: int = 400, live: bool = True, interval: float = 0.1) -> Timeline:
+        """A :class:`~wsbench.widgets.Timeline` of this panel's connections, which follows its
+        reconnects (``Timeline(conn)`` stays with that one connection); masked as the panel is."""
+        from .timeline import Timeline  # timeline.py imports this module
+
+        return Timeline(self, limit=limit, live=live, interval=interval, unmasked=self.unmasked)
+
     # -- controls ------------------------------------------------------------------------
 
-    def _on_mode(self, change: dict) -> None:
+    def _on_mode(self, change: dict[str, Any]) -> None:
         self.message.placeholder = _PLACEHOLDERS[change["new"]]
         self.send_error.value = ""
 
-    def _on_custom_code(self, change: dict) -> None:
+    def _on_custom_code(self, change: dict[str, Any]) -> None:
         self.code.value = CUSTOM
+
+    def _on_code(self, change: dict[str, Any]) -> None:
+        self.custom_code.disabled = change["new"] != CUSTOM  # one code on screen: the one that is sent
 
     def selected_code(self) -> int:
         """The code the close button would send: the picker's, or the custom field's."""
-        return self.custom_code.value if self.code.value == CUSTOM else self.code.value
+        code: int = self.custom_code.value if self.code.value == CUSTOM else self.code.value
+        return code
 
     def _on_send(self, _button: Any = None) -> None:
         raw = self.message.value
@@ -336,7 +402,7 @@ class Panel(widgets.VBox):
         try:
             if old.state == "open":
                 old.close(1000, "reconnect")
-            new = self._reconnect() if self._reconnect is not None else client.connect(old.url)
+            new = self._reconnect() if self._reconnect is not None else old.reconnect()
         except WsbenchError as exc:
             self.result.value = f"{type(exc).__name__}: {exc}"
             self.flush()
@@ -344,13 +410,14 @@ class Panel(widgets.VBox):
         with self._lock:
             self.flush()  # the old connection's last lines first
             self.conn = new
-            self._index = 0
-            self._sent = self._received = 0
-            self._t0 = None
-            self._lines.append(LogLine("· reconnected", '<div class="wsb-note">· reconnected</div>'))
+            self._connections.append(new)
+            self._index = 0  # of the new transcript; the counts and the times (t0) run on
+            self._lines.append(_MARK)
             self._lines_total += 1
+            self.send_error.value = self.close_error.value = ""
             self.result.value = "reconnected"
             self.flush()
+            self._render_log()  # the mark, even if the new transcript had nothing new yet
 
     def close(self) -> None:
         """Close the widget (not the connection: that is the close button) and stop refreshing it."""

@@ -1,18 +1,22 @@
 """The timeline: a two-lane picture (client | server) of a transcript, live or exported; a proxy
-lane between them where a :class:`~wsbench.proxy.FaultProxy` took part."""
+lane between them where a :class:`~wsbench.proxy.FaultProxy` took part. Given a
+:class:`~wsbench.widgets.Panel`, it draws every connection the panel has driven, so it follows
+the panel's reconnects."""
 
 from __future__ import annotations
 
 import threading
 import time
+from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-import ipywidgets as widgets
+import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from ..transcript import Transcript
+from ..transcript import Event, Transcript
 from . import _ticker
 from ._render import timeline_html
+from .panel import Panel
 
 __all__ = ["Timeline"]
 
@@ -26,6 +30,13 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+class _Recorded(Protocol):
+    """Anything with a transcript: a Connection, a Bench, a FaultProxy."""
+
+    @property
+    def transcript(self) -> Transcript: ...
+
+
 class Timeline(widgets.HTML):
     """Both sides of each connection in a transcript, in causal order, as an SVG sequence chart.
 
@@ -36,7 +47,9 @@ class Timeline(widgets.HTML):
     a proxy lane in the middle shows its events (faults set, cuts, each side's FIN or reset), and
     each side's first sign of trouble says how many ms after the proxy's disruption it came.
     *source* is a :class:`~wsbench.Transcript`, or
-    anything with a ``.transcript`` (a Connection, a Bench). A connection with more than
+    anything with a ``.transcript`` (a Connection, a Bench), or a
+    :class:`~wsbench.widgets.Panel`: then it draws every connection in ``panel.connections``
+    and so follows the panel's reconnects. A connection with more than
     *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
     the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
     long); :meth:`save` writes a standalone HTML file.
@@ -46,17 +59,28 @@ class Timeline(widgets.HTML):
     :meth:`to_html` / :meth:`save` take ``unmasked=`` for one call).
     """
 
+    value: str  # the widget's trait (ipywidgets is untyped): the picture's HTML
+
     def __init__(
-        self, source: Any, *, limit: int = 400, live: bool = True, interval: float = 0.1, unmasked: bool = False
+        self,
+        source: Transcript | Panel | _Recorded,
+        *,
+        limit: int = 400,
+        live: bool = True,
+        interval: float = 0.1,
+        unmasked: bool = False,
     ) -> None:
-        transcript = source if isinstance(source, Transcript) else getattr(source, "transcript", None)
-        if not isinstance(transcript, Transcript):
-            raise TypeError(f"Timeline() takes a Transcript, or a Connection or Bench, not {type(source).__name__}")
+        self._panel = source if isinstance(source, Panel) else None
+        fixed = source if isinstance(source, Transcript) else getattr(source, "transcript", None)
+        if self._panel is None and not isinstance(fixed, Transcript):
+            raise TypeError(
+                f"Timeline() takes a Transcript, a Connection, a Bench or a Panel, not {type(source).__name__}"
+            )
         if limit < 2:
             raise ValueError(f"limit must be at least 2 events, not {limit}")
         super().__init__()
         self.add_class("wsbench-timeline")
-        self.transcript = transcript
+        self._fixed = fixed if isinstance(fixed, Transcript) else None
         self.limit = limit
         self.interval = interval
         self.unmasked = unmasked
@@ -65,26 +89,47 @@ class Timeline(widgets.HTML):
         self._seen = -1
         self._cost = 0.0
         self._due = 0.0
-        self._tick_error: BaseException | None = None
+        self._picture = ""  # the last picture drawn, shown under an error note if a refresh fails
+        self.tick_error: BaseException | None = None  #: the last exception the refresh timer met here
         self.refresh()
         if live:
             _ticker.add(self)
 
+    @property
+    def transcript(self) -> Transcript:
+        """What the picture shows: the transcript given, or (for a panel) a snapshot of the
+        transcripts of all its connections, one after the other."""
+        return self._fixed if self._fixed is not None else Transcript(self._events())
+
+    def _transcripts(self) -> list[Transcript]:
+        if self._panel is None:
+            assert self._fixed is not None
+            return [self._fixed]
+        found: dict[int, Transcript] = {}  # by identity: two connections may share one transcript
+        for conn in self._panel.connections:
+            found.setdefault(id(conn.transcript), conn.transcript)
+        return list(found.values())
+
+    def _events(self, transcripts: list[Transcript] | None = None) -> list[Event]:
+        return [event for t in transcripts or self._transcripts() for event in t.events]
+
     def to_html(self, *, unmasked: bool | None = None) -> str:
         """The picture as an HTML fragment (its own ``<style>`` included); *unmasked* defaults to the widget's."""
         unmasked = self.unmasked if unmasked is None else unmasked
-        return timeline_html(self.transcript.events, limit=self.limit, unmasked=unmasked)
+        return timeline_html(self._events(), limit=self.limit, unmasked=unmasked)
 
     def refresh(self) -> bool:
         """Redraw now if the transcript grew; True when the picture changed."""
         with self._lock:
-            events = self.transcript.events
-            if len(events) == self._seen:
+            transcripts = self._transcripts()
+            if sum(len(t) for t in transcripts) == self._seen:
                 return False
+            events = self._events(transcripts)
             start = time.perf_counter()
             value = timeline_html(events, limit=self.limit, unmasked=self.unmasked)
             self._cost = time.perf_counter() - start
             self._seen = len(events)
+            self._picture = value
             if value == self.value:
                 return False
             self.value = value
@@ -96,6 +141,15 @@ class Timeline(widgets.HTML):
         self.refresh()
         self._due = now + max(self.interval, 20 * self._cost)
 
+    def _tick_failed(self, exc: BaseException) -> None:
+        """Called by the refresh thread when :meth:`_tick` raised: a red note above the last picture."""
+        note = (
+            '<div class="wsb-tl-error" style="color:#cf222e;white-space:pre-wrap">'
+            f"the timeline stopped refreshing: {escape(type(exc).__name__)}: {escape(str(exc))} "
+            "(timeline.tick_error has the traceback; timeline.refresh() tries again now)</div>"
+        )
+        self.value = note + self._picture
+
     def save(self, path: str | Path, *, unmasked: bool | None = None) -> Path:
         """Write the picture as a standalone HTML page (no scripts, no network) and return the path;
         secrets masked unless *unmasked* (default: as the widget shows them)."""
@@ -104,7 +158,7 @@ class Timeline(widgets.HTML):
         return path
 
     def __repr__(self) -> str:
-        count = len({event.conn for event in self.transcript.events})
+        count = len({event.conn for event in self._events()})
         return f"<Timeline: {count} connection{'' if count == 1 else 's'}>"
 
     def close(self) -> None:

@@ -1,27 +1,20 @@
-"""The widgets, driven from code against a real Bench (no browser): panel, timeline, close-code table."""
+"""The connection panel, driven from code against a real Bench (no browser): send, close, ping,
+reconnect, the log and its timer."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets
 import pytest
+from conftest import wait_until
+from fastapi import WebSocket
 
 import wsbench
 from wsbench.codes import REGISTERED
+from wsbench.errors import ConnectionRefused
 from wsbench.widgets import CUSTOM, CloseCodeTable, Panel, Timeline, _ticker
-from wsbench.widgets._render import timeline_html
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll *predicate* until it is truthy and return its value; fail after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"still false after {timeout} s: {predicate}"
-        time.sleep(0.01)
-    return result
 
 
 def comm_sends(widget: ipywidgets.Widget) -> list[dict]:
@@ -197,6 +190,39 @@ def test_typing_a_custom_code_selects_custom(echo, panels):
     panel = panels(echo)
     panel.custom_code.value = 4321
     assert (panel.code.value, panel.selected_code()) == (CUSTOM, 4321)
+    assert not panel.custom_code.disabled
+
+
+def test_custom_code_box_is_enabled_only_for_custom(echo, panels):
+    """The custom code box is disabled unless the picker is on 'custom code …', so one code shows."""
+    panel = panels(echo, live=False)
+    assert panel.custom_code.disabled
+    panel.code.value = CUSTOM
+    assert not panel.custom_code.disabled
+    panel.code.value = 1001
+    assert panel.custom_code.disabled
+    assert panel.selected_code() == 1001
+
+
+def _descendants(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """Every widget under *widget*."""
+    found, stack = [], list(widget.children)
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(getattr(child, "children", ()))
+    return found
+
+
+def test_layout_does_not_overflow_sideways(echo, panels):
+    """Full-width children have no side margins (100% + 2 px margins overflowed) and rows wrap."""
+    panel = panels(echo, live=False)
+    inside = _descendants(panel)
+    full = [w for w in inside if w.layout.width == "100%"]
+    assert {panel.log_view, panel.message} <= set(full)
+    assert all(w.layout.margin == "2px 0" for w in full)
+    rows = [w for w in inside if isinstance(w, ipywidgets.HBox)]
+    assert rows and all(w.layout.flex_flow == "row wrap" for w in rows)
 
 
 @pytest.mark.parametrize("code", [1006, 1005, 1015, 2000, 999])
@@ -264,13 +290,109 @@ def test_reconnect_uses_the_given_function(bench, echo, panels):
     panel.conn.close()
 
 
-def test_reconnect_defaults_to_the_same_url(echo, panels):
-    """Without a reconnect function the panel connects to the same URL."""
+@pytest.fixture
+def whoami(bench: wsbench.Bench) -> str:
+    """A /whoami endpoint on the bench that sends back the request's X-Course header and cookie."""
+
+    @bench.websocket("/whoami")
+    async def whoami(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"{websocket.headers.get('x-course')} {websocket.cookies.get('seat')}")
+        await websocket.receive()
+
+    return "/whoami"
+
+
+def test_reconnect_keeps_the_connections_options(bench, whoami, panels):
+    """Panel(conn) reconnects with conn.reconnect(): same headers, cookies and bench pairing."""
+    conn = bench.connect(whoami, headers={"X-Course": "ws101"}, cookies={"seat": "7"}, timeout=5)
+    assert conn.receive_text() == "ws101 7"
+    panel = panels(conn, live=False)
+    panel.reconnect_button.click()
+    assert panel.result.value == "reconnected"
+    assert (panel.conn.url, panel.conn.state) == (conn.url, "open")
+    assert panel.conn.receive_text() == "ws101 7"
+    wait_until(lambda: panel.conn.transcript.filter(side="server", kind="websocket.accept").events)  # paired
+    panel.conn.close()
+
+
+def test_panel_and_conn_panel_reconnect_alike(bench, whoami, panels):
+    """conn.panel() and Panel(conn) both reconnect with the connection's own options."""
+    conn = bench.connect(whoami, headers={"X-Course": "ws101"}, cookies={"seat": "7"}, timeout=5)
+    for panel in (panels(conn, live=False), conn.panel(live=False)):
+        panel.reconnect_button.click()
+        assert panel.conn.receive_text(timeout=5) == "ws101 7"
+        panel.conn.close()
+        panel.close()
+
+
+def test_reconnect_follows_the_live_connection(echo, panels):
+    """After a reconnect panel.conn is the new, open connection and the panel's controls drive it."""
     panel = panels(echo, live=False)
     echo.close()
     panel.reconnect_button.click()
-    assert (panel.conn.url, panel.conn.state) == (echo.url, "open")
+    assert panel.conn is not echo and panel.conn.state == "open"
+    assert panel.connections == (echo, panel.conn)
+    panel.message.value = "again"
+    panel.send_button.click()
+    assert panel.conn.receive_text() == "again"
     panel.conn.close()
+
+
+def test_reconnect_clears_the_old_errors(echo, panels):
+    """A send or close error from the old connection is gone once the reconnect succeeds."""
+    panel = panels(echo, live=False)
+    echo.close()
+    panel.message.value = "late"
+    panel.send_button.click()
+    panel.close_button.click()
+    assert panel.send_error.value.startswith("ConnectionClosed")
+    panel.reconnect_button.click()
+    assert (panel.send_error.value, panel.close_error.value, panel.result.value) == ("", "", "reconnected")
+    panel.conn.close()
+
+
+def test_one_log_across_reconnects_with_counts_that_match(echo, panels):
+    """The log runs on through a '· reconnected' line, and the counts add up both connections."""
+    panel = panels(echo, live=False)
+    echo.send_text("one")
+    echo.receive_text()
+    panel.reconnect_button.click()
+    panel.conn.send_text("two")
+    panel.conn.receive_text()
+    panel.flush()
+    lines = panel.log_lines()
+    assert lines == [
+        "· connect /echo",
+        "· open",
+        "→ text 3 B one",
+        "← text 3 B one",
+        "→ close 1000 (OK) reconnect",
+        "← closed 1000 (OK) reconnect",
+        "· reconnected",
+        "· connect /echo",
+        "· open",
+        "→ text 3 B two",
+        "← text 3 B two",
+    ]
+    sent = sum(line.startswith("→ text") for line in lines)
+    received = sum(line.startswith("← text") for line in lines)
+    assert (sent, received) == (2, 2)
+    assert f"{sent} sent · {received} received" in panel.counts.value
+    assert "wsb-mark" in panel.log_view.value
+    panel.conn.close()
+
+
+def test_a_failed_reconnect_shows_why_and_keeps_the_connection(echo, panels):
+    """A reconnect that fails shows the error in result; the panel stays on the old connection."""
+
+    def refused() -> wsbench.Connection:
+        raise ConnectionRefused("nothing listens there")
+
+    panel = panels(echo, live=False, reconnect=refused)
+    panel.reconnect_button.click()
+    assert panel.result.value == "ConnectionRefused: nothing listens there"
+    assert panel.conn is echo and panel.connections == (echo,)
 
 
 # -- the log ---------------------------------------------------------------------------------
@@ -333,18 +455,31 @@ def test_flush_sends_one_log_update_for_many_messages(echo, panels):
 
 
 def test_timer_coalesces_updates(echo, panels):
-    """Left to the timer, the log refreshes at most once per interval however many messages arrive."""
+    """Left to the timer, the log changes at most once per refresh turn, however many messages arrive."""
     panel = panels(echo, interval=0.1)
+    turns: list[float] = []
+    tick = panel._tick
+
+    def counted(now: float) -> None:
+        turns.append(now)
+        tick(now)
+
+    panel._tick = counted
     sent = comm_sends(panel.log_view)
-    start = time.monotonic()
     for i in range(500):
         echo.send_text(f"m{i}")
     for _ in range(500):
         echo.receive_text()
     wait_until(lambda: "m499" in panel.log_view.value)
-    elapsed = time.monotonic() - start
-    assert 1 <= len(sent) <= elapsed / 0.1 + 2
+    assert 1 <= len(sent) <= len(turns)
     assert len(sent) < 500
+
+
+def test_a_refresh_turn_sets_the_next_one_an_interval_later(echo, panels):
+    """After a turn at time t the panel's next turn is due at t + interval."""
+    panel = panels(echo, live=False, interval=0.25)
+    panel._tick(100.0)
+    assert panel._due == 100.25
 
 
 def test_timer_refreshes_badge_when_the_server_closes(bench, panels):
@@ -370,128 +505,3 @@ def test_bad_options_are_refused(echo):
         Panel(echo, ring=0)
     with pytest.raises(ValueError, match="interval must be a positive"):
         Panel(echo, interval=0)
-
-
-# -- timeline ---------------------------------------------------------------------------------
-
-
-def test_timeline_shows_both_lanes_and_close_code(bench, echo):
-    """The picture has a client and a server lane, the ASGI messages, states and the close code."""
-    echo.send_text("hi")
-    echo.receive_text()
-    echo.close(4001, "bye")
-    wait_until(lambda: echo.transcript.filter(side="server", kind="websocket.disconnect").events)
-    timeline = Timeline(echo, live=False)
-    html = timeline.value
-    for text in (
-        "client",
-        "server (endpoint)",
-        "websocket.accept",
-        "websocket.receive",
-        "101 Switching Protocols",
-        "websocket.disconnect 4001 (private use) bye",
-        "DISCONNECTED",
-        "'hi'",
-    ):
-        assert text in html
-    assert repr(timeline) == "<Timeline: 1 connection>"
-    timeline.close()
-
-
-def test_timeline_numbers_connections(bench):
-    """A bench transcript with two connections draws #1 and #2."""
-    for _ in range(2):
-        bench.connect("/echo").close()
-    timeline = Timeline(bench.transcript, live=False)
-    assert "#1 /echo" in timeline.value and "#2 /echo" in timeline.value
-    assert repr(timeline) == "<Timeline: 2 connections>"
-    timeline.close()
-
-
-def test_timeline_limit_elides_the_middle(echo):
-    """Over *limit* events, the middle is replaced by a count of what is not shown."""
-    for i in range(30):
-        echo.send_text(str(i))
-        echo.receive_text()
-    timeline = Timeline(echo.transcript, limit=10, live=False)
-    assert f"… {len(echo.transcript) - 10} events not shown …" in timeline.value
-    assert ">'29'<" in timeline.value  # the last echo's arrows are drawn
-    assert "'15'" not in timeline.value
-    timeline.close()
-
-
-def test_timeline_follows_the_transcript(echo):
-    """A live timeline redraws by itself when the transcript grows."""
-    timeline = Timeline(echo)
-    echo.send_text("later")
-    echo.receive_text()
-    wait_until(lambda: "'later'" in timeline.value)
-    timeline.close()
-
-
-def test_timeline_save_writes_standalone_html(echo, tmp_path):
-    """save() writes a whole HTML page with the SVG and no script."""
-    echo.send_text("saved")
-    echo.receive_text()
-    timeline = Timeline(echo, live=False)
-    path = timeline.save(tmp_path / "t.html")
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("<!DOCTYPE html>")
-    assert "<svg" in text and "'saved'" in text
-    assert "<script" not in text
-    timeline.close()
-
-
-def test_timeline_refuses_other_sources():
-    """Timeline() names what it accepts when given something else."""
-    with pytest.raises(TypeError, match="takes a Transcript"):
-        Timeline(42)
-
-
-# -- close-code table --------------------------------------------------------------------------
-
-
-def test_close_code_table_lists_every_code():
-    """The table has a row per registered code with may-be-sent, the rule and the fastapi.status name."""
-    table = CloseCodeTable()
-    assert [row["code"] for row in table.rows] == [info.code for info in REGISTERED]
-    assert table.value.count("<tr>") == len(REGISTERED) + 1
-    assert "WS_1008_POLICY_VIOLATION" in table.value
-    assert 'RFC 6455 §7.4.1: reserved for "abnormal closure"' in table.value
-    assert repr(table) == f"<CloseCodeTable: {len(REGISTERED)} codes>"
-
-
-def _proxied_events() -> list[wsbench.Event]:
-    """A connection a FaultProxy cut: client and server notice 2 ms and 5 ms after the cut."""
-    rows = [
-        ("client", "connect", {"data": "ws://127.0.0.1:1/echo"}),
-        ("server", "websocket.connect", {}),
-        ("server", "websocket.accept", {}),
-        ("client", "open", {}),
-        ("proxy", "cut", {"detail": "after 0 bytes (either way): reset both TCP connections"}),
-        ("client", "closed", {"code": 1006}),
-        ("server", "websocket.disconnect", {"code": 1005}),
-    ]
-    times = [0.0, 0.001, 0.002, 0.003, 1.0, 1.002, 1.005]
-    return [
-        wsbench.Event(seq=n, time=100 + t, side=side, kind=kind, conn=1, **extra)
-        for n, ((side, kind, extra), t) in enumerate(zip(rows, times, strict=True), 1)
-    ]
-
-
-def test_timeline_draws_a_proxy_lane_with_time_to_notice():
-    """A proxied connection gets a proxy lane, and each side's notice says how long after the cut it came."""
-    html = timeline_html(_proxied_events())
-    assert ">proxy</text>" in html
-    assert "cut: after 0 bytes" in html
-    assert ">+2.0 ms after cut</text>" in html
-    assert ">+5.0 ms after cut</text>" in html
-
-
-def test_timeline_without_a_proxy_has_no_proxy_lane(echo):
-    """A direct connection's picture is unchanged: two lanes, no times."""
-    echo.send_text("x")
-    echo.receive_text(timeout=5)
-    html = timeline_html(echo.transcript.events)
-    assert "wsb-proxy" not in html.split("</style>", 1)[1]
-    assert "ms after" not in html

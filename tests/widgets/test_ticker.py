@@ -1,0 +1,125 @@
+"""The refresh thread: a view whose refresh raises shows why, and the others keep refreshing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import wait_until
+
+import wsbench
+from wsbench.widgets import Panel, Timeline, _ticker
+
+
+class _Fake:
+    """A view for the ticker: counts its ticks, raises when told to, records what it was shown."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self._due = 0.0
+        self.tick_error: BaseException | None = None
+        self.fail = fail
+        self.ticks = 0
+        self.shown: list[BaseException] = []
+
+    def _tick(self, now: float) -> None:
+        self._due = now + 0.05
+        self.ticks += 1
+        if self.fail:
+            raise RuntimeError("boom")
+
+    def _tick_failed(self, exc: BaseException) -> None:
+        self.shown.append(exc)
+
+
+@pytest.fixture
+def views() -> Iterator[list[_Fake]]:
+    """Two fake views on the refresh thread, the first failing; both leave it after the test."""
+    made = [_Fake(fail=True), _Fake()]
+    for view in made:
+        _ticker.add(view)
+    yield made
+    for view in made:
+        _ticker.discard(view)
+
+
+@pytest.fixture
+def echo(bench: wsbench.Bench) -> Iterator[wsbench.Connection]:
+    """An open connection to the bench's /echo endpoint."""
+    conn = bench.connect("/echo", timeout=5)
+    yield conn
+    conn.close()
+
+
+def test_a_failing_view_keeps_its_error_and_the_others_refresh(views):
+    """The failing view's exception is kept and shown on it; the other view goes on ticking."""
+    failing, healthy = views
+    wait_until(lambda: failing.shown and healthy.ticks >= 5)
+    assert isinstance(failing.tick_error, RuntimeError)
+    assert failing.shown[0] is failing.tick_error
+    assert healthy.tick_error is None
+
+
+def test_a_failing_view_is_retried_after_retry_seconds():
+    """After a failure the view's next turn is RETRY seconds on, and it is not dropped."""
+    view = _Fake(fail=True)
+    _ticker._failed(view, RuntimeError("boom"), now=10.0)
+    assert view._due == 10.0 + _ticker.RETRY
+    assert str(view.tick_error) == "boom"
+
+
+def test_an_error_while_showing_the_error_is_swallowed():
+    """When the view cannot show its error either, the error still stays readable on it."""
+    view = _Fake()
+
+    def cannot_show(exc: BaseException) -> None:
+        raise ValueError("no")
+
+    view._tick_failed = cannot_show  # type: ignore[method-assign]
+    _ticker._failed(view, RuntimeError("boom"), now=0.0)
+    assert str(view.tick_error) == "boom"
+
+
+def test_panel_shows_its_refresh_error_and_another_panel_refreshes(bench, echo):
+    """A panel whose refresh raises says so under its log; a second panel still follows its connection."""
+    other = bench.connect("/echo", timeout=5)
+    broken, healthy = Panel(echo), Panel(other)
+    try:
+
+        def boom() -> bool:
+            raise RuntimeError("cannot draw")
+
+        broken.flush = boom  # type: ignore[method-assign]
+        echo.send_text("to the broken one")
+        other.send_text("to the healthy one")
+        wait_until(lambda: "RuntimeError: cannot draw" in broken.refresh_error.value)
+        wait_until(lambda: "← text 18 B to the healthy one" in healthy.log_lines())
+        assert isinstance(broken.tick_error, RuntimeError)
+        assert "panel.tick_error" in broken.refresh_error.value
+        assert healthy.refresh_error.value == ""
+        assert (broken.refresh_error.layout.display, healthy.refresh_error.layout.display) == (None, "none")
+        del broken.flush  # the cause passes: the next refresh works and the note goes
+        wait_until(lambda: broken.refresh_error.value == "", timeout=5 + _ticker.RETRY)
+        assert "→ text 17 B to the broken one" in broken.log_lines()
+    finally:
+        broken.close()
+        healthy.close()
+        other.close()
+
+
+def test_timeline_shows_its_refresh_error_over_the_last_picture(echo):
+    """A timeline whose refresh raises shows a red note above its last picture, then recovers."""
+    timeline = Timeline(echo)
+    try:
+
+        def boom(transcripts: object = None) -> list[wsbench.Event]:
+            raise RuntimeError("cannot draw")
+
+        timeline._events = boom  # type: ignore[method-assign]
+        echo.send_text("later")
+        wait_until(lambda: "the timeline stopped refreshing: RuntimeError: cannot draw" in timeline.value)
+        assert "#1 /echo" in timeline.value  # the last picture stays under the note
+        assert isinstance(timeline.tick_error, RuntimeError)
+        del timeline._events
+        wait_until(lambda: "'later'" in timeline.value and "stopped refreshing" not in timeline.value)
+    finally:
+        timeline.close()
