@@ -474,7 +474,9 @@ def _denial_response(status: int, headers: list[tuple[str, str]], body: bytes) -
             from starlette.testclient import WebSocketDenialResponse
     except (ImportError, RuntimeError):  # neither httpx nor httpx2: a stand-in with the same fields
         return _fallback_denial(status, headers, body)
-    return WebSocketDenialResponse(status_code=status, headers=headers, content=body)
+    # mypy resolves the name to starlette.websockets' class of that name (a plain exception);
+    # starlette.testclient's is an httpx.Response too, built with its arguments
+    return WebSocketDenialResponse(status_code=status, headers=headers, content=body)  # type: ignore[call-arg]
 
 
 _fallback: type | None = None
