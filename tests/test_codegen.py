@@ -3,6 +3,7 @@ server changes."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import itertools
 import os
@@ -17,8 +18,8 @@ from fastapi import WebSocket
 
 import wsbench
 from wsbench.codegen import pytest_source, write_pytest
+from wsbench.conversation import expect_close
 from wsbench.errors import InvalidTranscript, InvalidURL
-from wsbench.replay import expect_close
 from wsbench.transcript import Event, Transcript
 
 _modules = itertools.count(1)
@@ -114,12 +115,13 @@ def test_generated_test_passes_against_the_app_and_fails_when_it_changes(make_be
     source = file.read_text()
     assert "def test_api():" in source and "def test_bin():" in source
     assert 'conn.send_text("a")' in source
-    assert "        wsbench.replay.assert_json_matches(\n            conn.receive_json(),\n" in source
+    assert "import wsbench.conversation\n" in source
+    assert "        wsbench.conversation.assert_json_matches(\n            conn.receive_json(),\n" in source
     assert '            {"id": 100, "n": 1, "room": "blue", "echo": "a"},\n            ignore=IGNORE,\n' in source
     assert 'assert conn.receive_bytes() == b"\\x02\\x01\\x00"' in source
     assert 'assert conn.receive_text() == "plain "' in source
     assert 'conn.close(4001, "bye")' in source
-    assert "wsbench.replay.expect_close(conn)" in source
+    assert "wsbench.conversation.expect_close(conn)" in source
     assert "assert conn.close_code == 4000" in source
     assert _ruff(file).returncode == 0, _ruff(file).stdout
 
@@ -184,7 +186,7 @@ def test_output_is_deterministic_and_readable(bench, tmp_path: Path):
     assert "assert conn.receive_json() == [1, 2.5, True]" in source
     assert "assert conn.close_code == 1000" in source
     assert not re.search(r"\b_\w|\._", source.replace("__", "")), "a private name"
-    assert "wsbench.replay" not in source  # no helper needed: no ignore, the client closed
+    assert "wsbench.conversation" not in source  # no helper needed: no ignore, the client closed
     assert _ruff(first).returncode == 0
 
 
@@ -270,3 +272,47 @@ def test_secrets_are_written_only_when_asked(make_bench, tmp_path: Path):
     assert '"/members?token=sesame"' in source
     assert 'headers={"X-Api-Key": "k3y", "X-Room": "blue"}' in source
     assert _run_pytest(file).returncode == 0
+
+
+def test_importing_codegen_loads_no_server_client_or_framework():
+    """wsbench.codegen alone, in a fresh interpreter, loads no fastapi, starlette, uvicorn or websockets."""
+    code = (
+        "import sys, wsbench.codegen; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'websockets') "
+        "or m in ('wsbench.client', 'wsbench.server', 'wsbench.replay')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_generated_helpers_come_from_wsbench_conversation():
+    """A generated file imports wsbench and wsbench.conversation only, and calls the helpers from the latter."""
+    events = [
+        Event(1, 0.0, "client", "connect", 1, "ws://127.0.0.1:1/api"),
+        Event(2, 0.0, "client", "open", 1),
+        Event(3, 0.0, "client", "receive", 1, '{"id": 1, "n": 2}'),
+        Event(4, 0.0, "client", "closed", 1, code=1000, detail="received 1000 (OK); then sent 1000 (OK)", by="server"),
+    ]
+    source = pytest_source(Transcript(events), url="ws://127.0.0.1:1", ignore=["$.id"])
+    tree = ast.parse(source)
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"wsbench", "wsbench.conversation"}
+    assert not any(isinstance(node, ast.ImportFrom) for node in ast.walk(tree))
+    helpers = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "wsbench.conversation"
+    }
+    assert helpers == {"assert_json_matches", "expect_close"}
+    assert "# the server closes" in source and "closed by the server with 1000 (OK)" in source
+
+
+def test_who_closed_comes_from_the_event_not_its_text():
+    """The close is asserted as the server's when Event.by says so; a client close needs no helper."""
+    opened = [Event(1, 0.0, "client", "connect", 1, "ws://127.0.0.1:1/x"), Event(2, 0.0, "client", "open", 1)]
+    by_client = Event(3, 0.0, "client", "closed", 1, code=1000, detail="(not parsed)", by="client")
+    source = pytest_source(Transcript([*opened, by_client]), url="ws://127.0.0.1:1")
+    assert "expect_close" not in source and "closed by the client with 1000 (OK)" in source
+    dropped = by_client._replace(code=1006, by=None)
+    source = pytest_source(Transcript([*opened, dropped]), url="ws://127.0.0.1:1")
+    assert "wsbench.conversation.expect_close(conn)" in source and "0 received, closed with 1006" in source

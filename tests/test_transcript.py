@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from IPython.lib.pretty import pretty
 
 from wsbench.errors import InvalidTranscript
-from wsbench.transcript import Event, Transcript, causal_order, noticed, record, relay
+from wsbench.transcript import Event, Transcript, by_connection, causal_order, noticed, record, relay
 
 PORT = 54321
 TIME = 1712345678.25
@@ -498,6 +502,126 @@ def test_jsonl_round_trip_keeps_a_list_reason():
     again = Transcript.from_jsonl(transcript.to_jsonl())
     assert again[0].reason == [{"type": "int_parsing"}]
     assert str(again) == str(transcript)
+
+
+def test_a_corrupt_json_lines_file_names_the_line(tmp_path: Path):
+    """Loading a damaged file raises InvalidTranscript with the line number and what is wrong."""
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"seq": 1, "time": 0, "side": "client", "kind": "connect", "conn": 1}\n{"seq": 2, "ti\n')
+    with pytest.raises(InvalidTranscript, match=r"^line 2: not JSON"):
+        Transcript.load(path)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(InvalidTranscript, match="not a UTF-8 text file"):
+        Transcript.load(path)
+
+
+# -- who closed ---------------------------------------------------------------------
+
+
+_ROW_KEYS = [
+    "seq",
+    "time",
+    "side",
+    "kind",
+    "conn",
+    "code",
+    "reason",
+    "client_state",
+    "application_state",
+    "detail",
+    "text",
+    "bytes",
+    "size",
+]
+
+
+def test_by_is_written_only_for_events_that_carry_it():
+    """records() and to_jsonl() hold "by" only on a "closed" event that knows who closed; other rows are as before."""
+    transcript = Transcript(
+        [
+            _event(seq=1, kind="send", data="hi"),
+            _event(seq=2, kind="closed", code=1000, detail="received 1000 (OK); then sent 1000 (OK)", by="server"),
+            _event(seq=3, kind="closed", code=1006, detail="no close frame received or sent", conn=2),
+        ]
+    )
+    rows = transcript.records()
+    assert list(rows[0]) == _ROW_KEYS and list(rows[2]) == _ROW_KEYS
+    assert rows[1]["by"] == "server" and set(rows[1]) == {*_ROW_KEYS, "by"}
+    lines = [json.loads(line) for line in transcript.to_jsonl().splitlines()]
+    assert [line.get("by", "-") for line in lines] == ["-", "server", "-"]
+    assert Transcript.from_jsonl(transcript.to_jsonl()).events == transcript.events
+
+
+@pytest.mark.parametrize("by", ["nobody", 1, ["client"], "Client"])
+def test_a_bad_by_is_refused_naming_line_and_field(by):
+    """ "by" must be "client", "server" or null: anything else is InvalidTranscript naming the line and field."""
+    text = _row() + "\n" + _row(kind="closed", text=None, by=by)
+    with pytest.raises(InvalidTranscript, match=r"^line 2: field 'by' must be 'client', 'server' or null"):
+        Transcript.from_jsonl(text)
+
+
+@pytest.mark.parametrize(
+    ("detail", "by"),
+    [
+        ("sent 1000 (OK); then received 1000 (OK)", "client"),
+        ("sent 1000 (OK); no close frame received", "client"),
+        ("received 4000 (private use) done; then sent 4000 (private use) done", "server"),
+        ("received 1001 (going away); no close frame sent", "server"),
+        ("no close frame received or sent", None),
+        (None, None),
+    ],
+)
+def test_an_old_closed_row_without_by_gets_it_from_the_close_text(detail, by):
+    """A client "closed" row saved before "by" existed gets it from websockets' account of the close, once, at load."""
+    (event,) = Transcript.from_jsonl(_row(kind="closed", text=None, detail=detail))
+    assert event.by == by
+
+
+def test_a_by_written_as_null_or_on_other_rows_is_kept():
+    """Only a missing "by" on a client "closed" row is derived; null stays None, other kinds never get one."""
+    closed = _row(kind="closed", text=None, detail="sent 1000 (OK); then received 1000 (OK)", by=None)
+    other = _row(kind="send", detail="sent something")
+    proxy = _row(side="proxy", kind="closed", text=None, detail="sent")
+    assert [e.by for e in Transcript.from_jsonl("\n".join([closed, other, proxy]))] == [None, None, None]
+
+
+# -- grouping and the lazy delegators ------------------------------------------------
+
+
+def test_by_connection_groups_in_order_of_first_appearance():
+    """by_connection() keeps each connection's events in order, the connections in order of their first event."""
+    events = [_event(seq=1, conn=9), _event(seq=2, conn=4), _event(seq=3, conn=9), _event(seq=4, conn=1)]
+    assert [[e.seq for e in group] for group in by_connection(events)] == [[1, 3], [2], [4]]
+    assert by_connection([]) == []
+    transcript = Transcript()
+    _conversation(transcript, PORT)
+    _conversation(transcript, 40000)
+    assert [len(group) for group in by_connection(transcript)] == [6, 6]
+
+
+def test_replay_and_to_pytest_have_the_real_signatures():
+    """Transcript.replay / to_pytest take the same parameters as replay() / write_pytest(), not **options."""
+    from wsbench.codegen import write_pytest
+    from wsbench.replay import replay
+
+    def parameters(function) -> list[tuple[str, object, object]]:
+        found = list(inspect.signature(function).parameters.values())[1:]  # without self / transcript
+        return [(p.name, p.kind, p.default) for p in found]
+
+    assert parameters(Transcript.replay) == parameters(replay)
+    assert parameters(Transcript.to_pytest) == parameters(write_pytest)
+
+
+def test_importing_the_transcript_loads_no_io_or_upper_layer():
+    """wsbench.transcript alone, in a fresh interpreter, loads no client, server, replay or web framework."""
+    code = (
+        "import sys, wsbench.transcript; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'starlette', 'uvicorn', 'websockets', 'jsonpath_ng', 'ipywidgets') "
+        "or m in ('wsbench.client', 'wsbench.server', 'wsbench.replay', 'wsbench.codegen', 'wsbench.conversation')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 # -- proxy events ------------------------------------------------------------------------------

@@ -12,7 +12,9 @@
 * Secrets follow :mod:`wsbench.secrets`: values recorded as ``***`` cannot be written into
   a test, and real ones are written only with ``unmasked=True``.
 
-Pure logic: builds text; :func:`write_pytest` writes one file.
+Pure logic: builds text; :func:`write_pytest` writes one file. It reads the transcript
+through :mod:`wsbench.conversation`, and the tests it writes call that module's helpers, so
+neither this module nor a generated file imports wsbench's server or a web framework for them.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .codes import describe
+from .conversation import Plan, compile_ignore, connections, json_value, plan, secrets_in, select
 from .errors import InvalidTranscript, InvalidURL
-from .replay import Plan, compile_ignore, connections, json_value, plan, secrets_in, select
 from .secrets import mask_url
 from .transcript import Event, Transcript
 
@@ -123,11 +125,11 @@ def pytest_source(
     if not tests:
         raise InvalidTranscript("no connection of the transcript opened: there are no answers to assert")
     body = "\n\n\n".join(text for text, _ in tests)
-    uses_replay = any(uses for _, uses in tests)
+    uses_helpers = any(uses for _, uses in tests)
     lines = [_docstring(filename, len(tests), url=url, app=app, paths=paths), ""]
     if app is not None:
         lines += ["import importlib", ""]
-    lines += ["import wsbench"] + (["import wsbench.replay"] if uses_replay else []) + [""]
+    lines += ["import wsbench"] + (["import wsbench.conversation"] if uses_helpers else []) + [""]
     if app is not None:
         module, attr = app.split(":")
         lines += [
@@ -181,7 +183,7 @@ def _test_name(name: str | None, connect: Event, number: int, count: int) -> str
 def _test(
     test_name: str, number: int, client: list[Event], *, url: str | None, timeout: float, ignore: bool, unmasked: bool
 ) -> tuple[str, bool]:
-    """The source of one test function, and whether it calls wsbench.replay helpers."""
+    """The source of one test function, and whether it calls wsbench.conversation helpers."""
     hint = "record it again and call to_pytest(path, unmasked=True), or save it with save(path, unmasked=True)"
     opening = plan(number, client[0], client, hint=hint)
     if not unmasked:
@@ -200,10 +202,7 @@ def _test(
     if rejected is not None:
         summary = f"handshake rejected with HTTP {rejected.code}"
     elif closed is not None:
-        by = _closed_by(closed)
-        summary += (
-            f", closed {'by the ' + by + ' ' if by != 'neither side' else ''}with {describe(closed.code or 1006)}"
-        )
+        summary += f", closed {f'by the {closed.by} ' if closed.by else ''}with {describe(closed.code or 1006)}"
     indent = _INDENT
     body = _docstring_lines(indent, f"Connection #{number} {mask_url(opening.path)}", f"{summary}.")
     args = _connect_args(opening, timeout)
@@ -228,7 +227,7 @@ def _test(
     else:
         body += _call(indent, f"with {opener}", args, " as conn:")
         indent += _INDENT
-    uses_replay = False
+    uses_helpers = False
     agreed = next((e.detail for e in client if e.kind == "open"), None)
     if agreed:
         body.append(f"{indent}assert conn.subprotocol == {_repr(agreed)}")
@@ -237,7 +236,7 @@ def _test(
             body += _send(indent, event.data)
         elif event.kind == "receive":
             lines, uses = _receive(indent, event.data, ignore)
-            uses_replay |= uses
+            uses_helpers |= uses
             body += lines
         elif event.kind == "ping":
             body.append(f"{indent}conn.ping()")
@@ -250,13 +249,13 @@ def _test(
     if closed is None:
         body.append(f"{indent}conn.close()")
     else:
-        if _closed_by(closed) != "client":
-            uses_replay = True
-            body.append(f"{indent}wsbench.replay.expect_close(conn)  # the server closes: no more messages")
+        if closed.by != "client":
+            uses_helpers = True
+            body.append(f"{indent}wsbench.conversation.expect_close(conn)  # the server closes: no more messages")
         reason = closed.reason if isinstance(closed.reason, str) else json.dumps(closed.reason)
         body.append(f"{indent}assert conn.close_code == {closed.code!r}")
         body += _assert_equal(indent, "conn.close_reason", reason or "")
-    return "\n".join([f"def {test_name}():", *body]), uses_replay
+    return "\n".join([f"def {test_name}():", *body]), uses_helpers
 
 
 def _docstring_lines(indent: str, title: str, summary: str) -> list[str]:
@@ -267,11 +266,6 @@ def _docstring_lines(indent: str, title: str, summary: str) -> list[str]:
     if len(f'{indent}"""{title}.') <= _WIDTH:
         return [f'{indent}"""{title}.', "", f"{indent}{summary[0].upper()}{summary[1:]}", f'{indent}"""']
     return [one + "  # noqa: E501"]
-
-
-def _closed_by(closed: Event) -> str:
-    detail = closed.detail or ""
-    return "client" if detail.startswith("sent") else "server" if detail.startswith("received") else "neither side"
 
 
 def _repr(value: Any) -> str:
@@ -329,7 +323,7 @@ def _receive(indent: str, data: Any, ignore: bool) -> tuple[list[str], bool]:
         return _assert_equal(indent, "conn.receive_text()", data or ""), False
     if ignore:
         args = [_Code("conn.receive_json()"), value, ("ignore", _Code("IGNORE"))]
-        return _call(indent, "wsbench.replay.assert_json_matches", args), True
+        return _call(indent, "wsbench.conversation.assert_json_matches", args), True
     return _assert_equal(indent, "conn.receive_json()", value), False
 
 

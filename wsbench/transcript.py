@@ -28,15 +28,29 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .codes import describe
 from .errors import InvalidTranscript
+from .kinds import APP_SENDS, CAUSES, CLOSED_BY, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS, SIDES
 from .secrets import mask_headers, mask_url
 
-__all__ = ["DISRUPTIONS", "NOTICES", "Event", "Transcript", "causal_order", "noticed", "record", "relay"]
+if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
+    from .replay import ReplayResult
+
+__all__ = [
+    "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
+    "NOTICES",
+    "Event",
+    "Transcript",
+    "by_connection",
+    "causal_order",
+    "noticed",
+    "record",
+    "relay",
+]
 
 Payload = str | bytes | None
 _PREVIEW = 72  # characters of a payload shown in the text form
@@ -51,8 +65,8 @@ class Event(NamedTuple):
     seq: int  #: process-wide order of recording
     time: float  #: wall-clock seconds (``time.time()``)
     side: str  #: "client", "server" or "proxy"
-    #: client: connect, open, rejected, send, receive, ping, pong, close, closed, error; server: the ASGI type
-    #: (or return, exception, send failed); proxy: fault, half-open, heal, clear, cut, upstream error, eof, reset, stop
+    #: what happened: one of the kinds :mod:`wsbench.kinds` declares for the side (for the server, the
+    #: ASGI message type), which also says which of the fields below each kind carries
     kind: str
     conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
     data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
@@ -61,9 +75,9 @@ class Event(NamedTuple):
     client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
     application_state: str | None = None  #: server side: ``websocket.application_state`` after it
     detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
-    headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent: the request's, on "connect"
-    #: on the client's "closed": who sent the first close frame, "client" or "server"; None when no
-    #: close frame went either way (the connection dropped)
+    headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent (on "connect": the request's)
+    #: on the client's "closed": who sent the first close frame, "client" or "server"
+    #: (:data:`wsbench.kinds.CLOSED_BY`); None when no close frame went either way (the connection dropped)
     by: str | None = None
 
     @property
@@ -99,6 +113,15 @@ class Event(NamedTuple):
     def __repr__(self) -> str:  # the named tuple's form, secrets masked
         shown = self.masked()
         return f"Event({', '.join(f'{name}={getattr(shown, name)!r}' for name in self._fields)})"
+
+
+def by_connection(events: Iterable[Event]) -> list[list[Event]]:
+    """*events* grouped by connection, each group in the given order, the groups in order of
+    their first event: the order that numbers connections #1, #2 ... in every view."""
+    groups: dict[int, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.conn, []).append(event)
+    return list(groups.values())
 
 
 def record(*transcripts: Transcript, **fields: Any) -> Event:
@@ -171,14 +194,12 @@ class Transcript:
         """All events, one line each, in causal order; connection by connection, numbered
         #1, #2 ... in order of appearance when there are several. Secrets are masked
         unless *unmasked*."""
-        by_conn: dict[int, list[Event]] = {}
-        for event in self._events[:]:
-            by_conn.setdefault(event.conn, []).append(event)
-        if len(by_conn) == 1:
-            return "\n".join(event.text(unmasked=unmasked) for event in causal_order(next(iter(by_conn.values()))))
+        groups = by_connection(self._events[:])
+        if len(groups) == 1:
+            return "\n".join(event.text(unmasked=unmasked) for event in causal_order(groups[0]))
         return "\n".join(
             f"#{number} {event.text(unmasked=unmasked)}"
-            for number, events in enumerate(by_conn.values(), 1)
+            for number, events in enumerate(groups, 1)
             for event in causal_order(events)
         )
 
@@ -195,8 +216,8 @@ class Transcript:
     def records(self, *, unmasked: bool = False) -> list[dict[str, Any]]:
         """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered.
 
-        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs) is there
-        only for events that carry headers.
+        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs) and ``"by"``
+        (who closed) are there only for events that carry them.
         """
         order: dict[int, int] = {}
         rows = []
@@ -207,6 +228,9 @@ class Transcript:
             headers = row.pop("headers")
             if headers is not None:
                 row["headers"] = [[name, value] for name, value in headers]
+            by = row.pop("by")
+            if by is not None:
+                row["by"] = by
             row["conn"] = order.setdefault(event.conn, len(order) + 1)
             data = row.pop("data")
             row["text"] = data if isinstance(data, str) else None
@@ -241,23 +265,46 @@ class Transcript:
         return cls.from_jsonl(text)
 
     # -- replay and tests (in their own modules: this one stays pure) ----------------
+    # The lazy delegators: replay() and to_pytest() are the only methods that reach up a layer,
+    # each with the real signature of the function it calls and importing it on first use, so
+    # this module loads no client, server or code generator.
 
-    def replay(self, target: Any, **options: Any) -> Any:
+    def replay(
+        self,
+        target: Any,
+        *,
+        ignore: str | Iterable[str] = (),
+        timeout: float = 5.0,
+        conn: int | None = None,
+        **connect_options: Any,
+    ) -> ReplayResult:
         """Replay the client side against *target* (a URL, a Bench or an app) and compare the
         answers: see :func:`wsbench.replay.replay`."""
         from .replay import replay
 
-        return replay(self, target, **options)
+        return replay(self, target, ignore=ignore, timeout=timeout, conn=conn, **connect_options)
 
-    def to_pytest(self, path: str | Path, **options: Any) -> Path:
+    def to_pytest(
+        self,
+        path: str | Path,
+        *,
+        url: str | None = None,
+        app: str | None = None,
+        ignore: str | Iterable[str] = (),
+        name: str | None = None,
+        conn: int | None = None,
+        timeout: float = 5.0,
+        unmasked: bool = False,
+    ) -> Path:
         """Write a pytest file that replays this conversation and asserts the answers:
         see :func:`wsbench.codegen.write_pytest`."""
         from .codegen import write_pytest
 
-        return write_pytest(self, path, **options)
+        return write_pytest(
+            self, path, url=url, app=app, ignore=ignore, name=name, conn=conn, timeout=timeout, unmasked=unmasked
+        )
 
 
-_SIDES = ("client", "server", "proxy")
 _FIELDS: dict[str, type | tuple[type, ...]] = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
 
 
@@ -271,7 +318,7 @@ def _event_from_json(line: str, number: int) -> Event:
     for name, kind in _FIELDS.items():
         if not isinstance(row.get(name), kind):
             raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
-    if row["side"] not in _SIDES:
+    if row["side"] not in SIDES:
         raise InvalidTranscript(f"line {number}: side must be 'client', 'server' or 'proxy', not {row['side']!r}")
     if row.get("reason") is not None and not isinstance(row["reason"], (str, list)):
         raise InvalidTranscript(f"line {number}: field 'reason' is not a string (or a list, as FastAPI sends)")
@@ -294,6 +341,18 @@ def _event_from_json(line: str, number: int) -> Event:
             data = base64.b64decode(row["bytes"], validate=True)
         except (ValueError, TypeError):
             raise InvalidTranscript(f"line {number}: field 'bytes' is not base64") from None
+    if "by" in row:
+        by = row["by"]
+        if by is not None and by not in CLOSED_BY:
+            raise InvalidTranscript(f"line {number}: field 'by' must be 'client', 'server' or null, not {by!r}")
+    elif row["side"] == "client" and row["kind"] == "closed":
+        # Saved before "closed" recorded who closed: derive it once, here, from websockets' account
+        # of the closing handshake ("sent 1000 (OK); then received ..."), so old transcripts keep
+        # working and nothing else reads that text.
+        detail = row.get("detail") or ""
+        by = "client" if detail.startswith("sent") else "server" if detail.startswith("received") else None
+    else:
+        by = None
     known = {"code", "reason", "client_state", "application_state", "detail"}
     return Event(
         seq=row["seq"],
@@ -303,6 +362,7 @@ def _event_from_json(line: str, number: int) -> Event:
         conn=row["conn"],
         data=data,
         headers=headers,
+        by=by,
         **{k: row.get(k) for k in known},
     )
 
@@ -310,44 +370,30 @@ def _event_from_json(line: str, number: int) -> Event:
 # -- causal order -------------------------------------------------------------
 
 # A client's events come from two places: the calls a cell makes (connect, send, close ...)
-# and the reader that takes what arrives (receive, closed). The server's events of one
-# connection come from its endpoint. A proxy between them (side "proxy") is a fourth chain.
-# Each keeps its own order.
-_READER_KINDS = {"receive", "closed"}
+# and the reader that takes what arrives (READER_KINDS: receive, closed). The server's events
+# of one connection come from its endpoint. A proxy between them (side "proxy") is a fourth
+# chain. Each keeps its own order; what causes what is wsbench.kinds.CAUSES.
 _CHAINS = ("server", "reader", "caller", "proxy")  # when several could come next, the first wins
-# Proxy events a cell causes (setting or lifting a fault), or the proxy records for the faults in
-# force before it forwards a connection's first byte: they take their place among the caller's
-# events by recording order, which the caller's own thread (or the proxy's forwarding) fixes.
-_SETTINGS = {"fault", "half-open", "heal", "clear"}
+# A proxy's SETTINGS (set or lift a fault, or the faults in force before it forwards a
+# connection's first byte) take their place among the caller's events by recording order,
+# which the caller's own thread (or the proxy's forwarding) fixes.
 
-# (cause kind, side) -> (effect kind, side): the k-th cause precedes the k-th effect.
-_CAUSES = (
-    (("connect", "caller"), ("websocket.connect", "server")),
-    (("websocket.accept", "server"), ("open", "caller")),
-    (("send", "caller"), ("websocket.receive", "server")),
-    (("websocket.send", "server"), ("receive", "reader")),
-    (("close", "caller"), ("websocket.disconnect", "server")),
-    (("websocket.close", "server"), ("closed", "reader")),
-    (("close", "caller"), ("closed", "reader")),
-    (("open", "caller"), ("receive", "reader")),
-    (("open", "caller"), ("closed", "reader")),
-    (("websocket.close", "server"), ("rejected", "caller")),  # close before accept: HTTP 403
-    (("websocket.http.response.body", "server"), ("rejected", "caller")),  # a denial response
-    (("exception", "server"), ("closed", "reader")),  # uvicorn drops the connection: 1006
-    (("return", "server"), ("closed", "reader")),
-    (("close", "caller"), ("send failed", "server")),  # the endpoint wrote to a closed connection
-    (("cut", "proxy"), ("closed", "reader")),  # the proxy reset both TCP connections
-    (("cut", "proxy"), ("websocket.disconnect", "server")),
-    (("stop", "proxy"), ("closed", "reader")),
-    (("upstream error", "proxy"), ("rejected", "caller")),  # the proxy's own HTTP 502
-    (("closed", "reader"), ("reconnect", "caller")),  # auto_reconnect: after the drop
-)
+
+def _chain_of(side: str, kind: str) -> str:
+    if side != "client":
+        return side
+    return "reader" if kind in READER_KINDS else "caller"
 
 
 def _chain(event: Event) -> str:
-    if event.side in ("server", "proxy"):
-        return event.side
-    return "reader" if event.kind in _READER_KINDS else "caller"
+    return _chain_of(event.side, event.kind)
+
+
+# (cause kind, chain) -> (effect kind, chain): the k-th cause precedes the k-th effect.
+_CAUSES = tuple(
+    ((cause, _chain_of(cause_side, cause)), (effect, _chain_of(effect_side, effect)))
+    for (cause_side, cause), (effect_side, effect) in CAUSES
+)
 
 
 def causal_order(events: list[Event]) -> list[Event]:
@@ -400,7 +446,7 @@ def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], co
         before = [e for e in proxy if e.seq < first.seq]
         if before:
             needs.setdefault(id(first), []).append(id(before[-1]))
-    settings = [e for e in proxy if e.kind in _SETTINGS]
+    settings = [e for e in proxy if e.kind in SETTINGS]
     caller = chains["caller"]
     for setting in settings:
         earlier = [e for e in caller if e.seq < setting.seq]
@@ -413,21 +459,7 @@ def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], co
 
 
 # -- a proxy's faults and who noticed them --------------------------------------------
-
-#: Proxy event kinds that disturb a connection: :func:`noticed` measures from them.
-DISRUPTIONS = frozenset({"cut", "half-open", "reset", "stop", "upstream error"})
-
-#: (side, kind) of the events by which a side shows that it noticed a failure or an end.
-NOTICES = frozenset(
-    {
-        ("client", "closed"),
-        ("client", "error"),
-        ("client", "rejected"),
-        ("server", "websocket.disconnect"),
-        ("server", "exception"),
-        ("server", "send failed"),
-    }
-)
+# DISRUPTIONS and NOTICES are declared in wsbench.kinds and re-exported here.
 
 
 def noticed(events: list[Event]) -> list[tuple[Event, Event, float]]:
@@ -446,7 +478,7 @@ def noticed(events: list[Event]) -> list[tuple[Event, Event, float]]:
         if event.side == "proxy":
             if event.kind in DISRUPTIONS:
                 current, sides = event, set()
-            elif event.kind in ("heal", "clear"):
+            elif event.kind in HEALS:
                 current = None
         elif current is not None and (event.side, event.kind) in NOTICES and event.side not in sides:
             sides.add(event.side)
@@ -515,7 +547,7 @@ def _render_body(event: Event) -> str:
         return render(event) if render else event.kind
     if not event.kind.startswith("websocket."):
         return f"! {event.detail}"
-    parts = ["→" if event.kind in _APP_SENDS else "←", event.kind]
+    parts = ["→" if event.kind in APP_SENDS else "←", event.kind]
     if event.data is not None:
         parts.append(_preview(event.data))
     if event.kind in ("websocket.close", "websocket.disconnect"):
@@ -525,12 +557,3 @@ def _render_body(event: Event) -> str:
     if event.detail:
         parts.append(event.detail)
     return " ".join(parts)
-
-
-_APP_SENDS = {
-    "websocket.accept",
-    "websocket.send",
-    "websocket.close",
-    "websocket.http.response.start",
-    "websocket.http.response.body",
-}

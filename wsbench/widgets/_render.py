@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..codes import MAX_REASON_BYTES, REGISTERED, describe
+from ..kinds import CLOSING, LOG_KINDS
 from ..transcript import Event, causal_order, noticed
 
 __all__ = [
@@ -32,8 +33,7 @@ __all__ = [
     "timeline_html",
 ]
 
-#: Client-side event kinds the panel's log shows (every other event stays in the transcript only).
-LOG_KINDS = frozenset({"connect", "open", "send", "receive", "ping", "pong", "close", "closed", "rejected", "error"})
+# LOG_KINDS (the client kinds the panel's log shows) is declared in wsbench.kinds, re-exported here.
 
 _TEXT_CHARS = 600  # characters of a text body shown in one log line
 _JSON_LINES = 30  # lines of pretty JSON shown in one log line
@@ -175,7 +175,7 @@ def log_line(event: Event, t0: float, *, unmasked: bool = False) -> LogLine:
         )
         return LogLine(plain, html)
     arrow, words = _control(event)
-    extra = " wsb-closing" if event.kind in ("close", "closed") else ""
+    extra = " wsb-closing" if event.kind in CLOSING else ""
     html = (
         f'<div class="wsb-row wsb-control{extra}"><span class="wsb-when">{when}</span>'
         f'<span class="wsb-dir">{arrow}</span><span class="wsb-event">{_t(words)}</span>{_headers_html(event)}</div>'
@@ -265,7 +265,7 @@ def _proxy_label(event: Event) -> str:
 
 
 def _arrow_label(cause: Event, effect: Event) -> str:
-    if cause.kind in ("close", "websocket.close", "websocket.disconnect"):
+    if cause.kind in CLOSING:
         return describe(cause.code, cause.reason or "")
     if cause.kind == "connect":
         return f"GET {display_url(cause.data) if isinstance(cause.data, str) else ''} (upgrade)"
@@ -361,7 +361,7 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
         r1, r2 = position[id(cause)], position[id(effect)]
         x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side == "client" else (_X_SERVER, _X_CLIENT)
         y1, y2 = y(r1) - 4, y(r2) - 4
-        closing = cause.kind in ("close", "websocket.close", "websocket.disconnect")
+        closing = cause.kind in CLOSING
         cls = "wsb-tl-arrow" + (" wsb-close" if closing else "") + (" wsb-dashed" if dashed else "")
         out.append(
             f'<line x1="{x1}" y1="{y1}" x2="{x2 + (6 if x2 < x1 else -6)}" y2="{y2}" class="{cls}" '
@@ -381,7 +381,7 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             )
             last_states = (None, None)
             continue
-        closing = " wsb-close" if event.kind in ("close", "closed", "websocket.close", "websocket.disconnect") else ""
+        close_class = " wsb-close" if event.kind in CLOSING else ""
         tip = f"<title>{_t(_tip(event))}</title>"
         if id(event) in after:  # how long after the proxy's disruption this side noticed
             disruption, seconds = after[id(event)]
@@ -407,13 +407,13 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             out.append(f'<circle cx="{_X_CLIENT}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-client"/>')
             out.append(
                 f'<text x="{_X_CLIENT - 10}" y="{y(i)}" text-anchor="end" '
-                f'class="wsb-tl-ev wsb-client{closing}">{tip}{_t(_short(label))}</text>'
+                f'class="wsb-tl-ev wsb-client{close_class}">{tip}{_t(_short(label))}</text>'
             )
             continue
         label = _server_label(event)
         out.append(f'<circle cx="{_X_SERVER}" cy="{y(i) - 4}" r="3" class="wsb-tl-dot wsb-server"/>')
         out.append(
-            f'<text x="{_X_SERVER + 10}" y="{y(i)}" class="wsb-tl-ev wsb-server{closing}">'
+            f'<text x="{_X_SERVER + 10}" y="{y(i)}" class="wsb-tl-ev wsb-server{close_class}">'
             f"{tip}{_t(_short(label, 44))}</text>"
         )
         states = (event.client_state, event.application_state)

@@ -1,0 +1,333 @@
+"""A transcript read as a conversation: which connections it holds, how to open one again,
+and JSON compared with ignore paths.
+
+* :func:`connections` and :func:`select` find the connections with a client side, numbered
+  #1, #2 ... as the transcript prints them, and a connection's client events in order.
+* :func:`plan` says how to open a recorded connection again (path and query, extra
+  headers, subprotocols, origin, compression); it never sends what was recorded as
+  ``***``: a masked secret must be given again (:func:`secrets_in` lists what a plan holds).
+* Text holding a JSON object or array (:func:`json_value`) compares as JSON, after
+  removing the fields matched by *ignore* JSON paths (:func:`compile_ignore`;
+  `jsonpath-ng <https://github.com/h2non/jsonpath-ng>`_ syntax: ``$.id``,
+  ``$.items[*].ts``); :func:`json_differences` names the paths that differ.
+* :func:`assert_json_matches` and :func:`expect_close` are the helpers the tests written
+  by :mod:`wsbench.codegen` call: importing this module loads no client, server or web
+  framework, so neither does a generated test file beyond the client it runs.
+
+Pure logic: :mod:`wsbench.replay` (the executor and the diff) and :mod:`wsbench.codegen`
+(pytest source) are built on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
+
+from jsonpath_ng.ext import parse as _parse_jsonpath
+
+from .errors import ConnectionClosed, InvalidTranscript
+from .secrets import MASK, is_secret_header, is_secret_param, mask_url
+from .transcript import Event, Transcript, by_connection
+
+__all__ = [
+    "Plan",
+    "Receiving",
+    "assert_json_matches",
+    "compile_ignore",
+    "connection_label",
+    "connections",
+    "differing_paths",
+    "expect_close",
+    "json_differences",
+    "json_value",
+    "plan",
+    "secrets_in",
+    "select",
+    "without_ignored",
+]
+
+_MAX_PATHS = 10  # differing JSON paths listed per message
+
+# Request headers the WebSocket client writes itself: not replayed as extra headers.
+_PROTOCOL_HEADERS = {
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    "user-agent",
+    "origin",
+}
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+
+class _Absent:
+    pass
+
+
+_ABSENT: Any = _Absent()  # a key or index one side lacks
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def json_value(text: str) -> dict | list | None:
+    """The JSON object or array in *text*, or None: plain text, a bare scalar or NaN compare as text."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+
+
+def compile_ignore(ignore: str | Iterable[str]) -> list[tuple[str, Any]]:
+    """Parse the *ignore* JSON paths; ValueError naming a path that does not parse."""
+    paths = [ignore] if isinstance(ignore, str) else list(ignore)
+    compiled = []
+    for path in paths:
+        if not isinstance(path, str):
+            raise ValueError(f"ignore paths must be strings like '$.id', not {path!r}")
+        try:
+            compiled.append((path, _parse_jsonpath(path)))
+        except Exception as exc:  # jsonpath-ng raises its own lexer/parser errors
+            raise ValueError(
+                f"ignore path {path!r} is not a valid JSON path ({exc}); write it like '$.id' or '$.items[*].ts'"
+            ) from None
+    return compiled
+
+
+def without_ignored(value: Any, compiled: list[tuple[str, Any]]) -> Any:
+    """A copy of *value* without the fields the compiled paths (:func:`compile_ignore`) match."""
+    if not compiled:
+        return value
+    value = copy.deepcopy(value)
+    for _, expr in compiled:
+        value = expr.filter(lambda _: True, value)
+    return value
+
+
+def _path_step(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def json_differences(expected: Any, got: Any, path: str = "$") -> Iterator[tuple[str, Any, Any]]:
+    """(JSON path, expected, got) for each place two JSON values differ, in document order."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        for key in [*expected, *(k for k in got if k not in expected)]:
+            yield from json_differences(expected.get(key, _ABSENT), got.get(key, _ABSENT), _path_step(path, key))
+    elif isinstance(expected, list) and isinstance(got, list):
+        for index in range(max(len(expected), len(got))):
+            yield from json_differences(
+                expected[index] if index < len(expected) else _ABSENT,
+                got[index] if index < len(got) else _ABSENT,
+                _path_step(path, index),
+            )
+    elif expected != got or (type(expected) is not type(got) and not _same_number(expected, got)):
+        yield path, expected, got
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool)
+
+
+def differing_paths(expected: Any, got: Any) -> tuple[str, ...]:
+    """One line per JSON path where two values differ (``$.n: 1 != 2``), at most ten and a count of the rest."""
+    found = list(json_differences(expected, got))
+    lines = [f"{path}: {_shown(e)} != {_shown(g)}" for path, e, g in found[:_MAX_PATHS]]
+    if len(found) > _MAX_PATHS:
+        lines.append(f"... and {len(found) - _MAX_PATHS} more JSON paths")
+    return tuple(lines)
+
+
+def assert_json_matches(got: Any, expected: Any, *, ignore: str | Iterable[str] = ()) -> None:
+    """Assert that *got* (a JSON value, or JSON text) equals *expected* once the fields matched
+    by the *ignore* JSON paths are removed from both; the AssertionError names the paths that differ."""
+    compiled = compile_ignore(ignore)
+    if isinstance(got, str):
+        parsed = json_value(got)
+        if parsed is None:
+            raise AssertionError(f"expected a JSON object or array, got the text {got!r}")
+        got = parsed
+    left, right = without_ignored(expected, compiled), without_ignored(got, compiled)
+    found = list(json_differences(left, right))
+    if found:
+        shown = "\n".join(f"  {path}: expected {_shown(e)}, got {_shown(g)}" for path, e, g in found[:_MAX_PATHS])
+        more = f"\n  ... and {len(found) - _MAX_PATHS} more" if len(found) > _MAX_PATHS else ""
+        skipped = f" (ignoring {', '.join(path for path, _ in compiled)})" if compiled else ""
+        raise AssertionError(f"JSON message differs{skipped}:\n{shown}{more}")
+
+
+class Receiving(Protocol):
+    """What :func:`expect_close` needs of a connection (a :class:`~wsbench.Connection` has it):
+    ``receive(timeout)`` returning the next message, raising ConnectionClosed once closed."""
+
+    def receive(self, timeout: float | None = None) -> str | bytes: ...
+
+
+def expect_close(conn: Receiving, *, timeout: float | None = None) -> None:
+    """Wait until the peer closes *conn*; AssertionError if a message comes first, and
+    :class:`~wsbench.Timeout` if it stays open for *timeout* seconds."""
+    try:
+        message = conn.receive(timeout=timeout)
+    except ConnectionClosed:
+        return
+    raise AssertionError(f"expected the server to close the connection, but it sent another message: {message!r}")
+
+
+# -- reading a transcript ----------------------------------------------------------------
+
+
+def connections(transcript: Transcript) -> list[tuple[int, list[Event]]]:
+    """(number, events) of each connection with a client side, numbered as the transcript prints them."""
+    return [
+        (number, events)
+        for number, events in enumerate(by_connection(transcript), 1)
+        if any(e.side == "client" and e.kind == "connect" for e in events)
+    ]
+
+
+def select(transcript: Transcript, conn: int | None) -> tuple[int, list[Event]]:
+    """The connection *conn* (numbered #1, #2 ... as printed), or the only one; its client events in order."""
+    if not isinstance(transcript, Transcript):
+        raise TypeError(f"expected a wsbench.Transcript, got {type(transcript).__name__}")
+    found = connections(transcript)
+    if not found:
+        has_client = any(e.side == "client" for e in transcript)
+        raise InvalidTranscript(
+            "the transcript has no client side to replay: "
+            + (
+                "no client 'connect' event"
+                if has_client
+                else f"its {len(transcript)} events are all server-side"
+                if len(transcript)
+                else "it is empty"
+            )
+            + "; record one with wsbench.connect(url) or bench.connect(path) and use conn.transcript"
+        )
+    if conn is None:
+        if len(found) > 1:
+            listed = ", ".join(f"#{n} {connection_label(events)}" for n, events in found)
+            raise InvalidTranscript(
+                f"the transcript holds {len(found)} connections ({listed}); pick one with conn=<number>"
+            )
+        number, events = found[0]
+    else:
+        chosen = [(n, events) for n, events in found if n == conn]
+        if not chosen:
+            numbers = ", ".join(str(n) for n, _ in found)
+            raise InvalidTranscript(f"the transcript has no connection #{conn} with a client side; it has {numbers}")
+        number, events = chosen[0]
+    # "reconnect" is auto_reconnect's note that this connection ended and the next began: not part of it
+    client = sorted((e for e in events if e.side == "client" and e.kind != "reconnect"), key=lambda e: e.seq)
+    if client[0].kind != "connect" or not isinstance(client[0].data, str):
+        raise InvalidTranscript(f"connection #{number}: the client side does not start with a 'connect' event")
+    return number, client
+
+
+def connection_label(events: list[Event]) -> str:
+    """The path and query a connection's client "connect" event opened, secrets masked: how it is named."""
+    connect = next(e for e in events if e.side == "client" and e.kind == "connect")
+    url = connect.data if isinstance(connect.data, str) else ""
+    parts = urlsplit(url)
+    return mask_url((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+
+
+class Plan(NamedTuple):
+    """How to open a recorded connection again: path and query, and the options of ``connect``."""
+
+    path: str  #: path and query, with the real secret values
+    headers: list[tuple[str, str]]  #: request headers the user added (protocol headers left out)
+    options: dict[str, Any]  #: subprotocols, origin, compression, as recorded
+
+
+def plan(
+    number: int,
+    connect: Event,
+    client: list[Event],
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    hint: str,
+) -> Plan:
+    """The path, headers and options to open connection *number* again; InvalidTranscript for
+    a value recorded as ``***`` that neither *params* nor *headers* supplies (*hint* says how)."""
+    assert isinstance(connect.data, str)
+    given_params = dict(params or {})
+    given_headers = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+    given_names = {name.lower() for name, _ in given_headers}
+    missing: list[str] = []
+    parts = urlsplit(connect.data)
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, _, value = pair.partition("=")
+        plain_name = unquote_plus(name)
+        if value == MASK:
+            if plain_name in given_params:
+                pair = f"{name}={quote(str(given_params.pop(plain_name)), safe='')}"
+            else:
+                missing.append(f"query parameter {plain_name!r}")
+        pairs.append(pair)
+    if given_params:  # the rest are added to the query, as connect(params=...) does
+        pairs.extend(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in given_params.items())
+    path = (parts.path or "/") + ("?" + "&".join(pairs) if pairs else "")
+    recorded = list(connect.headers or ())
+    names = {name.lower() for name, _ in recorded}
+    extra = []
+    for name, value in recorded:
+        lower = name.lower()
+        if lower in _PROTOCOL_HEADERS or lower in given_names:
+            continue
+        if value == MASK:
+            missing.append(f"header {name!r}")
+        extra.append((name, value))
+    extra.extend(given_headers)
+    if missing:
+        raise InvalidTranscript(
+            f"connection #{number} was saved with its secrets masked ({', '.join(missing)}), and wsbench "
+            f"will not send {MASK!r} as if it were the real value: {hint}"
+        )
+    options: dict[str, Any] = {}
+    offered = next((v for n, v in recorded if n.lower() == "sec-websocket-protocol"), None)
+    agreed = next((e.detail for e in client if e.kind == "open" and e.detail), None)
+    if offered:
+        options["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+    elif agreed:
+        options["subprotocols"] = [agreed]
+    origin = next((v for n, v in recorded if n.lower() == "origin"), None)
+    if origin:
+        options["origin"] = origin
+    if recorded and "sec-websocket-extensions" not in names:
+        options["compression"] = False
+    return Plan(path, extra, options)
+
+
+def secrets_in(plan: Plan) -> list[str]:
+    """What in a plan is a secret (:mod:`wsbench.secrets`): "query parameter 'token'", "header 'Authorization'"."""
+    query = urlsplit(plan.path).query
+    found = [
+        f"query parameter {name!r}"
+        for name, value in parse_qsl(query, keep_blank_values=True)
+        if value and is_secret_param(name)
+    ]
+    return found + [f"header {name!r}" for name, value in plan.headers if value and is_secret_header(name)]
