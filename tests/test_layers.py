@@ -43,6 +43,7 @@ LAYERS = {
     "wsbench.proxy": 8,
     "wsbench.replay": 8,
     "wsbench.testing": 8,
+    "wsbench.exercises": 8,
     "wsbench.demo": 9,
     "wsbench.cli": 10,
     "wsbench.__main__": 11,
