@@ -21,14 +21,13 @@ import socket
 import ssl
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from conftest import add_endpoints
+from conftest import add_endpoints, wait_until
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse, RedirectResponse
 from traitlets import TraitError
@@ -45,14 +44,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 3.0) -> None:
-    """Poll *predicate* (bounded) until it is true; fail the test if it never is."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 def received(conn: wsbench.Connection) -> list[Any]:
@@ -867,10 +858,8 @@ def test_message_over_the_servers_limit_is_closed_by_the_server_with_1009(echo):
 )
 def test_receive_timeout_leaves_the_connection_usable(echo, call, what):
     """Nothing arrives in 0.1 s: Timeout (a TimeoutError) naming the call; the connection stays open and echoes."""
-    start = time.monotonic()
     with pytest.raises(wsbench.Timeout) as info:
         call(echo)
-    assert time.monotonic() - start < 1.5
     assert isinstance(info.value, TimeoutError)
     assert f"{what}: no message from <Connection /echo open> within 0.1 s" in str(info.value)
     assert received(echo) == ["kept"]
@@ -1135,11 +1124,8 @@ def test_async_bad_calls_leave_the_connection_usable(shared_bench, prepare, call
     async def main() -> tuple[str, str, list[Any]]:
         conn = await shared_bench.aconnect("/echo", timeout=2)
         if prepare is not None:
+            # the echo of it is what the call below finds: it waits for that message (timeout=2)
             await (conn.asend_text(prepare) if isinstance(prepare, str) else conn.asend_bytes(prepare))
-            for _ in range(400):  # bounded: the echo comes back at once
-                if received(conn):
-                    break
-                await asyncio.sleep(0.005)
         with pytest.raises(error) as info:
             await call(conn)
         state = conn.state

@@ -123,14 +123,17 @@ def lab(lab_settings: Path, tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        for _ in range(int(START_TIMEOUT / 0.25) + 1):  # poll for the marker (HTTP 200), bounded in count and time
             assert process.poll() is None, f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
             assert time.monotonic() < deadline, f"JupyterLab did not answer in {START_TIMEOUT} s"
             try:
                 if _request(f"{base}/api/status?token={token}") == 200:
                     break
             except (urllib.error.URLError, OSError):
-                time.sleep(0.25)
+                pass
+            time.sleep(0.25)  # the poll interval, not a synchronization: the loop waits for the 200
+        else:
+            raise AssertionError(f"JupyterLab did not answer in {START_TIMEOUT} s")
         yield f"{base}/lab/tree/widgets_demo.ipynb?reset&token={token}"
     finally:
         try:  # shuts the kernels down too

@@ -39,11 +39,12 @@ class Served:
         self.proc.send_signal(sig)
         status = self.proc.wait(WAIT)
         out = []
-        while True:
+        for _ in range(10_000):  # bounded in count; each get is bounded in time
             line = self._rest.get(timeout=WAIT)
             if line is None:
                 return status, "".join(out)
             out.append(line)
+        raise AssertionError(f"serve printed more than 10,000 lines after {sig}")
 
 
 @pytest.fixture
@@ -65,10 +66,14 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         threading.Thread(target=pump, daemon=True).start()
         seen: list[str] = []
         deadline = time.monotonic() + WAIT
-        while not seen or not seen[-1].startswith("Press Ctrl-C"):
+        for _ in range(100):  # bounded: the banner is a few lines, all within WAIT
+            if seen and seen[-1].startswith("Press Ctrl-C"):
+                break
             line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
             assert line is not None, f"serve exited early: {''.join(seen)}{proc.stderr.read()}"  # type: ignore[union-attr]
             seen.append(line)
+        else:
+            raise AssertionError(f"no 'Press Ctrl-C' line in the first 100: {''.join(seen)}")
         match = re.search(r"ws://127\.0\.0\.1:\d+", seen[0])
         assert match, seen[0]
         return Served(proc, match.group(0), seen, lines)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from conftest import wait_until
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
@@ -34,14 +35,6 @@ IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
 DROP_CODE = {"websockets-sansio": 1005, "wsproto": 1005, "websockets": 1006}
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll *predicate* (bounded) until it is true; fail the test if it never is."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 def assert_echoes(bench: wsbench.Bench, text: str = "still serving") -> None:
@@ -217,7 +210,7 @@ def fault_endpoints(bench: wsbench.Bench, seen: list[object]) -> None:
         await websocket.accept()
         for i in range(100_000):
             await websocket.send_text(str(i))
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # the pace of the stream, part of the behaviour: a steady sender
 
 
 # -- misbehaving endpoints -------------------------------------------------------------
@@ -349,7 +342,14 @@ def test_bench_stopped_during_iter_messages_gives_1012_after_every_sent_message(
     bench = make_bench(ws=ws)
     fault_endpoints(bench, [])
     conn = bench.connect("/stream")
-    stopper = threading.Timer(0.3, bench.stop)
+
+    def stop_mid_stream() -> None:  # once 20 messages have arrived, not after a guessed time
+        try:
+            wait_until(lambda: len(conn.transcript.filter(side="client", kind="receive")) >= 20)
+        finally:  # stop in any case, so the iteration below ends (a short stream fails the length check)
+            bench.stop()
+
+    stopper = threading.Thread(target=stop_mid_stream, name="stopper", daemon=True)
     stopper.start()
     got: list[str] = []
     try:
@@ -361,7 +361,7 @@ def test_bench_stopped_during_iter_messages_gives_1012_after_every_sent_message(
     assert info.value.code == 1012
     assert conn.close_code == 1012
     assert not bench.running
-    assert len(got) > 10
+    assert len(got) >= 20
     assert got == [str(i) for i in range(len(got))]
     server = [e.kind for e in conn.transcript if e.side == "server"]
     assert server.count("websocket.send") - server.count("send failed") == len(got)
@@ -449,6 +449,19 @@ class Kernel:
         assert content["status"] == "ok", out
         return out
 
+    def wait_output(self, msg_id: str, text: str, timeout: float) -> None:
+        """Wait until the cell of request *msg_id* has printed *text* (its marker); other messages are
+        skipped, a bounded number of them."""
+        deadline = time.monotonic() + timeout
+        printed = ""
+        for _ in range(1000):
+            message = self.client.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+                printed += message["content"]["text"]
+                if text in printed:
+                    return
+        raise AssertionError(f"the cell did not print {text!r}")
+
     def reply_to(self, msg_id: str, timeout: float) -> dict:
         """The shell reply to the request *msg_id* (other replies are skipped, a bounded number of them)."""
         deadline = time.monotonic() + timeout
@@ -477,15 +490,14 @@ def test_kernel_interrupt_during_a_blocking_receive_leaves_connection_and_bench_
     """Interrupting a cell blocked in receive_text raises KeyboardInterrupt there; the same connection
     still echoes and the bench still accepts a new connection."""
     kernel.ok(SETUP)
-    start = time.monotonic()
-    # stop_on_error=False: the interrupted cell must not make ipykernel abort the next one
-    msg_id = kernel.client.execute("conn.receive_text(timeout=30)", stop_on_error=False)
-    time.sleep(1)
+    # stop_on_error=False: the interrupted cell must not make ipykernel abort the next one. The cell
+    # prints a marker just before it blocks; the interrupt comes once that marker is out.
+    msg_id = kernel.client.execute("print('receiving', flush=True)\nconn.receive_text(timeout=30)", stop_on_error=False)
+    kernel.wait_output(msg_id, "receiving", timeout=10)
     kernel.manager.interrupt_kernel()
-    reply = kernel.reply_to(msg_id, timeout=10)
+    reply = kernel.reply_to(msg_id, timeout=10)  # well before the receive's own 30 s
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
-    assert time.monotonic() - start < 10
     out = kernel.ok(
         "conn.send_text('after the interrupt')\n"
         "print(conn.receive_text(timeout=5))\n"

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
-import time
+from collections.abc import Callable
 
 import pytest
+from conftest import wait_until
 
 import wsbench
 from wsbench import loop
+
+
+def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
+    """True while *thread* waits on a lock or condition inside a call of *function*: the marker that a
+    blocking call has started waiting (read from the thread's current stack, not guessed from time)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    innermost = frame
+    for _ in range(200):  # bounded: a stack is never this deep here
+        if frame is None:
+            return False
+        if frame.f_code is function.__code__:
+            return innermost is not None and innermost.f_code.co_name == "wait"
+        frame = frame.f_back
+    return False
 
 
 async def _thread_name() -> str:
@@ -55,14 +71,17 @@ def test_run_passes_the_operations_own_timeout_on():
 def test_run_reports_a_stuck_loop(monkeypatch):
     """run() raises Timeout naming a stuck loop when the coroutine blocks past timeout + STUCK_GRACE."""
     monkeypatch.setattr(loop, "STUCK_GRACE", 0.1)
+    release = threading.Event()
 
     async def block() -> None:
-        time.sleep(0.5)  # blocks the loop itself, as a careless endpoint would
+        release.wait(10)  # blocks the loop itself, as a careless endpoint's time.sleep would, until released
 
-    start = time.monotonic()
-    with pytest.raises(wsbench.Timeout) as info:
-        loop.run(block(), timeout=0.1, what="blocking test")
-    assert time.monotonic() - start < 0.45
+    try:
+        with pytest.raises(wsbench.Timeout) as info:
+            loop.run(block(), timeout=0.1, what="blocking test")
+        assert not release.is_set()  # run() reported while the loop was still blocked, not after
+    finally:
+        release.set()
     message = str(info.value)
     assert message.startswith("blocking test: ")
     assert "wsbench loop did not answer" in message
@@ -119,19 +138,26 @@ def test_keyboard_interrupt_in_run_cancels_that_operation():
     async def slow() -> None:
         started.set()
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # the operation being cancelled: slow on purpose
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
+    main = threading.main_thread()
+
+    def interrupt() -> None:  # once run() waits for the running operation, not after a guessed time
+        if started.wait(5):
+            wait_until(lambda: blocked_in(main, loop.run))
+            signal.pthread_kill(main.ident or 0, signal.SIGINT)
+
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    interrupter = threading.Thread(target=interrupt, name="interrupter", daemon=True)
     try:
-        timer.start()
+        interrupter.start()
         with pytest.raises(KeyboardInterrupt):
-            loop.run(slow(), timeout=5, what="slow")
+            loop.run(slow(), timeout=5, what="slow")  # without the SIGINT: a Timeout, and the test fails
     finally:
-        timer.join()
+        interrupter.join(10)
         signal.signal(signal.SIGINT, previous)
     assert started.is_set()
     assert cancelled.wait(2)

@@ -1,20 +1,17 @@
 """Tests for wsbench.secrets and the security defaults: secrets masked in everything wsbench
-shows or exports (with an opt-out per call), received data never evaluated, size limits
-enforced before buffering."""
+shows or exports (with an opt-out per call), and received data never evaluated. (Size limits,
+enforced before buffering, are tested with the connection: tests/client/test_connection.py.)"""
 
 from __future__ import annotations
 
 import ast
 import asyncio
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import WebSocket
-from websockets.sync.server import ServerConnection, serve
 
 import wsbench
 from wsbench.errors import InvalidTranscript
@@ -464,81 +461,3 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
         "bad.py:6: eval()",
         "bad.py:8: pickle.loads",
     ]
-
-
-# -- size limits are enforced before buffering -------------------------------------------------------
-
-
-def test_message_over_max_size_is_refused_with_1009_and_not_delivered(make_bench):
-    """A message larger than max_size fails the connection with 1009; it never reaches the inbox or the transcript."""
-    bench = make_bench(endpoints=False)
-
-    @bench.websocket("/big")
-    async def big(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await websocket.send_bytes(b"x" * 2000)
-        await websocket.receive()
-
-    conn = bench.connect("/big", max_size=1000)
-    with pytest.raises(wsbench.ConnectionClosed) as info:
-        conn.receive(timeout=5)
-    assert info.value.sent_code == 1009
-    assert "message too big" in str(info.value)
-    conn.wait_endpoint()
-    assert conn.transcript.filter(side="client", kind="receive").events == []
-    [disconnect] = conn.transcript.filter(side="server", kind="websocket.disconnect")
-    assert disconnect.code == 1009  # the server was told why
-    with pytest.raises(wsbench.ConnectionClosed):
-        conn.receive(timeout=0.1)  # nothing queued behind the error either
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[[Callable[[ServerConnection], None]], str]]:
-    """Factory: a plain websockets server running *handler*; returns its ws:// URL."""
-    servers = []
-
-    def start(handler: Callable[[ServerConnection], None]) -> str:
-        server = serve(handler, "127.0.0.1", 0)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-
-
-def test_size_limit_is_checked_on_the_frame_header_before_the_payload(raw_server):
-    """A frame header announcing 1 TiB is refused at once with 1009: no waiting for (or buffering of) the payload."""
-
-    def announce_a_huge_frame(ws: ServerConnection) -> None:
-        ws.socket.sendall(b"\x82\x7f" + (2**40).to_bytes(8, "big"))  # binary, 64-bit length, no payload follows
-        try:
-            ws.recv(timeout=5)
-        except Exception:
-            pass
-
-    conn = wsbench.connect(raw_server(announce_a_huge_frame), max_size=1000)
-    start = time.monotonic()
-    with pytest.raises(wsbench.ConnectionClosed) as info:
-        conn.receive(timeout=5)
-    assert info.value.sent_code == 1009
-    assert time.monotonic() - start < 2
-    assert conn.transcript.filter(kind="receive").events == []
-
-
-def test_size_limit_counts_every_fragment_of_a_message(raw_server):
-    """Fragments that are small alone but over max_size together are refused with 1009, the message not delivered."""
-
-    def send_in_fragments(ws: ServerConnection) -> None:
-        ws.send(["x" * 400, "x" * 400, "x" * 400])  # one text message in three frames: 1200 bytes
-        try:
-            ws.recv(timeout=5)
-        except Exception:
-            pass
-
-    conn = wsbench.connect(raw_server(send_in_fragments), max_size=1000)
-    with pytest.raises(wsbench.ConnectionClosed) as info:
-        conn.receive(timeout=5)
-    assert info.value.sent_code == 1009
-    assert conn.transcript.filter(kind="receive").events == []

@@ -7,24 +7,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 
 import pytest
+import trustme
+from conftest import wait_until
 from fastapi import FastAPI, WebSocket
 
 import wsbench
 from wsbench._service import is_loopback as _is_loopback
 from wsbench.server import WS_IMPLEMENTATIONS
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 2.0) -> None:
-    """Poll *predicate* (bounded) until it is true; fail the test if it never is."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 def loop_threads() -> int:
@@ -230,6 +222,42 @@ def test_invalid_ws_implementation_raises_value_error():
         assert name in str(info.value)
 
 
+# -- TLS options -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """PEM files made by trustme: a server certificate for 127.0.0.1 and its key."""
+    folder = tmp_path_factory.mktemp("server-tls")
+    cert = trustme.CA().issue_cert("127.0.0.1")
+    files = {"server": str(folder / "server.pem"), "server_key": str(folder / "server.key")}
+    cert.cert_chain_pems[0].write_to_path(files["server"])
+    cert.private_key_pem.write_to_path(files["server_key"])
+    return files
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"certfile": "{tmp}/nope.pem"}, "cannot load the server certificate"),
+        ({"certfile": "{tmp}/garbage.pem"}, "cannot load the server certificate"),
+        ({"certfile": "{server}", "keyfile": "{server_key}", "client_ca_file": "{tmp}/nope.pem"}, "client CA file"),
+    ],
+)
+def test_bench_with_invalid_tls_files_names_the_file(options, message, server_tls_files, tmp_path):
+    """Bench(certfile=...) with a file that is missing or not PEM raises TLSFailure naming it, before serving."""
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    given = {name: value.format(tmp=tmp_path, **server_tls_files) for name, value in options.items()}
+    with pytest.raises(wsbench.TLSFailure, match=message):
+        wsbench.Bench(name="bad-tls", **given)
+
+
+def test_bench_keyfile_without_certfile_is_refused():
+    """Bench(keyfile=...) without certfile= raises ValueError: TLS starts with the server's certificate."""
+    with pytest.raises(ValueError, match="need certfile"):
+        wsbench.Bench(name="bad-tls", keyfile="key.pem")
+
+
 # -- the server-side record ----------------------------------------------------------
 
 
@@ -425,15 +453,21 @@ def test_root_path_is_passed_to_uvicorn():
 def test_wait_idle_waits_for_an_endpoint_after_a_rejected_handshake(bench):
     """After a rejected handshake there is no connection; bench.wait_idle() waits for the endpoint's end."""
     seen = []
+    release = threading.Event()
 
     @bench.websocket("/slow-no")
     async def slow_no(websocket: WebSocket) -> None:
         await websocket.close(1008)
-        await asyncio.sleep(0.2)  # still running when the client has its answer
+        await asyncio.to_thread(release.wait, 10)  # still running after the client has its answer, until released
         seen.append("done")
 
-    with pytest.raises(wsbench.HandshakeRejected):
-        bench.connect("/slow-no")
+    try:
+        with pytest.raises(wsbench.HandshakeRejected):
+            bench.connect("/slow-no")
+        with pytest.raises(wsbench.Timeout):
+            bench.wait_idle(timeout=0.1)  # the client is done; the endpoint is not
+    finally:
+        release.set()
     bench.wait_idle(timeout=3)
     assert seen == ["done"]
 
@@ -444,13 +478,13 @@ def test_wait_idle_times_out_while_an_endpoint_runs(bench):
     @bench.websocket("/hold")
     async def hold(websocket: WebSocket) -> None:
         await websocket.accept()
-        await asyncio.sleep(0.5)
+        await websocket.receive()  # runs until the client closes
 
     conn = bench.connect("/hold")
     with pytest.raises(wsbench.Timeout, match="1 endpoint"):
         bench.wait_idle(timeout=0.1)
-    bench.wait_idle(timeout=3)
     conn.close()
+    bench.wait_idle(timeout=3)
 
 
 def test_importing_wsbench_changes_no_logging():
