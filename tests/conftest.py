@@ -22,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -49,6 +52,27 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         )
         time.sleep(0.005)
     return result
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, noted, released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
+    """True while *thread* waits on a lock or condition inside a call of *function*: the marker that a
+    blocking call has started waiting (read from the thread's current stack, not guessed from time)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    innermost = frame
+    for _ in range(200):  # bounded: a stack is never this deep here
+        if frame is None:
+            return False
+        if frame.f_code is function.__code__:
+            return innermost is not None and innermost.f_code.co_name == "wait"
+        frame = frame.f_back
+    return False
 
 
 def add_endpoints(bench: wsbench.Bench) -> None:

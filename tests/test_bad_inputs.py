@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import add_endpoints, wait_until
+from conftest import add_endpoints, free_port, wait_until
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse, RedirectResponse
 from traitlets import TraitError
@@ -37,13 +37,6 @@ from wsbench.codes import describe
 from wsbench.widgets import CUSTOM, Panel
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, noted, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def received(conn: wsbench.Connection) -> list[Any]:

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
-from collections.abc import Callable
 
 import pytest
-from conftest import wait_until
+from conftest import blocked_in, wait_until
 
 import wsbench
 from wsbench import loop
-
-
-def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
-    """True while *thread* waits on a lock or condition inside a call of *function*: the marker that a
-    blocking call has started waiting (read from the thread's current stack, not guessed from time)."""
-    frame = sys._current_frames().get(thread.ident or 0)
-    innermost = frame
-    for _ in range(200):  # bounded: a stack is never this deep here
-        if frame is None:
-            return False
-        if frame.f_code is function.__code__:
-            return innermost is not None and innermost.f_code.co_name == "wait"
-        frame = frame.f_back
-    return False
 
 
 async def _thread_name() -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import wait_until
+from conftest import blocked_in, wait_until
 from fastapi import WebSocket
 from websockets.sync.server import ServerConnection, serve
 
@@ -21,20 +20,6 @@ from wsbench.transcript import Transcript
 def kinds(transcript: Transcript, side: str = "client") -> list[str]:
     """The kinds of *side*'s events, in order."""
     return [event.kind for event in transcript if event.side == side]
-
-
-def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
-    """True while *thread* waits on a lock or condition inside a call of *function*: the marker that a
-    blocking call has started waiting (read from the thread's current stack, not guessed from time)."""
-    frame = sys._current_frames().get(thread.ident or 0)
-    innermost = frame
-    for _ in range(200):  # bounded: a stack is never this deep here
-        if frame is None:
-            return False
-        if frame.f_code is function.__code__:
-            return innermost is not None and innermost.f_code.co_name == "wait"
-        frame = frame.f_back
-    return False
 
 
 # -- close-code validation ------------------------------------------------------

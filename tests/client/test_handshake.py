@@ -17,17 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
+from conftest import free_port
 from fastapi import WebSocket
 
 import wsbench
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, noted, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # -- URLs -----------------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ module named ``conftest`` would shadow the suite's own (``from conftest import w
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +14,7 @@ import wsbench
 from wsbench.proxy import FaultProxy
 from wsbench.transcript import Transcript
 
-__all__ = ["ProxyFactory", "free_port", "held", "kinds", "make_proxy", "proxy"]
+__all__ = ["ProxyFactory", "held", "kinds", "make_proxy", "proxy"]
 
 ProxyFactory = Callable[..., FaultProxy]
 
@@ -40,13 +39,6 @@ def make_proxy(request: pytest.FixtureRequest) -> Iterator[ProxyFactory]:
 def proxy(bench: wsbench.Bench, make_proxy: ProxyFactory) -> FaultProxy:
     """A FaultProxy in front of the test bench."""
     return make_proxy(bench)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kinds(transcript: Transcript, side: str) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import wait_until
+from conftest import free_port, wait_until
 from fastapi import WebSocket
-from proxy_fixtures import free_port, held, kinds
+from proxy_fixtures import held, kinds
 
 import wsbench
 
