@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -147,6 +148,48 @@ def test_endpoint_path_must_start_with_slash(bench):
         bench.websocket("echo")
     with pytest.raises(ValueError, match="must start with '/'"):
         bench.connect("echo")
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("", "must start with '/'"),
+        ("no-slash", "must start with '/'"),
+        ("/x?y", "starts a URL's query"),
+        ("/x#y", "starts a URL's fragment"),
+    ],
+)
+def test_a_path_no_url_reaches_is_an_invalid_path(bench, path, words):
+    """Empty, relative, or holding '?' / '#': InvalidPath (a BenchError and a ValueError) saying why."""
+    with pytest.raises(wsbench.InvalidPath, match=words) as info:
+        bench.websocket(path)
+    assert isinstance(info.value, wsbench.BenchError) and isinstance(info.value, ValueError)
+
+
+def test_registering_after_stop_is_an_error(make_bench):
+    """A stopped bench refuses new endpoints instead of accepting them silently."""
+    bench = make_bench()
+    bench.stop()
+    with pytest.raises(wsbench.BenchError, match="is stopped"):
+        bench.websocket("/late")
+
+
+def test_an_endpoint_blocking_the_loop_is_named_in_its_transcript_and_the_log(bench):
+    """The watchdog notices an endpoint that blocks the bench's loop (time.sleep) and names it."""
+
+    @bench.websocket("/blocking")
+    async def blocking(websocket: WebSocket) -> None:
+        await websocket.accept()
+        time.sleep(1.0)  # the mistake under test: blocking the loop
+        await websocket.send_text("late")
+
+    with bench.connect("/blocking") as conn:
+        assert conn.receive_text(timeout=10) == "late"
+        blocked = wait_until(lambda: [e for e in conn.transcript if e.side == "server" and e.kind == "blocked"])
+    assert "blocked for" in blocked[0].detail and "by endpoint /blocking" in blocked[0].detail
+    assert "await asyncio.sleep" in blocked[0].detail
+    assert any("by endpoint /blocking" in line for line in wsbench.server_log())
+    assert bench.blocked_since(blocked[0].time - 5) is not None
 
 
 def test_reregistering_a_path_replaces_the_endpoint(bench):

@@ -16,6 +16,7 @@ import ipaddress
 import socket
 import threading
 import warnings
+from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
@@ -25,7 +26,7 @@ from .errors import BenchError
 if TYPE_CHECKING:
     from .transcript import Transcript
 
-__all__ = ["LoopbackService", "Pairing", "bind", "is_loopback", "warn_unless_loopback"]
+__all__ = ["LoopbackService", "Pairing", "bind", "is_loopback", "note_blockage", "warn_unless_loopback"]
 
 
 class Pairing(Protocol):
@@ -54,6 +55,10 @@ class Pairing(Protocol):
     @property
     def endpoint_ended(self) -> Gate:
         """Notified whenever an endpoint behind it returns or raises."""
+
+    def blocked_since(self, started: float) -> str | None:
+        """What blocked the background loop since ``time.time()`` *started*, if anything did:
+        a Timeout names it instead of blaming the peer."""
 
 
 def is_loopback(host: str) -> bool:
@@ -187,6 +192,13 @@ class LoopbackService:
         """Notified whenever an endpoint behind it ends; a service with no endpoints never notifies."""
         return _NEVER
 
+    def blocked_since(self, started: float) -> str | None:
+        """The last blockage of the background loop that ended after *started* (the
+        :class:`Pairing` contract); every service shares the one loop, so every one can tell."""
+        with LoopbackService._registry_lock:
+            last = _blockages[-1] if _blockages else None
+        return last[1] if last is not None and last[0] >= started else None
+
     def pair(self, port: int, transcript: Transcript | None) -> None:
         """Route the events of the client on *port* into *transcript* as well (None: stop): a
         :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
@@ -197,6 +209,15 @@ class LoopbackService:
 
 
 _NEVER = Gate()  # nothing ever notifies it: waiting on it ends at the timeout
+
+#: (``time.time()`` it ended, what blocked the loop): the last few blockages the watchdog saw
+_blockages: deque[tuple[float, str]] = deque(maxlen=16)
+
+
+def note_blockage(ended: float, message: str) -> None:
+    """Keep a blockage of the background loop (the bench's watchdog listener calls this)."""
+    with LoopbackService._registry_lock:
+        _blockages.append((ended, message))
 
 
 @atexit.register

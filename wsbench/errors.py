@@ -18,6 +18,7 @@
     ├── ConnectionClosed
     ├── InvalidTranscript         (also ValueError)
     └── BenchError
+        └── InvalidPath           (also ValueError)
 
 Messages name the problem and, where there is one, the fix. Server-side code
 never sees these: an endpoint meets Starlette's own ``WebSocketDisconnect``.
@@ -34,6 +35,7 @@ __all__ = [
     "HandshakeRejected",
     "InvalidCloseCode",
     "InvalidJSON",
+    "InvalidPath",
     "InvalidTranscript",
     "InvalidURL",
     "ReasonTooLong",
@@ -151,3 +153,8 @@ class InvalidTranscript(WsbenchError, ValueError):
 
 class BenchError(WsbenchError):
     """Raised when the embedded server cannot start, or is used after ``stop()``."""
+
+
+class InvalidPath(BenchError, ValueError):
+    """Raised when an endpoint path is one no WebSocket URL reaches (empty, no leading "/",
+    or holding "?" or "#", which start a URL's query and fragment)."""

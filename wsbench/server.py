@@ -25,10 +25,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import WebSocketRoute
 
+from . import loop
 from ._gate import Gate
-from ._service import LoopbackService, bind, warn_unless_loopback
+from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .client import Connection, aconnect, connect
-from .errors import BenchError, Timeout, TLSFailure
+from .errors import BenchError, InvalidPath, Timeout, TLSFailure
 from .states import StateMirror
 from .transcript import Transcript, record
 
@@ -215,6 +216,7 @@ class Bench(LoopbackService):
             )
         warn_unless_loopback(host, "Bench")
         _keep_uvicorn_logs()
+        loop.on_blocked(_blocked)
         self.app: FastAPI = app if app is not None else FastAPI()
         self.ws = ws
         self.host = host
@@ -275,8 +277,9 @@ class Bench(LoopbackService):
 
     def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
         """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there."""
-        if not path.startswith("/"):
-            raise ValueError(f"endpoint path must start with '/', got {path!r}")
+        _check_path(path)
+        if not self.running:
+            raise BenchError(f"{self!r} is stopped: create a new Bench() to serve {path}")
 
         def register(endpoint: F) -> F:
             routes = self.app.router.routes
@@ -331,6 +334,36 @@ class Bench(LoopbackService):
         from .widgets import Timeline
 
         return Timeline(self.transcript, **options)
+
+
+def _check_path(path: object) -> None:
+    """An endpoint path a WebSocket URL can reach: InvalidPath naming what is wrong otherwise."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidPath(f"endpoint path must start with '/', got {path!r}")
+    if "?" in path:
+        raise InvalidPath(
+            f"endpoint path {path!r} holds '?', which starts a URL's query, so no URL reaches it: "
+            f"register {path.partition('?')[0]!r} and read the query from websocket.query_params"
+        )
+    if "#" in path:
+        raise InvalidPath(
+            f"endpoint path {path!r} holds '#', which starts a URL's fragment (never sent to a server), "
+            "so no URL reaches it"
+        )
+
+
+def _blocked(blockage: loop.Blockage) -> None:
+    """The watchdog's listener: name the endpoint that blocked the loop, in its transcripts and the log."""
+    found = next((frame.f_locals for frame in blockage.stack if frame.f_code is Recorder.__call__.__code__), None)
+    where = f"endpoint {found['scope'].get('path', '?')}" if found else "code on it (not an endpoint)"
+    message = (
+        f"the bench's loop was blocked for {blockage.seconds:.1f} s by {where}: "
+        "use `await asyncio.sleep`, or run blocking work in a thread (`await asyncio.to_thread(...)`)"
+    )
+    _log.lines.append(f"WARNING: {message}")
+    note_blockage(blockage.started + blockage.seconds, message)
+    if found is not None and "sinks" in found:
+        record(*found["sinks"], side="server", kind="blocked", conn=found["key"], detail=message)
 
 
 def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str | None) -> dict[str, Any]:
