@@ -204,6 +204,13 @@ async def return_before(websocket: WebSocket) -> None:
     return  # neither accept nor close
 
 
+@app.websocket("/denial-then-raise")
+async def denial_then_raise(websocket: WebSocket) -> None:
+    await websocket.receive()  # the connect message
+    await websocket.send({"type": "websocket.http.response.start", "status": 404, "headers": []})
+    raise RuntimeError("boom after the denial started")
+
+
 @app.get("/items/{item_id}")
 def read_item(item_id: int) -> dict:
     return {"item_id": item_id}
@@ -362,6 +369,13 @@ def test_exception_after_accept_reaches_the_test_at_exit(client):
         with client.websocket_connect("/raise-after") as websocket:
             websocket.send_text("go")
             wait_for("raise-after")  # the app has raised: the with block ends after that
+
+
+def test_exception_after_a_started_denial_reaches_the_test(client):
+    """An app that starts a denial response, then raises: the app's exception (uvicorn answers nothing)."""
+    with pytest.raises(RuntimeError, match="boom after the denial started"):
+        with client.websocket_connect("/denial-then-raise"):
+            pass  # pragma: no cover
 
 
 def test_exception_before_accept_reaches_the_test(client):
