@@ -39,7 +39,6 @@ _HOMES = {
         "HandshakeRejected",
         "InvalidCloseCode",
         "InvalidJSON",
-    "InvalidPath",
         "InvalidPath",
         "InvalidTranscript",
         "InvalidURL",

@@ -96,7 +96,7 @@ def _watch() -> None:
 def _stack(thread: threading.Thread | None) -> tuple[FrameType, ...]:
     """*thread*'s frames, innermost first (bounded: a stack is at most a few hundred deep)."""
     frame = sys._current_frames().get(thread.ident) if thread is not None and thread.ident else None
-    frames = []
+    frames: list[FrameType] = []
     while frame is not None and len(frames) < 1000:
         frames.append(frame)
         frame = frame.f_back
