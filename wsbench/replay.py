@@ -176,12 +176,17 @@ def _closed_line(code: int | None, reason: Any, detail: str | None, by: str | No
     return _Line(("closed", who, code, reason), f"closed: {detail or describe(code or 1006, reason)}", (who, code))
 
 
+def _open_line(subprotocol: str | None) -> _Line:
+    """The handshake succeeded, with the subprotocol the server agreed to (if any)."""
+    return _Line(("open", subprotocol), "open" + (f" (subprotocol {subprotocol!r})" if subprotocol else ""))
+
+
 def _event_line(event: Event, compiled: list[tuple[str, Any]], label: str) -> _Line:
     kind = event.kind
     if kind == "connect":
         return _Line(("connect",), f"connect {label}")
     if kind == "open":
-        return _Line(("open", event.detail), "open" + (f" (subprotocol {event.detail!r})" if event.detail else ""))
+        return _open_line(event.detail)
     if kind == "rejected":
         body = event.data if isinstance(event.data, bytes) else (event.data or "").encode()
         return _Line(("rejected", event.code, body), _rejected_text(event.code, body))
@@ -304,7 +309,7 @@ def _run(
         got.append(_Line(("open", None), "open"))
         return got, conn, notes
     agreed = conn.subprotocol
-    got.append(_Line(("open", agreed), "open" + (f" (subprotocol {agreed!r})" if agreed else "")))
+    got.append(_open_line(agreed))
     waited_out = False  # a message did not come in time: wait no more until the client acts again
     pongs = 0
     closed_recorded = any(e.kind == "closed" for e in client)
