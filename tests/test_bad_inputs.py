@@ -764,8 +764,9 @@ def test_bad_frame_from_the_server_fails_the_connection(bad, code, problem):
     assert info.value.sent_code == code
     assert info.value.sent_reason == problem
     assert f"sent {describe(code)} {problem}; no close frame received" in str(info.value)
-    # A client that fails the connection reads nothing more, not even the server's close frame: 1006.
-    assert (info.value.code, conn.close_code, conn.state) == (1006, 1006, "closed")
+    # A client that fails the connection reads nothing more, not even the server's close frame: the
+    # connection ended with the code the client sent (issue 10: failure is a state).
+    assert (info.value.code, conn.close_code, conn.state) == (code, code, "closed")
     assert received(conn) == ["before"]
     assert server.frames[-1] == (OP_CLOSE, struct.pack("!H", code) + problem.encode())  # what went on the wire
 
@@ -785,7 +786,7 @@ def test_non_utf8_text_fails_an_async_connection_with_1007_too():
     with RawServer(accept_then(ws_frame(OP_TEXT, b"before"), ws_frame(OP_TEXT, b"\xff\xfe"))) as server:
         conn, first, closed = asyncio.run(main(server.url))
     assert first == "before"
-    assert (closed.sent_code, closed.code, conn.state) == (1007, 1006, "closed")
+    assert (closed.sent_code, closed.code, conn.state) == (1007, 1007, "closed")  # ended with the code sent
     assert received(conn) == ["before"]
     assert server.frames[-1] == (OP_CLOSE, struct.pack("!H", 1007) + b"invalid UTF-8 in a text message")
 
@@ -801,7 +802,7 @@ def test_message_over_max_size_fails_the_connection_with_1009(shared_bench):
         conn.receive_text()
     assert info.value.sent_code == 1009
     assert "sent 1009 (message too big) frame exceeds limit of 1000 bytes" in str(info.value)
-    assert info.value.code == 1006  # the failing client does not read the server's answering close frame
+    assert info.value.code == 1009  # ended with the code the failing client sent (it reads no answering frame)
     assert conn.state == "closed"
     conn.wait_endpoint(timeout=2)
     server_saw = [(e.code, e.reason) for e in conn.transcript if e.kind == "websocket.disconnect"]

@@ -7,6 +7,7 @@ One job a module, arrows pointing down the list:
 * :mod:`.recording`: websockets' connections, recording each message as it arrives;
 * :mod:`.handshake`: options, URL / proxy / TLS checks, connect-error translation;
 * :mod:`.reconnect`: the ``auto_reconnect`` policy;
+* :mod:`.bounds`: the timeout check every wait uses, and ``max_queue``'s water marks;
 * :mod:`.messages`: what may be sent, JSON, and the wrong-message errors.
 """
 

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import websockets
 from websockets.asyncio.client import connect as async_connect
-from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
 
 from .. import loop
@@ -44,8 +43,9 @@ from ..errors import (
     SubprotocolNotAccepted,
     Timeout,
 )
-from ..secrets import display_url
+from ..secrets import display_url, mask_subprotocols
 from ..transcript import Transcript, record
+from .bounds import MAX_QUEUE, check_max_queue, check_timeout
 from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
 from .inbox import Inbox
 from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
@@ -67,7 +67,16 @@ class Connection:
 
     Every ``receive_*`` / ``iter_*`` waits at most *timeout* seconds (default: the
     connection's ``timeout``), so a cell never hangs; a KeyboardInterrupt while
-    waiting cancels that call only.
+    waiting cancels that call only. Every other wait is bounded too: a send waits at
+    most ``timeout`` for a server that does not read (then the connection is aborted
+    and the send raises Timeout), ``close()`` at most ``close_timeout`` (then TCP is
+    aborted, and the transcript's "closed" event says so), the handshake at most
+    ``open_timeout``. Timeouts are finite numbers of seconds >= 0.
+
+    ``max_queue``: how many received messages may wait unread before wsbench stops
+    reading the socket, so that TCP slows the server down (websockets' flow control):
+    16 by default, reading again once 4 are left; ``(high, low)`` sets both, None never
+    stops. Whatever is read is recorded and queued; nothing is dropped.
 
     TLS: ``ca_file`` trusts a CA bundle, ``cert_file`` / ``key_file`` present a client
     certificate, ``insecure=True`` skips verification (with a warning). ``proxy`` is an
@@ -102,6 +111,7 @@ class Connection:
         compression: bool = True,
         max_size: int | None = 2**20,
         ping_interval: float | None = 20.0,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
         # TLS
         ca_file: str | None = None,
         cert_file: str | None = None,
@@ -127,6 +137,7 @@ class Connection:
             compression=compression,
             max_size=max_size,
             ping_interval=ping_interval,
+            max_queue=max_queue,
             ca_file=ca_file,
             cert_file=cert_file,
             key_file=key_file,
@@ -164,11 +175,12 @@ class Connection:
         self._user_closed = False  # close() was called: never reconnect after that
         self._connect_noted = False  # "connect" is recorded once per TCP connection
         self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
-        self._sync: SyncClientConnection | None = None  # set by open()
+        self._sync: RecordingSyncConnection | None = None  # set by open()
         self._async: Any = None  # a websockets asyncio ClientConnection, set by aopen()
         self._home: asyncio.AbstractEventLoop | None = None  # aopen(): the loop it lives on
         self._home_thread: int | None = None
-        self._inbox = Inbox()
+        self._inbox = Inbox(*check_max_queue(options.max_queue))
+        self._ws: Any = None  # the recording connection that opened (set by opened())
         self._addresses: tuple[Any, Any] = (None, None)
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
 
@@ -186,7 +198,7 @@ class Connection:
         try:
             if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
                 options["sock"] = self._pair(socket.create_connection(self._pairing.address, self._open_timeout))
-            create = functools.partial(RecordingSyncConnection, owner=self)  # records "connect" (handshake)
+            create = functools.partial(RecordingSyncConnection, owner=self, write_timeout=self.timeout)
             self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
@@ -211,12 +223,12 @@ class Connection:
                 sock = socket.socket(_family(address[0]), socket.SOCK_STREAM)
                 sock.setblocking(False)
                 try:
-                    await self._home.sock_connect(sock, address)
+                    await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, address), self._open_timeout)
                 except BaseException:
                     sock.close()
                     raise
                 options["sock"] = self._pair(sock)
-            create = functools.partial(RecordingAsyncConnection, owner=self)  # records "connect" (handshake)
+            create = functools.partial(RecordingAsyncConnection, owner=self, write_timeout=self.timeout)
             self._async = await async_connect(self.url, create_connection=create, **options)  # type: ignore[arg-type]
         except BaseException as exc:
             self._failed(exc)
@@ -266,6 +278,8 @@ class Connection:
 
     def opened(self, ws: Any, response: Any) -> None:
         """The handshake succeeded (called from the reader, before any message)."""
+        self._ws = ws
+        self._inbox.attach(*ws.flow_control())  # before any message: the inbox pauses this reader
         self.subprotocol = ws.subprotocol
         self.response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
         try:
@@ -277,7 +291,7 @@ class Connection:
 
     def _no_subprotocol(self) -> SubprotocolNotAccepted:
         return SubprotocolNotAccepted(
-            f"the server accepted none of the subprotocols {self._subprotocols}; "
+            f"the server accepted none of the subprotocols {mask_subprotocols(self._subprotocols or [])}; "
             "offer one it supports, or check its accept(subprotocol=...)"
         )
 
@@ -288,19 +302,24 @@ class Connection:
         self._note("receive", data=message)
         self._inbox.put(message)
 
-    def ended(self, ws: Any) -> None:
-        """Record the closing handshake as websockets saw it, and wake every waiter."""
-        if ws.response is None or ws.response.status_code != 101:
-            return  # the handshake failed: _failed() tells that story
-        exc = ws.protocol.close_exc  # the protocol's: websockets < 17 sync connections lack close_exc
-        code = int(ws.close_code) if ws.close_code is not None else 1006  # a plain int, not an enum
-        reason = ws.close_reason or ""
-        sent, rcvd = exc.sent, exc.rcvd
-        by = "server" if rcvd and (sent is None or exc.rcvd_then_sent) else "client" if sent else None
-        self._note("closed", code=code, reason=reason, detail=str(exc), by=by)
+    def ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
+        """Record the end as it went on the wire (once: when the client failed the connection or
+        the closing handshake completed, even if the server keeps TCP open; else when TCP closed
+        or was aborted, *note* saying why), and wake every waiter."""
+        if ws is not self._ws:
+            return  # the handshake failed (_failed() tells that story), or an earlier connection
+        sent, rcvd = closed.sent, closed.rcvd
+        failed = sent is not None and rcvd is None and not self._user_closed  # the client failed it (1002, 1007 ...)
+        # the code the peer closed with, 1006 if it sent none; when the client failed the connection, the
+        # code it sent: that is how the connection ended (websockets' close_code would say 1006)
+        code = int(rcvd.code) if rcvd else int(sent.code) if failed and sent else 1006  # a plain int, not an enum
+        reason = rcvd.reason if rcvd else sent.reason if failed and sent else ""
+        by = "server" if rcvd and (sent is None or closed.rcvd_then_sent) else "client" if sent else None
+        detail = f"{closed}; {note}" if note else str(closed)
+        self._note("closed", code=code, reason=reason, detail=detail, by=by)
         self._finish(
             ConnectionClosed(
-                f"connection closed: {exc}",
+                f"connection closed: {detail}",
                 code=code,
                 reason=reason,
                 sent_code=int(sent.code) if sent else None,
@@ -328,7 +347,9 @@ class Connection:
 
     @property
     def close_code(self) -> int | None:
-        """The code the peer closed with (1006 if it dropped without a close frame), or None while open."""
+        """The code the connection ended with, or None while open: the peer's close code (1006 if it
+        dropped without a close frame), or the code the client sent when it failed the connection
+        (1002, 1007, 1009 ...: it reads nothing after that)."""
         closed = self._inbox.closed
         return closed.code if closed else None
 
@@ -354,13 +375,13 @@ class Connection:
         The client's calls return when the *client* is done; the endpoint may still be
         running its last lines. Call this before printing what the endpoint recorded.
         """
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         if self._endpoint_gate().wait(self._endpoint_done, timeout) is None:
             raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
 
     async def await_endpoint(self, timeout: float | None = None) -> None:
         """Coroutine form of :meth:`wait_endpoint`."""
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         if await self._endpoint_gate().await_(self._endpoint_done, timeout) is None:
             raise Timeout(f"await_endpoint: the endpoint serving {self} is still running after {timeout} s")
 
@@ -377,17 +398,28 @@ class Connection:
         """Wait until the connection has closed (either side's close, or a drop) and return the
         close code; Timeout if it is still open after *timeout* seconds. Never reconnects."""
         self._not_on_home("wait_closed")
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
+        self._drain()
         if not self._inbox.wait(self._inbox.is_closed, timeout):
             raise Timeout(f"wait_closed: {self} is still open after {timeout} s")
         return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
     async def await_closed(self, timeout: float | None = None) -> int:
         """Coroutine form of :meth:`wait_closed`."""
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
+        self._drain()
         if not await self._inbox.await_(self._inbox.is_closed, timeout):
             raise Timeout(f"await_closed: {self} is still open after {timeout} s")
         return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
+
+    def _bound(self, timeout: Any) -> float:
+        """A call's *timeout*, checked, or the connection's when None."""
+        return self.timeout if timeout is None else check_timeout(timeout, "timeout", none=False)  # type: ignore[return-value]
+
+    def _drain(self) -> None:
+        """The caller waits for the end: let a paused reader read on (bounded) to see it come."""
+        budget = (self._inbox.high or 1) * (self._options.max_size or 2**20)
+        self._inbox.drain(max(budget, 32 * 2**20))  # at least what TCP may hold in flight on loopback
 
     def __repr__(self) -> str:
         closed = f" {describe(self.close_code, self.close_reason or '')}" if self._inbox.closed else ""
@@ -428,32 +460,41 @@ class Connection:
         check_encodable(message, what)
         self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
-            self._run(self._async_send(message), self.timeout, what)
+            self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
         self._note("send", data=message)
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
             self._sync.wait_closed(self._close_timeout)
-            raise self._closed_error("send") from None
+            raise self._send_error(self._sync, what) from None
 
     async def _asend(self, message: Message, what: str) -> None:
         check_encodable(message, what)
         await self._aensure_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
-            await self._async_send(message)
+            await self._async_send(message, what)
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
-            await loop.arun(self._async_send(message), on=self._home)
+            await loop.arun(self._async_send(message, what), on=self._home)
 
-    async def _async_send(self, message: Message) -> None:  # on the home loop
+    async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
         self._note("send", data=message)
         try:
             await self._async.send(message)
         except websockets.ConnectionClosed:
             await self._wait_closed()
-            raise self._closed_error("send") from None
+            raise self._send_error(self._async, what) from None
+
+    def _send_error(self, ws: Any, what: str) -> ConnectionClosed | Timeout:
+        """Why a send failed: a Timeout if the server did not read it (the connection is then aborted)."""
+        if ws.write_timed_out:
+            return Timeout(
+                f"{what}: the server did not take the message within {self.timeout} s (it is not reading), "
+                f"so {self} was aborted (TCP reset); messages received before stay queued"
+            )
+        return self._closed_error("send")
 
     def _ensure_open(self, action: str) -> None:
         """Raise ConnectionClosed unless open; with ``auto_reconnect``, reconnect after a drop first."""
@@ -516,7 +557,7 @@ class Connection:
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         if not self._inbox.wait(self._inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
@@ -528,7 +569,7 @@ class Connection:
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         if not await self._inbox.await_(self._inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
@@ -551,19 +592,23 @@ class Connection:
 
     def iter_messages(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Message]:
         """Yield messages until the peer closes (quietly on 1000/1001, else ConnectionClosed) or *limit*."""
-        return self._iter(self.receive, limit, timeout)
+        return self._iter(self.receive, limit, self._iter_timeout(timeout))
 
     def iter_text(self, limit: int | None = None, timeout: float | None = None) -> Iterator[str]:
         """Like :meth:`iter_messages`, each message text."""
-        return self._iter(self.receive_text, limit, timeout)
+        return self._iter(self.receive_text, limit, self._iter_timeout(timeout))
 
     def iter_bytes(self, limit: int | None = None, timeout: float | None = None) -> Iterator[bytes]:
         """Like :meth:`iter_messages`, each message binary."""
-        return self._iter(self.receive_bytes, limit, timeout)
+        return self._iter(self.receive_bytes, limit, self._iter_timeout(timeout))
 
     def iter_json(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Any]:
         """Like :meth:`iter_messages`, each message parsed as JSON."""
-        return self._iter(lambda timeout: self.receive_json(timeout=timeout), limit, timeout)
+        return self._iter(lambda timeout: self.receive_json(timeout=timeout), limit, self._iter_timeout(timeout))
+
+    def _iter_timeout(self, timeout: Any) -> float | None:
+        """An iterator's *timeout*, checked when it is created rather than at its first message."""
+        return check_timeout(timeout, "timeout")
 
     def _iter(self, take: Callable[[float | None], Any], limit: int | None, timeout: float | None) -> Iterator[Any]:
         count = 0
@@ -578,19 +623,19 @@ class Connection:
 
     def aiter_messages(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Message]:
         """Coroutine form of :meth:`iter_messages`."""
-        return self._aiter(self.areceive, limit, timeout)
+        return self._aiter(self.areceive, limit, self._iter_timeout(timeout))
 
     def aiter_text(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[str]:
         """Coroutine form of :meth:`iter_text`."""
-        return self._aiter(self.areceive_text, limit, timeout)
+        return self._aiter(self.areceive_text, limit, self._iter_timeout(timeout))
 
     def aiter_bytes(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[bytes]:
         """Coroutine form of :meth:`iter_bytes`."""
-        return self._aiter(self.areceive_bytes, limit, timeout)
+        return self._aiter(self.areceive_bytes, limit, self._iter_timeout(timeout))
 
     def aiter_json(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Any]:
         """Coroutine form of :meth:`iter_json`."""
-        return self._aiter(lambda timeout: self.areceive_json(timeout=timeout), limit, timeout)
+        return self._aiter(lambda timeout: self.areceive_json(timeout=timeout), limit, self._iter_timeout(timeout))
 
     async def _aiter(
         self, take: Callable[[float | None], Any], limit: int | None, timeout: float | None
@@ -609,16 +654,16 @@ class Connection:
 
     def ping(self, timeout: float | None = None) -> float:
         """Send a ping and return the round-trip time in seconds when the pong comes."""
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         self._ensure_open("ping")
         if self._sync is None:
-            return self._run(self._async_ping(timeout), timeout, "ping")
+            return self._run(self._async_ping(timeout), timeout * 2 + 1, "ping")  # a stuck write aborts first
         self._note("ping")
         start = time.perf_counter()
         try:
-            pong = self._sync.ping()
+            pong = self._sync.ping()  # the write is bounded by the socket's timeout
         except websockets.ConnectionClosed:
-            raise self._closed_error("ping") from None
+            raise self._send_error(self._sync, "ping") from None
         if not pong.wait(timeout):
             raise Timeout(f"ping: no pong from {self} within {timeout} s")
         latency = time.perf_counter() - start
@@ -627,7 +672,7 @@ class Connection:
 
     async def aping(self, timeout: float | None = None) -> float:
         """Coroutine form of :meth:`ping`."""
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self._bound(timeout)
         await self._aensure_open("ping")
         if self._sync is not None:
             return await asyncio.to_thread(self.ping, timeout)
@@ -636,28 +681,37 @@ class Connection:
     async def _async_ping(self, timeout: float) -> float:  # on the home loop
         self._note("ping")
         try:
-            latency = await asyncio.wait_for(await self._async.ping(), timeout)
+            pong = await self._async.ping()  # the write is bounded by the drain's timeout
+            latency = await asyncio.wait_for(pong, timeout)
         except asyncio.TimeoutError:
             raise Timeout(f"ping: no pong from {self} within {timeout} s") from None
         except websockets.ConnectionClosed:
-            raise self._closed_error("ping") from None
+            raise self._send_error(self._async, "ping") from None
         self._note("pong")
         return float(latency)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with *code* and *reason* (checked first: nothing is sent if they are invalid).
 
-        Returns when the closing handshake is over. Closing a closed connection does nothing.
+        Returns when the closing handshake is over and the server closed TCP, or after
+        ``close_timeout``: then TCP is aborted and the transcript's "closed" event says so.
+        Closing a closed connection does nothing.
         """
         check_close(code, reason)
         if self.state in ("closed", "new"):
             return
         if self._sync is None:
-            self._run(self._async_close(code, reason), self._close_timeout, "close")
+            self._run(self._async_close(code, reason), self._close_timeout * 2 + 1, "close")
             return
         _not_on_server_loop("close")
+        ws = self._sync
+        deadline = time.monotonic() + self._close_timeout
         if self._closing(code, reason):
-            self._sync.close(code, reason)
+            self._drain()  # a paused reader must read on to see the server's close frame
+            ws.send_close(code, reason, self._close_timeout)
+        if not ws.wait_closed(max(0.0, deadline - time.monotonic())):
+            ws.abort(self._close_note())
+            ws.wait_closed(self._close_timeout)
         self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
@@ -671,9 +725,20 @@ class Connection:
         await loop.arun(self._async_close(code, reason), on=self._home)
 
     async def _async_close(self, code: int, reason: str) -> None:  # on the home loop
+        ws = self._async
+        deadline = asyncio.get_running_loop().time() + self._close_timeout
         if self._closing(code, reason):
-            await self._async.close(code, reason)
-        await self._wait_closed()
+            self._drain()
+            await ws.send_close(code, reason, self._close_timeout)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._wait_closed()
+        except TimeoutError:
+            ws.abort(self._close_note())
+            await self._wait_closed()  # connection_lost follows the abort at once
+
+    def _close_note(self) -> str:
+        return f"no closing handshake within close_timeout {self._close_timeout} s: TCP aborted"
 
     def _closing(self, code: int, reason: str) -> bool:
         """Mark the connection closing; True if this call is the one to send the close frame."""
@@ -684,7 +749,7 @@ class Connection:
         return True
 
     async def _wait_closed(self) -> None:  # on the home loop
-        """Wait until the connection is closed and its end recorded (connection_lost has run)."""
+        """Wait until TCP is closed (connection_lost has run; the end is recorded by then)."""
         await asyncio.shield(self._async.wait_closed())
 
     def _run(self, coro: Any, timeout: float, what: str) -> Any:
@@ -728,7 +793,7 @@ class Connection:
                 detail=f"attempt {attempt} of {self.auto_reconnect} in {delay:g} s, on {what}",
             )
             self._inbox.reopen()  # a fresh connection: new TCP port, new key; the queue stays
-            self._sync = self._async = None
+            self._sync = self._async = self._ws = None
             self._addresses, self._redirect, self._connect_noted = (None, None), None, False
             self.subprotocol, self.response_headers = None, {}
             self._key = next(_keys)
@@ -820,7 +885,7 @@ def connect(url: str, **options: Any) -> Connection:
 
     Options are keyword-only, as for :class:`Connection`: ``headers``, ``subprotocols``,
     ``origin``, ``cookies``, ``params``, ``proxy``, ``compression``, ``max_size``,
-    ``ping_interval``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
+    ``ping_interval``, ``max_queue``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
     ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``.
     See :class:`Connection`.
     """

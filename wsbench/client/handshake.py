@@ -21,7 +21,8 @@ import websockets
 from websockets.sync.client import connect as sync_connect
 
 from ..errors import ConnectError, ConnectionRefused, HandshakeRejected, InvalidURL, Timeout, TLSFailure
-from ..secrets import mask_url
+from ..secrets import mask_netloc, mask_text, mask_url
+from .bounds import MAX_QUEUE, check_max_queue, check_timeout
 from .reconnect import check_reconnect
 
 __all__ = ["Options", "check_proxy", "check_url", "connect_error", "tls_context"]
@@ -46,6 +47,7 @@ class Options:
     compression: bool = True
     max_size: int | None = 2**20
     ping_interval: float | None = 20.0
+    max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE
     # TLS
     ca_file: str | None = None
     cert_file: str | None = None
@@ -65,6 +67,10 @@ class Options:
         """These options, validated for *url* (a checked URL), with the TLS context built."""
         check_reconnect(self.auto_reconnect, self.backoff)
         check_proxy(self.proxy)
+        for name in ("open_timeout", "close_timeout", "timeout"):
+            check_timeout(getattr(self, name), name, none=False)
+        check_timeout(self.ping_interval, "ping_interval")
+        check_max_queue(self.max_queue)
         if url.startswith("wss://"):
             context = tls_context(self.ca_file, self.insecure, self.cert_file, self.key_file)
             return dataclasses.replace(self, tls=context)
@@ -136,8 +142,9 @@ def check_proxy(proxy: Any) -> None:
         return
     scheme = urlsplit(proxy).scheme if isinstance(proxy, str) else None
     if scheme not in _PROXY_SCHEMES or not urlsplit(proxy).hostname:
+        shown = mask_url(proxy) if isinstance(proxy, str) else proxy  # a proxy URL may hold user:password
         raise InvalidURL(
-            f"proxy={proxy!r} is not a proxy URL wsbench can use: give http://host:port or "
+            f"proxy={shown!r} is not a proxy URL wsbench can use: give http://host:port or "
             "socks5://, socks5h://, socks4://, socks4a://host:port (or True for the environment's proxy)"
         )
 
@@ -171,14 +178,14 @@ def connect_error(
     proxy: Any = None,
 ) -> BaseException:
     """Translate what opening a connection raised into the wsbench error that names the fix."""
-    host = urlsplit(real_url).netloc  # *url* is the display form: no loopback host and port
+    host = mask_netloc(urlsplit(real_url).netloc)  # *url* is the display form: no loopback host and port
     if isinstance(proxy, str):  # every TCP connection goes to the proxy: name it, not the target
         import python_socks  # here, not at import: only a failed proxied connection needs it
 
         parts = urlsplit(proxy)
         shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")  # no credentials
         if isinstance(exc, (python_socks.ProxyError, websockets.InvalidProxyStatus, websockets.InvalidProxyMessage)):
-            return ConnectError(f"the proxy {shown} did not open a tunnel to {host}: {exc}")
+            return ConnectError(f"the proxy {shown} did not open a tunnel to {host}: {mask_text(str(exc))}")
         if isinstance(exc, (ConnectionRefusedError, python_socks.ProxyConnectionError)):
             return ConnectionRefused(
                 f"nothing accepts connections at the proxy {shown} (connection refused): is the proxy running?"
@@ -186,7 +193,8 @@ def connect_error(
     if isinstance(exc, ValueError) and isinstance(exc.__context__, websockets.InvalidStatus):
         exc = exc.__context__  # a bench connection's own socket cannot follow a redirect
     elif redirect is not None and isinstance(exc, OSError):  # websockets followed it, then failed there
-        host = f"{urlsplit(urljoin(real_url, redirect[1])).netloc}, where {url} redirected to (HTTP {redirect[0]})"
+        where = mask_netloc(urlsplit(urljoin(real_url, redirect[1])).netloc)
+        host = f"{where}, where {url} redirected to (HTTP {redirect[0]})"
     if isinstance(exc, websockets.InvalidStatus):
         response = exc.response
         body = bytes(response.body or b"")
@@ -198,8 +206,8 @@ def connect_error(
             headers={k.lower(): v for k, v in response.headers.raw_items()},
             body=body,
         )
-    if isinstance(exc, websockets.InvalidURI):
-        return InvalidURL(str(exc))
+    if isinstance(exc, websockets.InvalidURI):  # its message holds the whole URL: mask it
+        return InvalidURL(mask_text(str(exc)))
     if isinstance(exc, ssl.SSLError):
         # Fix: the ca_file hint only fits a certificate that did not verify; a server that does
         # not speak TLS at all (a plain ws:// server) answers with WRONG_VERSION_NUMBER.
@@ -209,7 +217,7 @@ def connect_error(
             hint = "the server does not speak TLS there: use ws:// instead of wss://"
         else:
             hint = "check that the server speaks TLS at this port and that its certificate is trusted (ca_file=...)"
-        return TLSFailure(f"TLS handshake with {host} failed: {exc.reason or exc}; {hint}")
+        return TLSFailure(f"TLS handshake with {host} failed: {mask_text(str(exc.reason or exc))}; {hint}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return Timeout(f"opening {url}: no handshake response within {open_timeout} s")
     if isinstance(exc, ConnectionRefusedError):
@@ -225,9 +233,15 @@ def connect_error(
         )
         return ConnectError(f"{url} closed the connection without answering the WebSocket handshake{hint}")
     if isinstance(exc, websockets.InvalidProxy):
-        return InvalidURL(f"{exc}: use an http://, socks5://, socks5h://, socks4:// or socks4a:// proxy URL")
+        reason = mask_text(str(exc))  # websockets prints the proxy URL, user:password included
+        return InvalidURL(f"{reason}: use an http://, socks5://, socks5h://, socks4:// or socks4a:// proxy URL")
     if isinstance(exc, websockets.InvalidHandshake):
-        return ConnectError(f"the WebSocket handshake with {url} failed: {exc}")
+        # websockets names the cause apart (the header too long, the status line not HTTP, the
+        # body too large): say it, in a bounded length, as the server's bytes may be anything.
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        if len(cause) > 200:
+            cause = cause[:200] + "…"
+        return ConnectError(f"the WebSocket handshake with {url} failed: {mask_text(f'{exc}{cause}')}")
     if isinstance(exc, OSError):
-        return ConnectError(f"cannot connect to {host}: {exc.strerror or exc}")
+        return ConnectError(f"cannot connect to {host}: {mask_text(str(exc.strerror or exc))}")
     return exc

@@ -4,6 +4,12 @@ taken, under one lock that threads and coroutines on any loop can wait on.
 The reader (websockets' thread, or a task on the connection's loop) puts; cells, threads
 and coroutines take. Nothing put is ever dropped: a message stays queued until a
 ``receive_*`` call accepts it.
+
+Flow control as websockets does it: past the high-water mark the inbox tells the reader
+to pause (it stops reading the socket, and TCP slows the peer down); once takes bring it
+down to the low-water mark, it resumes. While the caller waits for the end (``close()``,
+``wait_closed()``) the reader runs on regardless, for at most a budget of bytes, so the
+closing handshake can come through the messages still in flight.
 """
 
 from __future__ import annotations
@@ -26,11 +32,36 @@ class Inbox:
     """The state, the close and the queue of one connection (a reconnect starts a new
     connection on the same inbox: what was received before stays queued)."""
 
-    def __init__(self) -> None:
+    def __init__(self, high: int | None = None, low: int | None = None) -> None:
         self.gate = Gate()
         self.state = "new"
         self.closed: ConnectionClosed | None = None  #: set once the connection is over
         self._messages: deque[Message] = deque()
+        self.high, self.low = high, low  #: water marks, in messages (None: never pause)
+        self.paused = False  #: the reader was told to stop reading the socket
+        self._pause: Callable[[], Any] | None = None
+        self._resume: Callable[[], Any] | None = None
+        self._budget: int | None = None  #: bytes the reader may still take while draining
+
+    def attach(self, pause: Callable[[], Any], resume: Callable[[], Any]) -> None:
+        """A new reader: how to pause and resume it (called by the reader, before its first put)."""
+        with self.gate.lock:
+            self._pause, self._resume, self.paused, self._budget = pause, resume, False, None
+
+    def drain(self, budget: int) -> None:
+        """The caller wants the end: let the reader read on (for at most *budget* more bytes)."""
+        with self.gate.lock:
+            if self.high is not None and self._budget is None:
+                self._budget = budget
+                self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:  # with the lock held
+        if paused == self.paused:
+            return
+        act = self._pause if paused else self._resume
+        if act is not None:
+            self.paused = paused
+            act()
 
     def __len__(self) -> int:
         return len(self._messages)
@@ -40,6 +71,12 @@ class Inbox:
         with self.gate.lock:
             self._messages.append(message)
             self.gate.notify()
+            if self._budget is not None:  # draining: pause only once the budget is spent
+                self._budget -= len(message)
+                if self._budget < 0:
+                    self._set_paused(True)
+            elif self.high is not None and len(self._messages) > self.high:
+                self._set_paused(True)
 
     def move(self, before: str, after: str) -> bool:
         """Go from state *before* to *after*; False (and no change) if the state is another."""
@@ -55,6 +92,8 @@ class Inbox:
             self.closed = closed
             self.state = "closed"
             self.gate.notify()
+            self._set_paused(False)  # a paused reader must run to its end
+            self._pause = self._resume = None
 
     def reopen(self) -> None:
         """A new connection on this inbox (auto_reconnect): connecting again, the queue kept."""
@@ -95,4 +134,6 @@ class Inbox:
                 raise wrong_type(what, message)
             value = message if parse is None else parse(message)
             self._messages.popleft()
+            if self.paused and self._budget is None and len(self._messages) <= (self.low or 0):
+                self._set_paused(False)
             return value

@@ -4,22 +4,44 @@ websockets' queue for ``recv()``), and the handshake and the end are reported as
 happen. The owner (a :class:`~wsbench.client.connection.Connection`) records and queues;
 nothing received is lost, also when a ``receive_*`` call raises.
 
+Bounds websockets leaves to the caller are kept here:
+
+* the owner's inbox pauses and resumes the reader (flow control: :meth:`flow_control`);
+* a write waits at most ``write_timeout`` (sync: a socket timeout; asyncio: a bounded
+  ``drain``), after which the connection is failed and TCP aborted;
+* the end is reported once, as soon as it is known: when the client has failed the
+  connection or the closing handshake is complete, without waiting for the peer to
+  close TCP, which is then aborted after ``close_timeout`` at most (:meth:`abort`);
+* a handshake response websockets cannot parse ends the handshake at once, with the
+  reason websockets recorded, instead of a timeout.
+
 This is the one place that overrides websockets' internals (``handshake``,
-``process_event``, ``recv_events``, ``connection_lost``); :class:`Owner` is what it needs
-from the other side.
+``process_event``, ``recv_events``, ``send_data``, ``drain``, ``connection_lost``, and the
+protocol's ``fail`` and ``events_received``); :class:`Owner` is what it needs from the
+other side.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import struct
+import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
+from websockets.exceptions import ConnectionClosed as WebSocketsClosed
 from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.protocol import OPEN
 from websockets.sync.client import ClientConnection as SyncClientConnection
+from websockets.sync.utils import Deadline
 
 from .messages import Message
 
 __all__ = ["Owner", "RecordingAsyncConnection", "RecordingSyncConnection"]
+
+_OVER = object()  # an event of our own, queued after the frame that ended the connection
 
 
 class Owner(Protocol):
@@ -37,8 +59,9 @@ class Owner(Protocol):
     def deliver(self, message: Message) -> None:
         """One whole message arrived."""
 
-    def ended(self, ws: Any) -> None:
-        """The connection is over (closing handshake done, or dropped)."""
+    def ended(self, ws: Any, closed: WebSocketsClosed, note: str) -> None:
+        """The connection is over (once): closing handshake done, failed, dropped or aborted;
+        *closed* says what went on the wire, *note* what wsbench did about it ("" if nothing)."""
 
 
 class _Recording:
@@ -47,8 +70,40 @@ class _Recording:
 
     _owner: Owner
     _fragments: list[Frame]
+    _write_timeout: float | None
+    _failed: bool  # the protocol failed the connection: nothing more is read
+    _over: bool  # the end was reported
+    _over_lock: threading.Lock
+    _note: str  # what wsbench did to end it, for the "closed" event
+    write_timed_out: bool  # a write waited write_timeout for a peer that does not read
     response: Any
     protocol: Any
+    close_timeout: float | None
+
+    def _setup(self, owner: Owner, write_timeout: float | None, protocol: Any) -> None:
+        """Before websockets' __init__: the reader may start inside it."""
+        self._owner, self._fragments, self._write_timeout = owner, [], write_timeout
+        self._failed = self._over = False
+        self._over_lock = threading.Lock()
+        self._note = ""
+        self.write_timed_out = False
+        fail, events_received = protocol.fail, protocol.events_received
+
+        def failing(code: int, reason: str = "") -> None:
+            self._failed = True
+            fail(code, reason)
+
+        def received() -> list[Any]:
+            events = events_received()
+            if protocol.handshake_exc is not None and self.response is None and not events:
+                # The response did not parse (too long, not HTTP, body too large): websockets would
+                # wait for the server to hang up before telling the reason it already has.
+                self._handshake_failed()
+            elif protocol.close_sent is not None and (self._failed or protocol.close_rcvd is not None):
+                events.append(_OVER)  # after the frames that came with it, in order
+            return events
+
+        protocol.fail, protocol.events_received = failing, received
 
     def handshake(self, *args: Any, **kwargs: Any) -> Any:
         # Record "connect" with the request headers as they go out (websockets adds Host,
@@ -64,15 +119,21 @@ class _Recording:
         return super().handshake(*args, **kwargs)  # type: ignore[misc]  # a coroutine for the asyncio client
 
     def process_event(self, event: Any) -> None:
+        if event is _OVER:
+            self._end()
+            return
         if self.response is None and 300 <= getattr(event, "status_code", 0) < 400:
             # websockets follows redirects itself, without chaining the 3xx to a later failure
             self._owner.redirected(event.status_code, event.headers.get("Location", ""))
         if self.response is None and self.protocol.handshake_exc is None:
             # Recorded here, before websockets wakes the caller and before any message is
             # delivered, so "open" comes first in every view of the transcript.
+            self._opening()
             self._owner.opened(self, event)
         if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
+            return
+        if self._over:  # the end is recorded (after invalid UTF-8: RFC 6455 §7.1.7): nothing after it
             return
         if event.fin and not self._fragments:  # the usual case: a message in one frame
             opcode, data = event.opcode, event.data
@@ -89,45 +150,235 @@ class _Recording:
             text = str(data, "utf-8")
         except UnicodeDecodeError:  # RFC 6455 §8.1: fail the connection with 1007
             self._fail_connection(1007, "invalid UTF-8 in a text message")
+            self._end()
             return
         self._owner.deliver(text)
+
+    def _claim_end(self) -> bool:
+        """True for the one caller that reports the end."""
+        with self._over_lock:
+            over, self._over = self._over, True
+            return not over
+
+    def _closed_now(self) -> WebSocketsClosed:
+        """What went on the wire so far, as websockets' ConnectionClosed (before TCP is closed)."""
+        protocol = self.protocol
+        return WebSocketsClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+
+    def _end(self) -> None:
+        """Report the end now (the client failed the connection, or the closing handshake is
+        complete) and drop TCP after close_timeout unless the server closes it first."""
+        if self.response is None or not self._claim_end():
+            return
+        self._owner.ended(self, self._closed_now(), "")
+        self._abort_later(self.close_timeout or 0.0)
+
+    def _ended(self) -> None:
+        """TCP is closed: report the end unless it was reported already."""
+        if self._claim_end():
+            self._owner.ended(self, self.protocol.close_exc, self._note)
+
+    def abort(self, note: str) -> None:
+        """Give up on the peer: report the end (if not yet) with *note*, and drop TCP at once."""
+        if self._claim_end():
+            self._owner.ended(self, self._closed_now(), note)
+        self._note = self._note or note
+        self._drop()
+
+    def _timed_out(self) -> None:
+        self.write_timed_out = True
+        self._note = self._note or (
+            f"a write did not finish within {self._write_timeout} s (the server is not reading): TCP aborted"
+        )
+
+    def flow_control(self) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        """(pause, resume) for the owner's inbox: stop and restart reading the socket."""
+        raise NotImplementedError
+
+    def _opening(self) -> None:
+        """The handshake succeeded: set what the open connection needs."""
+
+    def _handshake_failed(self) -> None:
+        raise NotImplementedError
+
+    def _abort_later(self, delay: float) -> None:
+        raise NotImplementedError
+
+    def _drop(self) -> None:
+        raise NotImplementedError
 
     def _fail_connection(self, code: int, reason: str) -> None:
         raise NotImplementedError
 
 
+def _reset_on_close(sock: Any) -> None:
+    """Closing *sock* sends RST instead of lingering on data the peer never read."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, AttributeError):
+        pass
+
+
 class RecordingSyncConnection(_Recording, SyncClientConnection):
     """websockets' sync client connection; its reader thread hands messages over."""
 
-    def __init__(self, *args: Any, owner: Owner, **kwargs: Any) -> None:
-        self._owner = owner  # set first: the reader thread starts inside __init__
-        self._fragments = []
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, sock: socket.socket, protocol: Any, *args: Any, owner: Owner, write_timeout: float | None, **kwargs: Any
+    ) -> None:
+        self._setup(owner, write_timeout, protocol)  # first: the reader thread starts inside __init__
+        self._abort_timer: threading.Timer | None = None
+        super().__init__(sock, protocol, *args, **kwargs)
+
+    def flow_control(self) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        # websockets' reader waits on this lock before each read (its Assembler pauses it the same way)
+        return self.recv_flow_control.acquire, self.recv_flow_control.release
+
+    def _opening(self) -> None:
+        # A write to a peer that does not read blocks in sendall holding the protocol lock: bound
+        # it. Reads are unaffected: the reader only reads once select() says data is there.
+        if self._write_timeout is not None:
+            self.socket.settimeout(max(self._write_timeout, 0.001))
+
+    def send_data(self) -> None:
+        try:
+            super().send_data()
+        except TimeoutError:
+            self._timed_out()
+            _reset_on_close(self.socket)
+            raise
+
+    def send_close(self, code: int, reason: str, timeout: float) -> None:
+        """Send a close frame, waiting at most *timeout* for the protocol lock and the write;
+        abort if either does not come (a send blocked on a peer that does not read)."""
+        note = f"the close frame could not be written within close_timeout {timeout} s: TCP aborted"
+        if not self.protocol_mutex.acquire(timeout=timeout):
+            self.abort(note)
+            return
+        try:
+            if self.protocol.state is not OPEN:
+                return
+            self.protocol.send_close(code, reason)
+            if self.close_deadline is None:
+                self.close_deadline = Deadline(timeout)
+            self.send_data()
+        except (OSError, TimeoutError):
+            pass  # aborted below, lock released first
+        else:
+            return
+        finally:
+            self.protocol_mutex.release()
+        self.abort(note)
 
     def _fail_connection(self, code: int, reason: str) -> None:
         with self.protocol_mutex:
             self.protocol.fail(code, reason)
-            self.send_data()
+            try:
+                self.send_data()
+            except OSError:
+                pass  # the reader sees the broken socket next
+
+    def _handshake_failed(self) -> None:
+        self.response_rcvd.set()
+
+    def _abort_later(self, delay: float) -> None:
+        timer = threading.Timer(delay, self._drop)
+        timer.daemon = True
+        self._abort_timer = timer
+        timer.start()
+
+    def _drop(self) -> None:
+        if not self.recv_events_thread.is_alive():
+            return
+        _reset_on_close(self.socket)
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes a sendall blocked on the peer
+        except OSError:
+            pass
+        self.close_socket()
 
     def recv_events(self) -> None:
         try:
             super().recv_events()
         finally:
-            self._owner.ended(self)
+            if self._abort_timer is not None:
+                self._abort_timer.cancel()
+            self._ended()
 
 
 class RecordingAsyncConnection(_Recording, AsyncClientConnection):
     """websockets' asyncio client connection; ``data_received`` hands messages over."""
 
-    def __init__(self, *args: Any, owner: Owner, **kwargs: Any) -> None:
-        self._owner = owner
-        self._fragments = []
-        super().__init__(*args, **kwargs)
+    def __init__(self, protocol: Any, *args: Any, owner: Owner, write_timeout: float | None, **kwargs: Any) -> None:
+        self._setup(owner, write_timeout, protocol)
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._loop_thread = threading.get_ident()  # created by the loop's protocol factory
+        super().__init__(protocol, *args, **kwargs)
+
+    def flow_control(self) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        transport, loop = self.transport, self.loop
+
+        def resume() -> None:  # takes happen on any thread; the transport lives on its loop
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                transport.resume_reading()
+                return
+            try:
+                loop.call_soon_threadsafe(transport.resume_reading)
+            except RuntimeError:  # the loop is closed: nothing is left to read
+                pass
+
+        return transport.pause_reading, resume
+
+    async def drain(self) -> None:
+        if not self.paused or self._write_timeout is None:  # the usual case: nothing to wait for
+            await super().drain()
+            return
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await super().drain()
+        except TimeoutError:
+            self._timed_out()
+            _reset_on_close(self.transport.get_extra_info("socket"))
+            raise
+
+    async def send_close(self, code: int, reason: str, timeout: float) -> None:
+        """Send a close frame, waiting at most *timeout* for the write; abort if it does not finish."""
+        if self.protocol.state is not OPEN:
+            return
+        self.protocol.send_close(code, reason)
+        self.send_data()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.drain()
+        except (TimeoutError, OSError):
+            self.abort(f"the close frame could not be written within close_timeout {timeout} s: TCP aborted")
 
     def _fail_connection(self, code: int, reason: str) -> None:
         self.protocol.fail(code, reason)
         self.send_data()
 
+    def _handshake_failed(self) -> None:
+        if not self.response_rcvd.done():
+            self.response_rcvd.set_result(None)
+
+    def _abort_later(self, delay: float) -> None:
+        self._abort_handle = self.loop.call_later(delay, self._drop)
+
+    def _drop(self) -> None:
+        if self.loop.is_closed():
+            return
+        if threading.get_ident() != self._loop_thread:
+            self.loop.call_soon_threadsafe(self._drop)
+            return
+        if not self.connection_lost_waiter.done():
+            _reset_on_close(self.transport.get_extra_info("socket"))
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        self._owner.ended(self)
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+        self._ended()
