@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
 from jsonpath_ng.ext import parse as _parse_jsonpath
 
 from .errors import ConnectionClosed, InvalidTranscript
-from .secrets import MASK, is_secret_header, is_secret_param, mask_url
+from .secrets import MASK, is_secret_header, is_secret_param, mask_subprotocols, mask_url
 from .transcript import Event, Transcript, by_connection
 
 __all__ = [
@@ -79,14 +80,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: Python reads it as inf, which no JSON or literal can hold
+        raise ValueError(text)
+    return value
+
+
 def json_value(text: str) -> dict | list | None:
-    """The JSON object or array in *text*, or None: plain text, a bare scalar or NaN compare as text."""
+    """The JSON object or array in *text*, or None: plain text, a bare scalar, NaN, a number too
+    large for a float (``1e400``) or JSON nested too deep to read compare as text."""
     if not text.lstrip().startswith(("{", "[")):
         return None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError):
         return None
+    return value if isinstance(value, (dict, list)) else None
 
 
 def compile_ignore(ignore: str | Iterable[str]) -> list[tuple[str, Any]]:
@@ -268,10 +278,12 @@ def plan(
     *,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    subprotocols: Sequence[str] | None = None,
     hint: str,
 ) -> Plan:
     """The path, headers and options to open connection *number* again; InvalidTranscript for
-    a value recorded as ``***`` that neither *params* nor *headers* supplies (*hint* says how)."""
+    a value recorded as ``***`` that neither *params*, *headers* nor *subprotocols* (which
+    replaces the recorded offer) supplies (*hint* says how)."""
     assert isinstance(connect.data, str)
     given_params = dict(params or {})
     given_headers = list(headers.items() if isinstance(headers, Mapping) else headers or [])
@@ -302,18 +314,22 @@ def plan(
             missing.append(f"header {name!r}")
         extra.append((name, value))
     extra.extend(given_headers)
+    options: dict[str, Any] = {}
+    offered = next((v for n, v in recorded if n.lower() == "sec-websocket-protocol"), None)
+    agreed = next((e.detail for e in client if e.kind == "open" and e.detail), None)
+    if subprotocols is not None:
+        options["subprotocols"] = list(subprotocols)
+    elif offered:
+        options["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+    elif agreed:
+        options["subprotocols"] = [agreed]
+    if any(MASK in value for value in options.get("subprotocols", ())):
+        missing.append(f"subprotocols {options['subprotocols']!r}")
     if missing:
         raise InvalidTranscript(
             f"connection #{number} was saved with its secrets masked ({', '.join(missing)}), and wsbench "
             f"will not send {MASK!r} as if it were the real value: {hint}"
         )
-    options: dict[str, Any] = {}
-    offered = next((v for n, v in recorded if n.lower() == "sec-websocket-protocol"), None)
-    agreed = next((e.detail for e in client if e.kind == "open" and e.detail), None)
-    if offered:
-        options["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
-    elif agreed:
-        options["subprotocols"] = [agreed]
     origin = next((v for n, v in recorded if n.lower() == "origin"), None)
     if origin:
         options["origin"] = origin
@@ -323,11 +339,17 @@ def plan(
 
 
 def secrets_in(plan: Plan) -> list[str]:
-    """What in a plan is a secret (:mod:`wsbench.secrets`): "query parameter 'token'", "header 'Authorization'"."""
-    query = urlsplit(plan.path).query
+    """What in a plan is a secret (:mod:`wsbench.secrets`): "query parameter 'token'", "header
+    'Authorization'", "subprotocols ['access_token', '***']" (shown masked)."""
+    parts = urlsplit(plan.path)
     found = [
         f"query parameter {name!r}"
-        for name, value in parse_qsl(query, keep_blank_values=True)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if value and is_secret_param(name)
     ]
-    return found + [f"header {name!r}" for name, value in plan.headers if value and is_secret_header(name)]
+    found += [f"header {name!r}" for name, value in plan.headers if value and is_secret_header(name)]
+    offered = plan.options.get("subprotocols") or []
+    shown = mask_subprotocols(offered)
+    if shown != list(offered):
+        found.append(f"subprotocols {shown!r}")
+    return found

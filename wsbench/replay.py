@@ -233,7 +233,8 @@ def replay(
     number, client = select(transcript, conn)
     label = connection_label(client)
     how = (
-        "pass the real values, e.g. replay(..., params={'token': ...}, headers={'Authorization': ...}), "
+        "pass the real values, e.g. replay(..., params={'token': ...}, headers={'Authorization': ...}, "
+        "subprotocols=['access_token', ...]), "
         "or replay a transcript saved with save(path, unmasked=True)"
     )
     opening = plan(
@@ -242,6 +243,7 @@ def replay(
         client,
         params=connect_options.pop("params", None),
         headers=connect_options.pop("headers", None),
+        subprotocols=connect_options.get("subprotocols"),  # replaces a recorded offer, masked ones included
         hint=how,
     )
     options = {**opening.options, **connect_options}

@@ -13,35 +13,45 @@
   are independent (a client sending its next message while the server still answers
   the last one) a fixed rule decides, so the same conversation always prints alike.
 * Secrets are masked in everything shown or exported (the text form, ``repr``, records,
-  JSON Lines), the values kept as recorded: the token-like query parameters of a
-  "connect" URL, and credential headers (:mod:`wsbench.secrets` says which). Each of
-  those calls takes ``unmasked=True`` to show the real values.
+  JSON Lines), the values kept as recorded: the token-like query parameters, user info and
+  fragment of a "connect" URL, credential headers, subprotocols that carry a credential
+  (offered or chosen), and URLs in an event's detail (:mod:`wsbench.secrets` says which).
+  Each of those calls takes ``unmasked=True`` to show the real values.
+* A saved file is untrusted input: :meth:`Transcript.load` reads only a regular file, at
+  most ``max_bytes`` of it, and checks every field (depth, types, finite times, Unicode).
 
 Pure logic: no I/O beyond reading and writing JSON Lines files.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import itertools
 import json
+import math
+import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .codes import describe
 from .errors import InvalidTranscript
 from .kinds import APP_SENDS, CAUSES, CLOSED_BY, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS, SIDES
-from .secrets import mask_headers, mask_url
+from .secrets import mask_headers, mask_subprotocol, mask_text, mask_url
 
 if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
     from .replay import ReplayResult
 
 __all__ = [
     "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
+    "MAX_BYTES",
+    "MAX_DEPTH",
     "NOTICES",
     "Event",
     "Transcript",
@@ -54,6 +64,11 @@ __all__ = [
 
 Payload = str | bytes | None
 _PREVIEW = 72  # characters of a payload shown in the text form
+
+#: The largest transcript file :meth:`Transcript.load` reads unless given ``max_bytes=``.
+MAX_BYTES = 100 * 2**20
+#: How deep a field's JSON may nest (a close reason FastAPI sends nests 3 deep).
+MAX_DEPTH = 32
 
 _seq = itertools.count(1)
 _record_lock = threading.Lock()
@@ -97,22 +112,52 @@ class Event(NamedTuple):
         )
 
     def masked(self) -> Event:
-        """This event as wsbench shows it: the secrets of a "connect" URL and of the headers
-        replaced by ``***`` (:mod:`wsbench.secrets`); the event itself when it has none."""
-        if self.kind != "connect" and not self.headers:  # every message: nothing to mask
+        """This event as wsbench shows it, secrets replaced by ``***`` (:mod:`wsbench.secrets`):
+        those of a "connect" URL and of the headers (the offered subprotocols among them), the
+        chosen subprotocol ("open", "websocket.accept"), and URLs and tokens in a detail's text;
+        the event itself when it has none."""
+        if self.kind != "connect" and not self.headers and not self.detail:  # every message: nothing to mask
             return self
-        data, headers = self.data, self.headers
+        data, headers, detail = self.data, self.headers, self.detail
         if self.kind == "connect" and isinstance(data, str):
             data = mask_url(data)
         if headers:
             headers = tuple(mask_headers(headers))
-        if data == self.data and headers == self.headers:
+        if detail:
+            detail = _masked_detail(self, detail)
+        if data == self.data and headers == self.headers and detail == self.detail:
             return self
-        return self._replace(data=data, headers=headers)
+        return self._replace(data=data, headers=headers, detail=detail)
 
     def __repr__(self) -> str:  # the named tuple's form, secrets masked
         shown = self.masked()
         return f"Event({', '.join(f'{name}={getattr(shown, name)!r}' for name in self._fields)})"
+
+
+_SUBPROTOCOL = re.compile(r"subprotocol ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+
+
+def _masked_detail(event: Event, detail: str) -> str:
+    """An event's detail as shown: the subprotocol a client's "open" holds (the value itself) or
+    a server's accept names (``subprotocol '...'``), by :func:`~wsbench.secrets.mask_subprotocol`;
+    any other text by :func:`~wsbench.secrets.mask_text` (URLs, user info, JWTs)."""
+    if not isinstance(detail, str):
+        return detail
+    if event.side == "client" and event.kind == "open":
+        return mask_subprotocol(detail)
+    if "subprotocol " in detail:
+        detail = _SUBPROTOCOL.sub(lambda m: f"subprotocol {_shown_repr(m.group(1))}", detail)
+    return mask_text(detail)
+
+
+def _shown_repr(literal: str) -> str:
+    """The repr of a subprotocol (``'abc'``) with the value masked when it is a credential."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return literal
+    shown = mask_subprotocol(value) if isinstance(value, str) else value
+    return literal if shown == value else repr(shown)
 
 
 def by_connection(events: Iterable[Event]) -> list[list[Event]]:
@@ -229,7 +274,9 @@ class Transcript:
             if headers is not None:
                 row["headers"] = [[name, value] for name, value in headers]
             by = row.pop("by")
-            if by is not None:
+            if by is not None or (
+                event.side == "client" and event.kind == "closed" and _by_from_detail(event.detail) is not None
+            ):  # null where load() would derive who closed from the detail of an old row
                 row["by"] = by
             row["conn"] = order.setdefault(event.conn, len(order) + 1)
             data = row.pop("data")
@@ -251,18 +298,45 @@ class Transcript:
 
     @classmethod
     def from_jsonl(cls, text: str) -> Transcript:
-        """Parse JSON Lines text; an error names the bad line and field."""
+        """Parse JSON Lines text; an error names the bad line and field (see :meth:`load` for the checks)."""
         # Split on "\n" only: str.splitlines() would also split inside text holding U+2028 and the like.
         return cls([_event_from_json(line, n) for n, line in enumerate(text.split("\n"), 1) if line.strip()])
 
     @classmethod
-    def load(cls, path: str | Path) -> Transcript:
-        """Read a transcript saved with :meth:`save`."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InvalidTranscript(f"{path}: not a UTF-8 text file, so not a JSON Lines transcript") from None
-        return cls.from_jsonl(text)
+    def load(cls, path: str | Path, *, max_bytes: int = MAX_BYTES) -> Transcript:
+        """Read a transcript saved with :meth:`save`; a file someone sent is untrusted input.
+
+        Only a regular file (a FIFO, device or directory is refused before it is opened, so
+        nothing blocks or reads for ever) of at most *max_bytes* bytes (default 100 MiB),
+        read line by line and never past that limit, whatever its size claims. Each line is
+        checked as :meth:`from_jsonl` does: JSON nested at most :data:`MAX_DEPTH` deep, strict
+        field types (integers that are not booleans, finite times, Unicode text without lone
+        surrogates). Anything else is an InvalidTranscript naming the file, line and field.
+        """
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a positive number of bytes, not {max_bytes!r}")
+        with _open_regular(path, max_bytes) as file:
+            events = []
+            total = 0
+            for number in itertools.count(1):
+                line = file.readline(max_bytes - total + 1)  # never more than the limit allows, plus one
+                if not line:
+                    break
+                total += len(line)
+                if total > max_bytes:
+                    raise InvalidTranscript(
+                        f"{path}: longer than max_bytes={max_bytes} (at line {number}); "
+                        "pass a larger max_bytes= to load it if you trust the file"
+                    )
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidTranscript(
+                        f"{path}: not a UTF-8 text file, so not a JSON Lines transcript (line {number})"
+                    ) from None
+                if text.strip():
+                    events.append(_event_from_json(text, number))
+        return cls(events)
 
     # -- replay and tests (in their own modules: this one stays pure) ----------------
     # The lazy delegators: replay() and to_pytest() are the only methods that reach up a layer,
@@ -305,7 +379,45 @@ class Transcript:
         )
 
 
-_FIELDS: dict[str, type | tuple[type, ...]] = {"seq": int, "time": (int, float), "side": str, "kind": str, "conn": int}
+_INTS = ("seq", "conn")  # integers, never booleans
+_STRINGS = ("side", "kind", "text", "client_state", "application_state", "detail")
+
+
+@contextmanager
+def _open_regular(path: str | Path, limit: int) -> Iterator[BinaryIO]:
+    """*path* opened for reading in binary, only if it is a regular file no larger than *limit*."""
+    _check_regular(path, os.stat(path), limit)  # before opening: opening a FIFO would block
+    # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening still returns at once
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _check_regular(path, os.fstat(fd), limit)  # the file actually opened
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as file:
+        yield file
+
+
+def _check_regular(path: str | Path, info: os.stat_result, limit: int) -> None:
+    mode = info.st_mode
+    if not stat.S_ISREG(mode):
+        what = (
+            "a directory"
+            if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a file"
+        )
+        raise InvalidTranscript(f"{path}: not a regular file ({what}), so not a saved transcript")
+    if info.st_size > limit:
+        raise InvalidTranscript(
+            f"{path}: {info.st_size} bytes, over max_bytes={limit}; pass a larger max_bytes= to load it if you "
+            "trust the file"
+        )
 
 
 def _event_from_json(line: str, number: int) -> Event:
@@ -313,50 +425,82 @@ def _event_from_json(line: str, number: int) -> Event:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidTranscript(f"line {number}: not JSON ({exc.msg} at column {exc.colno}): {line[:40]!r}") from None
+    except RecursionError:
+        raise InvalidTranscript(
+            f"line {number}: JSON nested too deep to read (a row nests {MAX_DEPTH} levels at most)"
+        ) from None
+    except ValueError as exc:  # an integer too long to convert
+        raise InvalidTranscript(f"line {number}: not a JSON Lines transcript row ({exc})") from None
     if not isinstance(row, dict):
         raise InvalidTranscript(f"line {number}: expected a JSON object, got {type(row).__name__}")
-    for name, kind in _FIELDS.items():
-        if not isinstance(row.get(name), kind):
-            raise InvalidTranscript(f"line {number}: field {name!r} is missing or not {_kind_name(kind)}")
+
+    def bad(name: str, what: str) -> InvalidTranscript:
+        return InvalidTranscript(f"line {number}: field {name!r} {what}")
+
+    for name in ("seq", "time", "side", "kind", "conn"):
+        if row.get(name) is None:
+            what = "a number" if name == "time" else "a string" if name in _STRINGS else "an integer"
+            raise bad(name, f"is missing or not {what}")
+    for name in _INTS:
+        if type(row[name]) is not int:
+            raise bad(name, "is missing or not an integer")
+    time_ = row["time"]
+    if isinstance(time_, bool) or not isinstance(time_, (int, float)) or not math.isfinite(time_):
+        raise bad("time", f"is missing or not a number (finite seconds), not {time_!r}")
+    for name in _STRINGS:
+        value = row.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise bad(name, "is missing or not a string" if name in ("side", "kind") else "is not a string")
+            _check_text(value, bad, name)
     if row["side"] not in SIDES:
         raise InvalidTranscript(f"line {number}: side must be 'client', 'server' or 'proxy', not {row['side']!r}")
-    if row.get("reason") is not None and not isinstance(row["reason"], (str, list)):
-        raise InvalidTranscript(f"line {number}: field 'reason' is not a string (or a list, as FastAPI sends)")
-    for name in ("text", "client_state", "application_state", "detail"):
-        if row.get(name) is not None and not isinstance(row[name], str):
-            raise InvalidTranscript(f"line {number}: field {name!r} is not a string")
-    if row.get("code") is not None and (type(row["code"]) is not int):
-        raise InvalidTranscript(f"line {number}: field 'code' is not an integer")
+    reason = row.get("reason")
+    if reason is not None:
+        if not isinstance(reason, (str, list)):
+            raise bad("reason", "is not a string (or a list, as FastAPI sends)")
+        _check_json(reason, bad, "reason")
+    code = row.get("code")
+    if code is not None and (type(code) is not int or not 0 <= code <= 65535):
+        raise bad("code", f"is not an integer from 0 to 65535 (a close code or HTTP status), not {code!r}")
     headers = row.get("headers")
     if headers is not None:
         if not isinstance(headers, list) or not all(
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
             for pair in headers
         ):
-            raise InvalidTranscript(f"line {number}: field 'headers' is not a list of [name, value] string pairs")
+            raise bad("headers", "is not a list of [name, value] string pairs")
+        for pair in headers:
+            for part in pair:
+                _check_text(part, bad, "headers")
         headers = tuple((name, value) for name, value in headers)
     data: Payload = row.get("text")
     if row.get("bytes") is not None:
+        if data is not None:
+            raise InvalidTranscript(
+                f"line {number}: both 'text' and 'bytes' hold a payload; a message is one or the other"
+            )
+        if not isinstance(row["bytes"], str):
+            raise bad("bytes", "is not base64 text")
         try:
             data = base64.b64decode(row["bytes"], validate=True)
         except (ValueError, TypeError):
-            raise InvalidTranscript(f"line {number}: field 'bytes' is not base64") from None
+            raise bad("bytes", "is not base64") from None
     if "by" in row:
         by = row["by"]
-        if by is not None and by not in CLOSED_BY:
-            raise InvalidTranscript(f"line {number}: field 'by' must be 'client', 'server' or null, not {by!r}")
+        if by is not None and (not isinstance(by, str) or by not in CLOSED_BY):
+            raise bad("by", f"must be 'client', 'server' or null, not {by!r}")
     elif row["side"] == "client" and row["kind"] == "closed":
         # Saved before "closed" recorded who closed: derive it once, here, from websockets' account
         # of the closing handshake ("sent 1000 (OK); then received ..."), so old transcripts keep
         # working and nothing else reads that text.
-        detail = row.get("detail") or ""
-        by = "client" if detail.startswith("sent") else "server" if detail.startswith("received") else None
+        by = _by_from_detail(row.get("detail"))
     else:
         by = None
     known = {"code", "reason", "client_state", "application_state", "detail"}
     return Event(
         seq=row["seq"],
-        time=float(row["time"]),
+        time=float(time_),
         side=row["side"],
         kind=row["kind"],
         conn=row["conn"],
@@ -365,6 +509,44 @@ def _event_from_json(line: str, number: int) -> Event:
         by=by,
         **{k: row.get(k) for k in known},
     )
+
+
+def _by_from_detail(detail: str | None) -> str | None:
+    """Who closed, as websockets' account of the close (an old "closed" row's detail) tells it."""
+    detail = detail or ""
+    return "client" if detail.startswith("sent") else "server" if detail.startswith("received") else None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: str, bad: Any, name: str) -> None:
+    """Refuse a lone surrogate: JSON's "\\ud800" escape reads as one, but it is not Unicode text,
+    and save() could not write it back as UTF-8."""
+    found = _SURROGATE.search(value)
+    if found:
+        raise bad(
+            name,
+            f"holds a lone surrogate ({found.group()!r} at index {found.start()}), which is not Unicode text "
+            "and could not be saved again",
+        )
+
+
+def _check_json(value: Any, bad: Any, name: str) -> None:
+    """Walk a JSON value (without recursion): no deeper than MAX_DEPTH, text without lone surrogates."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise bad(name, f"is nested too deep (more than {MAX_DEPTH} levels)")
+        if isinstance(item, str):
+            _check_text(item, bad, name)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise bad(name, "holds a number that is not finite")
+        elif isinstance(item, list):
+            stack.extend((part, depth + 1) for part in item)
+        elif isinstance(item, dict):
+            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
 
 
 # -- causal order -------------------------------------------------------------
@@ -484,10 +666,6 @@ def noticed(events: list[Event]) -> list[tuple[Event, Event, float]]:
             sides.add(event.side)
             found.append((current, event, event.time - current.time))
     return found
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    return "a number" if isinstance(kind, tuple) else {int: "an integer", str: "a string"}[kind]
 
 
 # -- rendering -------------------------------------------------------------

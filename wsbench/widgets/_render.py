@@ -47,9 +47,17 @@ def _t(text: str) -> str:
 
 
 def display_url(url: str) -> str:
-    """Path and query for loopback URLs (their ports change from run to run), else the whole URL."""
-    parts = urlsplit(url)
-    if parts.netloc.startswith(_LOOPBACK):
+    """Path and query for loopback URLs (their ports change from run to run), else the whole URL.
+
+    Not a masking function: the views mask their events first (``Event.masked()``, which
+    uses :func:`wsbench.secrets.mask_url`), so ``unmasked=True`` can still show the real URL.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # not a URL urllib can split ("ws://[::1"): shown as written
+        return url
+    if parts.netloc.startswith(_LOOPBACK) or host.startswith("127.") or host in ("localhost", "::1"):
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return url
 
