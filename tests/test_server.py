@@ -192,6 +192,24 @@ def test_an_endpoint_blocking_the_loop_is_named_in_its_transcript_and_the_log(be
     assert bench.blocked_since(blocked[0].time - 5) is not None
 
 
+def test_a_timeout_while_an_endpoint_blocked_the_loop_names_that_endpoint(bench):
+    """A receive that times out because an endpoint blocked the bench says which endpoint, not 'call again'."""
+
+    @bench.websocket("/hog")
+    async def hog(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        time.sleep(1.5)  # the mistake under test: blocking the loop
+        await websocket.receive_text()  # then silent until the client closes
+
+    with bench.connect("/hog") as conn:
+        conn.send_text("go")
+        with pytest.raises(wsbench.Timeout) as info:
+            conn.receive_text(timeout=3)
+        message = str(info.value)
+    assert "blocked for" in message and "by endpoint /hog" in message and "await asyncio.sleep" in message
+
+
 def test_reregistering_a_path_replaces_the_endpoint(bench):
     """Registering the same path again replaces the endpoint (re-running a cell)."""
 

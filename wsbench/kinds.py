@@ -117,6 +117,12 @@ _ALL = (
     Kind("server", "send failed", "a message the endpoint sent did not go out: detail says why", ("detail",)),
     Kind("server", "exception", "the endpoint raised: detail names the exception", ("detail",)),
     Kind("server", "return", "the endpoint returned", ("detail",)),
+    Kind(
+        "server",
+        "blocked",
+        "the endpoint blocked the bench's loop (time.sleep, CPU work): detail says how long",
+        ("detail",),
+    ),
     # -- proxy: what a FaultProxy did and saw (detail says what) -----------------------------
     Kind("proxy", "fault", "a fault set, or in force when the connection began", ("detail",)),
     Kind("proxy", "half-open", "stops forwarding one way or both", ("detail",)),

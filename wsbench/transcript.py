@@ -178,7 +178,7 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
     return event
 
 
-class _Relay(list):  # type: ignore[type-arg]
+class _Relay(list):
     """The event list of a :func:`relay` sink: keeps nothing, copies each event on."""
 
     def __init__(self, conn: int, targets: tuple[Transcript, ...]) -> None:

@@ -581,6 +581,9 @@ class Connection:
         return self._pop(kind, what, parse)
 
     def _timeout(self, what: str, timeout: float) -> Timeout:
+        blocked = self._pairing.blocked_since(time.time() - timeout) if self._pairing is not None else None
+        if blocked:  # the peer is not to blame: the bench could not run
+            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}; nothing was lost")
         return Timeout(
             f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
         )
@@ -731,9 +734,8 @@ class Connection:
             self._drain()
             await ws.send_close(code, reason, self._close_timeout)
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._wait_closed()
-        except TimeoutError:
+            await asyncio.wait_for(self._wait_closed(), max(0.0, deadline - asyncio.get_running_loop().time()))
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
             ws.abort(self._close_note())
             await self._wait_closed()  # connection_lost follows the abort at once
 

@@ -337,9 +337,8 @@ class RecordingAsyncConnection(_Recording, AsyncClientConnection):
             await super().drain()
             return
         try:
-            async with asyncio.timeout(self._write_timeout):
-                await super().drain()
-        except TimeoutError:
+            await asyncio.wait_for(super().drain(), self._write_timeout)
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
             self._timed_out()
             _reset_on_close(self.transport.get_extra_info("socket"))
             raise
@@ -351,9 +350,8 @@ class RecordingAsyncConnection(_Recording, AsyncClientConnection):
         self.protocol.send_close(code, reason)
         self.send_data()
         try:
-            async with asyncio.timeout(timeout):
-                await self.drain()
-        except (TimeoutError, OSError):
+            await asyncio.wait_for(self.drain(), timeout)
+        except (asyncio.TimeoutError, OSError):
             self.abort(f"the close frame could not be written within close_timeout {timeout} s: TCP aborted")
 
     def _fail_connection(self, code: int, reason: str) -> None:
