@@ -5,6 +5,7 @@ Timeout is left for real silence."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from peers import MiB, Peer, answer, finishes, huge_body
@@ -15,14 +16,15 @@ CASES = [
     (
         "1 MiB header",
         answer(b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"a" * MiB + b"\r\n\r\n"),
-        "expected no more than 8192 bytes",
+        # websockets 17 says how long a line may be; 16 says only that it was too long
+        r"expected no more than 8192 bytes|line too long",
     ),
-    ("garbage status line", answer(b"SSH-2.0-OpenSSH_9.0\r\n\r\n"), "invalid HTTP status line: SSH-2.0-OpenSSH_9.0"),
-    ("100 MB 401 body", huge_body("401 Unauthorized", 100 * MiB), "body too large: 104857600 bytes"),
+    ("garbage status line", answer(b"SSH-2.0-OpenSSH_9.0\r\n\r\n"), r"invalid HTTP status line: SSH-2\.0-OpenSSH_9\.0"),
+    ("100 MB 401 body", huge_body("401 Unauthorized", 100 * MiB), r"body too large: 104857600 bytes"),
     (
         "300 headers",
         answer(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-A: b\r\n" * 300 + b"\r\n"),
-        "expected no more than 128 headers",
+        r"expected no more than 128 headers|too many HTTP headers",
     ),
 ]
 
@@ -36,7 +38,7 @@ def test_handshake_failure_names_the_cause(script, cause):
             finishes(conn.open)
     assert not isinstance(info.value, wsbench.Timeout)
     assert "did not receive a valid HTTP response" in str(info.value)
-    assert cause in str(info.value)
+    assert re.search(cause, str(info.value)), str(info.value)
     assert conn.state == "closed"
     assert conn.transcript[-1].kind == "error"
 
@@ -48,7 +50,7 @@ def test_async_handshake_failure_names_the_cause(script, cause):
         with pytest.raises(wsbench.ConnectError) as info:
             finishes(lambda: asyncio.run(wsbench.aconnect(peer.url, open_timeout=15)))
     assert not isinstance(info.value, wsbench.Timeout)
-    assert cause in str(info.value)
+    assert re.search(cause, str(info.value)), str(info.value)
 
 
 def test_a_long_cause_is_shortened():

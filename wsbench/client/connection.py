@@ -466,7 +466,7 @@ class Connection:
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
-            self._sync.wait_closed(self._close_timeout)
+            self._sync.wait_ended(self._close_timeout)
             raise self._send_error(self._sync, what) from None
 
     async def _asend(self, message: Message, what: str) -> None:
@@ -712,9 +712,9 @@ class Connection:
         if self._closing(code, reason):
             self._drain()  # a paused reader must read on to see the server's close frame
             ws.send_close(code, reason, self._close_timeout)
-        if not ws.wait_closed(max(0.0, deadline - time.monotonic())):
+        if not ws.wait_ended(max(0.0, deadline - time.monotonic())):
             ws.abort(self._close_note())
-            ws.wait_closed(self._close_timeout)
+            ws.wait_ended(self._close_timeout)
         self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:

@@ -229,6 +229,12 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
         self._abort_timer: threading.Timer | None = None
         super().__init__(sock, protocol, *args, **kwargs)
 
+    def wait_ended(self, timeout: float | None) -> bool:
+        """True once the reader thread has ended, waiting at most *timeout* (websockets 16's sync
+        connection has no ``wait_closed``; 17's joins the same thread)."""
+        self.recv_events_thread.join(timeout)
+        return not self.recv_events_thread.is_alive()
+
     def flow_control(self) -> tuple[Callable[[], Any], Callable[[], Any]]:
         # websockets' reader waits on this lock before each read (its Assembler pauses it the same way)
         return self.recv_flow_control.acquire, self.recv_flow_control.release
