@@ -1,0 +1,151 @@
+"""Run a notebook top to bottom in a real kernel (nbclient) and keep that kernel for more cells;
+make a notebook's student version, as nbgrader's generate_assignment does.
+
+The one helper behind ``test_learner_path.py`` (run, then use the try-it panel in the same
+kernel) and ``test_exercise_notebooks.py`` (run the student version, read the check cells'
+outputs). Cells run with ``allow_errors=True`` so a failing cell does not stop the run: the
+tests read each cell's outputs and decide. Every cell has a bounded time (``CELL_TIMEOUT``,
+scaled by WSBENCH_TEST_TIMEOUT_SCALE like every bound of the suite).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from conftest import TIMEOUT_SCALE
+from nbclient import NotebookClient
+
+__all__ = [
+    "BEGIN",
+    "CELL_TIMEOUT",
+    "END",
+    "NOTEBOOKS",
+    "REFERENCE",
+    "Kernel",
+    "errors",
+    "nbgrader",
+    "read",
+    "running",
+    "strip_region",
+    "student_version",
+    "text",
+]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+#: The reference notebooks 01-35 (00 is the tour).
+REFERENCE = sorted(path for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not path.name.startswith("00_"))
+BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
+STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+CELL_TIMEOUT = 90 * TIMEOUT_SCALE  # seconds for one cell on a busy 2-core machine
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    """The notebook at *path*, without its stored outputs and widget state (they are rebuilt by the run)."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return notebook
+
+
+def nbgrader(cell: Any) -> dict[str, Any]:
+    """The cell's nbgrader metadata ({} when it has none)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def text(cell: Any) -> str:
+    """Everything a code cell printed or displayed as text (streams, text/plain, error tracebacks)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output.get("text", ""))
+        elif output.get("output_type") == "error":
+            parts.extend(output.get("traceback", []))
+        else:
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def errors(cell: Any) -> list[dict[str, Any]]:
+    """The cell's error outputs (ename, evalue, traceback)."""
+    return [output for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+
+
+def strip_region(source: str) -> tuple[str, bool]:
+    """*source* with each solution region replaced by the stub, as nbgrader does; and whether one was."""
+    lines, kept, inside, replaced = source.split("\n"), [], False, False
+    for line in lines:
+        if BEGIN in line:
+            assert not inside, f"nested {BEGIN} in:\n{source}"
+            inside = replaced = True
+            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]  # \s* always matches
+            kept.extend(indent + stub for stub in STUB)
+        elif END in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    assert not inside, f"no {END} after {BEGIN} in:\n{source}"
+    return "\n".join(kept), replaced
+
+
+def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as nbgrader's generate_assignment leaves it (solutions cleared; outputs too)."""
+    for cell in notebook.cells:
+        source, replaced = strip_region(cell.source)
+        if replaced:
+            cell.source = source
+        elif nbgrader(cell).get("solution"):
+            cell.source = "\n".join(STUB) if cell.cell_type == "code" else "YOUR ANSWER HERE"
+    return notebook
+
+
+class Kernel:
+    """The kernel a notebook ran in, still alive: run more code in it as one more cell."""
+
+    def __init__(self, client: NotebookClient, notebook: nbformat.NotebookNode) -> None:
+        self._client = client
+        self.notebook = notebook  #: the notebook as it ran, outputs included
+
+    def run(self, source: str) -> nbformat.NotebookNode:
+        """Run *source* as one more code cell at the end (bounded by CELL_TIMEOUT); return that cell, with outputs."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.notebook.cells.append(cell)  # nbclient stores the cell's outputs at its index
+        self._client.execute_cell(cell, len(self.notebook.cells) - 1)
+        return cell
+
+    def run_json(self, source: str) -> Any:
+        """Run *source*, which prints one JSON document as its last line, and return it decoded."""
+        cell = self.run(source)
+        assert not errors(cell), "\n".join(_strip_ansi(line) for e in errors(cell) for line in e["traceback"])
+        return json.loads(text(cell).strip().splitlines()[-1])
+
+
+@contextmanager
+def running(notebook: nbformat.NotebookNode, cwd: Path) -> Iterator[Kernel]:
+    """Run every cell of *notebook* in a fresh python3 kernel started in *cwd*; yield it still running."""
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        startup_timeout=120 * TIMEOUT_SCALE,
+        kernel_name="python3",
+        allow_errors=True,
+        record_timing=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.reset_execution_trackers()
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        yield Kernel(client, notebook)
+
+
+def _strip_ansi(line: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", line)
