@@ -1,0 +1,214 @@
+"""A long transcript: older events on disk, every reader still sees every event (issue 15)."""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import wsbench
+from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, record, relay
+from wsbench.transcript.spool import EventLog, _PlainUnpickler
+
+
+def numbered(count: int, *, in_memory: int = 10, conns: int = 1) -> Transcript:
+    """A transcript of *count* received messages "m0", "m1" ..., spread over *conns* connections."""
+    transcript = Transcript(in_memory=in_memory)
+    for i in range(count):
+        record(transcript, side="client", kind="receive", conn=i % conns, data=f"m{i}")
+    return transcript
+
+
+def payloads(events: object) -> list[object]:
+    """The payloads of some events, in the order given."""
+    return [event.data for event in events]  # type: ignore[attr-defined]
+
+
+def test_a_short_transcript_stays_in_memory_as_a_list():
+    """Below its in_memory limit a transcript writes nothing and its events are a plain list."""
+    transcript = numbered(IN_MEMORY - 1, in_memory=IN_MEMORY)
+    assert transcript._log is None
+    assert isinstance(transcript.events, list)
+    assert isinstance(transcript.since(5), list)
+
+
+def test_a_long_transcript_keeps_its_memory_bounded():
+    """Past in_memory, the older half goes to disk: memory holds at most in_memory events."""
+    transcript = numbered(1000, in_memory=10)
+    assert transcript._log is not None
+    assert len(transcript._events) < 10
+    assert transcript._log.total + len(transcript._events) == 1000
+
+
+def test_every_reader_sees_every_event():
+    """len, iteration, indexing, slices, events, since, reversed and filter all see spooled events."""
+    transcript = numbered(57)
+    expected = [f"m{i}" for i in range(57)]
+    assert len(transcript) == 57
+    assert payloads(transcript) == expected
+    assert payloads(transcript.events) == expected
+    assert payloads(reversed(transcript.events)) == expected[::-1]
+    assert (transcript[0].data, transcript[3].data, transcript[-1].data) == ("m0", "m3", "m56")
+    assert payloads(transcript[2:50:7]) == expected[2:50:7]
+    assert payloads(transcript.since(7)) == expected[7:]
+    assert payloads(transcript.since(52)) == expected[52:]
+    assert payloads(reversed(transcript.since(7))) == expected[7:][::-1]
+    assert transcript.since(7)[0].data == "m7"
+    assert payloads(transcript.filter(kind="receive")) == expected
+    assert transcript.events == list(transcript)
+    with pytest.raises(IndexError):
+        transcript[57]
+
+
+def test_records_save_and_load_carry_every_event(tmp_path: Path):
+    """records, JSON Lines and a save/load round trip of a spooled transcript hold every event."""
+    transcript = numbered(57, conns=2)
+    assert [row["text"] for row in transcript.records()] == [f"m{i}" for i in range(57)]
+    assert [row["conn"] for row in transcript.records()][:3] == [1, 2, 1]
+    saved = transcript.save(tmp_path / "long.jsonl")
+    assert saved.read_text(encoding="utf-8") == transcript.to_jsonl()
+    loaded = Transcript.load(saved)
+    assert loaded.to_jsonl() == transcript.to_jsonl()
+    assert Transcript.from_jsonl(transcript.to_jsonl()).to_jsonl() == transcript.to_jsonl()
+
+
+def test_the_full_text_of_a_spooled_transcript_equals_the_in_memory_one():
+    """text(full=True) reads the spool and prints exactly what an all-in-memory transcript prints."""
+    spooled = numbered(300, conns=3)
+    in_memory = Transcript(list(spooled), in_memory=10_000)
+    assert in_memory._log is None
+    assert spooled.text(full=True) == in_memory.text(full=True)
+    assert str(spooled) == str(in_memory)
+
+
+def test_a_short_text_is_the_whole_conversation():
+    """Up to SHOW_ALL events the text is every event, as it always was."""
+    transcript = numbered(SHOW_ALL, in_memory=10_000)
+    assert str(transcript) == transcript.text(full=True)
+    assert str(transcript).count("\n") == SHOW_ALL - 1
+
+
+def test_a_long_text_is_a_summary():
+    """Past SHOW_ALL events the text shows counts by kind, both ends and how to see the rest."""
+    transcript = numbered(SHOW_ALL + 1)
+    record(transcript, side="client", kind="closed", conn=0, detail="sent 1000 (OK); then received 1000 (OK)")
+    lines = str(transcript).split("\n")
+    assert lines[0] == f"{SHOW_ALL + 2} events, 1 connection: client closed 1, client receive {SHOW_ALL + 1}"
+    assert lines[1] == f"first {SHOW_ENDS}:"
+    assert lines[2] == "client  ← text 'm0'"
+    assert lines[2 + SHOW_ENDS].startswith(f"… {SHOW_ALL + 2 - 2 * SHOW_ENDS} events not shown: ")
+    assert "transcript.text(full=True)" in lines[2 + SHOW_ENDS] and "transcript.save(path)" in lines[2 + SHOW_ENDS]
+    assert lines[-1] == "client  closed: sent 1000 (OK); then received 1000 (OK)"
+    assert len(lines) == 2 * SHOW_ENDS + 4
+
+
+def test_a_summary_numbers_connections_as_the_full_text_does():
+    """Each line of a summary of several connections carries the connection's #number."""
+    lines = str(numbered(1000, conns=2)).split("\n")
+    assert lines[0] == "1000 events, 2 connections: client receive 1000"
+    assert lines[2] == "#1 client  ← text 'm0'"
+    assert lines[-1] == "#2 client  ← text 'm999'"
+
+
+def test_the_spool_goes_with_the_transcript():
+    """The spool's directory is removed when its transcript is garbage collected."""
+    transcript = numbered(100)
+    assert transcript._log is not None
+    directory = transcript._log.directory
+    assert os.path.isdir(directory)
+    del transcript
+    gc.collect()
+    assert not os.path.exists(directory)
+
+
+def test_relay_sinks_spool_their_targets():
+    """Events relayed under a connection key reach a long target transcript, spooled, in full."""
+    target = Transcript(in_memory=10)
+    sink = relay(7, target)
+    for i in range(100):
+        record(sink, side="server", kind="websocket.send", conn=1, data=f"m{i}")
+    assert len(sink) == 0
+    assert payloads(target) == [f"m{i}" for i in range(100)]
+    assert {event.conn for event in target} == {7}
+
+
+def test_a_failing_disk_loses_nothing(monkeypatch: pytest.MonkeyPatch):
+    """When the spool cannot be written, the events stay in memory and none is lost."""
+
+    def full(self: EventLog[Event], events: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(EventLog, "append", full)
+    transcript = numbered(100)
+    assert payloads(transcript) == [f"m{i}" for i in range(100)]
+    monkeypatch.undo()
+    record(transcript, side="client", kind="receive", conn=0, data="m100")
+    record(transcript, side="client", kind="receive", conn=0, data="m101")
+    assert payloads(transcript) == [f"m{i}" for i in range(102)]
+
+
+def test_a_spool_batch_refuses_anything_but_plain_values():
+    """The spool's reader refuses a pickle that names a class or function."""
+    with pytest.raises(pickle.UnpicklingError):
+        _PlainUnpickler(io.BytesIO(pickle.dumps([Event(1, 0.0, "client", "send")]))).load()
+
+
+def test_in_memory_must_be_a_count():
+    """in_memory below 2 or not an integer is refused with the value named."""
+    with pytest.raises(ValueError, match="in_memory"):
+        Transcript(in_memory=1)
+
+
+_MILLION = textwrap.dedent(
+    """
+    from wsbench.transcript import Transcript, record
+
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+    n = 1_000_000
+    t = Transcript()
+    before = rss()
+    for i in range(n):
+        record(t, side="client", kind="receive", conn=1, data=f"{i:064d}")
+    grown = rss() - before
+    assert len(t) == n, len(t)
+    assert t[0].data == f"{0:064d}" and t[-1].data == f"{n - 1:064d}", (t[0], t[-1])
+    for i in (1, 4_999, 5_000, 123_457, n // 2, 777_777, n - 10_001):
+        assert t[i].data == f"{i:064d}", (i, t[i])
+    assert [int(e.data) for e in t.since(n - 20_000)] == list(range(n - 20_000, n))
+    seqs = [e.seq for e in t]
+    assert len(seqs) == n and all(b == a + 1 for a, b in zip(seqs, seqs[1:]))
+    print(f"grown {grown:.1f} MiB")
+    assert grown < 100, f"memory grew by {grown:.1f} MiB for 10^6 events"
+    """
+)
+
+
+def test_a_million_messages_lose_none_and_stay_small():
+    """10^6 events recorded through the disk-backed path: all there, in order, memory bounded."""
+    done = subprocess.run([sys.executable, "-c", _MILLION], capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "grown" in done.stdout
+
+
+def test_a_real_connection_records_50000_messages_through_the_spool(bench: wsbench.Bench):
+    """50,000 messages pushed by a Bench endpoint: both sides recorded in full, the older on disk."""
+    n = 50_000
+    with bench.connect(f"/send?n={n}") as conn:
+        got = list(conn.iter_text(limit=n, timeout=60))
+        conn.wait_closed(timeout=30)
+    assert got == [f"msg {i}" for i in range(n)]
+    client = [e.data for e in conn.transcript if e.side == "client" and e.kind == "receive"]
+    assert client == got
+    assert conn.transcript._log is not None
+    sent = [e.data for e in bench.transcript if e.side == "server" and e.kind == "websocket.send"]
+    assert sent[0] == "msg 0" and sent[-1] == f"msg {n - 1}" and len(sent) >= n

@@ -1,0 +1,591 @@
+"""The record of a conversation: every event of both sides, in order.
+
+* An :class:`Event` is immutable: side (``client`` / ``server``, or ``proxy`` for what a
+  :class:`~wsbench.proxy.FaultProxy` between them did and saw), kind, payload, close code
+  and reason, the server-side ``WebSocket`` states, time and size.
+* A :class:`Transcript` only grows; nothing received is ever dropped from it, also
+  when a ``receive_*`` call raises.
+* Its text form (``str(transcript)``) leaves out ports, times and ids, so a notebook
+  can print it and nbval compares it on any machine. The full detail, in the order
+  recorded and with times, stays available as data (:meth:`Transcript.records`, JSON Lines).
+* The text form lists events in *causal* order, not clock order: each side keeps its
+  own order, a message is shown sent before it is received, and where two events
+  are independent (a client sending its next message while the server still answers
+  the last one) a fixed rule decides, so the same conversation always prints alike.
+* Secrets are masked in everything shown or exported (the text form, ``repr``, records,
+  JSON Lines), the values kept as recorded: the token-like query parameters, user info and
+  fragment of a "connect" URL, credential headers, subprotocols that carry a credential
+  (offered or chosen), and URLs in an event's detail (:mod:`wsbench.secrets` says which).
+  Each of those calls takes ``unmasked=True`` to show the real values.
+* A saved file is untrusted input: :meth:`Transcript.load` reads only a regular file, at
+  most ``max_bytes`` of it, and checks every field (depth, types, finite times, Unicode):
+  :mod:`wsbench.transcript.rows`.
+* Memory stays flat however long the conversation: past :data:`IN_MEMORY` events the older
+  ones go to a private spool file (:mod:`wsbench.transcript.spool`) and are read back when asked; past
+  :data:`SHOW_ALL` events the text form is a summary. Causal order is :mod:`wsbench.transcript.causal`'s.
+
+Pure logic: no I/O beyond JSON Lines files and the transcript's own spool file.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
+
+from ..codes import describe
+from ..kinds import APP_SENDS, DISRUPTIONS, NOTICES, SIDES
+from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
+from .causal import causal_order, noticed
+from .rows import MAX_DEPTH, by_from_detail, event_fields, open_regular, read_rows
+from .spool import EventLog, LazyEvents
+
+if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
+    from ..replay import ReplayResult
+
+__all__ = [
+    "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
+    "IN_MEMORY",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "NOTICES",
+    "SHOW_ALL",
+    "SHOW_ENDS",
+    "Event",
+    "Transcript",
+    "by_connection",
+    "causal_order",
+    "noticed",
+    "record",
+    "relay",
+]
+
+Payload = str | bytes | None
+_PREVIEW = 72  # characters of a payload shown in the text form
+
+#: The largest transcript file :meth:`Transcript.load` reads unless given ``max_bytes=``.
+MAX_BYTES = 100 * 2**20
+#: How many events a transcript keeps in memory before the older half goes to disk (:mod:`wsbench.transcript.spool`).
+IN_MEMORY = 10_000
+#: The text form shows every event up to this many; past it, a summary (:meth:`Transcript.text`).
+SHOW_ALL = 200
+#: How many lines a summary shows at each end.
+SHOW_ENDS = 20
+
+_seq = itertools.count(1)
+_record_lock = threading.Lock()
+
+
+class Event(NamedTuple):
+    """One thing one side did or saw (immutable; a named tuple, cheap to create per message)."""
+
+    seq: int  #: process-wide order of recording
+    time: float  #: wall-clock seconds (``time.time()``)
+    side: str  #: "client", "server" or "proxy"
+    #: what happened: one of the kinds :mod:`wsbench.kinds` declares for the side (for the server, the
+    #: ASGI message type), which also says which of the fields below each kind carries
+    kind: str
+    conn: int = 0  #: which connection (an opaque key; rendered as #1, #2 ... in order of appearance)
+    data: Payload = None  #: text or bytes payload, URL for "connect", body for "rejected"
+    code: int | None = None  #: close code, or HTTP status for "rejected" / response start
+    reason: Any = None  #: close reason: a str, except that FastAPI's validation failure sends a list
+    client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
+    application_state: str | None = None  #: server side: ``websocket.application_state`` after it
+    detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
+    headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent (on "connect": the request's)
+    #: on the client's "closed": who sent the first close frame, "client" or "server"
+    #: (:data:`wsbench.kinds.CLOSED_BY`); None when no close frame went either way (the connection dropped)
+    by: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Payload size in bytes (text counted as UTF-8)."""
+        if isinstance(self.data, str):
+            return len(self.data.encode("utf-8"))
+        return len(self.data) if self.data is not None else 0
+
+    def text(self, *, unmasked: bool = False) -> str:
+        """One deterministic line: no time, port or id; secrets masked unless *unmasked*."""
+        body = _render_body(self if unmasked else self.masked())
+        if self.client_state is None:
+            return f"{self.side:<6}  {body}"
+        return (
+            f"{self.side:<6}  {body:<48} [client_state={self.client_state} application_state={self.application_state}]"
+        )
+
+    def masked(self) -> Event:
+        """This event as wsbench shows it, secrets replaced by ``***`` (:mod:`wsbench.secrets`):
+        those of a "connect" URL and of the headers (the offered subprotocols among them), the
+        chosen subprotocol ("open", "websocket.accept"), and URLs and tokens in a detail's text;
+        the event itself when it has none."""
+        if self.kind != "connect" and not self.headers and not self.detail:  # every message: nothing to mask
+            return self
+        data, headers, detail = self.data, self.headers, self.detail
+        if self.kind == "connect" and isinstance(data, str):
+            data = mask_url(data)
+        if headers:
+            headers = tuple(mask_headers(headers))
+        if detail:
+            detail = _masked_detail(self, detail)
+        if data == self.data and headers == self.headers and detail == self.detail:
+            return self
+        return self._replace(data=data, headers=headers, detail=detail)
+
+    def __repr__(self) -> str:  # the named tuple's form, secrets masked
+        shown = self.masked()
+        return f"Event({', '.join(f'{name}={getattr(shown, name)!r}' for name in self._fields)})"
+
+
+_SUBPROTOCOL = re.compile(r"subprotocol ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+
+
+def _masked_detail(event: Event, detail: str) -> str:
+    """An event's detail as shown: the subprotocol a client's "open" holds (the value itself) or
+    a server's accept names (``subprotocol '...'``), by :func:`~wsbench.secrets.mask_subprotocol`;
+    any other text by :func:`~wsbench.secrets.mask_text` (URLs, user info, JWTs)."""
+    if not isinstance(detail, str):
+        return detail
+    if event.side == "client" and event.kind == "open":
+        return mask_subprotocol(detail)
+    if "subprotocol " in detail:
+        detail = _SUBPROTOCOL.sub(lambda m: f"subprotocol {_shown_repr(m.group(1))}", detail)
+    return mask_text(detail)
+
+
+def _shown_repr(literal: str) -> str:
+    """The repr of a subprotocol (``'abc'``) with the value masked when it is a credential."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return literal
+    shown = mask_subprotocol(value) if isinstance(value, str) else value
+    return literal if shown == value else repr(shown)
+
+
+def by_connection(events: Iterable[Event]) -> list[list[Event]]:
+    """*events* grouped by connection, each group in the given order, the groups in order of
+    their first event: the order that numbers connections #1, #2 ... in every view."""
+    groups: dict[int, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.conn, []).append(event)
+    return list(groups.values())
+
+
+def record(*transcripts: Transcript, **fields: Any) -> Event:
+    """Create one :class:`Event` and append it to each transcript, atomically in order."""
+    with _record_lock:
+        event = Event(seq=next(_seq), time=time.time(), **fields)
+        for transcript in transcripts:
+            events = transcript._events
+            events.append(event)
+            if len(events) >= transcript._spill_at:  # a long conversation: older events go to disk
+                transcript._spill()
+    return event
+
+
+class _Relay(list):
+    """The event list of a :func:`relay` sink: keeps nothing, copies each event on."""
+
+    def __init__(self, conn: int, targets: tuple[Transcript, ...]) -> None:
+        super().__init__()
+        self.conn = conn
+        self.targets = targets
+
+    def append(self, event: Event) -> None:  # what record() calls, under its lock
+        copy = event._replace(conn=self.conn)
+        for target in self.targets:
+            events = target._events
+            events.append(copy)
+            if len(events) >= target._spill_at:
+                target._spill()
+
+
+def relay(conn: int, *transcripts: Transcript) -> Transcript:
+    """A sink for :func:`record` that keeps nothing itself and appends each event to
+    *transcripts* under the connection key *conn*.
+
+    A proxy between a client and a Bench hands this to the Bench in place of the client's
+    transcript: the server knows the connection by the proxy's port, the client by its own,
+    and the copies carry the client's key so both sides print as one connection.
+    """
+    sink = Transcript()
+    sink._events = _Relay(conn, transcripts)
+    return sink
+
+
+class Transcript:
+    """An append-only, thread-safe list of :class:`Event`, printable deterministically.
+
+    Memory stays flat however long the conversation: once *in_memory* events are held, the
+    older half goes to a private file on disk (:mod:`wsbench.transcript.spool`), removed with the
+    transcript. Every reader still sees every event; those on disk are read when asked.
+    A long transcript prints as a summary (:meth:`text`).
+    """
+
+    def __init__(self, events: Iterable[Event] = (), *, in_memory: int = IN_MEMORY) -> None:
+        if isinstance(in_memory, bool) or not isinstance(in_memory, int) or in_memory < 2:
+            raise ValueError(f"in_memory must be an integer of at least 2 events, not {in_memory!r}")
+        self._hold = in_memory
+        self._spill_at = in_memory  #: record() spills when this many events are in memory
+        self._log: EventLog[Event] | None = None  # the older events, once there are many
+        self._events: list[Event] = []  # the newest events (all of them until the first spill)
+        self._extend(events)
+
+    def _spill(self) -> None:
+        """Write the older part of the events in memory to disk (under the record lock).
+
+        Should the disk fail (full, gone), every event stays in memory and the next try
+        comes after another half of *in_memory* events: nothing recorded is ever dropped.
+        """
+        events = self._events
+        count = len(events) - self._hold // 2
+        try:
+            if self._log is None:
+                self._log = EventLog(Event._make)
+            self._log.append(events[:count])
+        except OSError:
+            self._spill_at = len(events) + self._hold // 2
+            return
+        del events[:count]  # after the log holds them: a reader snapshots under the lock
+        self._spill_at = self._hold
+
+    def _extend(self, events: Iterable[Event]) -> None:
+        """Append *events* in order, spilling to disk as record() does (load, filter, the constructor)."""
+        batch: list[Event] = []
+        for event in events:
+            batch.append(event)
+            if len(batch) >= 1024:
+                self._add(batch)
+                batch = []
+        self._add(batch)
+
+    def _add(self, batch: list[Event]) -> None:
+        with _record_lock:
+            own = self._events
+            for event in batch:
+                own.append(event)
+                if len(own) >= self._spill_at:
+                    self._spill()
+
+    def _view(self) -> LazyEvents[Event]:
+        """A consistent snapshot of every event so far, those on disk read only when asked."""
+        with _record_lock:
+            log = self._log
+            return LazyEvents(log, log.batches if log is not None else 0, self._events[:])
+
+    def __len__(self) -> int:
+        if self._log is None:
+            return len(self._events)
+        with _record_lock:
+            return self._log.total + len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._log is None:
+            events = self._events[:]
+            if self._log is None:  # copied before any spill: every event is in the copy
+                return iter(events)
+        return iter(self._view())
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        if self._log is None:
+            return self._events[index]
+        return self._view()[index]
+
+    @property
+    def events(self) -> Sequence[Event]:
+        """A snapshot of the events so far: a list, or for a long transcript a lazy sequence
+        that reads the older events from disk as they are asked for."""
+        if self._log is None:
+            events = self._events[:]
+            if self._log is None:
+                return events
+        return self._view()
+
+    def since(self, index: int) -> Sequence[Event]:
+        """Events from position *index* on: lets a viewer fetch only what is new."""
+        if self._log is None:
+            events = self._events[index:]
+            if self._log is None:
+                return events
+        with _record_lock:
+            base = self._log.total
+            if index >= base:
+                return self._events[index - base :]
+        view = self._view()
+        return view[index:] if index < 0 else view.after(index)
+
+    def filter(self, *, side: str | None = None, kind: str | None = None) -> Transcript:
+        """A new transcript with the events of one side and/or one kind."""
+        return Transcript(
+            (e for e in self if (side is None or e.side == side) and (kind is None or e.kind == kind)),
+            in_memory=self._hold,
+        )
+
+    def text(self, *, unmasked: bool = False, full: bool = False) -> str:
+        """All events, one line each, in causal order; connection by connection, numbered
+        #1, #2 ... in order of appearance when there are several. Secrets are masked
+        unless *unmasked*.
+
+        Past :data:`SHOW_ALL` events (unless *full*), a summary instead: the counts by
+        kind, the first and last :data:`SHOW_ENDS` lines, and how to see the rest.
+        """
+        events = self.events
+        if full or len(events) <= SHOW_ALL:
+            return _full_text(list(events), unmasked)
+        assert isinstance(events, (list, LazyEvents))
+        view = events if isinstance(events, LazyEvents) else LazyEvents(None, 0, events)
+        return _summary(view, unmasked)
+
+    __str__ = text
+
+    def __repr__(self) -> str:
+        return f"<Transcript: {len(self)} events>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the text form
+        printer.text(self.text() if not cycle else repr(self))
+
+    # -- data -------------------------------------------------------------
+
+    def records(self, *, unmasked: bool = False) -> list[dict[str, Any]]:
+        """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered.
+
+        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs) and ``"by"``
+        (who closed) are there only for events that carry them.
+        """
+        return list(self._rows(unmasked))
+
+    def _rows(self, unmasked: bool) -> Iterator[dict[str, Any]]:
+        order: dict[int, int] = {}
+        for event in self:
+            if not unmasked:
+                event = event.masked()
+            row = event._asdict()
+            headers = row.pop("headers")
+            if headers is not None:
+                row["headers"] = [[name, value] for name, value in headers]
+            by = row.pop("by")
+            if by is not None or (
+                event.side == "client" and event.kind == "closed" and by_from_detail(event.detail) is not None
+            ):  # null where load() would derive who closed from the detail of an old row
+                row["by"] = by
+            row["conn"] = order.setdefault(event.conn, len(order) + 1)
+            data = row.pop("data")
+            row["text"] = data if isinstance(data, str) else None
+            row["bytes"] = base64.b64encode(data).decode("ascii") if isinstance(data, bytes) else None
+            row["size"] = event.size
+            yield row
+
+    def to_jsonl(self, *, unmasked: bool = False) -> str:
+        """The transcript as JSON Lines text, one event a line; secrets masked unless *unmasked*."""
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self._rows(unmasked))
+
+    def save(self, path: str | Path, *, unmasked: bool = False) -> Path:
+        """Write the transcript to *path* as JSON Lines (secrets masked unless *unmasked*) and return the path.
+
+        Written as it is read, a batch of lines at a time, so saving a long transcript takes little memory.
+        """
+        path = Path(path)
+        with path.open("w", encoding="utf-8", newline="\n") as file:
+            rows = self._rows(unmasked)
+            while chunk := list(itertools.islice(rows, 4096)):
+                file.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chunk))
+        return path
+
+    @classmethod
+    def from_jsonl(cls, text: str) -> Transcript:
+        """Parse JSON Lines text; an error names the bad line and field (see :meth:`load` for the checks)."""
+        # Split on "\n" only: str.splitlines() would also split inside text holding U+2028 and the like.
+        return cls(Event(**event_fields(line, n)) for n, line in enumerate(text.split("\n"), 1) if line.strip())
+
+    @classmethod
+    def load(cls, path: str | Path, *, max_bytes: int = MAX_BYTES) -> Transcript:
+        """Read a transcript saved with :meth:`save`; a file someone sent is untrusted input.
+
+        Only a regular file (a FIFO, device or directory is refused before it is opened, so
+        nothing blocks or reads for ever) of at most *max_bytes* bytes (default 100 MiB),
+        read line by line and never past that limit, whatever its size claims. Each line is
+        checked as :meth:`from_jsonl` does: JSON nested at most :data:`MAX_DEPTH` deep, strict
+        field types (integers that are not booleans, finite times, Unicode text without lone
+        surrogates). Anything else is an InvalidTranscript naming the file, line and field.
+        A long file is read into a disk-backed transcript, so memory stays flat.
+        """
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a positive number of bytes, not {max_bytes!r}")
+        transcript = cls()
+        with open_regular(path, max_bytes) as file:
+            transcript._extend(Event(**fields) for fields in read_rows(path, file, max_bytes))
+        return transcript
+
+    # -- replay and tests (in their own modules: this one stays pure) ----------------
+    # The lazy delegators: replay() and to_pytest() are the only methods that reach up a layer,
+    # each with the real signature of the function it calls and importing it on first use, so
+    # this module loads no client, server or code generator.
+
+    def replay(
+        self,
+        target: Any,
+        *,
+        ignore: str | Iterable[str] = (),
+        timeout: float = 5.0,
+        conn: int | None = None,
+        **connect_options: Any,
+    ) -> ReplayResult:
+        """Replay the client side against *target* (a URL, a Bench or an app) and compare the
+        answers: see :func:`wsbench.replay.replay`."""
+        from ..replay import replay
+
+        return replay(self, target, ignore=ignore, timeout=timeout, conn=conn, **connect_options)
+
+    def to_pytest(
+        self,
+        path: str | Path,
+        *,
+        url: str | None = None,
+        app: str | None = None,
+        ignore: str | Iterable[str] = (),
+        name: str | None = None,
+        conn: int | None = None,
+        timeout: float = 5.0,
+        unmasked: bool = False,
+    ) -> Path:
+        """Write a pytest file that replays this conversation and asserts the answers:
+        see :func:`wsbench.codegen.write_pytest`."""
+        from ..codegen import write_pytest
+
+        return write_pytest(
+            self, path, url=url, app=app, ignore=ignore, name=name, conn=conn, timeout=timeout, unmasked=unmasked
+        )
+
+
+def _full_text(events: list[Event], unmasked: bool) -> str:
+    """Every event, one line each, in causal order, connection by connection."""
+    groups = by_connection(events)
+    if len(groups) == 1:
+        return "\n".join(event.text(unmasked=unmasked) for event in causal_order(groups[0]))
+    return "\n".join(
+        f"#{number} {event.text(unmasked=unmasked)}"
+        for number, events in enumerate(groups, 1)
+        for event in causal_order(events)
+    )
+
+
+def _summary(events: LazyEvents[Event], unmasked: bool) -> str:
+    """A long transcript in a few lines: the counts by kind, the first and last SHOW_ENDS lines
+    (each end put in causal order within a window of its own), and how to see the rest.
+    Reads two windows of events and the spool's index, whatever the length."""
+    total = len(events)
+    conns = events.connections()
+    numbers = {conn: number for number, conn in enumerate(conns, 1)}
+    counts = events.kind_counts()
+    window = SHOW_ENDS * 4  # enough that a window's causes are mostly in it
+    first = _window_lines(list(itertools.islice(events, window)), numbers, unmasked)[:SHOW_ENDS]
+    last_events = list(itertools.islice(reversed(events), window))[::-1]
+    last = _window_lines(last_events, numbers, unmasked)[-SHOW_ENDS:]
+    sides = {side: n for n, side in enumerate(SIDES)}
+    keys = sorted(counts, key=lambda key: (sides.get(key[0], len(sides)), key))
+    by_kind = ", ".join(f"{side} {kind} {counts[side, kind]}" for side, kind in keys)
+    connections = f"{len(conns)} connection{'s' if len(conns) != 1 else ''}"
+    return "\n".join(
+        [
+            f"{total} events, {connections}: {by_kind}",
+            f"first {len(first)}:",
+            *first,
+            f"… {total - len(first) - len(last)} events not shown: transcript.text(full=True) shows every one, "
+            "transcript.save(path) writes them as JSON Lines",
+            f"last {len(last)}:",
+            *last,
+        ]
+    )
+
+
+def _window_lines(events: list[Event], numbers: dict[int, int], unmasked: bool) -> list[str]:
+    """The lines of a window of events: connection by connection, each in causal order."""
+    if len(numbers) == 1:
+        return [event.text(unmasked=unmasked) for event in causal_order(events)]
+    return [
+        f"#{numbers[group[0].conn]} {event.text(unmasked=unmasked)}"
+        for group in by_connection(events)
+        for event in causal_order(group)
+    ]
+
+
+# -- rendering -------------------------------------------------------------
+
+
+def _preview(data: Payload) -> str:
+    if data is None:
+        return ""
+    shown = repr(data[:_PREVIEW])
+    more = "…" if len(data) > _PREVIEW else ""
+    if isinstance(data, bytes):
+        return f"bytes {shown}{more} ({len(data)} bytes)"
+    return f"text {shown}{more}"
+
+
+def _close(event: Event) -> str:
+    return describe(event.code, event.reason or "")
+
+
+_CLIENT = {
+    "send": lambda e: f"→ {_preview(e.data)}",
+    "receive": lambda e: f"← {_preview(e.data)}",
+    "ping": lambda e: "→ ping",
+    "pong": lambda e: "← pong",
+    "close": lambda e: f"→ close {_close(e)}",
+    "closed": lambda e: f"closed: {e.detail}",
+    "connect": lambda e: f"connect {_path(e.data)}",
+    "open": lambda e: "open" + (f" (subprotocol {e.detail!r})" if e.detail else ""),
+    "rejected": lambda e: f"rejected: HTTP {e.code} {_no_ports(_preview(e.data)) if e.data else '(empty body)'}",
+    "error": lambda e: f"error: {e.detail}",
+    "reconnect": lambda e: f"reconnect: {e.detail}",
+}
+
+
+_LOOPBACK_PORT = re.compile(r"\b(127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}\b")
+
+
+def _no_ports(shown: str) -> str:
+    """A body as shown, loopback ports written <port> (a proxy's 502 names its target's)."""
+    return _LOOPBACK_PORT.sub(r"\1:<port>", shown)
+
+
+def _path(url: Payload) -> str:
+    """The path and query of a URL: the host and port change from run to run."""
+    if not isinstance(url, str):
+        return ""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def _render_body(event: Event) -> str:
+    if event.side == "proxy":
+        return f"{event.kind}: {event.detail}" if event.detail else event.kind
+    if event.side == "client":
+        render = _CLIENT.get(event.kind)
+        return render(event) if render else event.kind
+    if not event.kind.startswith("websocket."):
+        return f"! {event.detail}"
+    parts = ["→" if event.kind in APP_SENDS else "←", event.kind]
+    if event.data is not None:
+        parts.append(_preview(event.data))
+    if event.kind in ("websocket.close", "websocket.disconnect"):
+        parts.append(_close(event))
+    elif event.code is not None:
+        parts.append(str(event.code))
+    if event.detail:
+        parts.append(event.detail)
+    return " ".join(parts)

@@ -1,0 +1,134 @@
+"""Causal order: one connection's events in an order that respects cause and effect.
+
+Each side keeps its own order, a message is shown sent before it is received, and where
+two events are independent a fixed rule decides, so the same conversation always prints
+alike (:meth:`wsbench.Transcript.text`). Also :func:`noticed`: which side noticed a proxy's
+fault, and how soon. Both re-exported from :mod:`wsbench.transcript`. Pure logic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..kinds import CAUSES, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS
+
+if TYPE_CHECKING:
+    from . import Event
+
+__all__ = ["causal_order", "noticed"]
+
+# A client's events come from two places: the calls a cell makes (connect, send, close ...)
+# and the reader that takes what arrives (READER_KINDS: receive, closed). The server's events
+# of one connection come from its endpoint. A proxy between them (side "proxy") is a fourth
+# chain. Each keeps its own order; what causes what is wsbench.kinds.CAUSES.
+_CHAINS = ("server", "reader", "caller", "proxy")  # when several could come next, the first wins
+# A proxy's SETTINGS (set or lift a fault, or the faults in force before it forwards a
+# connection's first byte) take their place among the caller's events by recording order,
+# which the caller's own thread (or the proxy's forwarding) fixes.
+
+
+def _chain_of(side: str, kind: str) -> str:
+    if side != "client":
+        return side
+    return "reader" if kind in READER_KINDS else "caller"
+
+
+def _chain(event: Event) -> str:
+    return _chain_of(event.side, event.kind)
+
+
+# (cause kind, chain) -> (effect kind, chain): the k-th cause precedes the k-th effect.
+_CAUSES = tuple(
+    ((cause, _chain_of(cause_side, cause)), (effect, _chain_of(effect_side, effect)))
+    for (cause_side, cause), (effect_side, effect) in CAUSES
+)
+
+
+def causal_order(events: list[Event]) -> list[Event]:
+    """One connection's events in a deterministic order that respects cause and effect.
+
+    Without the server's side (a connection to a URL), the client's recorded order is kept:
+    it is what the client saw, and nothing else can tell which answer followed which send.
+    """
+    chains: dict[str, list[Event]] = {name: [] for name in _CHAINS}
+    for event in events:
+        chains[_chain(event)].append(event)
+    if not chains["server"]:
+        return sorted(events, key=lambda event: event.seq)
+    needs: dict[int, list[int]] = {}
+    for (cause_kind, cause_chain), (effect_kind, effect_chain) in _CAUSES:
+        causes = [e for e in chains[cause_chain] if e.kind == cause_kind]
+        effects = [e for e in chains[effect_chain] if e.kind == effect_kind]
+        if effect_kind in ("closed", "receive") and cause_kind in ("open", "close"):
+            causes = causes[:1] * len(effects)  # one open / close precedes every such effect
+        for cause, effect in zip(causes, effects, strict=False):
+            needs.setdefault(id(effect), []).append(id(cause))
+    connects = [e for e in chains["caller"] if e.kind == "connect"]
+    if connects and chains["server"]:  # nothing happens on the server before the client connects
+        needs.setdefault(id(chains["server"][0]), []).append(id(connects[0]))
+    if chains["proxy"]:
+        _proxy_needs(chains, needs, connects[0] if connects else None)
+    done: set[int] = set()
+    position = dict.fromkeys(_CHAINS, 0)
+    ordered: list[Event] = []
+    while len(ordered) < len(events):
+        heads = [(name, chains[name][position[name]]) for name in _CHAINS if position[name] < len(chains[name])]
+        ready = [(name, e) for name, e in heads if all(cause in done for cause in needs.get(id(e), ()))]
+        name, event = ready[0] if ready else min(heads, key=lambda head: head[1].seq)  # min: never for real data
+        position[name] += 1
+        done.add(id(event))
+        ordered.append(event)
+    return ordered
+
+
+def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], connect: Event | None) -> None:
+    """Where a proxy's events go: after the client's connect (the proxy learns of a connection
+    from its request); those recorded before the server's first event, before it (the proxy
+    records them before forwarding a byte); settings among the caller's events by recording
+    order. Everything else of the proxy's comes as late as its causes allow (last chain)."""
+    proxy = chains["proxy"]
+    if connect is not None:
+        needs.setdefault(id(proxy[0]), []).append(id(connect))
+    if chains["server"]:
+        first = chains["server"][0]
+        before = [e for e in proxy if e.seq < first.seq]
+        if before:
+            needs.setdefault(id(first), []).append(id(before[-1]))
+    settings = [e for e in proxy if e.kind in SETTINGS]
+    caller = chains["caller"]
+    for setting in settings:
+        earlier = [e for e in caller if e.seq < setting.seq]
+        if earlier:
+            needs.setdefault(id(setting), []).append(id(earlier[-1]))
+    for event in caller:
+        earlier = [s for s in settings if s.seq < event.seq]
+        if earlier:
+            needs.setdefault(id(event), []).append(id(earlier[-1]))
+
+
+# -- a proxy's faults and who noticed them --------------------------------------------
+# DISRUPTIONS and NOTICES are declared in wsbench.kinds and re-exported here.
+
+
+def noticed(events: list[Event]) -> list[tuple[Event, Event, float]]:
+    """(disruption, notice, seconds) for one connection's *events*: for each side, the first
+    event by which it noticed (:data:`NOTICES`) after each proxy disruption
+    (:data:`DISRUPTIONS`), and the seconds between the two as recorded. A "heal" or
+    "clear" ends a disruption; notices with none before them are left out.
+
+    Times are wall-clock and differ on every run: they belong in records and pictures,
+    never in the text form.
+    """
+    found: list[tuple[Event, Event, float]] = []
+    current: Event | None = None
+    sides: set[str] = set()
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.side == "proxy":
+            if event.kind in DISRUPTIONS:
+                current, sides = event, set()
+            elif event.kind in HEALS:
+                current = None
+        elif current is not None and (event.side, event.kind) in NOTICES and event.side not in sides:
+            sides.add(event.side)
+            found.append((current, event, event.time - current.time))
+    return found

@@ -1,0 +1,226 @@
+"""Where a long transcript keeps its older events: an append-only file on disk.
+
+A :class:`~wsbench.Transcript` holds its recent events in memory; once it holds
+``in_memory`` of them, the older part goes here as one *batch*, so memory stays flat
+however long the conversation runs (issue 15). The format, and why:
+
+* One file per transcript, in its own private directory (``tempfile.mkdtemp``: mode 0700),
+  appended to and never rewritten; the directory goes when the transcript is garbage
+  collected, or at interpreter exit (``weakref.finalize``).
+* A batch is one pickle (protocol 5) of a list of plain tuples, an event's fields in order.
+  Pickle is C-fast both ways (about 1 µs an event), keeps every Python type exactly
+  (str or bytes payload, a reason list, header pairs), and needs no escaping; JSON Lines
+  would cost several times more on the recording thread and lose ``bytes``. The file is
+  private and written only by this process, yet it is read with an unpickler that refuses
+  every global, so a batch can only ever become lists, tuples and plain values.
+* An index in memory: each batch's first position, file offset and length, plus its counts
+  by (side, kind) and the connections in it, so ``len``, random access and a transcript's
+  summary never read the file at all, and reading any event reads one batch.
+
+Writes happen on the recording thread under :func:`wsbench.transcript.record`'s lock;
+reads use ``os.pread``, which never moves a shared file position, so any thread may read.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+import pickle
+import shutil
+import tempfile
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+__all__ = ["EventLog", "LazyEvents"]
+
+T = TypeVar("T", bound=tuple)  # an event: a named tuple
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads lists, tuples and plain values only: any class or function reference is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a spool batch holds plain values only, not {module}.{name}")
+
+
+def _remove(fds: tuple[int, int], directory: str) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class EventLog(Generic[T]):
+    """Batches of events appended to one private file, read back by position.
+
+    *make* turns a stored tuple back into an event (``Event._make``).
+    """
+
+    def __init__(self, make: Callable[[Any], T], *, directory: str | None = None) -> None:
+        self._make = make
+        self.directory = tempfile.mkdtemp(prefix="wsbench-spool-", dir=directory)
+        self.path = os.path.join(self.directory, "events.pickle")
+        try:
+            write = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            read = os.open(self.path, os.O_RDONLY)
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+        self._write, self._read = write, read
+        self._finalizer = weakref.finalize(self, _remove, (write, read), self.directory)
+        self._end = 0  # bytes written so far
+        self.starts: list[int] = []  #: each batch's first position
+        self._places: list[tuple[int, int]] = []  # each batch's (offset, length) in the file
+        self.kinds: list[Counter[tuple[str, str]]] = []  #: each batch's counts by (side, kind)
+        self.conns: list[tuple[int, ...]] = []  #: each batch's connections, in order of first appearance
+        self.total = 0  #: events written
+        self._cache: tuple[int, list[T]] = (-1, [])  # the batch read last: sequential reads decode it once
+
+    @property
+    def batches(self) -> int:
+        """How many batches are written."""
+        return len(self.starts)
+
+    def append(self, events: Sequence[T]) -> None:
+        """Write *events* as one batch; on OSError (disk full) nothing is written and the caller keeps them."""
+        data = pickle.dumps([tuple(event) for event in events], protocol=5)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._write, data[written:])
+        except OSError:
+            if written:  # a torn batch: cut it off, so the file holds whole batches only
+                os.ftruncate(self._write, self._end)
+            raise
+        self.kinds.append(Counter((e[2], e[3]) for e in events))  # fields 2, 3: side, kind
+        self.conns.append(tuple(dict.fromkeys(e[4] for e in events)))  # field 4: conn
+        self._places.append((self._end, len(data)))
+        self._end += len(data)
+        self.starts.append(self.total)  # last: a reader that sees the batch sees its index entries
+        self.total += len(events)
+
+    def batch(self, number: int) -> list[T]:
+        """The events of batch *number*, read from the file (the last one read is cached)."""
+        cached, events = self._cache
+        if cached == number:
+            return events
+        offset, length = self._places[number]
+        data = os.pread(self._read, length, offset)
+        if len(data) != length:
+            raise OSError(f"{self.path}: batch {number} is cut short ({len(data)} of {length} bytes)")
+        events = list(map(self._make, _PlainUnpickler(io.BytesIO(data)).load()))
+        self._cache = (number, events)
+        return events
+
+    def find(self, position: int) -> tuple[int, int]:
+        """(batch number, index in it) of the event at *position* (0 <= position < total)."""
+        number = bisect.bisect_right(self.starts, position) - 1
+        return number, position - self.starts[number]
+
+    def close(self) -> None:
+        """Remove the file and its directory now (also done when this log is collected, or at exit)."""
+        self._finalizer()
+
+
+class LazyEvents(Sequence[T]):
+    """A snapshot of a transcript's events from position *start* on, the older ones read from
+    its :class:`EventLog` only when asked.
+
+    Fixed at creation: events recorded later are not in it. Indexing, slicing, ``len``,
+    iteration and ``reversed`` work as on a list; iterating reads one batch at a time.
+    """
+
+    def __init__(self, log: EventLog[T] | None, batches: int, tail: list[T], start: int = 0) -> None:
+        self._log = log
+        self._batches = batches
+        self._base = _base(log, batches)  # events in those batches: the tail starts there
+        self._tail = tail
+        self._start = max(0, min(start, self._base + len(tail)))
+
+    def after(self, start: int) -> LazyEvents[T]:
+        """The same snapshot from position *start* (of this one) on, still lazy."""
+        return LazyEvents(self._log, self._batches, self._tail, self._start + start)
+
+    def __len__(self) -> int:
+        return self._base + len(self._tail) - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("transcript index out of range")
+        index += self._start
+        if index >= self._base:
+            return self._tail[index - self._base]
+        assert self._log is not None
+        number, offset = self._log.find(index)
+        return self._log.batch(number)[offset]
+
+    def __iter__(self) -> Iterator[T]:
+        if self._start < self._base:
+            assert self._log is not None
+            first, offset = self._log.find(self._start)
+            yield from self._log.batch(first)[offset:]
+            for number in range(first + 1, self._batches):
+                yield from self._log.batch(number)
+        yield from self._tail[max(0, self._start - self._base) :]
+
+    def __reversed__(self) -> Iterator[T]:
+        yield from reversed(self._tail[max(0, self._start - self._base) :])
+        if self._start < self._base:
+            assert self._log is not None
+            first, offset = self._log.find(self._start)
+            for number in reversed(range(first + 1, self._batches)):
+                yield from reversed(self._log.batch(number))
+            yield from reversed(self._log.batch(first)[offset:])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} events, {max(0, self._base - self._start)} of them on disk>"
+
+    def kind_counts(self) -> Counter[tuple[str, str]]:
+        """Events by (side, kind) of the whole snapshot (from position 0), from the log's index
+        and the events in memory: reads no file."""
+        counts: Counter[tuple[str, str]] = Counter()
+        if self._log is not None:
+            for batch in self._log.kinds[: self._batches]:
+                counts.update(batch)
+        counts.update((e[2], e[3]) for e in self._tail)
+        return counts
+
+    def connections(self) -> list[int]:
+        """The connection keys of the whole snapshot in order of first appearance: reads no file."""
+        found: dict[int, None] = {}
+        if self._log is not None:
+            for conns in self._log.conns[: self._batches]:
+                found.update(dict.fromkeys(conns))
+        found.update(dict.fromkeys(e[4] for e in self._tail))
+        return list(found)
+
+
+def _base(log: EventLog[Any] | None, batches: int) -> int:
+    """How many events the first *batches* batches of *log* hold."""
+    if log is None or batches == 0:
+        return 0
+    return log.total if batches == log.batches else log.starts[batches]
