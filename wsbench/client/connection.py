@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import socket
 import threading
 import time
@@ -33,23 +32,18 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.sync.client import connect as sync_connect
 
 from .. import loop
-from .._gate import Gate
-from ..codes import check_close, describe
+from ..codes import check_close
 from ..errors import (
-    BenchError,
     ConnectError,
     ConnectionClosed,
     HandshakeRejected,
-    SubprotocolNotAccepted,
     Timeout,
 )
-from ..secrets import display_url, mask_subprotocols
-from ..transcript import Transcript, record
-from .bounds import MAX_QUEUE, check_max_queue, check_timeout
+from .base import ConnectionBase, _keys, _not_on_server_loop
+from .bounds import MAX_QUEUE, check_timeout
 from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
-from .inbox import Inbox
 from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
-from .reconnect import RECONNECT_CODES, delays, worth_retrying
+from .reconnect import worth_retrying
 from .recording import RecordingAsyncConnection, RecordingSyncConnection
 
 if TYPE_CHECKING:
@@ -58,10 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "aconnect", "connect"]
 
-_keys = itertools.count(1 << 20)  # connection keys; bench connections use their TCP port instead
 
-
-class Connection:
+class Connection(ConnectionBase):
     """A client WebSocket connection, opened with :func:`connect` / ``bench.connect``
     (or :func:`aconnect` / ``bench.aconnect`` for a connection on the running event loop).
 
@@ -158,32 +150,6 @@ class Connection:
         self._start(pairing)
         return self
 
-    def _start(self, pairing: Pairing | None) -> None:
-        options = self._options
-        self.timeout = options.timeout
-        self.auto_reconnect = options.auto_reconnect
-        self.transcript = Transcript()
-        self.subprotocol: str | None = None
-        self.response_headers: dict[str, str] = {}
-        self._subprotocols = list(options.subprotocols) if options.subprotocols else None
-        self._pairing = pairing
-        self._open_timeout = options.open_timeout
-        self._close_timeout = options.close_timeout
-        self._connect_kwargs = options.websockets_kwargs()
-        self._sinks = (self.transcript,) if pairing is None else (self.transcript, pairing.transcript)
-        self._key = next(_keys)
-        self._user_closed = False  # close() was called: never reconnect after that
-        self._connect_noted = False  # "connect" is recorded once per TCP connection
-        self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
-        self._sync: RecordingSyncConnection | None = None  # set by open()
-        self._async: Any = None  # a websockets asyncio ClientConnection, set by aopen()
-        self._home: asyncio.AbstractEventLoop | None = None  # aopen(): the loop it lives on
-        self._home_thread: int | None = None
-        self._inbox = Inbox(*check_max_queue(options.max_queue))
-        self._ws: Any = None  # the recording connection that opened (set by opened())
-        self._addresses: tuple[Any, Any] = (None, None)
-        self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
-
     # -- opening --------------------------------------------------------------
 
     def open(self) -> Connection:
@@ -265,134 +231,9 @@ class Connection:
 
     # -- what the recording connection reports (recording.Owner) -----------------------
 
-    def requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
-        """Record "connect" with the request headers as they go out (websockets adds Host,
-        Sec-WebSocket-Key ... to ours); once, not again for each redirect websockets follows."""
-        if not self._connect_noted:
-            self._connect_noted = True
-            self._note("connect", data=self.url, headers=headers)
-
-    def redirected(self, status: int, location: str) -> None:
-        """Keep the last 3xx: websockets follows redirects without chaining them to a later failure."""
-        self._redirect = (status, location)
-
-    def opened(self, ws: Any, response: Any) -> None:
-        """The handshake succeeded (called from the reader, before any message)."""
-        self._ws = ws
-        self._inbox.attach(*ws.flow_control())  # before any message: the inbox pauses this reader
-        self.subprotocol = ws.subprotocol
-        self.response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
-        try:
-            self._addresses = (ws.local_address, ws.remote_address)
-        except OSError:  # reset together with the 101 response: the socket is no longer connected
-            self._addresses = (None, None)
-        self._inbox.move("connecting", "open")  # unless the peer closed already
-        self._note("open", detail=self.subprotocol)
-
-    def _no_subprotocol(self) -> SubprotocolNotAccepted:
-        return SubprotocolNotAccepted(
-            f"the server accepted none of the subprotocols {mask_subprotocols(self._subprotocols or [])}; "
-            "offer one it supports, or check its accept(subprotocol=...)"
-        )
-
     # -- arrivals -----------------------------------------------------------------
 
-    def deliver(self, message: Message) -> None:
-        """Record and queue one message, as it arrives (reader thread or task)."""
-        self._note("receive", data=message)
-        self._inbox.put(message)
-
-    def ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
-        """Record the end as it went on the wire (once: when the client failed the connection or
-        the closing handshake completed, even if the server keeps TCP open; else when TCP closed
-        or was aborted, *note* saying why), and wake every waiter."""
-        if ws is not self._ws:
-            return  # the handshake failed (_failed() tells that story), or an earlier connection
-        sent, rcvd = closed.sent, closed.rcvd
-        failed = sent is not None and rcvd is None and not self._user_closed  # the client failed it (1002, 1007 ...)
-        # the code the peer closed with, 1006 if it sent none; when the client failed the connection, the
-        # code it sent: that is how the connection ended (websockets' close_code would say 1006)
-        code = int(rcvd.code) if rcvd else int(sent.code) if failed and sent else 1006  # a plain int, not an enum
-        reason = rcvd.reason if rcvd else sent.reason if failed and sent else ""
-        by = "server" if rcvd and (sent is None or closed.rcvd_then_sent) else "client" if sent else None
-        detail = f"{closed}; {note}" if note else str(closed)
-        self._note("closed", code=code, reason=reason, detail=detail, by=by)
-        self._finish(
-            ConnectionClosed(
-                f"connection closed: {detail}",
-                code=code,
-                reason=reason,
-                sent_code=int(sent.code) if sent else None,
-                sent_reason=sent.reason if sent else "",
-            )
-        )
-
-    def _finish(self, closed: ConnectionClosed) -> None:
-        self._inbox.finish(closed)
-
-    def _note(self, kind: str, **fields: Any) -> None:
-        record(*self._sinks, side="client", kind=kind, conn=self._key, **fields)
-
     # -- state -------------------------------------------------------------------
-
-    @property
-    def state(self) -> str:
-        """ "new", "connecting", "open", "closing" or "closed"."""
-        return self._inbox.state
-
-    @property
-    def key(self) -> int:
-        """The ``conn`` of this connection's events in transcripts (a bench connection's TCP port)."""
-        return self._key
-
-    @property
-    def close_code(self) -> int | None:
-        """The code the connection ended with, or None while open: the peer's close code (1006 if it
-        dropped without a close frame), or the code the client sent when it failed the connection
-        (1002, 1007, 1009 ...: it reads nothing after that)."""
-        closed = self._inbox.closed
-        return closed.code if closed else None
-
-    @property
-    def close_reason(self) -> str | None:
-        """The reason the peer closed with, or None while open."""
-        closed = self._inbox.closed
-        return closed.reason if closed else None
-
-    @property
-    def local_address(self) -> Any:
-        """This end's (host, port), or None before the handshake; the port changes every run."""
-        return self._addresses[0]
-
-    @property
-    def remote_address(self) -> Any:
-        """The server's (host, port), or None before the handshake; the port changes every run."""
-        return self._addresses[1]
-
-    def wait_endpoint(self, timeout: float | None = None) -> None:
-        """Wait until the bench endpoint serving this connection has returned or raised.
-
-        The client's calls return when the *client* is done; the endpoint may still be
-        running its last lines. Call this before printing what the endpoint recorded.
-        """
-        timeout = self._bound(timeout)
-        if self._endpoint_gate().wait(self._endpoint_done, timeout) is None:
-            raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
-
-    async def await_endpoint(self, timeout: float | None = None) -> None:
-        """Coroutine form of :meth:`wait_endpoint`."""
-        timeout = self._bound(timeout)
-        if await self._endpoint_gate().await_(self._endpoint_done, timeout) is None:
-            raise Timeout(f"await_endpoint: the endpoint serving {self} is still running after {timeout} s")
-
-    def _endpoint_gate(self) -> Gate:
-        if self._pairing is None:
-            raise BenchError(f"{self} is not a connection to a Bench: there is no endpoint to wait for")
-        return self._pairing.endpoint_ended
-
-    def _endpoint_done(self) -> bool:
-        """The server side of this connection has ended (its "return" or "exception" is recorded)."""
-        return any(e.side == "server" and e.kind in ("return", "exception") for e in reversed(self.transcript.events))
 
     def wait_closed(self, timeout: float | None = None) -> int:
         """Wait until the connection has closed (either side's close, or a drop) and return the
@@ -412,21 +253,10 @@ class Connection:
             raise Timeout(f"await_closed: {self} is still open after {timeout} s")
         return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
-    def _bound(self, timeout: Any) -> float:
-        """A call's *timeout*, checked, or the connection's when None."""
-        return self.timeout if timeout is None else check_timeout(timeout, "timeout", none=False)  # type: ignore[return-value]
-
     def _drain(self) -> None:
         """The caller waits for the end: let a paused reader read on (bounded) to see it come."""
         budget = (self._inbox.high or 1) * (self._options.max_size or 2**20)
         self._inbox.drain(max(budget, 32 * 2**20))  # at least what TCP may hold in flight on loopback
-
-    def __repr__(self) -> str:
-        closed = f" {describe(self.close_code, self.close_reason or '')}" if self._inbox.closed else ""
-        return f"<Connection {self._display_url()} {self.state}{closed}>"
-
-    def _display_url(self) -> str:
-        return display_url(self.url)
 
     # -- sending -----------------------------------------------------------------
 
@@ -509,18 +339,6 @@ class Connection:
                 raise self._closed_error(action)
             await self._arevive(action)
 
-    def _closed_error(self, action: str) -> ConnectionClosed:
-        closed = self._inbox.closed
-        if closed is None:
-            return ConnectionClosed(f"cannot {action}: {self} is {self.state}", code=1006, reason="")
-        return ConnectionClosed(
-            f"cannot {action}: {str(closed).split(': ', 1)[-1]}",
-            code=closed.code,
-            reason=closed.reason,
-            sent_code=closed.sent_code,
-            sent_reason=closed.sent_reason,
-        )
-
     # -- receiving ---------------------------------------------------------------
 
     def receive(self, timeout: float | None = None) -> Message:
@@ -579,17 +397,6 @@ class Connection:
             if not await self._inbox.await_(self._inbox.ready, timeout):
                 raise self._timeout(what, timeout)
         return self._pop(kind, what, parse)
-
-    def _timeout(self, what: str, timeout: float) -> Timeout:
-        blocked = self._pairing.blocked_since(time.time() - timeout) if self._pairing is not None else None
-        if blocked:  # the peer is not to blame: the bench could not run
-            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}; nothing was lost")
-        return Timeout(
-            f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
-        )
-
-    def _pop(self, kind: type | None, what: str, parse: Callable[[Message], Any] | None = None) -> Any:
-        return self._inbox.pop(kind, what, parse, self._closed_error)
 
     # -- iterating ---------------------------------------------------------------
 
@@ -739,9 +546,6 @@ class Connection:
             ws.abort(self._close_note())
             await self._wait_closed()  # connection_lost follows the abort at once
 
-    def _close_note(self) -> str:
-        return f"no closing handshake within close_timeout {self._close_timeout} s: TCP aborted"
-
     def _closing(self, code: int, reason: str) -> bool:
         """Mark the connection closing; True if this call is the one to send the close frame."""
         self._user_closed = True
@@ -763,26 +567,7 @@ class Connection:
             raise
         return loop.run(coro, timeout=timeout, what=f"{what} on {self}", on=self._home)
 
-    def _not_on_home(self, what: str) -> None:
-        """Refuse to block a thread whose loop must run for the call to finish."""
-        if self._home_thread == threading.get_ident():
-            raise RuntimeError(
-                f"{what}: {self} was opened with aconnect() and lives on this thread's event loop, "
-                f"so blocking here would deadlock; use the coroutine: await conn.a{what}(...)"
-            )
-        _not_on_server_loop(what)
-
     # -- reconnecting after a drop (auto_reconnect) -------------------------------------
-
-    def _revivable(self) -> bool:
-        """True if the connection dropped (not closed by us) in a way worth reconnecting after."""
-        closed = self._inbox.closed
-        return (
-            self.auto_reconnect > 0 and not self._user_closed and closed is not None and closed.code in RECONNECT_CODES
-        )
-
-    def _delays(self) -> list[float]:
-        return delays(self.auto_reconnect, self._options.backoff)
 
     def _attempts(self, what: str) -> Iterator[float]:
         """Yield the delay before each reconnect attempt, recording each and resetting the connection."""
@@ -800,13 +585,6 @@ class Connection:
             self.subprotocol, self.response_headers = None, {}
             self._key = next(_keys)
             yield delay
-
-    def _gave_up(self, what: str, last: BaseException | None) -> ConnectionClosed:
-        return ConnectionClosed(
-            f"cannot {what}: {self} dropped and {self.auto_reconnect} reconnect attempts failed; last: {last}",
-            code=1006,
-            reason="",
-        )
 
     def _revive(self, what: str) -> None:
         """Reconnect with bounded backoff (blocking); raise ConnectionClosed if every attempt fails."""
@@ -856,6 +634,8 @@ class Connection:
 
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
 
+    # -- widgets (imported on first use: the core works without ipywidgets) ----------
+
     def panel(self, **options: Any) -> Panel:
         """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping."""
         from ..widgets import Panel
@@ -897,15 +677,6 @@ def connect(url: str, **options: Any) -> Connection:
 async def aconnect(url: str, **options: Any) -> Connection:
     """Coroutine form of :func:`connect`."""
     return await Connection(url, **options).aopen()
-
-
-def _not_on_server_loop(what: str) -> None:
-    """A blocking call on the background loop's thread (inside an endpoint) would freeze the server."""
-    if loop.in_loop_thread():
-        raise RuntimeError(
-            f"{what}: a blocking call on the wsbench server's loop (inside an endpoint?) would deadlock; "
-            f"use the coroutine: await conn.a{what}(...)"
-        )
 
 
 def _family(host: str) -> socket.AddressFamily:
