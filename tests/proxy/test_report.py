@@ -40,4 +40,4 @@ def test_timeline_draws_a_proxy_lane_and_how_long_each_side_took(proxy):
     html = timeline.to_html()
     timeline.close()
     assert ">proxy</text>" in html
-    assert html.count("ms after cut</text>") == 2
+    assert html.count("ms after cut</tspan>") == 2  # a label beside the client's and the server's notice

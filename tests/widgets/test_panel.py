@@ -68,6 +68,18 @@ def test_panel_repr_shows_path_and_state(echo, panels):
     assert panel._repr_mimebundle_()["text/plain"] == "<Panel /echo open>"
 
 
+def test_panel_bundle_carries_the_log_as_static_html(echo, panels):
+    """The display bundle: the widget view, the badge and log as text/html, and text/plain unchanged."""
+    echo.send_text("for nbviewer")
+    echo.receive_text(timeout=5)
+    panel = panels(echo, live=False)
+    bundle = panel._repr_mimebundle_()
+    assert {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
+    assert bundle["text/plain"] == "<Panel /echo open>" == repr(panel)
+    html = bundle["text/html"]
+    assert "for nbviewer" in html and "wsb-badge" in html and "<input" not in html and "<script" not in html
+
+
 def test_panel_repr_after_close_names_code_and_reason(echo, panels):
     """After a close the repr reads like wsbench.describe: 'closed 4001 (private use) bye'."""
     panel = panels(echo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,23 @@ from conftest import wait_until
 import wsbench
 from wsbench.widgets import Panel, Timeline
 from wsbench.widgets._render import timeline_html
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svgs(html: str) -> list[ET.Element]:
+    """Every connection's <svg> in a timeline's HTML, parsed (the picture is well-formed XML)."""
+    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+
+
+def _arrows(html: str, source: str) -> list[ET.Element]:
+    """The arrows leaving *source*'s lane ("client", "server" or "proxy")."""
+    return [g for svg in _svgs(html) for g in svg.iter(f"{_SVG}g") if g.get("data-from") == source]
+
+
+def _shown(element: ET.Element) -> str:
+    """The text a <text> shows: its lines joined, without the tooltip."""
+    return "".join(span.text or "" for span in element.iter(f"{_SVG}tspan"))
 
 
 @pytest.fixture
@@ -116,8 +135,9 @@ def test_timeline_draws_a_proxy_lane_with_time_to_notice():
     html = timeline_html(_proxied_events())
     assert ">proxy</text>" in html
     assert "cut: after 0 bytes" in html
-    assert ">+2.0 ms after cut</text>" in html
-    assert ">+5.0 ms after cut</text>" in html
+    assert ">noticed +2.0 ms after cut</tspan>" in html
+    assert ">noticed +5.0 ms after cut</tspan>" in html
+    assert len(_arrows(html, "proxy")) == 2  # dotted from the cut to each side that noticed it
 
 
 def test_timeline_without_a_proxy_has_no_proxy_lane(echo):
@@ -159,3 +179,92 @@ def test_timeline_of_a_panel_equals_timeline_given_the_panel(echo):
     finally:
         panel.conn.close()
         panel.close()
+
+
+@pytest.fixture
+def proxy(bench: wsbench.Bench) -> Iterator[wsbench.FaultProxy]:
+    """A FaultProxy in front of the test bench."""
+    made = wsbench.FaultProxy(bench)
+    yield made
+    made.stop()
+
+
+def test_timeline_after_a_cut_draws_no_reply_from_the_server(proxy):
+    """After a real cut, nothing leaves the server lane: no close arrow, and the client's line says no frame came."""
+    conn = proxy.connect("/echo", timeout=5)
+    conn.send_text("before")
+    assert conn.receive_text(timeout=5) == "before"
+    proxy.cut()
+    wait_until(lambda: conn.state == "closed")
+    conn.wait_endpoint(5)
+    html = Timeline(conn, live=False).value
+    from_server = _arrows(html, "server")
+    assert [g.get("data-cause") for g in from_server] == ["websocket.accept", "websocket.send"]  # before the cut
+    svg = _svgs(html)[0]
+    cut_y = min(
+        float(p.get("d", "M0,0").split(",")[1].split()[0])
+        for p in svg.iter(f"{_SVG}path")
+        if p.get("class") == "wsb-tl-dot wsb-proxy"
+    )
+    for g in from_server:
+        assert float(g.find(f"{_SVG}line").get("y1")) < cut_y
+    closed = [_shown(t) for t in svg.iter(f"{_SVG}text") if "closed 1006" in _shown(t)]
+    assert closed and "no close frame received" in closed[0]
+    assert "uvicorn's reply" not in html
+    assert {g.get("data-cause") for g in _arrows(html, "proxy")} == {"cut"}  # who noticed the cut
+
+
+def test_timeline_text_is_at_least_12_px():
+    """Every font size the picture sets, in its style and on the SVG, is 12 px or more."""
+    html = timeline_html(_proxied_events())
+    sizes = [int(n) for n in re.findall(r"font-size[:=]\"?(\d+)", html)]
+    assert sizes and min(sizes) >= 12
+
+
+def test_timeline_wraps_long_labels_and_keeps_the_full_text_on_hover():
+    """A long close reason is wrapped onto lines (none cut short), and its full text is the tooltip."""
+    reason = "class is over for today, see you all tomorrow"
+    events = [
+        wsbench.Event(seq=1, time=1.0, side="client", kind="connect", conn=1, data="ws://127.0.0.1:1/x"),
+        wsbench.Event(seq=2, time=1.1, side="client", kind="close", conn=1, code=1001, reason=reason),
+    ]
+    svg = _svgs(timeline_html(events))[0]
+    label = next(t for t in svg.iter(f"{_SVG}text") if "close 1001" in _shown(t))
+    assert len(list(label.iter(f"{_SVG}tspan"))) > 1
+    assert _shown(label) == f"close 1001 (going away) {reason}"
+    assert reason in label.find(f"{_SVG}title").text
+
+
+def test_timeline_labels_sit_above_their_arrows():
+    """An arrow's label ends above its line's start, so the line never runs through the text."""
+    svg = _svgs(timeline_html(_proxied_events()))[0]
+    for g in svg.iter(f"{_SVG}g"):
+        line, text = g.find(f"{_SVG}line"), g.find(f"{_SVG}text")
+        if text is not None:
+            last = max(float(span.get("y")) for span in text.iter(f"{_SVG}tspan"))
+            assert last < float(line.get("y1"))
+
+
+def test_timeline_of_an_external_server_has_an_unobserved_lane():
+    """A connection with no server-side events: a "server (not observed)" lane, arrows to and from it, no states."""
+    events = [e for e in _proxied_events() if e.side == "client"]
+    events.insert(3, wsbench.Event(seq=20, time=100.5, side="client", kind="send", conn=1, data="hi"))
+    html = timeline_html(events)
+    assert "server (not observed)" in html and "server (endpoint)" not in html
+    assert "client_state" not in html and "application_state" not in html
+    assert [g.get("data-cause") for g in _arrows(html, "client")] == ["connect", "send"]
+    assert [g.get("data-cause") for g in _arrows(html, "server")] == ["open"]  # the 101 came from it
+
+
+def test_timeline_bundle_carries_the_picture_as_static_html(echo):
+    """The display bundle: the widget view, the SVG as text/html, and text/plain exactly as repr()."""
+    echo.send_text("static")
+    echo.receive_text(timeout=5)
+    timeline = Timeline(echo, live=False)
+    try:
+        bundle = timeline._repr_mimebundle_()
+        assert {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
+        assert bundle["text/plain"] == "<Timeline: 1 connection>"
+        assert "<svg" in bundle["text/html"] and "'static'" in bundle["text/html"]
+    finally:
+        timeline.close()

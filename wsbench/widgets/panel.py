@@ -229,6 +229,21 @@ class Panel(widgets.VBox):
     def __repr__(self) -> str:
         return f"<Panel {self._url()} {self.status}>"
 
+    def static_html(self) -> str:
+        """The badge, the counts and the log as one static HTML fragment (no controls): what a
+        notebook shows of the panel where no kernel runs (GitHub, nbviewer, nbconvert)."""
+        with self._lock:
+            self.flush()
+            return (
+                f'<div class="wsbench-panel wsbench-static">{panel_style()}'
+                f"<div>{self.badge.value} {self.counts.value}</div>{self.log_view.value}</div>"
+            )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """ipywidgets' bundle (the widget view, the ``text/plain`` repr unchanged) plus
+        :meth:`static_html` as ``text/html``, for viewers without a kernel."""
+        return _with_html(super()._repr_mimebundle_(**kwargs), self.static_html())
+
     def _url(self) -> str:
         url = display_url(self.conn.url)
         return url if self.unmasked else mask_url(url)
@@ -434,6 +449,17 @@ class Panel(widgets.VBox):
             found.append(widget)
             stack.extend(getattr(widget, "children", ()))
         return found
+
+
+def _with_html(bundle: Any, html: str) -> Any:
+    """*bundle* (ipywidgets' ``data`` dict, or ``(data, metadata)``) with a static ``text/html`` added.
+
+    A live front-end renders the widget view (it ranks above HTML); a static viewer cannot and
+    shows the HTML instead. ``text/plain``, which nbval compares, is left as it is."""
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    if isinstance(data, dict):
+        data["text/html"] = html
+    return bundle
 
 
 def _set(widget: widgets.Widget, value: str) -> bool:

@@ -9,14 +9,14 @@ import threading
 import time
 from html import escape
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..transcript import Event, Transcript
 from . import _ticker
 from ._render import timeline_html
-from .panel import Panel
+from .panel import Panel, _with_html
 
 __all__ = ["Timeline"]
 
@@ -156,6 +156,11 @@ class Timeline(widgets.HTML):
         path = Path(path)
         path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html(unmasked=unmasked)), encoding="utf-8")
         return path
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """ipywidgets' bundle (the widget view, the ``text/plain`` repr unchanged) plus the picture
+        as static ``text/html``, which GitHub, nbviewer and nbconvert show where no kernel runs."""
+        return _with_html(super()._repr_mimebundle_(**kwargs), self.to_html())
 
     def __repr__(self) -> str:
         count = len({event.conn for event in self._events()})
