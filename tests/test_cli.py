@@ -34,6 +34,23 @@ class Served:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    def expect(self, *expected: str) -> None:
+        """Read stdout until each of the *expected* lines has come, in this order (each read bounded)."""
+        got: list[str] = []
+        for want in expected:
+            for _ in range(1_000):  # bounded in count; each get is bounded in time
+                try:
+                    line = self._rest.get(timeout=WAIT)
+                except queue.Empty:
+                    raise AssertionError(f"no line {want!r} within {WAIT} s; came: {''.join(got)}") from None
+                assert line is not None, f"serve exited before printing {want!r}; came: {''.join(got)}"
+                self.lines.append(line)
+                got.append(line)
+                if line.rstrip("\n") == want:
+                    break
+            else:
+                raise AssertionError(f"no line {want!r} in 1,000 lines: {''.join(got)}")
+
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
         """Send *sig*, wait (bounded) for the exit; return the exit status and the rest of stdout."""
         self.proc.send_signal(sig)
@@ -167,6 +184,56 @@ def test_serve_demo_endpoints_talk_and_stop_cleanly(serve):
     assert port_is_free(served.port)
 
 
+def test_serve_logs_each_connection_message_and_close(serve):
+    """One stdout line per connection, message and close; secrets in the path masked; long payloads cut."""
+    served = serve()
+    with wsbench.connect(served.url + "/echo", timeout=WAIT) as conn:
+        conn.send_text("hi")
+        assert conn.receive_text() == "echo: hi"
+    served.expect("#1 /echo open", "#1 /echo ← text 'hi'", "#1 /echo → text 'echo: hi'", "#1 /echo closed 1000 (OK)")
+
+    conn = wsbench.connect(served.url + "/chat", subprotocols=["chat.v2"], timeout=WAIT)
+    conn.send_text("x" * 500)
+    assert conn.receive_text() == "echo: " + "x" * 500
+    conn.send_text("bye")
+    with pytest.raises(wsbench.ConnectionClosed):
+        conn.receive_text()
+    served.expect(
+        "#2 /chat open (subprotocol 'chat.v2')",
+        f"#2 /chat ← text '{'x' * 59}… (500 characters)",
+        "#2 /chat closed 4001 (private use) you said bye [by the server]",
+    )
+
+    with wsbench.connect(served.url + "/members", params={"token": "sesame"}, timeout=WAIT) as conn:
+        conn.send_text("ann")
+        assert conn.receive_text() == "welcome, ann"
+    with pytest.raises(wsbench.HandshakeRejected):
+        wsbench.connect(served.url + "/nowhere", timeout=WAIT)
+    served.expect(
+        "#3 /members?token=*** open",
+        "#3 /members?token=*** closed 1000 (OK)",
+        "#4 /nowhere rejected: HTTP 403 (closed before accept)",
+    )
+    status, rest = served.stop()
+    assert status == 0
+    logged = [line for line in served.lines + rest.splitlines() if line.startswith("#")]
+    assert len(logged) >= 9 and not any("sesame" in line for line in logged)  # the banner names the demo token
+
+
+def test_quiet_prints_no_log_lines(serve):
+    """--quiet: the banner and the stop line, and no line for the connections."""
+    served = serve("--quiet")
+    with wsbench.connect(served.url + "/echo", timeout=WAIT) as conn:
+        conn.send_text("hi")
+        assert conn.receive_text() == "echo: hi"
+    with pytest.raises(wsbench.HandshakeRejected):
+        wsbench.connect(served.url + "/members", timeout=WAIT)
+    status, rest = served.stop()  # the log (when on) prints everything recorded before "stopped"
+    assert status == 0
+    assert rest.splitlines() == ["wsbench serve: stopped"]
+    assert not any(line.startswith("#") for line in served.lines)
+
+
 def test_sigterm_stops_cleanly(serve):
     """SIGTERM, as from a process manager, also ends with status 0 and the port released."""
     served = serve("--ws", "wsproto")
@@ -279,7 +346,7 @@ def test_help_lists_every_command_and_option(capsys):
     assert "serve" in top and "--version" in top
     assert main(["serve", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--app MODULE:ATTR", "--host", "--port", "--ws", "wsproto", "websockets-sansio"):
+    for option in ("--app MODULE:ATTR", "--host", "--port", "--ws", "wsproto", "websockets-sansio", "--quiet"):
         assert option in text
     assert f"default: {DEFAULT_PORT}" in text
     for path in ("/echo", "/json", "/chat", "/countdown", "/close", "/rooms/{room}", "/members"):

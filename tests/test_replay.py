@@ -16,7 +16,7 @@ import wsbench.conversation
 import wsbench.replay
 from wsbench.conversation import expect_close
 from wsbench.errors import ConnectionRefused, InvalidTranscript, InvalidURL
-from wsbench.replay import Difference, ReplayResult, replay
+from wsbench.replay import Difference, ReplayResult, replay, target_url
 from wsbench.transcript import Event, Transcript
 
 FAST = 0.4  # seconds to wait for a message the changed server never sends
@@ -287,6 +287,122 @@ def test_targets_bench_url_and_app(make_bench):
     assert not any(b.name.startswith("wsbench.replay-") for b in wsbench.Bench._running.values())
 
 
+def _where(bench: wsbench.Bench, *paths: str) -> Transcript:
+    """Serve at each of *paths* an endpoint answering each text with the query it was opened with;
+    return a recorded conversation with the first path, with ``?room=1``."""
+
+    async def where(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(f"{text} from ?{websocket.url.query}")
+
+    for path in paths:
+        bench.websocket(path)(where)
+    conn = bench.connect(f"{paths[0]}?room=1")
+    conn.send_text("hi")
+    assert conn.receive_text() == "hi from ?room=1"
+    conn.close()
+    return conn.transcript
+
+
+def _opened(result: ReplayResult) -> str:
+    """The URL the replay connected to."""
+    (connect,) = [e for e in result.transcript if e.side == "client" and e.kind == "connect"]
+    return str(connect.data)
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded", "opened"),
+    [
+        ("ws://h:1", "/echo?room=1", "ws://h:1/echo?room=1"),
+        ("ws://h:1/", "/echo", "ws://h:1/echo"),
+        ("wss://h/", "/", "wss://h/"),
+        ("ws://h:1/echo", "/echo?room=1", "ws://h:1/echo?room=1"),
+        ("ws://h:1/v2/echo#top", "/echo", "ws://h:1/v2/echo"),
+        ("ws://h:1/echo?token=abc&x=2", "/echo?token=***&room=1&token=z", "ws://h:1/echo?token=abc&room=1&x=2"),
+        ("ws://h:1?room=2", "/echo?room=1&a=%20b", "ws://h:1/echo?room=2&a=%20b"),
+    ],
+)
+def test_target_url_is_the_rule(url, recorded, opened):
+    """A base URL gets the recorded path; a full URL keeps its own; the URL's query parameters replace
+    the recorded ones of the same name in place, the others are added; nothing is re-encoded."""
+    assert target_url(url, recorded) == opened
+
+
+def test_a_base_url_or_a_bench_gets_the_recorded_path_and_query(make_bench):
+    """bench.url, bench.url + "/" and the Bench itself replay /where?room=1 on that path."""
+    bench = make_bench(endpoints=False)
+    recorded = _where(bench, "/where")
+    for target in (bench.url, bench.url + "/", bench):
+        result = replay(recorded, target)
+        assert result.ok, (target, result.text())
+        assert _opened(result) == bench.url + "/where?room=1"
+
+
+def test_a_full_url_is_used_as_it_is(make_bench):
+    """A URL with a path is the target itself: not /echo/echo, and another path works too; the query is kept."""
+    bench = make_bench(endpoints=False)
+    recorded = _where(bench, "/where", "/v2/where")
+    result = replay(recorded, bench.url + "/where")
+    assert result.ok, result.text()
+    assert _opened(result) == bench.url + "/where?room=1"
+    result = replay(recorded, bench.url + "/v2/where")
+    assert result.ok, result.text()
+    assert _opened(result) == bench.url + "/v2/where?room=1"
+
+
+def test_a_query_in_the_url_is_merged_into_the_recorded_one(make_bench):
+    """?room=2&x=y on the target replaces room and adds x: the answer differs, and says so."""
+    bench = make_bench(endpoints=False)
+    recorded = _where(bench, "/where")
+    result = replay(recorded, bench.url + "/where?room=2&x=y")
+    assert _opened(result) == bench.url + "/where?room=2&x=y"
+    (difference,) = result.differences
+    assert (difference.expected, difference.got) == ("← text 'hi from ?room=1'", "← text 'hi from ?room=2&x=y'")
+
+
+def test_a_full_url_to_a_wrong_path_names_that_url(make_bench):
+    """A full URL the server does not serve: 'handshake changed', its note naming that URL, not the recorded path."""
+    bench = make_bench(endpoints=False)
+    recorded = _where(bench, "/where")
+    result = replay(recorded, bench.url + "/nowhere")
+    (difference,) = result.differences
+    assert difference.what == "handshake changed"
+    assert difference.got == "rejected: HTTP 403 (empty body)"
+    assert difference.details[0].startswith("/nowhere?room=1 refused the handshake (HTTP 403):")
+    assert str(bench.port) not in result.text()  # the loopback URL is shown as wsbench shows it: no port
+
+
+def test_a_url_can_supply_a_masked_secret_and_errors_mask_it(make_bench, tmp_path: Path):
+    """?token=... in the target replaces a token recorded as ***; an unreachable target's error names
+    the URL with the token masked."""
+    bench = make_bench(endpoints=False)
+
+    @bench.websocket("/members")
+    async def members(websocket: WebSocket, token: str = "") -> None:
+        await websocket.accept()
+        await websocket.send_text(f"token={token} room={websocket.query_params.get('room')}")
+        await websocket.close()
+
+    conn = bench.connect("/members?token=sesame&room=1")
+    conn.receive_text()
+    expect_close(conn)
+    masked = Transcript.load(conn.transcript.save(tmp_path / "masked.jsonl"))
+    result = replay(masked, bench.url + "/members?token=sesame")
+    assert result.ok, result.text()
+    assert _opened(result) == bench.url + "/members?token=sesame&room=1"
+    assert "sesame" not in result.text()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectionRefused) as refused:
+        replay(masked, f"ws://127.0.0.1:{port}/members?token=sesame")
+    message = str(refused.value)
+    assert f"ws://127.0.0.1:{port}/members?token=***&room=1" in message
+    assert "sesame" not in message
+
+
 def test_masked_secrets_are_never_replayed_as_is(make_bench, tmp_path: Path):
     """A transcript saved masked needs the real token and header passed again; unmasked it replays as is."""
     bench = make_bench(endpoints=False)
@@ -400,13 +516,13 @@ def test_a_rejected_handshake_replays_as_a_rejection(bench):
 
 
 def test_target_down_raises_connection_refused_naming_the_address(bench):
-    """Nothing listening at the URL: ConnectionRefused naming host and port, not a diff."""
+    """Nothing listening at the URL: ConnectionRefused naming the URL tried (host, port, path), not a diff."""
     conn = bench.connect("/echo")
     conn.close()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(ConnectionRefused, match=f"127.0.0.1:{port}"):
+    with pytest.raises(ConnectionRefused, match=f"^replay against ws://127.0.0.1:{port}/echo: .*127.0.0.1:{port}"):
         replay(conn.transcript, f"ws://127.0.0.1:{port}")
 
 

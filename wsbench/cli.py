@@ -4,6 +4,12 @@
 notebooks' demo endpoints (:mod:`wsbench.demo`) or your own app, on loopback, until
 Ctrl-C or SIGTERM, so a browser or ``wscat`` can connect. Bad input is one line on
 stderr and exit status 2.
+
+While it serves it prints one line per connection, message and close (``--quiet``: none),
+read from the bench's transcript, where the server side of every connection is recorded
+anyway (:class:`_ConnectionLog`); the only thing the transcript lacks is the path each
+connection asked for, which a thin ASGI wrapper notes (:class:`_Paths`). Secrets in paths and
+payloads are masked, long payloads cut.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from .transcript import Event, Transcript
 
 __all__ = ["DEFAULT_PORT", "main"]
 
@@ -25,6 +34,8 @@ __all__ = ["DEFAULT_PORT", "main"]
 DEFAULT_PORT = 8765
 
 _WS_CHOICES = ("auto", "websockets-sansio", "wsproto", "websockets")  # wsbench.server.WS_IMPLEMENTATIONS
+_POLL = 0.1  # seconds between two looks at the transcript while serving: lines show within this
+_SHOWN = 60  # characters of a payload shown in a log line; longer ones are cut, with their size
 
 
 class UsageError(Exception):
@@ -94,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="uvicorn's WebSocket implementation (default: auto, which is websockets-sansio)",
     )
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print no line per connection, message and close (by default each is one line on stdout, "
+        "such as: #1 /echo open; secrets masked, long payloads cut)",
+    )
     return parser
 
 
@@ -120,15 +137,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import Bench
 
     app = _load_app(args.app) if args.app else demo_app()
+    paths: Any = _Paths(app)  # Bench serves any ASGI app, though its annotation names FastAPI
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            bench = Bench(app, ws=args.ws, host=args.host, port=args.port, name="wsbench serve")
+            bench = Bench(paths, ws=args.ws, host=args.host, port=args.port, name="wsbench serve")
         except BenchError as exc:
             raise UsageError(str(exc).replace("pass port=0", "pass --port 0")) from None
     for warning in caught:
         print(f"wsbench serve: warning: {warning.message}", file=sys.stderr)
 
+    log = None if args.quiet else _ConnectionLog(bench.transcript, paths.taken, _say)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -142,7 +161,9 @@ def _serve(args: argparse.Namespace) -> int:
         if not args.app:
             print(f"  a browser at {http}/ gets a page with a small client", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
+        while not stop.wait(_POLL):
+            if log is not None:
+                log.poll()
             if not bench.running:
                 print("wsbench serve: the server stopped on its own; see the log above", file=sys.stderr)
                 return 1
@@ -150,8 +171,129 @@ def _serve(args: argparse.Namespace) -> int:
         bench.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if log is not None:
+        log.poll()  # what the stop did to open connections (1012, service restart)
     print("wsbench serve: stopped", flush=True)
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _key(scope: dict[str, Any]) -> int:
+    """The key a connection's events carry in the bench's transcript (``Event.conn``): the client's
+    TCP port, as :class:`wsbench.server.Recorder` keys them."""
+    client = scope.get("client")
+    return int(client[1]) if client else id(scope)
+
+
+class _Paths:
+    """ASGI wrapper noting the path and query each WebSocket connection asked for, by its key.
+
+    The bench's transcript records every ASGI message of a connection but not its scope; this
+    is the one thing the log needs from the scope. Entries are taken (removed) by the log when
+    it first sees the connection, so at most the connections not yet logged are held.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._paths: dict[int, str] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            query = bytes(scope.get("query_string") or b"").decode("latin-1")
+            self._paths[_key(scope)] = str(scope.get("path") or "/") + (f"?{query}" if query else "")
+        await self.app(scope, receive, send)
+
+    def taken(self, key: int) -> str:
+        """The path and query connection *key* asked for, removed from here ("?" if not noted)."""
+        return self._paths.pop(key, "?")
+
+
+class _Connection:
+    """What the log knows of one connection: its number and path, and how far it got."""
+
+    def __init__(self, number: int, path: str) -> None:
+        self.number, self.path = number, path
+        self.accepted = self.closed = False
+
+
+class _ConnectionLog:
+    """Lines for the server-side events of a bench's transcript: one per connection, message and close.
+
+    ``#1 /echo open``, ``#1 /echo ← text 'hi'``, ``#1 /echo → text 'echo: hi'``,
+    ``#1 /echo closed 1000 (OK)``; a refused handshake, an endpoint's exception or a message
+    that did not go out are one line each too. :meth:`poll` writes the lines for the events
+    recorded since the last call. Secrets are masked (:mod:`wsbench.secrets`); payloads past
+    :data:`_SHOWN` characters are cut, with their size.
+    """
+
+    def __init__(self, transcript: Transcript, path_of: Callable[[int], str], write: Callable[[str], None]) -> None:
+        self._transcript = transcript
+        self._path_of = path_of
+        self._write = write
+        self._seen = 0
+        self._count = 0
+        self._live: dict[int, _Connection] = {}  # by key, until the endpoint returns or raises
+
+    def poll(self) -> None:
+        """Write the lines of the events recorded since the last call."""
+        events = self._transcript.since(self._seen)
+        self._seen += len(events)
+        for event in events:
+            if event.side != "server":
+                continue
+            line = self._line(event)
+            if line is not None:
+                self._write(line)
+
+    def _line(self, event: Event) -> str | None:
+        from .codes import describe
+        from .secrets import mask_text, mask_url
+
+        event = event.masked()  # the subprotocol of an accept, URLs in a detail
+        conn = self._live.get(event.conn)
+        if conn is None:
+            self._count += 1
+            conn = self._live[event.conn] = _Connection(self._count, mask_url(self._path_of(event.conn)))
+        head = f"#{conn.number} {conn.path}"
+        kind = event.kind
+        if kind in ("return", "exception"):
+            del self._live[event.conn]
+            return f"{head} ! {event.detail}" if kind == "exception" else None
+        if kind == "websocket.accept":
+            conn.accepted = True
+            return f"{head} open" + (f" ({event.detail})" if event.detail else "")
+        if kind in ("websocket.receive", "websocket.send"):
+            return f"{head} {'←' if kind == 'websocket.receive' else '→'} {_shown(event.data)}"
+        if kind == "websocket.http.response.start":
+            conn.closed = True
+            return f"{head} rejected: HTTP {event.code} (denial response)"
+        if kind in ("websocket.close", "websocket.disconnect") and not conn.closed:
+            conn.closed = True
+            if kind == "websocket.close" and not conn.accepted:
+                return f"{head} rejected: HTTP 403 (closed before accept)"
+            closed = mask_text(describe(event.code or 1000, event.reason if isinstance(event.reason, str) else ""))
+            return f"{head} closed {closed}" + (" [by the server]" if kind == "websocket.close" else "")
+        if kind in ("send failed", "blocked"):
+            return f"{head} ! {event.detail}"
+        return None
+
+
+def _shown(data: str | bytes | None) -> str:
+    """A payload in a log line: its repr, cut past :data:`_SHOWN` characters, secrets in URLs masked."""
+    from .secrets import mask_text
+
+    if data is None:
+        return "(nothing)"
+    shown = repr(data[:_SHOWN])  # a bytes repr may be 4 characters a byte: cut the repr too
+    if len(data) > _SHOWN or len(shown) > _SHOWN + 3:
+        shown = shown[:_SHOWN] + "…"
+    shown = mask_text(shown)
+    if isinstance(data, bytes):
+        return f"bytes {shown} ({len(data)} bytes)"
+    return f"text {shown} ({len(data)} characters)" if shown.endswith("…") else f"text {shown}"
 
 
 def _load_app(spec: str) -> Any:

@@ -1,9 +1,10 @@
 """Replay the client side of a recorded conversation and say what the server answered differently.
 
 * :func:`replay` takes one connection of a :class:`~wsbench.Transcript` (recorded live or
-  loaded from JSON Lines), opens the same path and query on a new target (a ``ws://`` /
-  ``wss://`` base URL, a running :class:`~wsbench.Bench`, or an ASGI app served for the
-  occasion), and does what the client did, in the order it did it: sends, pings, close.
+  loaded from JSON Lines), opens it again on a new target (a running :class:`~wsbench.Bench`,
+  an ASGI app served for the occasion, or a ``ws://`` / ``wss://`` URL: a base URL gets the
+  recorded path and query, a full URL is used as it is; :func:`target_url` is the rule), and
+  does what the client did, in the order it did it: sends, pings, close.
   Where the client received a message it now receives one, and at the end it compares
   the close. It never sends what was recorded as ``***``: masked secrets must be passed
   again (``params=`` / ``headers=``).
@@ -18,7 +19,8 @@
   ``$.items[*].ts``). Everything else compares as is.
 * Errors that leave nothing to compare raise: no client side in the transcript
   (:class:`~wsbench.InvalidTranscript`), a target that cannot be reached
-  (:class:`~wsbench.ConnectionRefused`, :class:`~wsbench.Timeout`, ...).
+  (:class:`~wsbench.ConnectionRefused`, :class:`~wsbench.Timeout`, ...). Each names the URL
+  it tried, secrets masked; so does the note of a refused handshake.
 
 Reading the transcript and comparing JSON are :mod:`wsbench.conversation`'s; this module
 runs the replay and makes the diff. :func:`assert_json_matches` and :func:`expect_close`
@@ -33,6 +35,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .client import Connection
 from .codes import describe
@@ -47,13 +50,20 @@ from .conversation import (
     select,
     without_ignored,
 )
-from .errors import ConnectionClosed, HandshakeRejected, InvalidURL, SubprotocolNotAccepted, Timeout
+from .errors import (
+    ConnectError,
+    ConnectionClosed,
+    HandshakeRejected,
+    InvalidURL,
+    SubprotocolNotAccepted,
+    Timeout,
+)
 from .kinds import CLIENT_ACTIONS
-from .secrets import mask_url
+from .secrets import display_url, mask_subprotocols, mask_url
 from .server import Bench
 from .transcript import Event, Transcript
 
-__all__ = ["Difference", "ReplayResult", "assert_json_matches", "expect_close", "replay"]
+__all__ = ["Difference", "ReplayResult", "assert_json_matches", "expect_close", "replay", "target_url"]
 
 Payload = str | bytes | None
 
@@ -221,15 +231,29 @@ def replay(
 ) -> ReplayResult:
     """Replay the client side of one recorded connection against *target* and compare the answers.
 
-    *target* is a ``ws://`` / ``wss://`` base URL (the recorded path and query are appended),
-    a running :class:`~wsbench.Bench`, or an ASGI app such as a FastAPI app (served on a
-    temporary Bench, stopped afterwards). *conn* picks a connection by its number (#1, #2 ...
-    as the transcript prints them) when there are several. *ignore* lists JSON paths
-    (``"$.id"``, ``"$.items[*].ts"``) left out when comparing JSON messages. Each recorded
-    message is waited for at most *timeout* seconds. *connect_options* go to
-    :func:`wsbench.connect`; ``params=`` and ``headers=`` also supply secrets recorded as ``***``.
+    *target* is one of:
+
+    * a running :class:`~wsbench.Bench`: the recorded path and query on it;
+    * an ASGI app such as a FastAPI app: served on a temporary Bench, stopped afterwards;
+    * a **base URL**, ``ws://`` / ``wss://`` with no path or just ``/`` (``ws://host:8765``):
+      the recorded path and query are appended (``ws://host:8765/echo?room=1``);
+    * a **full URL**, one with a path (``ws://host:8765/v2/echo``): used as it is, whatever
+      path was recorded; this is how to replay under another path or a prefix.
+
+    A query in the URL (base or full) is merged into the recorded one: each of its parameters
+    replaces the recorded ones of the same name, in place, and the others are added at the
+    end (recorded ``?token=***&room=1`` on ``.../echo?token=abc`` opens ``/echo?token=abc&room=1``),
+    so a URL can also supply a secret recorded as ``***``. :func:`target_url` is this rule.
+
+    *conn* picks a connection by its number (#1, #2 ... as the transcript prints them) when
+    there are several. *ignore* lists JSON paths (``"$.id"``, ``"$.items[*].ts"``) left out
+    when comparing JSON messages. Each recorded message is waited for at most *timeout*
+    seconds. *connect_options* go to :func:`wsbench.connect`; ``params=`` and ``headers=``
+    also supply secrets recorded as ``***``. Every error, and the note on a refused
+    handshake, names the URL tried (secrets masked).
     """
     compiled = compile_ignore(ignore)
+    _check_target(target)
     number, client = select(transcript, conn)
     label = connection_label(client)
     how = (
@@ -237,9 +261,14 @@ def replay(
         "subprotocols=['access_token', ...]), "
         "or replay a transcript saved with save(path, unmasked=True)"
     )
+    connect = client[0]
+    if isinstance(target, str) and isinstance(connect.data, str) and urlsplit(target).query:
+        recorded = urlsplit(connect.data)  # the URL's query joins the recorded one before the secrets are checked
+        merged = _merge_query(recorded.query, urlsplit(target).query)
+        connect = connect._replace(data=urlunsplit(recorded._replace(query=merged)))
     opening = plan(
         number,
-        client[0],
+        connect,
         client,
         params=connect_options.pop("params", None),
         headers=connect_options.pop("headers", None),
@@ -267,27 +296,61 @@ def replay(
     )
 
 
-@contextmanager
-def _serving(target: Any) -> Iterator[Any]:
-    """Yield a function (path, options) -> an unopened Connection to *target*."""
+def target_url(url: str, recorded: str) -> str:
+    """The URL a replay opens on *url* for a connection recorded at *recorded* (its path and query).
+
+    A base URL (no path, or ``/``) gets the recorded path; a full URL (with a path) keeps its
+    own. Either way the recorded query is kept, merged with the URL's: a parameter of the URL
+    replaces the recorded ones of that name, in place; the others are added at the end. The
+    URL's fragment is dropped (it is never sent). Pure: no I/O, no checks.
+    """
+    parts = urlsplit(url)
+    done = urlsplit(recorded)
+    path = (done.path or "/") if parts.path in ("", "/") else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, _merge_query(done.query, parts.query), ""))
+
+
+def _merge_query(recorded: str, given: str) -> str:
+    """*recorded* with the parameters of *given* in place of those of the same name; the rest of
+    *given* at the end. Pairs are kept as written (no re-encoding); names compare decoded."""
+    given_pairs = [pair for pair in given.split("&") if pair]
+    by_name: dict[str, list[str]] = {}
+    for pair in given_pairs:
+        by_name.setdefault(unquote_plus(pair.partition("=")[0]), []).append(pair)
+    merged: list[str] = []
+    for pair in (p for p in recorded.split("&") if p):
+        name = unquote_plus(pair.partition("=")[0])
+        if name not in by_name:
+            merged.append(pair)
+        elif by_name[name]:  # the first recorded one is replaced by the given ones; later ones dropped
+            merged.extend(by_name[name])
+            by_name[name] = []
+    merged.extend(pair for pairs in by_name.values() for pair in pairs)
+    return "&".join(merged)
+
+
+_TARGETS = "give a ws:// or wss:// base URL (or a full URL), a wsbench.Bench, or an ASGI app (a FastAPI app)"
+
+
+def _check_target(target: Any) -> None:
+    """InvalidURL or TypeError for what cannot be a replay target, before anything else is done."""
     if isinstance(target, str):
         if not target.startswith(("ws://", "wss://")):
-            raise InvalidURL(
-                f"{mask_url(target)!r} isn't a replay target: give a ws:// or wss:// base URL, "
-                "a wsbench.Bench, or an ASGI app (a FastAPI app)"
-            )
-        base = target.rstrip("/")
-        yield lambda path, options: Connection(base + path, **options)
+            raise InvalidURL(f"{mask_url(target)!r} isn't a replay target: {_TARGETS}")
+    elif not isinstance(target, Bench) and not callable(target):
+        raise TypeError(f"cannot replay against {type(target).__name__}: {_TARGETS}")
+
+
+@contextmanager
+def _serving(target: Any) -> Iterator[Any]:
+    """Yield a function (path and query, options) -> an unopened Connection to *target*."""
+    if isinstance(target, str):
+        yield lambda path, options: Connection(target_url(target, path), **options)
     elif isinstance(target, Bench):
         yield lambda path, options: Connection(target.url_for(path), pairing=target, **options)
-    elif callable(target):  # an ASGI app: serve it while replaying
+    else:  # an ASGI app: serve it while replaying
         with Bench(target, name=f"wsbench.replay-{next(_bench_names)}") as bench:
             yield lambda path, options: Connection(bench.url_for(path), pairing=bench, **options)
-    else:
-        raise TypeError(
-            f"cannot replay against {type(target).__name__}: give a ws:// or wss:// base URL, "
-            "a wsbench.Bench, or an ASGI app (a FastAPI app)"
-        )
 
 
 def _run(
@@ -297,19 +360,27 @@ def _run(
     got: list[_Line] = [_Line(("connect",), f"connect {label}")]
     notes: dict[int, tuple[str, ...]] = {}
     conn: Connection = make()
+    tried = display_url(conn.url)  # what the diff shows: secrets masked, no loopback port
     try:
         conn.open()
     except HandshakeRejected as exc:
         notes[len(got)] = (
-            f"the target refused the handshake for {label}: is it the server this was recorded from, "
+            f"{tried} refused the handshake (HTTP {exc.status}): is it the server this was recorded from, "
             "and does it serve that path?",
         )
         got.append(_Line(("rejected", exc.status, exc.body), _rejected_text(exc.status, exc.body)))
         return got, conn, notes
     except SubprotocolNotAccepted:
-        notes[len(got)] = (f"the server accepted none of the subprotocols offered: {conn._subprotocols}",)
+        notes[len(got)] = (
+            f"{tried} accepted none of the subprotocols offered: {mask_subprotocols(conn._subprotocols or [])}",
+        )
         got.append(_Line(("open", None), "open"))
         return got, conn, notes
+    except (ConnectError, Timeout) as exc:  # nothing to compare: raise, naming the URL tried
+        named = _naming(exc, conn.url)
+        if named is exc:
+            raise
+        raise named from exc
     agreed = conn.subprotocol
     got.append(_open_line(agreed))
     waited_out = False  # a message did not come in time: wait no more until the client acts again
@@ -381,6 +452,17 @@ def _run(
         else:
             got.append(_closed_line(conn.close_code, conn.close_reason, None, None))
     return got, conn, notes
+
+
+def _naming(exc: ConnectError | Timeout, url: str) -> BaseException:
+    """*exc* again, its message starting with the URL the replay tried (secrets masked)."""
+    shown = mask_url(url)
+    if shown in str(exc):
+        return exc
+    try:
+        return type(exc)(f"replay against {shown}: {exc}")
+    except TypeError:  # an error class with more to say than a message: keep it as it is
+        return exc
 
 
 def _compare(expected: list[_Line], got: list[_Line], notes: dict[int, tuple[str, ...]]) -> list[Difference]:
