@@ -316,3 +316,25 @@ def test_who_closed_comes_from_the_event_not_its_text():
     dropped = by_client._replace(code=1006, by=None)
     source = pytest_source(Transcript([*opened, dropped]), url="ws://127.0.0.1:1")
     assert "wsbench.conversation.expect_close(conn)" in source and "0 received, closed with 1006" in source
+
+
+@pytest.mark.parametrize(
+    ("url", "constant", "suffix"),
+    [
+        ("ws://example.org:8765", "ws://example.org:8765", "/echo?room=1"),
+        ("ws://example.org:8765/", "ws://example.org:8765", "/echo?room=1"),
+        ("ws://example.org:8765/echo", "ws://example.org:8765/echo", "?room=1"),
+        ("ws://example.org:8765/other?x=2", "ws://example.org:8765/other", "?room=1&x=2"),
+    ],
+)
+def test_url_follows_replays_rule_base_or_full(url, constant, suffix):
+    """url= is a base (the recorded path goes after it) or a full URL (kept, queries merged): never /echo/echo."""
+    events = [
+        Event(1, 0.0, "client", "connect", 7, "ws://127.0.0.1:9/echo?room=1"),
+        Event(2, 0.0, "client", "open", 7),
+        Event(3, 0.0, "client", "close", 7, code=1000, reason=""),
+        Event(4, 0.0, "client", "closed", 7, code=1000, reason="", by="client"),
+    ]
+    source = pytest_source(Transcript(events), url=url)
+    assert f"URL = {constant!r}".replace("'", '"') in source
+    assert f"wsbench.connect(URL + {suffix!r}".replace("'", '"') in source

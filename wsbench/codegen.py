@@ -34,9 +34,10 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .codes import describe
-from .conversation import Plan, compile_ignore, connections, json_value, plan, secrets_in, select
+from .conversation import Plan, compile_ignore, connections, json_value, plan, secrets_in, select, target_url
 from .errors import InvalidTranscript, InvalidURL
 from .secrets import MASK, mask_subprotocol, mask_url
 from .transcript import Event, Transcript
@@ -153,12 +154,28 @@ def pytest_source(
         lines += ["#: The app under test, served on a wsbench.Bench by each test."]
         lines += _call("", "APP = importlib.import_module", [module], f".{attr}")
     elif url is not None:
-        lines += ["#: The server under test: each test appends the recorded path to it."]
-        lines += _assign("URL", url.rstrip("/"))
+        lines += [
+            "#: The server under test: each test appends the recorded path to it."
+            if _is_base(url)
+            else "#: The endpoint under test: each test appends the recorded query to it."
+        ]
+        lines += _assign("URL", _url_constant(url))
     if paths:
         lines += ["#: JSON paths left out when comparing JSON messages."]
         lines += _assign("IGNORE", paths)
     return "\n".join(lines) + "\n\n\n" + body + "\n"
+
+
+def _is_base(url: str) -> bool:
+    """A URL with no path (or "/") is a base the recorded path goes after (replay's rule)."""
+    return urlsplit(url).path in ("", "/")
+
+
+def _url_constant(url: str) -> str:
+    """What the generated file assigns to URL: scheme, host and (for a full URL) path; the query
+    is merged into each test's suffix by :func:`~wsbench.conversation.target_url`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" + ("" if _is_base(url) else parts.path)
 
 
 def _docstring(filename: str, count: int, *, url: str | None, app: str | None, paths: list[str]) -> str:
@@ -235,7 +252,7 @@ def _test(
         opener = "bench.connect"
     else:
         opener = "wsbench.connect"
-        args[0] = _Code(f"URL + {_repr(opening.path)}")
+        args[0] = _Code(f"URL + {_repr(target_url(url, opening.path)[len(_url_constant(url)) :])}")
     if rejected is not None:
         message = f"the server accepted the handshake; it was rejected with HTTP {rejected.code} when recorded"
         body += [f"{indent}try:", *_call(indent + _INDENT, opener, args)]

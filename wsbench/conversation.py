@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit, urlunsplit
 
 from jsonpath_ng.ext import parse as _parse_jsonpath
 
@@ -44,9 +44,11 @@ __all__ = [
     "expect_close",
     "json_differences",
     "json_value",
+    "merge_query",
     "plan",
     "secrets_in",
     "select",
+    "target_url",
     "without_ignored",
 ]
 
@@ -353,3 +355,36 @@ def secrets_in(plan: Plan) -> list[str]:
     if shown != list(offered):
         found.append(f"subprotocols {shown!r}")
     return found
+
+
+def target_url(url: str, recorded: str) -> str:
+    """The URL a replay opens on *url* for a connection recorded at *recorded* (its path and query).
+
+    A base URL (no path, or ``/``) gets the recorded path; a full URL (with a path) keeps its
+    own. Either way the recorded query is kept, merged with the URL's: a parameter of the URL
+    replaces the recorded ones of that name, in place; the others are added at the end. The
+    URL's fragment is dropped (it is never sent). Pure: no I/O, no checks.
+    """
+    parts = urlsplit(url)
+    done = urlsplit(recorded)
+    path = (done.path or "/") if parts.path in ("", "/") else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, merge_query(done.query, parts.query), ""))
+
+
+def merge_query(recorded: str, given: str) -> str:
+    """*recorded* with the parameters of *given* in place of those of the same name; the rest of
+    *given* at the end. Pairs are kept as written (no re-encoding); names compare decoded."""
+    given_pairs = [pair for pair in given.split("&") if pair]
+    by_name: dict[str, list[str]] = {}
+    for pair in given_pairs:
+        by_name.setdefault(unquote_plus(pair.partition("=")[0]), []).append(pair)
+    merged: list[str] = []
+    for pair in (p for p in recorded.split("&") if p):
+        name = unquote_plus(pair.partition("=")[0])
+        if name not in by_name:
+            merged.append(pair)
+        elif by_name[name]:  # the first recorded one is replaced by the given ones; later ones dropped
+            merged.extend(by_name[name])
+            by_name[name] = []
+    merged.extend(pair for pairs in by_name.values() for pair in pairs)
+    return "&".join(merged)

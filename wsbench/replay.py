@@ -35,7 +35,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .client import Connection
 from .codes import describe
@@ -46,8 +46,10 @@ from .conversation import (
     differing_paths,
     expect_close,
     json_value,
+    merge_query,
     plan,
     select,
+    target_url,
     without_ignored,
 )
 from .errors import (
@@ -264,7 +266,7 @@ def replay(
     connect = client[0]
     if isinstance(target, str) and isinstance(connect.data, str) and urlsplit(target).query:
         recorded = urlsplit(connect.data)  # the URL's query joins the recorded one before the secrets are checked
-        merged = _merge_query(recorded.query, urlsplit(target).query)
+        merged = merge_query(recorded.query, urlsplit(target).query)
         connect = connect._replace(data=urlunsplit(recorded._replace(query=merged)))
     opening = plan(
         number,
@@ -294,39 +296,6 @@ def replay(
         differences,
         connection.transcript if connection is not None else Transcript(),
     )
-
-
-def target_url(url: str, recorded: str) -> str:
-    """The URL a replay opens on *url* for a connection recorded at *recorded* (its path and query).
-
-    A base URL (no path, or ``/``) gets the recorded path; a full URL (with a path) keeps its
-    own. Either way the recorded query is kept, merged with the URL's: a parameter of the URL
-    replaces the recorded ones of that name, in place; the others are added at the end. The
-    URL's fragment is dropped (it is never sent). Pure: no I/O, no checks.
-    """
-    parts = urlsplit(url)
-    done = urlsplit(recorded)
-    path = (done.path or "/") if parts.path in ("", "/") else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, _merge_query(done.query, parts.query), ""))
-
-
-def _merge_query(recorded: str, given: str) -> str:
-    """*recorded* with the parameters of *given* in place of those of the same name; the rest of
-    *given* at the end. Pairs are kept as written (no re-encoding); names compare decoded."""
-    given_pairs = [pair for pair in given.split("&") if pair]
-    by_name: dict[str, list[str]] = {}
-    for pair in given_pairs:
-        by_name.setdefault(unquote_plus(pair.partition("=")[0]), []).append(pair)
-    merged: list[str] = []
-    for pair in (p for p in recorded.split("&") if p):
-        name = unquote_plus(pair.partition("=")[0])
-        if name not in by_name:
-            merged.append(pair)
-        elif by_name[name]:  # the first recorded one is replaced by the given ones; later ones dropped
-            merged.extend(by_name[name])
-            by_name[name] = []
-    merged.extend(pair for pairs in by_name.values() for pair in pairs)
-    return "&".join(merged)
 
 
 _TARGETS = "give a ws:// or wss:// base URL (or a full URL), a wsbench.Bench, or an ASGI app (a FastAPI app)"
