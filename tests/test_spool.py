@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import io
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -14,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import wsbench
-from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, record, relay
-from wsbench.transcript.spool import EventLog, _PlainUnpickler
+from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, _event_from_row, record, relay
+from wsbench.transcript.spool import EventLog
 
 
 def numbered(count: int, *, in_memory: int = 10, conns: int = 1) -> Transcript:
@@ -154,10 +152,21 @@ def test_a_failing_disk_loses_nothing(monkeypatch: pytest.MonkeyPatch):
     assert payloads(transcript) == [f"m{i}" for i in range(102)]
 
 
-def test_a_spool_batch_refuses_anything_but_plain_values():
-    """The spool's reader refuses a pickle that names a class or function."""
-    with pytest.raises(pickle.UnpicklingError):
-        _PlainUnpickler(io.BytesIO(pickle.dumps([Event(1, 0.0, "client", "send")]))).load()
+def test_a_spooled_event_reads_back_exactly_as_recorded():
+    """Bytes, text with a lone surrogate, a list reason and header pairs survive the spool's JSON as they were."""
+    events = [
+        Event(1, 0.5, "client", "receive", 7, b"\x00\xffbin"),
+        Event(2, 0.5, "client", "receive", 7, "x\ud800y"),
+        Event(3, 0.5, "server", "websocket.close", 7, None, 1008, [{"loc": ["query", "q"], "msg": "missing"}]),
+        Event(4, 0.5, "client", "connect", 7, "ws://h/", headers=(("Host", "h"), ("X-A", "b"))),
+    ]
+    log = EventLog(_event_from_row)
+    try:
+        log.append(events)
+        assert log.batch(0) == events
+        assert isinstance(log.batch(0)[0].data, bytes) and isinstance(log.batch(0)[3].headers[0], tuple)
+    finally:
+        log.close()
 
 
 def test_in_memory_must_be_a_count():

@@ -220,6 +220,12 @@ def relay(conn: int, *transcripts: Transcript) -> Transcript:
     return sink
 
 
+def _event_from_row(row: tuple[Any, ...]) -> Event:
+    """An event read back from the spool: its header pairs, stored as JSON lists, are tuples again."""
+    event = Event._make(row)
+    return event._replace(headers=tuple((name, value) for name, value in event.headers)) if event.headers else event
+
+
 class Transcript:
     """An append-only, thread-safe list of :class:`Event`, printable deterministically.
 
@@ -248,7 +254,7 @@ class Transcript:
         count = len(events) - self._hold // 2
         try:
             if self._log is None:
-                self._log = EventLog(Event._make)
+                self._log = EventLog(_event_from_row)
             self._log.append(events[:count])
         except OSError:
             self._spill_at = len(events) + self._hold // 2

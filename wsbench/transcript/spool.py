@@ -7,12 +7,12 @@ however long the conversation runs (issue 15). The format, and why:
 * One file per transcript, in its own private directory (``tempfile.mkdtemp``: mode 0700),
   appended to and never rewritten; the directory goes when the transcript is garbage
   collected, or at interpreter exit (``weakref.finalize``).
-* A batch is one pickle (protocol 5) of a list of plain tuples, an event's fields in order.
-  Pickle is C-fast both ways (about 1 µs an event), keeps every Python type exactly
-  (str or bytes payload, a reason list, header pairs), and needs no escaping; JSON Lines
-  would cost several times more on the recording thread and lose ``bytes``. The file is
-  private and written only by this process, yet it is read with an unpickler that refuses
-  every global, so a batch can only ever become lists, tuples and plain values.
+* A batch is one JSON array of events, each an array of its fields in order; ``bytes`` go
+  as ``{"b": "<base64>"}``, and *make* turns the header pairs back into tuples, so every
+  event reads back exactly as recorded. JSON, not pickle: received data is only ever parsed
+  as JSON in wsbench (tests/test_secrets.py checks that nothing unpickles), and the C
+  encoder costs a few µs an event on the recording thread, in batches. ``ensure_ascii``
+  keeps a lone surrogate a text event may hold round-tripping.
 * An index in memory: each batch's first position, file offset and length, plus its counts
   by (side, kind) and the connections in it, so ``len``, random access and a transcript's
   summary never read the file at all, and reading any event reads one batch.
@@ -24,10 +24,10 @@ Standard library only.
 
 from __future__ import annotations
 
+import base64
 import bisect
-import io
+import json
 import os
-import pickle
 import shutil
 import tempfile
 import weakref
@@ -40,11 +40,18 @@ __all__ = ["EventLog", "LazyEvents"]
 T = TypeVar("T", bound=tuple)  # an event: a named tuple
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Reads lists, tuples and plain values only: any class or function reference is refused."""
+def _encode(value: Any) -> Any:
+    """JSON for what json cannot write itself: bytes (a payload)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"b": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"a spool batch holds plain values only, not {type(value).__name__}")
 
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"a spool batch holds plain values only, not {module}.{name}")
+
+def _decode(row: list[Any]) -> tuple[Any, ...]:
+    """One stored event's fields, bytes restored (*make* restores what else is its own: tuples)."""
+    return tuple(
+        base64.b64decode(value["b"]) if isinstance(value, dict) and value.keys() == {"b"} else value for value in row
+    )
 
 
 def _remove(fds: tuple[int, int], directory: str) -> None:
@@ -59,13 +66,13 @@ def _remove(fds: tuple[int, int], directory: str) -> None:
 class EventLog(Generic[T]):
     """Batches of events appended to one private file, read back by position.
 
-    *make* turns a stored tuple back into an event (``Event._make``).
+    *make* turns a stored row back into an event (lists it stored for tuples made tuples again).
     """
 
     def __init__(self, make: Callable[[Any], T], *, directory: str | None = None) -> None:
         self._make = make
         self.directory = tempfile.mkdtemp(prefix="wsbench-spool-", dir=directory)
-        self.path = os.path.join(self.directory, "events.pickle")
+        self.path = os.path.join(self.directory, "events.json")
         try:
             write = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             read = os.open(self.path, os.O_RDONLY)
@@ -89,7 +96,7 @@ class EventLog(Generic[T]):
 
     def append(self, events: Sequence[T]) -> None:
         """Write *events* as one batch; on OSError (disk full) nothing is written and the caller keeps them."""
-        data = pickle.dumps([tuple(event) for event in events], protocol=5)
+        data = json.dumps([tuple(event) for event in events], default=_encode, separators=(",", ":")).encode()
         written = 0
         try:
             while written < len(data):
@@ -114,7 +121,7 @@ class EventLog(Generic[T]):
         data = os.pread(self._read, length, offset)
         if len(data) != length:
             raise OSError(f"{self.path}: batch {number} is cut short ({len(data)} of {length} bytes)")
-        events = list(map(self._make, _PlainUnpickler(io.BytesIO(data)).load()))
+        events = [self._make(_decode(row)) for row in json.loads(data)]
         self._cache = (number, events)
         return events
 
