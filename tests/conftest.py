@@ -165,4 +165,3 @@ def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench
 def bench(make_bench: Callable[..., wsbench.Bench]) -> wsbench.Bench:
     """A running Bench on 127.0.0.1 with the endpoints of this module."""
     return make_bench()
-

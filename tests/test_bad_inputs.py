@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import add_endpoints, free_port, wait_until
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse, RedirectResponse
 from traitlets import TraitError
 
 import wsbench
+from conftest import add_endpoints, free_port, wait_until
 from wsbench.codes import describe
 from wsbench.widgets import CUSTOM, Panel
 
@@ -897,7 +897,9 @@ def test_use_after_close_raises_connection_closed(echo, call, problem):
     echo.close(4000, "done")
     with pytest.raises(wsbench.ConnectionClosed) as info:
         call(echo)
-    assert f"{problem}: sent 4000 (private use) done; then received 4000 (private use) done" in str(info.value)
+    # it says the connection is closed, by this side's close(), then how (issue 10: "use after close")
+    message = "the connection is closed: close() was called (sent 4000 (private use) done; then received 4000"
+    assert f"{problem}: {message}" in str(info.value)
     assert (info.value.code, info.value.sent_code) == (4000, 4000)
     assert echo.state == "closed"
     assert received(echo) == ["kept"]

@@ -9,11 +9,11 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import blocked_in, wait_until
 from fastapi import WebSocket
 from websockets.sync.server import ServerConnection, serve
 
 import wsbench
+from conftest import blocked_in, wait_until
 from wsbench.transcript import Transcript
 
 
@@ -669,3 +669,14 @@ def test_size_limit_counts_every_fragment_of_a_message(raw_server):
         conn.receive(timeout=5)
     assert info.value.sent_code == 1009
     assert conn.transcript.filter(kind="receive").events == []
+
+
+def test_use_after_close_says_the_connection_is_closed(bench):
+    """send/receive after close() say the connection is closed, then how it closed (not only the close frames)."""
+    conn = bench.connect("/echo")
+    conn.close(4001, "done")
+    for call in (lambda: conn.send_text("late"), lambda: conn.receive_text(timeout=1)):
+        with pytest.raises(wsbench.ConnectionClosed) as info:
+            call()
+        assert "the connection is closed: close() was called" in str(info.value)
+        assert "sent 4001 (private use) done" in str(info.value)

@@ -208,8 +208,11 @@ class ConnectionBase:
         closed = self._inbox.closed
         if closed is None:
             return ConnectionClosed(f"cannot {action}: {self} is {self.state}", code=1006, reason="")
+        how = str(closed).split(": ", 1)[-1]
         return ConnectionClosed(
-            f"cannot {action}: {str(closed).split(': ', 1)[-1]}",
+            f"cannot {action}: the connection is closed: close() was called ({how})"
+            if self._user_closed
+            else f"cannot {action}: {how}",
             code=closed.code,
             reason=closed.reason,
             sent_code=closed.sent_code,
