@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 import trustme
+from conftest import add_endpoints, free_port, wait_until
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse, RedirectResponse
 from traitlets import TraitError
 
 import wsbench
-from conftest import add_endpoints, free_port, wait_until
 from wsbench.codes import describe
 from wsbench.widgets import CUSTOM, Panel
 

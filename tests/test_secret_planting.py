@@ -32,7 +32,7 @@ from wsbench.secrets import (
 )
 from wsbench.transcript import Event, Transcript
 from wsbench.widgets import Panel
-from wsbench.widgets._render import timeline_html
+from wsbench.widgets._svg import timeline_html
 
 SUBPROTOCOL = "plantedSubprotocolValue"  # after the marker "access_token", as browsers pass tokens
 CHOSEN = "Zx8Kq2Lm9Vp4Rt7Wn3Yb"  # random-looking: a server that picks the token itself

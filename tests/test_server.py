@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 import trustme
+from conftest import wait_until
 from fastapi import FastAPI, WebSocket
 
 import wsbench
-from conftest import wait_until
 from wsbench._service import is_loopback as _is_loopback
 from wsbench.server import WS_IMPLEMENTATIONS
 

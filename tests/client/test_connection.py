@@ -9,11 +9,11 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from conftest import blocked_in, wait_until
 from fastapi import WebSocket
 from websockets.sync.server import ServerConnection, serve
 
 import wsbench
-from conftest import blocked_in, wait_until
 from wsbench.transcript import Transcript
 
 

@@ -11,7 +11,7 @@ from conftest import wait_until
 
 import wsbench
 from wsbench.widgets import Panel, Timeline
-from wsbench.widgets._render import timeline_html
+from wsbench.widgets._svg import timeline_html
 
 _SVG = "{http://www.w3.org/2000/svg}"
 

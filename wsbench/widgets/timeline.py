@@ -15,7 +15,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..transcript import Event, Transcript
 from . import _ticker
-from ._render import timeline_html
+from ._svg import timeline_html
 from .panel import Panel, _with_html
 
 __all__ = ["Timeline"]

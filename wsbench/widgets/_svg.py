@@ -1,0 +1,453 @@
+"""The timeline's picture: one SVG per connection, both sides (and a proxy's) side by side,
+in causal order; only what happened is drawn (see the layout notes below). Pure: events in,
+HTML out; :mod:`wsbench.widgets.timeline` wraps it in a widget."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from ..codes import describe
+from ..kinds import CLOSING
+from ..transcript import Event, causal_order, noticed
+from ._render import _LOOPBACK, _control, _one_line, _size, _t, body_kind, display_url
+
+__all__ = ["timeline_html"]
+
+
+# -- the timeline -------------------------------------------------------------------
+#
+# Layout: one row per event, in causal order, rows as tall as their wrapped labels; client
+# labels right-aligned left of the client lane, server labels right of the server lane (then
+# the ASGI states), a proxy's under its diamond in the middle. Arrows join a message to its
+# other end; each arrow's label sits above its line, next to the end it starts from (or the
+# end it reaches, where another arrow arrives at its start), in room reserved above that row.
+# Only what happened is drawn: a close frame is drawn to the client only if the client
+# received one. A connection with no server-side events (a URL outside the bench) gets a
+# "server (not observed)" lane: the client's frames go to it and what it received comes from it.
+# Text is 12 px or more, dark on white, and every label has its full text as a tooltip.
+
+# (cause side, cause kind) -> (effect side, effect kind): the k-th cause is drawn as an arrow to
+# the k-th effect. The last rule is a fallback: the close frame uvicorn answers a client's close
+# with is not an ASGI message, so it is drawn dashed from the endpoint's disconnect.
+_ARROWS = (
+    (("client", "connect"), ("server", "websocket.connect"), False),
+    (("server", "websocket.accept"), ("client", "open"), False),
+    (("client", "send"), ("server", "websocket.receive"), False),
+    (("server", "websocket.send"), ("client", "receive"), False),
+    (("client", "close"), ("server", "websocket.disconnect"), False),
+    (("server", "websocket.close"), ("client", "closed"), False),
+    (("server", "websocket.close"), ("client", "rejected"), False),
+    (("server", "websocket.http.response.start"), ("client", "rejected"), False),
+    (("server", "websocket.disconnect"), ("client", "closed"), True),
+)
+
+# Without the server's side: what the client sent (arrow to the unobserved server) and what it received.
+_SENT = frozenset({"connect", "send", "ping", "close"})
+_RECEIVED = frozenset({"open", "receive", "pong", "rejected", "closed"})
+
+_FONT, _LINE = 12, 15  # px: the smallest text, and the distance between two wrapped lines
+_X_CLIENT, _X_SERVER = 250, 620
+_X_PROXY = (_X_CLIENT + _X_SERVER) // 2  # the middle lane, drawn when a FaultProxy took part
+_X_CLIENT_STATE, _X_APP_STATE = 935, 1045
+_W_OBSERVED, _W_EXTERNAL = 1175, 720
+_HEAD = 62  # the y of the first row when it needs no room above it
+_CLIENT_CHARS, _SERVER_CHARS, _ARROW_CHARS, _PROXY_CHARS = 30, 40, 40, 44  # wrap widths (12 px monospace)
+_V_CHARS = 24  # wrap width of a label between two arrows that meet (a V)
+_MAX_LINES = 4  # a label longer than this many lines ends in "…" (its tooltip has all of it)
+_CHAR = 0.61 * _FONT  # the width of one character (monospace)
+_ROW_MIN = 26
+
+
+def _client_label(event: Event) -> str:
+    if event.kind in ("send", "receive"):
+        return f"{event.kind} {body_kind(event.data)} ({_size(event.size)})"
+    words = _control(event)[1]
+    if event.kind == "closed" and not _close_frame_received(event) and event.detail:
+        words += f": {event.detail}"  # "no close frame received or sent": the reason nothing is drawn to it
+    return words
+
+
+def _server_label(event: Event) -> str:
+    if not event.kind.startswith("websocket."):
+        return f"! {event.detail or event.kind}"
+    if event.kind in ("websocket.close", "websocket.disconnect"):
+        return f"{event.kind} {describe(event.code, event.reason or '')}"
+    if event.kind == "websocket.http.response.start":
+        return f"{event.kind} {event.code}"
+    return event.kind
+
+
+def _proxy_label(event: Event) -> str:
+    return f"{event.kind}: {event.detail}" if event.detail else event.kind
+
+
+def _arrow_label(cause: Event) -> str:
+    if cause.kind in CLOSING:
+        return describe(cause.code, cause.reason or "")
+    if cause.kind == "connect":
+        return f"GET {display_url(cause.data) if isinstance(cause.data, str) else ''} (upgrade)"
+    if cause.kind in ("websocket.accept", "open"):
+        return "101 Switching Protocols" + (f", {cause.detail}" if cause.detail else "")
+    if cause.kind in ("websocket.http.response.start", "rejected"):
+        return f"HTTP {cause.code}"
+    if cause.kind in ("ping", "pong"):
+        return cause.kind
+    data = cause.data
+    if isinstance(data, bytes):
+        return f"bytes {data[:12].hex(' ')}" + (" …" if len(data) > 12 else "")
+    return _one_line(repr(data or ""), 80)
+
+
+def _close_frame_received(event: Event) -> bool:
+    """Whether a client's "closed" event says a close frame arrived (1006 and websockets' "no close
+    frame received" say none did: then no close arrow may reach the client)."""
+    return event.code != 1006 and "no close frame received" not in (event.detail or "")
+
+
+def _tip(event: Event) -> str:
+    """A label's tooltip: the event's text line, and the request headers of a "connect" (a loopback
+    Host's port written <port>, as the picture leaves out what changes from run to run)."""
+    text = event.text(unmasked=True).strip()  # timeline_html masked the events already, if asked to
+    if event.kind == "connect" and event.headers:
+        for name, value in event.headers:
+            host, colon, port = value.rpartition(":")
+            if name.lower() == "host" and value.startswith(_LOOPBACK) and colon and port.isdigit():
+                value = f"{host}:<port>"
+            text += f"\n{name}: {value}"
+    return text
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """*text* in lines of at most *width* characters, broken at spaces where it can be; each line
+    but the last keeps its trailing space, so the lines joined are the text again (and a browser's
+    textContent reads as the label). More than _MAX_LINES lines: the last shown ends in "…"."""
+    flat = text.replace("\r", "").replace("\n", " ⏎ ")
+    lines = textwrap.wrap(flat, width, drop_whitespace=False, break_on_hyphens=False) or [""]
+    if len(lines) > _MAX_LINES:
+        lines = [*lines[: _MAX_LINES - 1], lines[_MAX_LINES - 1].rstrip()[: width - 1] + "…"]
+    return lines
+
+
+def _text(x: float, y: float, lines: list[str], cls: str, tip: str, *, anchor: str = "start", up: bool = False) -> str:
+    """One <text> of *lines*, the first baseline at *y* (with *up*, the last one, lines stacked
+    above it), and its full text as a <title> tooltip. Right-aligned lines carry the space they
+    were broken at in front, not behind, so it does not push them off the alignment."""
+    if anchor == "end":
+        lines = [(" " if k and lines[k - 1].endswith(" ") else "") + line.rstrip(" ") for k, line in enumerate(lines)]
+    top = y - (len(lines) - 1) * _LINE if up else y
+    spans = "".join(f'<tspan x="{x:.0f}" y="{top + k * _LINE:.0f}">{_t(line)}</tspan>' for k, line in enumerate(lines))
+    return f'<text text-anchor="{anchor}" class="{cls}"><title>{_t(tip)}</title>{spans}</text>'
+
+
+def _backdrop(x: float, y: float, lines: list[str]) -> str:
+    """A rectangle of the background colour behind centred *lines* (first baseline *y*): a lane
+    line under a label would read as striking it through."""
+    width = max(len(line.strip()) for line in lines) * _CHAR + 8
+    return (
+        f'<rect x="{x - width / 2:.0f}" y="{y - _FONT:.0f}" width="{width:.0f}" '
+        f'height="{len(lines) * _LINE + 4}" class="wsb-tl-bg"/>'
+    )
+
+
+@dataclass
+class _Arrow:
+    """One arrow between two lanes: rows of its ends (equal for the unobserved server's), its label."""
+
+    start: int
+    end: int
+    x1: int
+    x2: int
+    label: list[str]
+    tip: str
+    cls: str  # wsb-close, wsb-dashed, wsb-notice ...
+    cause: str  # the cause's kind, kept on the SVG element (data-cause) for tests and readers
+    source: str  # the lane it leaves: client, server or proxy
+    arriving: _Arrow | None = None  # another arrow that ends where this one starts (a V): the label goes
+    # along this one's line until it clears that one's
+    gap: float = 0.0  # for a V: how far from its start, along x, the label's near edge sits
+
+
+def _arrows(rows: list[Event]) -> list[tuple[int, int, bool]]:
+    """(cause row, effect row, dashed) for each arrow between the client and server lanes, for the
+    events that happened: a close frame reaches the client only if its "closed" event says one did."""
+    index = {id(e): i for i, e in enumerate(rows)}
+    used: set[int] = set()
+    found = []
+    for (cause_side, cause_kind), (effect_side, effect_kind), dashed in _ARROWS:
+        causes = [e for e in rows if e.side == cause_side and e.kind == cause_kind and (dashed or id(e) not in used)]
+        effects = [e for e in rows if e.side == effect_side and e.kind == effect_kind and id(e) not in used]
+        if dashed:
+            causes = causes[:1] * len(effects)
+        for cause, effect in zip(causes, effects, strict=False):  # unmatched ones: not arrived yet
+            if effect_kind == "closed" and not _close_frame_received(effect):
+                continue  # the connection was dropped: no close frame came, so no arrow either
+            if index[id(cause)] <= index[id(effect)]:
+                used.update((id(cause), id(effect)))
+                found.append((index[id(cause)], index[id(effect)], dashed))
+    return found
+
+
+def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event, Event, float]]) -> list[_Arrow]:
+    """Every arrow of one connection, by row of *ordered*."""
+    found: list[_Arrow] = []
+    if not observed:  # the server is outside the bench: the client's frames go to it, what it got comes from it
+        for i, event in enumerate(ordered):
+            closing = " wsb-close" if event.kind in CLOSING else ""
+            if event.side != "client":
+                continue
+            if event.kind in _SENT:
+                x1, x2, source = _X_CLIENT, _X_SERVER, "client"
+            elif event.kind in _RECEIVED and (event.kind != "closed" or _close_frame_received(event)):
+                x1, x2, source = _X_SERVER, _X_CLIENT, "server"
+            else:
+                continue
+            label = _arrow_label(event)
+            found.append(_Arrow(i, i, x1, x2, _wrap(label, _ARROW_CHARS), label, closing, event.kind, source))
+        return found
+    for cause_i, effect_i, dashed in _arrows(ordered):
+        cause = ordered[cause_i]
+        label = _arrow_label(cause) + (" (uvicorn's reply)" if dashed else "")
+        x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side == "client" else (_X_SERVER, _X_CLIENT)
+        cls = (" wsb-close" if cause.kind in CLOSING else "") + (" wsb-dashed" if dashed else "")
+        found.append(_Arrow(cause_i, effect_i, x1, x2, _wrap(label, _ARROW_CHARS), label, cls, cause.kind, cause.side))
+    index = {id(e): i for i, e in enumerate(ordered)}
+    for disruption, notice, _seconds in notices:  # the proxy's disruption, dotted to each side that noticed it
+        x2 = _X_CLIENT if notice.side == "client" else _X_SERVER
+        start, end = index[id(disruption)], index[id(notice)]
+        found.append(_Arrow(start, end, _X_PROXY, x2, [], "", " wsb-notice", disruption.kind, "proxy"))
+    arrivals = {(a.end, a.x2): a for a in found if a.label and a.start != a.end}
+    for arrow in found:
+        if arrow.start != arrow.end and arrow.label:
+            arrow.arriving = arrivals.get((arrow.start, arrow.x1))
+            if arrow.arriving is not None:  # a V: a narrower label fits between the two lines sooner
+                arrow.label = _wrap(arrow.tip, _V_CHARS)
+    return found
+
+
+def _connection_svg(number: int, events: list[Event], limit: int) -> str:
+    ordered = causal_order(events)
+    observed = any(e.side == "server" for e in events)
+    notices = noticed(events)
+    arrows = _all_arrows(ordered, observed, notices)  # over every event, so the k-th send still meets the k-th receive
+    rows: list[Event | None] = list(ordered)
+    hidden = 0
+    if len(rows) > limit:
+        head, tail = limit // 2, limit - limit // 2
+        hidden = len(rows) - limit
+        rows = [*rows[:head], None, *rows[-tail:]]
+    row_of = {id(e): i for i, e in enumerate(rows) if e is not None}
+    shown = [a for a in arrows if id(ordered[a.start]) in row_of and id(ordered[a.end]) in row_of]
+    for arrow in shown:  # ordered rows -> shown rows
+        arrow.start, arrow.end = row_of[id(ordered[arrow.start])], row_of[id(ordered[arrow.end])]
+    after = {id(notice): (disruption, seconds) for disruption, notice, seconds in notices}
+    proxied = any(e.side == "proxy" for e in events)
+
+    # what each row holds: its label lines (and a notice line), the room it needs above and below its y
+    labels: list[list[str]] = []
+    above = [10] * len(rows)
+    below = [8] * len(rows)
+    for i, event in enumerate(rows):
+        if event is None:
+            lines = [f"… {hidden} events not shown …"]
+        elif event.side == "proxy":
+            lines = _wrap(_proxy_label(event), _PROXY_CHARS)
+        elif event.side == "client":
+            lines = _wrap(_client_label(event), _CLIENT_CHARS)
+        else:
+            lines = _wrap(_server_label(event), _SERVER_CHARS)
+        if event is not None and id(event) in after:
+            disruption, seconds = after[id(event)]
+            lines = [*lines, f"noticed +{seconds * 1000:.1f} ms after {disruption.kind}"]
+        labels.append(lines)
+        if event is not None and event.side == "proxy":  # the label above the diamond, the notice arrows below
+            above[i], below[i] = 14 + len(lines) * _LINE, 10
+        else:
+            below[i] = 6 + (len(lines) - 1) * _LINE
+    for arrow in shown:
+        if arrow.label:
+            room = 10 + len(arrow.label) * _LINE
+            if arrow.arriving is None:
+                above[arrow.start] = max(above[arrow.start], room)
+    ys: list[float] = []
+    for i in range(len(rows)):
+        ys.append(_HEAD + above[i] - 10 if i == 0 else ys[-1] + max(_ROW_MIN, below[i - 1] + above[i] + 4))
+        for arrow in shown:
+            if arrow.end == i and arrow.arriving is not None and arrow.arriving.start < arrow.start:
+                ys[i] = max(ys[i], _v_room(arrow, ys))
+    height = (ys[-1] + below[-1] + 14) if rows else _HEAD + 10
+    y_end = height - 6
+    width = _W_OBSERVED if observed else _W_EXTERNAL
+
+    connect = next((e for e in events if e.side == "client" and e.kind == "connect"), None)
+    title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
+    server_lane = "server (endpoint)" if observed else "server (not observed)"
+    out = [
+        f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img" font-family="monospace" font-size="{_FONT}">',
+        f"<title>{_t(title)}: client | {server_lane}</title>",
+        "<defs>"
+        + "".join(
+            f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
+            f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
+            for name, color in (("wsb-ah", "#424a53"), ("wsb-ah-close", "#cf222e"), ("wsb-ah-notice", "#8250df"))
+        )
+        + "</defs>",
+        f'<rect x="0" y="0" width="{width}" height="{height:.0f}" class="wsb-tl-bg"/>',
+        f'<text x="8" y="20" class="wsb-tl-title">{_t(title)}</text>',
+        f'<text x="{_X_CLIENT}" y="42" class="wsb-tl-lane wsb-client" text-anchor="middle">client</text>',
+        f'<text x="{_X_SERVER}" y="42" class="wsb-tl-lane wsb-server{"" if observed else " wsb-unobserved"}" '
+        f'text-anchor="middle">{server_lane}</text>',
+        f'<line x1="{_X_CLIENT}" y1="48" x2="{_X_CLIENT}" y2="{y_end:.0f}" class="wsb-tl-lifeline wsb-client"/>',
+        f'<line x1="{_X_SERVER}" y1="48" x2="{_X_SERVER}" y2="{y_end:.0f}" '
+        f'class="wsb-tl-lifeline wsb-server{"" if observed else " wsb-unobserved"}"/>',
+    ]
+    if observed:
+        out.append(
+            f'<text x="{_X_CLIENT_STATE}" y="42" class="wsb-tl-col">client_state</text>'
+            f'<text x="{_X_APP_STATE}" y="42" class="wsb-tl-col">application_state</text>'
+        )
+    if proxied:
+        out.append(
+            f'<text x="{_X_PROXY}" y="42" class="wsb-tl-lane wsb-proxy" text-anchor="middle">proxy</text>'
+            f'<line x1="{_X_PROXY}" y1="48" x2="{_X_PROXY}" y2="{y_end:.0f}" class="wsb-tl-lifeline wsb-proxy"/>'
+        )
+    for arrow in shown:
+        out.append(_arrow_svg(arrow, ys[arrow.start], ys[arrow.end]))
+    last_states: tuple[str | None, str | None] = (None, None)
+    for i, event in enumerate(rows):
+        y = ys[i]
+        lines = labels[i]
+        if event is None:
+            out.append(_text(_X_PROXY, y + 4, lines, "wsb-tl-gap", lines[0], anchor="middle"))
+            last_states = (None, None)
+            continue
+        close_class = " wsb-close" if event.kind in CLOSING else ""
+        tip = _tip(event)
+        notice = id(event) in after
+        if event.side == "proxy":
+            c = _X_PROXY
+            out.append(
+                f'<path d="M{c},{y - 6:.0f} L{c + 6},{y:.0f} L{c},{y + 6:.0f} L{c - 6},{y:.0f} z" '
+                'class="wsb-tl-dot wsb-proxy"/>'
+            )
+            first = y - 12 - (len(lines) - 1) * _LINE
+            out.append(_backdrop(c, first, lines))
+            out.append(_text(c, first, lines, "wsb-tl-ev wsb-proxy", tip, anchor="middle"))
+            continue
+        lane = _X_CLIENT if event.side == "client" else _X_SERVER
+        x, anchor = (lane - 12, "end") if event.side == "client" else (lane + 12, "start")
+        out.append(f'<circle cx="{lane}" cy="{y:.0f}" r="4" class="wsb-tl-dot wsb-{event.side}"/>')
+        out.append(
+            _text(
+                x,
+                y + 4,
+                lines[:-1] if notice else lines,
+                f"wsb-tl-ev wsb-{event.side}{close_class}",
+                tip,
+                anchor=anchor,
+            )
+        )
+        if notice:
+            out.append(_text(x, y + 4 + (len(lines) - 1) * _LINE, lines[-1:], "wsb-tl-after", lines[-1], anchor=anchor))
+        if event.side != "server":
+            continue
+        states = (event.client_state, event.application_state)
+        if states != (None, None):
+            for sx, value, before in zip((_X_CLIENT_STATE, _X_APP_STATE), states, last_states, strict=True):
+                changed = " wsb-changed" if value != before else ""
+                out.append(f'<text x="{sx}" y="{y + 4:.0f}" class="wsb-tl-state{changed}">{_t(value or "")}</text>')
+            last_states = states
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _v_room(arrow: _Arrow, ys: list[float]) -> float:
+    """The least y of a V arrow's end row such that its label fits between its line and the arriving
+    one's (whose rows are placed already); sets ``arrow.gap``, how far from the start it sits."""
+    arriving = arrow.arriving
+    assert arriving is not None
+    span = abs(arrow.x2 - arrow.x1) or 1
+    width = max(len(line) for line in arrow.label) * _CHAR
+    height = len(arrow.label) * _LINE + 8
+    rise_in = (ys[arriving.end] - ys[arriving.start]) / span  # per px, toward the V's point
+    room = span - 28 - width  # where along x the label's near edge can go
+    need = max(0.05, height / max(room, 1) - rise_in)  # the slope this arrow needs for the label to fit
+    arrow.gap = min(max(room, 0.0), height / (need + rise_in))
+    return ys[arrow.start] + need * span
+
+
+def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
+    """The line of *arrow* from (x1, y1) to (x2, y2), and its label above it."""
+    toward = 1 if arrow.x2 > arrow.x1 else -1
+    start = arrow.x1 + toward * (8 if arrow.source == "proxy" else 5)
+    head = "-close" if " wsb-close" in arrow.cls else "-notice" if " wsb-notice" in arrow.cls else ""
+    out = [
+        f'<g class="wsb-tl-arrow-g" data-from="{arrow.source}" data-cause="{_t(arrow.cause)}">'
+        f'<line x1="{start}" y1="{y1:.0f}" x2="{arrow.x2 - toward * 6}" y2="{y2:.0f}" '
+        f'class="wsb-tl-arrow{arrow.cls}" marker-end="url(#wsb-ah{head})"/>'
+    ]
+    if arrow.label:
+        span = abs(arrow.x2 - arrow.x1) or 1
+        # next to its start (for a V, along the line until it clears the arriving one), above the
+        # line, which runs down and away from there
+        x, anchor = arrow.x1 + toward * (14 + arrow.gap), "start" if toward > 0 else "end"
+        y = y1 + (y2 - y1) * (14 + arrow.gap) / span - 6
+        cls = "wsb-tl-al" + (" wsb-close" if " wsb-close" in arrow.cls else "")
+        out.append(_text(x, y, arrow.label, cls, arrow.tip, anchor=anchor, up=True))
+    out.append("</g>")
+    return "".join(out)
+
+
+# Presentation: 12 px and up, dark text on white (contrast 7:1 or more; the colours at least 4.5:1),
+# JupyterLab's theme colours where it sets them. The SVG also carries font size and family as
+# attributes, so a renderer that drops <style> (a static notebook viewer) still draws it legibly.
+_TIMELINE_STYLE = """<style>
+.wsb-timeline{font-family:var(--jp-code-font-family,monospace);overflow-x:auto}
+.wsb-timeline svg{display:block;margin-bottom:8px}
+.wsb-timeline svg text{font-family:var(--jp-code-font-family,monospace);font-size:12px;
+  fill:var(--jp-content-font-color0,#1f2328)}
+.wsb-timeline .wsb-tl-bg{fill:var(--jp-layout-color0,#fff)}
+.wsb-timeline text.wsb-tl-title{font-weight:700;font-size:14px}
+.wsb-timeline text.wsb-tl-lane{font-weight:700;font-size:13px}
+.wsb-timeline text.wsb-tl-col{fill:var(--jp-content-font-color1,#424a53);font-size:12px;font-weight:600}
+.wsb-timeline .wsb-tl-lifeline{stroke-width:2}
+.wsb-timeline line.wsb-client,.wsb-timeline circle.wsb-client{stroke:#0969da;fill:#0969da}
+.wsb-timeline line.wsb-server,.wsb-timeline circle.wsb-server{stroke:#1a7f37;fill:#1a7f37}
+.wsb-timeline line.wsb-unobserved{stroke:#6e7781;stroke-dasharray:6 4}
+.wsb-timeline text.wsb-tl-lane.wsb-client{fill:#0969da}.wsb-timeline text.wsb-tl-lane.wsb-server{fill:#1a7f37}
+.wsb-timeline text.wsb-tl-lane.wsb-unobserved{fill:var(--jp-content-font-color1,#424a53);font-style:italic}
+.wsb-timeline .wsb-tl-arrow{stroke:var(--jp-content-font-color1,#424a53);stroke-width:1.5}
+.wsb-timeline .wsb-tl-arrow.wsb-close{stroke:#cf222e}
+.wsb-timeline .wsb-tl-arrow.wsb-notice{stroke:#8250df;stroke-dasharray:2 3}
+.wsb-timeline .wsb-dashed{stroke-dasharray:6 4}
+.wsb-timeline text.wsb-tl-al{fill:var(--jp-content-font-color0,#1f2328);paint-order:stroke;
+  stroke:var(--jp-layout-color0,#fff);stroke-width:4px;stroke-linejoin:round}
+.wsb-timeline text.wsb-close{fill:#cf222e}
+.wsb-timeline text.wsb-tl-state{fill:var(--jp-content-font-color1,#424a53)}
+.wsb-timeline text.wsb-tl-state.wsb-changed{fill:#bc4c00;font-weight:700}
+.wsb-timeline line.wsb-proxy{stroke:#8250df;stroke-dasharray:2 3}.wsb-timeline path.wsb-proxy{fill:#8250df}
+.wsb-timeline text.wsb-proxy{fill:#8250df;paint-order:stroke;stroke:var(--jp-layout-color0,#fff);stroke-width:4px;
+  stroke-linejoin:round}
+.wsb-timeline text.wsb-tl-after{fill:#8250df;font-style:italic;font-weight:600}
+.wsb-timeline text.wsb-tl-gap{fill:var(--jp-content-font-color1,#424a53);font-style:italic}
+</style>"""
+
+
+def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = False) -> str:
+    """A two-lane picture (client | server) of each connection, in causal order; a third lane
+    in the middle for a :class:`~wsbench.proxy.FaultProxy`'s events, where it took part, with a
+    dotted arrow from its disruption to each side that noticed it and how long after it came.
+    A connection with no server-side events (a server outside the bench) gets a
+    "server (not observed)" lane, with the client's frames as arrows to it and no state columns.
+
+    Connections are numbered #1, #2 ... in order of appearance, as in ``Transcript.text``;
+    a connection with more than *limit* events shows its first and last ``limit / 2``.
+    Secrets are masked unless *unmasked*.
+    """
+    by_conn: dict[int, list[Event]] = {}
+    for event in events if unmasked else (e.masked() for e in events):
+        by_conn.setdefault(event.conn, []).append(event)
+    blocks = [_connection_svg(n, evs, limit) for n, evs in enumerate(by_conn.values(), 1)]
+    body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
+    return f'<div class="wsb-timeline">{_TIMELINE_STYLE}{body}</div>'
