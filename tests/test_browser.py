@@ -7,7 +7,7 @@ outputs or widget state, and opens them in Debian's Chromium through Playwright 
 * widgets_demo.ipynb: Run All, check what the panel and the timeline show, then close from the
   panel's own controls with code 4001;
 * the learner's path, on the student version of 18_receive_text.ipynb (solutions stripped as
-  nbgrader does): Run All, scroll to the try-it panel, type and send, close with a custom code,
+  nbgrader does): Run All, scroll to the try-it panel, type and send with Ctrl+Enter, close with a custom code,
   reconnect; then answer Exercise 18.1 wrongly on purpose (the check shows its hint), then
   rightly (the check passes); and 00_start_here's "Reading what the endpoint saw" heading has
   the anchor the other notebooks link to.
@@ -320,8 +320,10 @@ def test_learner_path_in_jupyterlab(lab: Callable[[str], str]):
             panel.scroll_into_view_if_needed()
             assert panel.locator(".wsbench-badge").inner_text().startswith("open")
             panel.locator(".wsbench-message textarea").fill("typed by a learner")
-            panel.locator("button.wsbench-send-button").click()
+            panel.locator(".wsbench-message textarea").press("Control+Enter")  # sends, as the button does
+            panel.locator(".wsb-send .wsb-body", has_text="typed by a learner").wait_for(state="attached")
             panel.locator(".wsb-receive .wsb-body", has_text="TYPED BY A LEARNER").wait_for(state="attached")
+            assert panel.locator(".wsbench-message textarea").input_value() == "typed by a learner"  # no newline
             panel.locator(".wsbench-code select").select_option(label="custom code …")
             panel.locator(".wsbench-custom-code input").fill("4005")
             panel.locator(".wsbench-custom-code input").press("Tab")

@@ -58,6 +58,7 @@ IO_PACKAGES = (
     "anyio",
     "httpx",
     "ipywidgets",
+    "anywidget",
     "jsonpath_ng",
 )
 SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "websockets")

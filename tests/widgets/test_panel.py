@@ -170,6 +170,45 @@ def test_send_on_closed_connection_shows_why(echo, panels):
     assert panel.send_error.value.startswith("ConnectionClosed: cannot send")
 
 
+def submit_from_browser(panel: Panel) -> None:
+    """What Ctrl+Enter in the panel's message box delivers to the kernel (as ipywidgets hands it over)."""
+    panel.message._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "submit"}}}, "buffers": []})
+
+
+def test_ctrl_enter_sends_like_the_send_button(bench, echo, panels):
+    """Ctrl+Enter in the box sends its text on the real connection, reaching the endpoint, as a click does."""
+    panel = panels(echo)
+    panel.message.value = "by keyboard"
+    submit_from_browser(panel)
+    assert echo.receive_text() == "by keyboard"
+    seen = wait_until(lambda: bench.transcript.filter(side="server", kind="websocket.receive").events)
+    assert [e.data for e in seen] == ["by keyboard"]
+    assert sends(echo) == 1 and panel.send_error.value == ""
+
+
+def test_ctrl_enter_sends_in_json_mode_and_shows_refusals(echo, panels):
+    """Ctrl+Enter follows the mode and the send button's checks: bad JSON is refused inline, good JSON goes."""
+    panel = panels(echo)
+    panel.mode.value = "json"
+    panel.message.value = "{not json"
+    submit_from_browser(panel)
+    assert panel.send_error.value.startswith("not JSON") and sends(echo) == 0
+    panel.message.value = '{"a": 1}'
+    submit_from_browser(panel)
+    assert echo.receive_text() == '{"a":1}' and panel.send_error.value == ""
+
+
+def test_message_box_keeps_value_and_placeholder(echo, panels):
+    """``panel.message.value`` reads and writes the box, and the mode sets its placeholder."""
+    panel = panels(echo)
+    panel.message.value = "x"
+    assert panel.message.value == "x"
+    assert panel.message.placeholder == "a text message"
+    panel.mode.value = "hex"
+    assert panel.message.placeholder == "hex bytes, e.g. 68 69 00 ff"
+    assert "wsbench-message" in panel.message._dom_classes
+
+
 # -- closing ----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
 from ..secrets import mask_url
 from . import _ticker
 from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
+from ._sendbox import SendBox
 
 if TYPE_CHECKING:
     from .timeline import Timeline
@@ -89,7 +90,8 @@ class Panel(widgets.VBox):
     * ``log_view``: the last *ring* client-side events (messages, open, close, ping), newest at the
       bottom; ``filter`` narrows it. The full record stays in ``conn.transcript``.
     * ``mode`` / ``message`` / ``send_button``: send text, JSON or bytes written as hex;
-      input that does not parse shows in ``send_error`` and nothing is sent.
+      Ctrl+Enter (Cmd+Enter on a Mac) in ``message`` sends as the button does; input that does
+      not parse shows in ``send_error`` and nothing is sent.
     * ``code`` (every registered code, plus :data:`CUSTOM`) / ``custom_code`` / ``reason`` /
       ``close_button``: close with a code; ``custom_code`` is enabled only while the picker is on
       "custom code …" (setting it from code selects that entry). Codes that may not be sent and
@@ -131,7 +133,7 @@ class Panel(widgets.VBox):
         self.log_view = widgets.HTML(layout=_full_width())
         self.filter = widgets.Text(placeholder="filter the log", layout=widgets.Layout(width="260px"))
         self.mode = widgets.ToggleButtons(options=_MODES, value="text", style={"button_width": "auto"})
-        self.message = widgets.Textarea(placeholder=_PLACEHOLDERS["text"], rows=2, layout=_full_width())
+        self.message = SendBox(placeholder=_PLACEHOLDERS["text"], rows=2, layout=_full_width())
         self.send_button = widgets.Button(description="send", button_style="primary")
         self.send_error = widgets.Label(style={"text_color": _RED})
         self.code = widgets.Dropdown(
@@ -202,6 +204,7 @@ class Panel(widgets.VBox):
         self._due = 0.0
         self.tick_error: BaseException | None = None  #: the last exception the refresh timer met here
         self.send_button.on_click(self._on_send)
+        self.message.on_submit(self._on_send)  # Ctrl+Enter (Cmd+Enter) in the box: the send button's path
         self.close_button.on_click(self._on_close)
         self.ping_button.on_click(self._on_ping)
         self.reconnect_button.on_click(self._on_reconnect)

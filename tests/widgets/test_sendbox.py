@@ -1,0 +1,71 @@
+"""The panel's message box (SendBox): its synced values, and Ctrl+Enter as the front-end reports it.
+
+The front-end is JavaScript; here its messages are fed in exactly as ipywidgets delivers them
+from a browser (``Widget._handle_msg``), and what goes back is read off the widget's comm. The
+browser test presses Ctrl+Enter for real."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsbench.widgets._sendbox import SendBox
+
+
+def from_front_end(widget: SendBox, data: dict[str, Any]) -> None:
+    """Deliver *data* to *widget* the way a comm message from the browser arrives."""
+    widget._handle_msg({"content": {"data": data}, "buffers": []})
+
+
+def test_typing_in_the_browser_sets_value():
+    """An 'update' from the front-end (the textarea's input event) sets ``value`` in the kernel."""
+    box = SendBox()
+    from_front_end(box, {"method": "update", "state": {"value": "typed"}, "buffer_paths": []})
+    assert box.value == "typed"
+    box.close()
+
+
+def test_value_placeholder_disabled_go_to_the_front_end():
+    """Setting value, placeholder and disabled in Python sends each to the front-end."""
+    box = SendBox(placeholder="a text message")
+    sent: list[Any] = []
+    original = box.comm.send
+
+    def send(data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        sent.append(data)
+        original(data=data, metadata=metadata, buffers=buffers)
+
+    box.comm.send = send
+    box.value, box.placeholder, box.disabled = "x", "JSON", True
+    states = [d["state"] for d in sent if d.get("method") == "update"]
+    assert {"value": "x"} in states and {"placeholder": "JSON"} in states and {"disabled": True} in states
+    box.close()
+
+
+def test_ctrl_enter_calls_the_submit_handlers():
+    """The front-end's {"type": "submit"} message (Ctrl+Enter) calls every on_submit handler once."""
+    box = SendBox()
+    calls: list[str] = []
+    box.on_submit(lambda: calls.append("first"))
+    box.on_submit(lambda: calls.append("second"))
+    from_front_end(box, {"method": "custom", "content": {"type": "submit"}})
+    assert calls == ["first", "second"]
+    box.close()
+
+
+def test_other_custom_messages_are_ignored():
+    """A custom message that is not a submit calls no handler."""
+    box = SendBox()
+    calls: list[int] = []
+    box.on_submit(lambda: calls.append(1))
+    from_front_end(box, {"method": "custom", "content": {"type": "something else"}})
+    from_front_end(box, {"method": "custom", "content": "submit"})
+    assert calls == []
+    box.close()
+
+
+def test_front_end_handles_ctrl_and_cmd_enter():
+    """The ESM sends on Ctrl+Enter or Cmd+Enter, after saving the text, and keeps keys from JupyterLab."""
+    esm = SendBox._esm
+    assert '(event.ctrlKey || event.metaKey) && event.key === "Enter"' in esm
+    assert esm.index("save();") < esm.index('model.send({ type: "submit" })')
+    assert "preventDefault()" in esm and "stopPropagation()" in esm
