@@ -274,17 +274,6 @@ def test_secrets_are_written_only_when_asked(make_bench, tmp_path: Path):
     assert _run_pytest(file).returncode == 0
 
 
-def test_importing_codegen_loads_no_server_client_or_framework():
-    """wsbench.codegen alone, in a fresh interpreter, loads no fastapi, starlette, uvicorn or websockets."""
-    code = (
-        "import sys, wsbench.codegen; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'websockets') "
-        "or m in ('wsbench.client', 'wsbench.server', 'wsbench.replay')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
-
-
 def test_generated_helpers_come_from_wsbench_conversation():
     """A generated file imports wsbench and wsbench.conversation only, and calls the helpers from the latter."""
     events = [

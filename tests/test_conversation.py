@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from wsbench.conversation import (
@@ -251,14 +248,3 @@ def test_secrets_in_names_secret_params_and_headers():
     opening = Plan("/m?token=t0k&room=1&api_key=", [("Authorization", "Bearer x"), ("X-Room", "blue")], {})
     assert secrets_in(opening) == ["query parameter 'token'", "header 'Authorization'"]
     assert secrets_in(Plan("/m?room=1", [], {})) == []
-
-
-def test_importing_the_conversation_loads_no_client_server_or_framework():
-    """wsbench.conversation alone, in a fresh interpreter, loads no fastapi, starlette, uvicorn or websockets."""
-    code = (
-        "import sys, wsbench.conversation; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'websockets') "
-        "or m in ('wsbench.client', 'wsbench.server', 'wsbench.replay')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
