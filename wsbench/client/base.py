@@ -67,6 +67,7 @@ class ConnectionBase:
         self._ws: Any = None  # the recording connection that opened (set by opened())
         self._addresses: tuple[Any, Any] = (None, None)
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
+        self._endpoint_seen, self._endpoint_ended = 0, False  # how far wait_endpoint has read, and what it found
 
     def requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
         """Record "connect" with the request headers as they go out (websockets adds Host,
@@ -190,8 +191,16 @@ class ConnectionBase:
         return self._pairing.endpoint_ended
 
     def _endpoint_done(self) -> bool:
-        """The server side of this connection has ended (its "return" or "exception" is recorded)."""
-        return any(e.side == "server" and e.kind in ("return", "exception") for e in reversed(self.transcript.events))
+        """The server side of this connection has ended (its "return" or "exception" is recorded).
+
+        Reads only what was recorded since the last look: the check runs on every endpoint end
+        of the bench, and a long transcript's older events are on disk."""
+        new = self.transcript.since(self._endpoint_seen)
+        self._endpoint_seen += len(new)
+        self._endpoint_ended = self._endpoint_ended or any(
+            e.side == "server" and e.kind in ("return", "exception") for e in new
+        )
+        return self._endpoint_ended
 
     def _bound(self, timeout: Any) -> float:
         """A call's *timeout*, checked, or the connection's when None."""
