@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wsbench
 from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, _event_from_row, record, relay
@@ -152,6 +154,15 @@ def test_a_failing_disk_loses_nothing(monkeypatch: pytest.MonkeyPatch):
     assert payloads(transcript) == [f"m{i}" for i in range(102)]
 
 
+def test_an_event_the_spool_cannot_write_stays_in_memory():
+    """A payload that is neither text nor bytes cannot be spooled: it stays in memory, none is lost."""
+    transcript = Transcript(in_memory=10)
+    record(transcript, side="client", kind="receive", conn=0, data=12345)
+    for i in range(30):
+        record(transcript, side="client", kind="receive", conn=0, data=f"m{i}")
+    assert payloads(transcript) == [12345, *(f"m{i}" for i in range(30))]
+
+
 def test_a_spooled_event_reads_back_exactly_as_recorded():
     """Bytes, text with a lone surrogate, a list reason and header pairs survive the spool's JSON as they were."""
     events = [
@@ -165,6 +176,39 @@ def test_a_spooled_event_reads_back_exactly_as_recorded():
         log.append(events)
         assert log.batch(0) == events
         assert isinstance(log.batch(0)[0].data, bytes) and isinstance(log.batch(0)[3].headers[0], tuple)
+    finally:
+        log.close()
+
+
+_text = st.text(st.characters(codec=None))  # any code point, lone surrogates included
+_payload = st.none() | _text | st.binary(max_size=64)
+_events = st.builds(
+    Event,
+    seq=st.integers(0, 2**62),
+    time=st.floats(allow_nan=False, allow_infinity=False),
+    side=st.sampled_from(["client", "server", "proxy"]),
+    kind=_text,
+    conn=st.integers(-(2**62), 2**62),
+    data=_payload,
+    code=st.none() | st.integers(0, 65535),
+    reason=st.none() | _text | st.lists(st.dictionaries(_text, _text, max_size=2), max_size=2),
+    detail=st.none() | _text,
+    headers=st.none() | st.lists(st.tuples(_text, _text), max_size=3).map(tuple),
+    by=st.none() | st.sampled_from(["client", "server"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_events, min_size=1, max_size=20))
+def test_any_batch_reads_back_exactly(events: list[Event]):
+    """Whatever the fields hold (any code point, bytes, exact floats, nested reasons), a batch reads back equal."""
+    log = EventLog(_event_from_row)
+    try:
+        log.append(events)
+        log.append(events[::-1])
+        assert log.batch(0) == events
+        assert log.batch(1) == events[::-1]
+        assert [type(e.data) for e in log.batch(0)] == [type(e.data) for e in events]
     finally:
         log.close()
 

@@ -223,7 +223,9 @@ def relay(conn: int, *transcripts: Transcript) -> Transcript:
 def _event_from_row(row: tuple[Any, ...]) -> Event:
     """An event read back from the spool: its header pairs, stored as JSON lists, are tuples again."""
     event = Event._make(row)
-    return event._replace(headers=tuple((name, value) for name, value in event.headers)) if event.headers else event
+    if event.headers is None:
+        return event
+    return event._replace(headers=tuple((name, value) for name, value in event.headers))
 
 
 class Transcript:
@@ -247,8 +249,10 @@ class Transcript:
     def _spill(self) -> None:
         """Write the older part of the events in memory to disk (under the record lock).
 
-        Should the disk fail (full, gone), every event stays in memory and the next try
-        comes after another half of *in_memory* events: nothing recorded is ever dropped.
+        Should the disk fail (full, gone), or an event hold what the spool cannot write (a
+        payload neither text nor bytes), every event stays in memory and the next try comes
+        after another half of *in_memory* events: nothing recorded is ever dropped, and the
+        recording thread never sees the failure.
         """
         events = self._events
         count = len(events) - self._hold // 2
@@ -256,7 +260,7 @@ class Transcript:
             if self._log is None:
                 self._log = EventLog(_event_from_row)
             self._log.append(events[:count])
-        except OSError:
+        except (OSError, TypeError, ValueError):
             self._spill_at = len(events) + self._hold // 2
             return
         del events[:count]  # after the log holds them: a reader snapshots under the lock

@@ -7,12 +7,17 @@ however long the conversation runs (issue 15). The format, and why:
 * One file per transcript, in its own private directory (``tempfile.mkdtemp``: mode 0700),
   appended to and never rewritten; the directory goes when the transcript is garbage
   collected, or at interpreter exit (``weakref.finalize``).
-* A batch is one JSON array of events, each an array of its fields in order; ``bytes`` go
-  as ``{"b": "<base64>"}``, and *make* turns the header pairs back into tuples, so every
-  event reads back exactly as recorded. JSON, not pickle: received data is only ever parsed
-  as JSON in wsbench (tests/test_secrets.py checks that nothing unpickles), and the C
-  encoder costs a few µs an event on the recording thread, in batches. ``ensure_ascii``
-  keeps a lone surrogate a text event may hold round-tripping.
+* A batch is written by columns, so that the costly part of JSON, one value at a time, is
+  left to the fields that are small: a 32-byte prefix (four little-endian lengths), then a
+  JSON array of the fields of every event but time and payload, one list per field (header
+  pairs read back as tuples through *make*; anything JSON has no form for, bytes in a reason
+  say, as ``{"b": "<base64>"}``); the times as packed doubles (exact, and a tenth of what
+  ``repr`` of a float costs); all text payloads as one UTF-8 run (``surrogatepass``, so a lone
+  surrogate a text event may hold round-trips) and all binary payloads as one byte run, their
+  lengths in the payload column (``n`` characters of text, ``~n`` bytes, null for none). An
+  event reads back exactly as recorded. JSON and raw runs, not pickle: received data is only
+  ever parsed as JSON in wsbench (tests/test_secrets.py checks that nothing unpickles). Writing
+  costs about 1.7 µs an event of 256 B (a batch of rows in JSON cost 4.3: benchmarks/README.md).
 * An index in memory: each batch's first position, file offset and length, plus its counts
   by (side, kind) and the connections in it, so ``len``, random access and a transcript's
   summary never read the file at all, and reading any event reads one batch.
@@ -30,6 +35,7 @@ import json
 import operator
 import os
 import shutil
+import struct
 import tempfile
 import weakref
 from collections import Counter
@@ -42,23 +48,76 @@ T = TypeVar("T", bound=tuple)  # an event: a named tuple
 
 
 def _encode(value: Any) -> Any:
-    """JSON for what json cannot write itself: bytes (a payload)."""
+    """JSON for what json cannot write itself: bytes outside the payload column (a reason, say)."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"b": base64.b64encode(value).decode("ascii")}
     raise TypeError(f"a spool batch holds plain values only, not {type(value).__name__}")
 
 
-#: The batch writer: C-fast, no circular-reference bookkeeping (events hold none).
+#: The column writer: C-fast, no circular-reference bookkeeping (events hold none).
 _ENCODER = json.JSONEncoder(default=_encode, separators=(",", ":"), check_circular=False)
+_PREFIX = struct.Struct("<4Q")  # lengths of: the JSON columns, the times, the text run, the byte run
 _SIDE_KIND = operator.itemgetter(2, 3)
 _CONN = operator.itemgetter(4)
+_TIME, _DATA = 1, 5  # the fields stored apart from the JSON columns
 
 
-def _decode(row: list[Any]) -> tuple[Any, ...]:
-    """One stored event's fields, bytes restored (*make* restores what else is its own: tuples)."""
-    return tuple(
-        base64.b64decode(value["b"]) if isinstance(value, dict) and value.keys() == {"b"} else value for value in row
-    )
+def _payload_length(data: Any) -> int | None:
+    """What the payload column holds for *data*: n characters of text, ~n bytes, None."""
+    if data is None:
+        return None
+    if data.__class__ is str:
+        return len(data)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return ~len(data)
+    raise TypeError(f"an event's payload is str, bytes or None, not {type(data).__name__}")
+
+
+def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
+    """One batch in the column format above."""
+    columns: list[Any] = list(zip(*events, strict=True))
+    count = len(events)
+    times = struct.pack(f"<{count}d", *columns[_TIME])
+    payloads = columns[_DATA]
+    texts = "".join([d for d in payloads if d.__class__ is str]).encode("utf-8", "surrogatepass")
+    blobs = b"".join([d for d in payloads if d is not None and d.__class__ is not str])
+    columns[_DATA] = list(map(_payload_length, payloads))
+    del columns[_TIME]
+    head = _ENCODER.encode(columns).encode()
+    return _PREFIX.pack(len(head), len(times), len(texts), len(blobs)) + head + times + texts + blobs
+
+
+def _unpack(data: bytes) -> list[tuple[Any, ...]]:
+    """The events of one batch, each a tuple of its fields in order (*make* finishes them)."""
+    head_size, times_size, texts_size, blobs_size = _PREFIX.unpack_from(data)
+    at = _PREFIX.size
+    head = data[at : at + head_size]
+    columns = json.loads(head)
+    if b'{"b":' in head:  # bytes outside the payload column (rare): restore them
+        columns = [[_restored(value) for value in column] for column in columns]
+    at += head_size
+    times = struct.unpack_from(f"<{times_size // 8}d", data, at)
+    at += times_size
+    texts = data[at : at + texts_size].decode("utf-8", "surrogatepass")
+    blobs = data[at + texts_size : at + texts_size + blobs_size]
+    payloads: list[str | bytes | None] = []
+    text_at = blob_at = 0
+    for length in columns[_DATA - 1]:
+        if length is None:
+            payloads.append(None)
+        elif length >= 0:
+            payloads.append(texts[text_at : text_at + length])
+            text_at += length
+        else:
+            payloads.append(blobs[blob_at : blob_at + ~length])
+            blob_at += ~length
+    columns[_DATA - 1] = payloads
+    columns.insert(_TIME, times)
+    return list(zip(*columns, strict=True))  # unequal columns: a corrupt batch, ValueError
+
+
+def _restored(value: Any) -> Any:
+    return base64.b64decode(value["b"]) if isinstance(value, dict) and value.keys() == {"b"} else value
 
 
 def _remove(fds: tuple[int, int], directory: str) -> None:
@@ -103,7 +162,9 @@ class EventLog(Generic[T]):
 
     def append(self, events: Sequence[T]) -> None:
         """Write *events* as one batch; on OSError (disk full) nothing is written and the caller keeps them."""
-        data = _ENCODER.encode(events).encode()  # a named tuple is written as an array
+        if not events:
+            return
+        data = _pack(events)
         written = 0
         try:
             while written < len(data):
@@ -128,7 +189,7 @@ class EventLog(Generic[T]):
         data = os.pread(self._read, length, offset)
         if len(data) != length:
             raise OSError(f"{self.path}: batch {number} is cut short ({len(data)} of {length} bytes)")
-        events = [self._make(_decode(row)) for row in json.loads(data)]
+        events = [self._make(row) for row in _unpack(data)]
         self._cache = (number, events)
         return events
 
