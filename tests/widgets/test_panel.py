@@ -14,6 +14,8 @@ from fastapi import WebSocket
 import wsbench
 from wsbench.codes import REGISTERED
 from wsbench.errors import ConnectionRefused
+from wsbench.transcript import IN_MEMORY, record
+from wsbench.transcript.spool import LazyEvents
 from wsbench.widgets import CUSTOM, CloseCodeTable, Panel, Timeline, _ticker
 
 
@@ -556,3 +558,19 @@ def test_bad_options_are_refused(echo):
         Panel(echo, ring=0)
     with pytest.raises(ValueError, match="interval must be a positive"):
         Panel(echo, interval=0)
+
+
+def test_a_panel_opened_on_a_long_conversation_shows_what_an_early_one_shows(echo, panels):
+    """A panel opened after 20,000 events (most on disk) shows the counts and lines of one open from the start."""
+    early = panels(echo, live=False, ring=5)
+    early.flush()
+    conn = echo.transcript[0].conn
+    for i in range(2 * IN_MEMORY):
+        record(echo.transcript, side="client", kind="receive" if i % 3 else "send", conn=conn, data=f"m{i}")
+    early.flush()
+    assert isinstance(echo.transcript.since(0), LazyEvents)  # the long path, counts from the spool's index
+    late = panels(echo, live=False, ring=5)
+    late.flush()
+    assert late.counts.value == early.counts.value
+    assert late.log_view.value == early.log_view.value
+    assert "m19999" in late.log_view.value

@@ -8,11 +8,12 @@ panel (``panel.timeline()``) draws all of them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import string
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from ..client import Connection
 from ..codes import REGISTERED, check_close, describe
 from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
 from ..secrets import mask_url
+from ..transcript import Event
+from ..transcript.spool import LazyEvents
 from . import _ticker
 from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
 from ._sendbox import SendBox
@@ -33,6 +36,8 @@ __all__ = ["CUSTOM", "Panel"]
 
 #: The value of the code picker's "custom code" entry: the custom code field then gives the code.
 CUSTOM = 0
+#: A panel opened on a long conversation reads at most this many times its ring of the newest events.
+_LOOK_BACK = 20
 
 _RED = "#cf222e"
 _MODES = (("text", "text"), ("JSON", "json"), ("bytes (hex)", "hex"))
@@ -275,20 +280,11 @@ class Panel(widgets.VBox):
         with self._lock:
             conn = self.conn
             new = conn.transcript.since(self._index)
+            if self._index == 0 and isinstance(new, LazyEvents):  # opened on a long conversation
+                shown = self._take_in_long(new)
+            else:
+                shown = self._take_in(new)
             self._index += len(new)
-            shown = []
-            for event in new:
-                if event.side != "client":
-                    continue
-                if event.kind == "send":
-                    self._sent += 1
-                elif event.kind == "receive":
-                    self._received += 1
-                if event.kind in LOG_KINDS:
-                    shown.append(event)
-            if new and self._t0 is None:
-                self._t0 = new[0].time
-            self._lines_total += len(shown)
             for event in shown[-self.ring :]:  # older ones would fall out of the ring at once
                 self._lines.append(log_line(event, self._t0 or 0.0, unmasked=self.unmasked))
             changed = self._render_log() if shown or not self.log_view.value else False
@@ -301,6 +297,37 @@ class Panel(widgets.VBox):
             )
             changed |= _set(self.badge, badge)
             return changed
+
+    def _take_in(self, new: Sequence[Event]) -> list[Event]:
+        """Count *new* events and return those the log shows."""
+        shown = []
+        for event in new:
+            if event.side != "client":
+                continue
+            if event.kind == "send":
+                self._sent += 1
+            elif event.kind == "receive":
+                self._received += 1
+            if event.kind in LOG_KINDS:
+                shown.append(event)
+        if new and self._t0 is None:
+            self._t0 = new[0].time
+        self._lines_total += len(shown)
+        return shown
+
+    def _take_in_long(self, events: LazyEvents[Event]) -> list[Event]:
+        """As :meth:`_take_in` for a whole long transcript, in time that does not grow with it:
+        the counts come from the spool's index, and only the newest events are read, backwards,
+        until the ring is full (or :data:`_LOOK_BACK` times the ring has been looked at)."""
+        counts = events.kind_counts()
+        self._sent += counts["client", "send"]
+        self._received += counts["client", "receive"]
+        self._lines_total += sum(counts["client", kind] for kind in LOG_KINDS)
+        if events and self._t0 is None:
+            self._t0 = events[0].time
+        newest = itertools.islice(reversed(events), self.ring * _LOOK_BACK)
+        shown = [e for e in newest if e.side == "client" and e.kind in LOG_KINDS][: self.ring]
+        return shown[::-1]
 
     def _visible(self) -> list[LogLine]:
         wanted = self.filter.value.strip().lower()
