@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsbench
-from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, _event_from_row, record, relay
+from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, _event_from_row, record, relay, spool
 from wsbench.transcript.spool import EventLog
 
 
@@ -139,10 +139,32 @@ def test_relay_sinks_spool_their_targets():
     assert {event.conn for event in target} == {7}
 
 
+def test_two_transcripts_of_one_connection_encode_each_batch_once(monkeypatch: pytest.MonkeyPatch):
+    """A connection's and its bench's transcripts spill the same events together: encoded once, written twice."""
+    packed: list[int] = []
+    original = spool._pack
+
+    def counting(events: object) -> bytes:
+        packed.append(len(events))  # type: ignore[arg-type]
+        return original(events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool, "_pack", counting)
+    mine, bench, other = Transcript(in_memory=10), Transcript(in_memory=10), Transcript(in_memory=10)
+    for i in range(100):
+        record(mine, bench, side="client", kind="receive", conn=0, data=f"m{i}")
+    assert mine._log is not None and bench._log is not None
+    assert len(packed) == mine._log.batches == bench._log.batches > 1
+    assert payloads(mine) == payloads(bench) == [f"m{i}" for i in range(100)]
+    record(other, side="client", kind="receive", conn=1, data="x")  # another connection: its own bytes
+    for i in range(100):
+        record(bench if i % 2 else other, side="client", kind="receive", conn=1, data=f"n{i}")
+    assert payloads(bench)[100:] == [f"n{i}" for i in range(1, 100, 2)]
+
+
 def test_a_failing_disk_loses_nothing(monkeypatch: pytest.MonkeyPatch):
     """When the spool cannot be written, the events stay in memory and none is lost."""
 
-    def full(self: EventLog[Event], events: object) -> None:
+    def full(self: EventLog[Event], events: object, **options: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(EventLog, "append", full)

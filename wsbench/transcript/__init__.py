@@ -182,11 +182,12 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
     """Create one :class:`Event` and append it to each transcript, atomically in order."""
     with _record_lock:
         event = Event(seq=next(_seq), time=time.time(), **fields)
+        spilled = None  # what a transcript spilled in this call: the next may write the same bytes
         for transcript in transcripts:
             events = transcript._events
             events.append(event)
             if len(events) >= transcript._spill_at:  # a long conversation: older events go to disk
-                transcript._spill()
+                spilled = transcript._spill(spilled)
     return event
 
 
@@ -246,8 +247,10 @@ class Transcript:
         self._events: list[Event] = []  # the newest events (all of them until the first spill)
         self._extend(events)
 
-    def _spill(self) -> None:
-        """Write the older part of the events in memory to disk (under the record lock).
+    def _spill(self, same_as: tuple[list[Event], bytes] | None = None) -> tuple[list[Event], bytes] | None:
+        """Write the older part of the events in memory to disk (under the record lock); return
+        (those events, their bytes) for the next transcript :func:`record` spills in the same call
+        (:meth:`EventLog.append`'s *same_as*), None when nothing was written.
 
         Should the disk fail (full, gone), or an event hold what the spool cannot write (a
         payload neither text nor bytes), every event stays in memory and the next try comes
@@ -256,15 +259,17 @@ class Transcript:
         """
         events = self._events
         count = len(events) - self._hold // 2
+        batch = events[:count]
         try:
             if self._log is None:
                 self._log = EventLog(_event_from_row)
-            self._log.append(events[:count])
+            data = self._log.append(batch, same_as=same_as)
         except (OSError, TypeError, ValueError):
             self._spill_at = len(events) + self._hold // 2
-            return
+            return None
         del events[:count]  # after the log holds them: a reader snapshots under the lock
         self._spill_at = self._hold
+        return batch, data
 
     def _extend(self, events: Iterable[Event]) -> None:
         """Append *events* in order, spilling to disk as record() does (load, filter, the constructor)."""

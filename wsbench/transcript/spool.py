@@ -160,11 +160,20 @@ class EventLog(Generic[T]):
         """How many batches are written."""
         return len(self.starts)
 
-    def append(self, events: Sequence[T]) -> None:
-        """Write *events* as one batch; on OSError (disk full) nothing is written and the caller keeps them."""
+    def append(self, events: Sequence[T], *, same_as: tuple[Sequence[T], bytes] | None = None) -> bytes:
+        """Write *events* as one batch and return it as written; on OSError (disk full) nothing is
+        written and the caller keeps them.
+
+        *same_as* is (events, bytes) another log has just written: when it holds the very same
+        event objects (two transcripts of one connection spill the same events at the same
+        moment), its bytes are written again instead of encoding the events a second time.
+        """
         if not events:
-            return
-        data = _pack(events)
+            return b""
+        if same_as is not None and len(same_as[0]) == len(events) and all(map(operator.is_, same_as[0], events)):
+            data = same_as[1]
+        else:
+            data = _pack(events)
         written = 0
         try:
             while written < len(data):
@@ -179,6 +188,7 @@ class EventLog(Generic[T]):
         self._end += len(data)
         self.starts.append(self.total)  # last: a reader that sees the batch sees its index entries
         self.total += len(events)
+        return data
 
     def batch(self, number: int) -> list[T]:
         """The events of batch *number*, read from the file (the last one read is cached)."""
