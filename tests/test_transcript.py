@@ -462,7 +462,7 @@ def test_load_skips_blank_lines():
         ("[1, 2, 3]", "expected a JSON object"),
         (json.dumps({"seq": 1, "time": TIME, "side": "client", "conn": 1}), "'kind'"),
         (_row(seq="1"), "'seq'"),
-        (_row(side="browser"), "side must be 'client', 'server' or 'proxy'"),
+        (_row(side="robot"), "side must be one of client, server, proxy, browser"),
         (_row(text=None, bytes="!!not base64!!"), "'bytes' is not base64"),
     ],
 )

@@ -6,7 +6,9 @@ they need from here, instead of spelling them out again:
 * :data:`KINDS`, one :class:`Kind` per (side, name): ``client`` kinds are what a
   :class:`~wsbench.Connection` did and saw, ``server`` kinds are the ASGI messages in and
   out of an endpoint (and how the endpoint ended), ``proxy`` kinds are what a
-  :class:`~wsbench.FaultProxy` between the two did and saw.
+  :class:`~wsbench.FaultProxy` between the two did and saw, ``browser`` kinds are what a
+  browser page's own ``WebSocket`` did and saw (``bench.browser_connect``), in the words of
+  the browser's API (``message``, not ``receive``).
 * Named sets of kinds: who records what (:data:`READER_KINDS`), what the client does
   (:data:`CLIENT_ACTIONS`) and what the app sends (:data:`APP_SENDS`), what causes what
   (:data:`CAUSES`), a proxy's settings and disruptions and the events by which a side
@@ -28,8 +30,10 @@ from types import MappingProxyType
 
 __all__ = [
     "APP_SENDS",
+    "BROWSER_ACTIONS",
     "CAUSES",
     "CLIENT_ACTIONS",
+    "CLIENT_SIDES",
     "CLOSED_BY",
     "CLOSING",
     "DISRUPTIONS",
@@ -44,7 +48,10 @@ __all__ = [
 ]
 
 #: The sides an event comes from.
-SIDES = ("client", "server", "proxy")
+SIDES = ("client", "server", "proxy", "browser")
+
+#: The sides that are a connection's client end: a wsbench Connection, or a browser page's WebSocket.
+CLIENT_SIDES = ("client", "browser")
 
 #: Who sent the first close frame, as a client's "closed" event records it (``Event.by``; None: neither).
 CLOSED_BY = ("client", "server")
@@ -123,6 +130,39 @@ _ALL = (
         "the endpoint blocked the bench's loop (time.sleep, CPU work): detail says how long",
         ("detail",),
     ),
+    # -- browser: what a page's WebSocket did and saw, as the page reported it ----------------
+    # The page reports over its own control socket (wsbench.server.BrowserLink); nothing here
+    # depends on timing (bufferedAmount, ports), so these print alike on every run.
+    Kind(
+        "browser",
+        "connect",
+        "new WebSocket(url, protocols): data is the URL, headers the Sec-WebSocket-Protocol it asks for",
+        ("data", "headers"),
+    ),
+    Kind(
+        "browser", "open", "the open event: detail is the subprotocol the browser was given (ws.protocol)", ("detail",)
+    ),
+    Kind("browser", "send", "ws.send(): data is its text or bytes", ("data",)),
+    Kind(
+        "browser",
+        "message",
+        "a message event: data is its text or bytes, detail the binaryType it came as (ArrayBuffer, Blob)",
+        ("data", "detail"),
+    ),
+    Kind("browser", "error", "an error event (the browser says no more than that)", ("detail",)),
+    Kind(
+        "browser",
+        "refused",
+        "the page's WebSocket threw (close(1001), send() while CONNECTING ...): detail is the DOMException",
+        ("detail",),
+    ),
+    Kind("browser", "close", "ws.close(code, reason): the page starts the closing handshake", ("code", "reason")),
+    Kind(
+        "browser",
+        "closed",
+        "the close event: code and reason, detail whether it was clean (wasClean)",
+        ("code", "reason", "detail"),
+    ),
     # -- proxy: what a FaultProxy did and saw (detail says what) -----------------------------
     Kind("proxy", "fault", "a fault set, or in force when the connection began", ("detail",)),
     Kind("proxy", "half-open", "stops forwarding one way or both", ("detail",)),
@@ -145,6 +185,9 @@ READER_KINDS = frozenset({"receive", "closed"})
 
 #: Client kinds of what the client does; the rest is what it is answered.
 CLIENT_ACTIONS = ("connect", "send", "ping", "close")
+
+#: Browser kinds of what the page's WebSocket does (drawn →); the rest is what it is answered.
+BROWSER_ACTIONS = ("connect", "send", "close")
 
 #: Server kinds the app sends (drawn →); the rest it receives.
 APP_SENDS = frozenset(
@@ -178,6 +221,17 @@ CAUSES = (
     (("proxy", "stop"), ("client", "closed")),
     (("proxy", "upstream error"), ("client", "rejected")),  # the proxy's own HTTP 502
     (("client", "closed"), ("client", "reconnect")),  # auto_reconnect: after the drop
+    # a browser page's WebSocket: one chain of its own (the page reports in the order it saw)
+    (("browser", "connect"), ("server", "websocket.connect")),
+    (("server", "websocket.accept"), ("browser", "open")),
+    (("browser", "send"), ("server", "websocket.receive")),
+    (("server", "websocket.send"), ("browser", "message")),
+    (("browser", "close"), ("server", "websocket.disconnect")),
+    (("server", "websocket.close"), ("browser", "closed")),
+    (("server", "websocket.close"), ("browser", "error")),  # close before accept: HTTP 403, an error event
+    (("server", "websocket.http.response.body"), ("browser", "error")),  # a denial response
+    (("server", "exception"), ("browser", "closed")),  # uvicorn drops the connection: 1006
+    (("server", "return"), ("browser", "closed")),
 )
 
 # -- a proxy's faults and who noticed them -------------------------------------------------

@@ -8,6 +8,9 @@
   WebSocket connection, with ``client_state`` / ``application_state`` after it.
 * A Bench replaces a running Bench of the same *name*, so re-running the cell that
   made it leaves no second server behind; all Benches stop at interpreter exit.
+* A browser page as a client (:meth:`Bench.browser_connect`): the page reports what its
+  ``WebSocket`` does over a control socket to the bench itself (:mod:`wsbench.browser_link`),
+  never through the kernel, so a cell can wait for it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from starlette.routing import WebSocketRoute
 from . import loop
 from ._gate import Gate
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
+from .browser_link import CONTROL_PREFIX, BrowserLink, control
 from .client import Connection, aconnect, connect
 from .errors import BenchError, InvalidPath, Timeout, TLSFailure
 from .states import StateMirror
@@ -35,6 +39,7 @@ from .transcript import Transcript, record
 
 if TYPE_CHECKING:
     from .widgets import Timeline
+    from .widgets.browser import BrowserClient
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
 
@@ -79,13 +84,26 @@ def server_log() -> list[str]:
 _RAISED_KEPT = 64
 
 
+def _route(scope: dict[str, Any]) -> str:
+    """The request's path below the app's root_path."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class Recorder:
     """ASGI middleware recording each WebSocket connection's messages into transcripts."""
 
-    def __init__(self, app: Any, transcript: Transcript, pairs: dict[int, Transcript]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        transcript: Transcript,
+        pairs: dict[int, Transcript],
+        links: dict[str, BrowserLink] | None = None,
+    ) -> None:
         self.app = app
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
+        self._links = links if links is not None else {}  # token -> a browser page's link
         self.running = 0  #: WebSocket endpoints running now
         self.changed = Gate()  #: notified whenever an endpoint ends
         #: the exception each paired connection's endpoint raised, until taken (the newest few)
@@ -95,9 +113,16 @@ class Recorder:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
+        route = _route(scope)
+        if route.startswith(CONTROL_PREFIX):  # a page's control socket: answered here, never recorded
+            await control(self._links.get(route[len(CONTROL_PREFIX) :]), receive, send)
+            return
         client = scope.get("client")
         key = client[1] if client else id(scope)
         paired = self._pairs.get(key)
+        link = self._browser(route, scope.get("headers") or []) if paired is None else None
+        if link is not None:  # a browser page's WebSocket: its events join the page's
+            key, paired = link.key, link.transcript
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
         mirror = StateMirror()
         with self.changed.lock:
@@ -174,6 +199,15 @@ class Recorder:
                 self.running -= 1
                 self.changed.notify()
 
+    def _browser(self, route: str, headers: list[tuple[bytes, bytes]]) -> BrowserLink | None:
+        """The browser link expecting this connection (the first expected first), now paired; or None."""
+        for link in list(self._links.values()):  # in order of creation; a cell may add one meanwhile
+            with link.gate.lock:
+                if link.expects(route, headers):
+                    link.expecting = False
+                    return link
+        return None
+
     def is_idle(self) -> bool:
         """No WebSocket endpoint is running."""
         return self.running == 0
@@ -226,7 +260,8 @@ class Bench(LoopbackService):
         self._tls = _tls_options(certfile, keyfile, client_ca_file)
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
-        self._recorder = Recorder(self.app, self.transcript, self._pairs)
+        self._links: dict[str, BrowserLink] = {}
+        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links)
         self._server: uvicorn.Server | None = None
         self._launch(port)
 
@@ -298,6 +333,44 @@ class Bench(LoopbackService):
     async def aconnect(self, path: str = "/", **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
         return await aconnect(self.url_for(path), pairing=self, **options)
+
+    def browser_url(self, path: str = "/") -> str:
+        """Where a browser in the same JupyterLab reaches *path* of this bench: through
+        jupyter-server-proxy (``{base_url}proxy/127.0.0.1:{port}{path}``, relative to the page's
+        host, behind Jupyter's own login) when Jupyter runs behind a base URL (a hub, Binder),
+        else ``ws://127.0.0.1:{port}{path}``. The bench itself stays on loopback.
+        """
+        from ._jupyter import browser_url
+
+        return browser_url(self.port, path, secure=self.url.startswith("wss:"))
+
+    def browser_connect(
+        self,
+        path: str = "/",
+        *,
+        subprotocols: tuple[str, ...] | list[str] = (),
+        binary_type: str = "arraybuffer",
+        via: str = "auto",
+        timeout: float | None = None,
+    ) -> BrowserClient:
+        """A :class:`~wsbench.widgets.BrowserClient`: the browser page showing it opens its own
+        ``WebSocket`` to *path* (a query allowed: browsers send tokens there), through
+        jupyter-server-proxy where Jupyter runs behind a base URL (*via* "auto"; or "proxy",
+        "direct"). What the page's WebSocket does is recorded on side "browser", beside the
+        endpoint's side, in this bench's transcript and the widget's. *timeout* bounds the
+        widget's waits (default: the bench's). Where no page shows it (nbval, a plain kernel),
+        its waits and commands say so instead of hanging.
+        """
+        from .widgets.browser import BrowserClient
+
+        if not isinstance(path, str) or not path.startswith("/") or "#" in path:
+            raise InvalidPath(f"browser_connect needs a path starting with '/' and without '#', got {path!r}")
+        if not self.running:
+            raise BenchError(f"{self!r} is stopped: create a new Bench() to connect a browser to {path}")
+        link = BrowserLink(self.transcript, path, timeout=self.timeout if timeout is None else timeout)
+        widget = BrowserClient(link, self.port, subprotocols=subprotocols, binary_type=binary_type, via=via)
+        self._links[link.token] = link
+        return widget
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no WebSocket endpoint is running, e.g. before printing what endpoints recorded.

@@ -1,7 +1,8 @@
 """The record of a conversation: every event of both sides, in order.
 
-* An :class:`Event` is immutable: side (``client`` / ``server``, or ``proxy`` for what a
-  :class:`~wsbench.proxy.FaultProxy` between them did and saw), kind, payload, close code
+* An :class:`Event` is immutable: side (``client`` / ``server``, ``proxy`` for what a
+  :class:`~wsbench.proxy.FaultProxy` between them did and saw, or ``browser`` for a page's own
+  ``WebSocket`` in place of the client), kind, payload, close code
   and reason, the server-side ``WebSocket`` states, time and size.
 * A :class:`Transcript` only grows; nothing received is ever dropped from it, also
   when a ``receive_*`` call raises.
@@ -88,7 +89,7 @@ class Event(NamedTuple):
 
     seq: int  #: process-wide order of recording
     time: float  #: wall-clock seconds (``time.time()``)
-    side: str  #: "client", "server" or "proxy"
+    side: str  #: "client", "server", "proxy" (a FaultProxy) or "browser" (a page's WebSocket)
     #: what happened: one of the kinds :mod:`wsbench.kinds` declares for the side (for the server, the
     #: ASGI message type), which also says which of the fields below each kind carries
     kind: str
@@ -152,7 +153,7 @@ def _masked_detail(event: Event, detail: str) -> str:
     any other text by :func:`~wsbench.secrets.mask_text` (URLs, user info, JWTs)."""
     if not isinstance(detail, str):
         return detail
-    if event.side == "client" and event.kind == "open":
+    if event.side in ("client", "browser") and event.kind == "open":
         return mask_subprotocol(detail)
     if "subprotocol " in detail:
         detail = _SUBPROTOCOL.sub(lambda m: f"subprotocol {_shown_repr(m.group(1))}", detail)
@@ -569,6 +570,28 @@ _CLIENT = {
 }
 
 
+_PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\d{1,5}(?=/|$)")
+
+
+def _browser_message(e: Event) -> str:
+    if e.data is None:  # the page could not report it (too long): detail says what it was
+        return f"← {e.detail}"
+    return f"← {_preview(e.data)}" + (f" as {e.detail}" if isinstance(e.data, bytes) and e.detail else "")
+
+
+#: A browser page's WebSocket (:meth:`wsbench.Bench.browser_connect`): as the client's where the two
+#: do the same; its URL's jupyter-server-proxy port written <port>, which changes from run to run.
+_BROWSER = {
+    "send": _CLIENT["send"],
+    "open": _CLIENT["open"],
+    "close": _CLIENT["close"],
+    "connect": lambda e: "connect " + _PROXY_PORT.sub(r"/proxy/\1<port>", _path(e.data)),
+    "message": _browser_message,
+    "error": lambda e: "error" + (f": {e.detail}" if e.detail else ""),
+    "refused": lambda e: f"refused: {e.detail}",
+    "closed": lambda e: f"closed: {_close(e)}" + (f" ({e.detail})" if e.detail else ""),
+}
+
 _LOOPBACK_PORT = re.compile(r"\b(127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}\b")
 
 
@@ -589,8 +612,8 @@ def _path(url: Payload) -> str:
 def _render_body(event: Event) -> str:
     if event.side == "proxy":
         return f"{event.kind}: {event.detail}" if event.detail else event.kind
-    if event.side == "client":
-        render = _CLIENT.get(event.kind)
+    if event.side in ("client", "browser"):
+        render = (_CLIENT if event.side == "client" else _BROWSER).get(event.kind)
         return render(event) if render else event.kind
     if not event.kind.startswith("websocket."):
         return f"! {event.detail}"

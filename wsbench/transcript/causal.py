@@ -20,8 +20,10 @@ __all__ = ["causal_order", "noticed"]
 # A client's events come from two places: the calls a cell makes (connect, send, close ...)
 # and the reader that takes what arrives (READER_KINDS: receive, closed). The server's events
 # of one connection come from its endpoint. A proxy between them (side "proxy") is a fourth
-# chain. Each keeps its own order; what causes what is wsbench.kinds.CAUSES.
-_CHAINS = ("server", "reader", "caller", "proxy")  # when several could come next, the first wins
+# chain. A browser page's WebSocket (side "browser") is a chain of its own, in place of the
+# client's two: the page reports what its one thread did and saw, in that order (numbered, so
+# the bench records it so). Each keeps its own order; what causes what is wsbench.kinds.CAUSES.
+_CHAINS = ("server", "browser", "reader", "caller", "proxy")  # when several could come next, the first wins
 # A proxy's SETTINGS (set or lift a fault, or the faults in force before it forwards a
 # connection's first byte) take their place among the caller's events by recording order,
 # which the caller's own thread (or the proxy's forwarding) fixes.
@@ -63,7 +65,7 @@ def causal_order(events: list[Event]) -> list[Event]:
             causes = causes[:1] * len(effects)  # one open / close precedes every such effect
         for cause, effect in zip(causes, effects, strict=False):
             needs.setdefault(id(effect), []).append(id(cause))
-    connects = [e for e in chains["caller"] if e.kind == "connect"]
+    connects = [e for e in (*chains["caller"], *chains["browser"]) if e.kind == "connect"]
     if connects and chains["server"]:  # nothing happens on the server before the client connects
         needs.setdefault(id(chains["server"][0]), []).append(id(connects[0]))
     if chains["proxy"]:

@@ -104,7 +104,7 @@ def event_fields(line: str, number: int) -> dict[str, Any]:
                 raise bad(name, "is missing or not a string" if name in ("side", "kind") else "is not a string")
             _check_text(value, bad, name)
     if row["side"] not in SIDES:
-        raise InvalidTranscript(f"line {number}: side must be 'client', 'server' or 'proxy', not {row['side']!r}")
+        raise InvalidTranscript(f"line {number}: side must be one of {', '.join(SIDES)}, not {row['side']!r}")
     reason = row.get("reason")
     if reason is not None:
         if not isinstance(reason, (str, list)):

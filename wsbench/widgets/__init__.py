@@ -1,4 +1,5 @@
-"""Widgets for notebooks: a connection panel, a two-sided timeline and the close-code table.
+"""Widgets for notebooks: a connection panel, a two-sided timeline, the close-code table, and a
+browser page's own WebSocket driven from a cell (:class:`BrowserClient`).
 
 * The UI layer: the only wsbench package that imports ipywidgets. It holds no protocol
   logic; it drives a :class:`~wsbench.Connection` through its public methods and reads
@@ -19,8 +20,9 @@
   widgets and the standalone export of :meth:`Timeline.save`.
 """
 
+from .browser import BrowserClient
 from .panel import CUSTOM, Panel
 from .table import CloseCodeTable
 from .timeline import Timeline
 
-__all__ = ["CUSTOM", "CloseCodeTable", "Panel", "Timeline"]
+__all__ = ["CUSTOM", "BrowserClient", "CloseCodeTable", "Panel", "Timeline"]

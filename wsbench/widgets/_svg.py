@@ -4,11 +4,12 @@ HTML out; :mod:`wsbench.widgets.timeline` wraps it in a widget."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
 from ..codes import describe
-from ..kinds import CLOSING
+from ..kinds import CLIENT_SIDES, CLOSING
 from ..transcript import Event, causal_order, noticed
 from ._render import _LOOPBACK, _control, _one_line, _size, _t, body_kind, display_url
 
@@ -40,11 +41,21 @@ _ARROWS = (
     (("server", "websocket.close"), ("client", "rejected"), False),
     (("server", "websocket.http.response.start"), ("client", "rejected"), False),
     (("server", "websocket.disconnect"), ("client", "closed"), True),
+    # a browser page's WebSocket, drawn in the client's place (its lane says "browser")
+    (("browser", "connect"), ("server", "websocket.connect"), False),
+    (("server", "websocket.accept"), ("browser", "open"), False),
+    (("browser", "send"), ("server", "websocket.receive"), False),
+    (("server", "websocket.send"), ("browser", "message"), False),
+    (("browser", "close"), ("server", "websocket.disconnect"), False),
+    (("server", "websocket.close"), ("browser", "closed"), False),
+    (("server", "websocket.close"), ("browser", "error"), False),
+    (("server", "websocket.http.response.start"), ("browser", "error"), False),
+    (("server", "websocket.disconnect"), ("browser", "closed"), True),
 )
 
 # Without the server's side: what the client sent (arrow to the unobserved server) and what it received.
 _SENT = frozenset({"connect", "send", "ping", "close"})
-_RECEIVED = frozenset({"open", "receive", "pong", "rejected", "closed"})
+_RECEIVED = frozenset({"open", "receive", "message", "pong", "rejected", "closed"})
 
 _FONT, _LINE = 12, 15  # px: the smallest text, and the distance between two wrapped lines
 _X_CLIENT, _X_SERVER = 250, 620
@@ -59,10 +70,20 @@ _CHAR = 0.61 * _FONT  # the width of one character (monospace)
 _ROW_MIN = 26
 
 
+# jupyter-server-proxy's path holds the bench's port, which changes from run to run
+_PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\d{1,5}(?=/|$)")
+
+
+def _no_proxy_port(text: str) -> str:
+    """*text* with a jupyter-server-proxy path's port written <port>, as loopback ports are left out."""
+    return _PROXY_PORT.sub(r"/proxy/\1<port>", text)
+
+
 def _client_label(event: Event) -> str:
-    if event.kind in ("send", "receive"):
-        return f"{event.kind} {body_kind(event.data)} ({_size(event.size)})"
-    words = _control(event)[1]
+    if event.kind in ("send", "receive", "message"):
+        binary = f", {event.detail}" if event.kind == "message" and event.detail else ""  # ArrayBuffer, Blob
+        return f"{event.kind} {body_kind(event.data)} ({_size(event.size)}{binary})"
+    words = _no_proxy_port(_control(event)[1])
     if event.kind == "closed" and not _close_frame_received(event) and event.detail:
         words += f": {event.detail}"  # "no close frame received or sent": the reason nothing is drawn to it
     return words
@@ -86,7 +107,7 @@ def _arrow_label(cause: Event) -> str:
     if cause.kind in CLOSING:
         return describe(cause.code, cause.reason or "")
     if cause.kind == "connect":
-        return f"GET {display_url(cause.data) if isinstance(cause.data, str) else ''} (upgrade)"
+        return f"GET {_no_proxy_port(display_url(cause.data)) if isinstance(cause.data, str) else ''} (upgrade)"
     if cause.kind in ("websocket.accept", "open"):
         return "101 Switching Protocols" + (f", {cause.detail}" if cause.detail else "")
     if cause.kind in ("websocket.http.response.start", "rejected"):
@@ -182,6 +203,8 @@ def _arrows(rows: list[Event]) -> list[tuple[int, int, bool]]:
         for cause, effect in zip(causes, effects, strict=False):  # unmatched ones: not arrived yet
             if effect_kind == "closed" and not _close_frame_received(effect):
                 continue  # the connection was dropped: no close frame came, so no arrow either
+            if dashed and effect.code != cause.code:
+                continue  # another answered the close (a proxy between them): not uvicorn's reply
             if index[id(cause)] <= index[id(effect)]:
                 used.update((id(cause), id(effect)))
                 found.append((index[id(cause)], index[id(effect)], dashed))
@@ -194,7 +217,7 @@ def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event,
     if not observed:  # the server is outside the bench: the client's frames go to it, what it got comes from it
         for i, event in enumerate(ordered):
             closing = " wsb-close" if event.kind in CLOSING else ""
-            if event.side != "client":
+            if event.side not in CLIENT_SIDES:
                 continue
             if event.kind in _SENT:
                 x1, x2, source = _X_CLIENT, _X_SERVER, "client"
@@ -208,12 +231,12 @@ def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event,
     for cause_i, effect_i, dashed in _arrows(ordered):
         cause = ordered[cause_i]
         label = _arrow_label(cause) + (" (uvicorn's reply)" if dashed else "")
-        x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side == "client" else (_X_SERVER, _X_CLIENT)
+        x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side in CLIENT_SIDES else (_X_SERVER, _X_CLIENT)
         cls = (" wsb-close" if cause.kind in CLOSING else "") + (" wsb-dashed" if dashed else "")
         found.append(_Arrow(cause_i, effect_i, x1, x2, _wrap(label, _ARROW_CHARS), label, cls, cause.kind, cause.side))
     index = {id(e): i for i, e in enumerate(ordered)}
     for disruption, notice, _seconds in notices:  # the proxy's disruption, dotted to each side that noticed it
-        x2 = _X_CLIENT if notice.side == "client" else _X_SERVER
+        x2 = _X_CLIENT if notice.side in CLIENT_SIDES else _X_SERVER
         start, end = index[id(disruption)], index[id(notice)]
         found.append(_Arrow(start, end, _X_PROXY, x2, [], "", " wsb-notice", disruption.kind, "proxy"))
     arrivals = {(a.end, a.x2): a for a in found if a.label and a.start != a.end}
@@ -252,7 +275,7 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             lines = [f"… {hidden} events not shown …"]
         elif event.side == "proxy":
             lines = _wrap(_proxy_label(event), _PROXY_CHARS)
-        elif event.side == "client":
+        elif event.side in CLIENT_SIDES:
             lines = _wrap(_client_label(event), _CLIENT_CHARS)
         else:
             lines = _wrap(_server_label(event), _SERVER_CHARS)
@@ -279,13 +302,15 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
     y_end = height - 6
     width = _W_OBSERVED if observed else _W_EXTERNAL
 
-    connect = next((e for e in events if e.side == "client" and e.kind == "connect"), None)
+    connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
+    client = "browser" if any(e.side == "browser" for e in events) else "client"  # the client lane's name
     title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
+    title = _no_proxy_port(title)
     server_lane = "server (endpoint)" if observed else "server (not observed)"
     out = [
         f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" font-family="monospace" font-size="{_FONT}">',
-        f"<title>{_t(title)}: client | {server_lane}</title>",
+        f"<title>{_t(title)}: {client} | {server_lane}</title>",
         "<defs>"
         + "".join(
             f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
@@ -295,10 +320,10 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
         + "</defs>",
         f'<rect x="0" y="0" width="{width}" height="{height:.0f}" class="wsb-tl-bg"/>',
         f'<text x="8" y="20" class="wsb-tl-title">{_t(title)}</text>',
-        f'<text x="{_X_CLIENT}" y="42" class="wsb-tl-lane wsb-client" text-anchor="middle">client</text>',
+        f'<text x="{_X_CLIENT}" y="42" class="wsb-tl-lane wsb-{client}" text-anchor="middle">{client}</text>',
         f'<text x="{_X_SERVER}" y="42" class="wsb-tl-lane wsb-server{"" if observed else " wsb-unobserved"}" '
         f'text-anchor="middle">{server_lane}</text>',
-        f'<line x1="{_X_CLIENT}" y1="48" x2="{_X_CLIENT}" y2="{y_end:.0f}" class="wsb-tl-lifeline wsb-client"/>',
+        f'<line x1="{_X_CLIENT}" y1="48" x2="{_X_CLIENT}" y2="{y_end:.0f}" class="wsb-tl-lifeline wsb-{client}"/>',
         f'<line x1="{_X_SERVER}" y1="48" x2="{_X_SERVER}" y2="{y_end:.0f}" '
         f'class="wsb-tl-lifeline wsb-server{"" if observed else " wsb-unobserved"}"/>',
     ]
@@ -335,8 +360,8 @@ def _connection_svg(number: int, events: list[Event], limit: int) -> str:
             out.append(_backdrop(c, first, lines))
             out.append(_text(c, first, lines, "wsb-tl-ev wsb-proxy", tip, anchor="middle"))
             continue
-        lane = _X_CLIENT if event.side == "client" else _X_SERVER
-        x, anchor = (lane - 12, "end") if event.side == "client" else (lane + 12, "start")
+        lane = _X_CLIENT if event.side in CLIENT_SIDES else _X_SERVER
+        x, anchor = (lane - 12, "end") if event.side in CLIENT_SIDES else (lane + 12, "start")
         out.append(f'<circle cx="{lane}" cy="{y:.0f}" r="4" class="wsb-tl-dot wsb-{event.side}"/>')
         out.append(
             _text(
@@ -416,6 +441,8 @@ _TIMELINE_STYLE = """<style>
 .wsb-timeline line.wsb-server,.wsb-timeline circle.wsb-server{stroke:#1a7f37;fill:#1a7f37}
 .wsb-timeline line.wsb-unobserved{stroke:#6e7781;stroke-dasharray:6 4}
 .wsb-timeline text.wsb-tl-lane.wsb-client{fill:#0969da}.wsb-timeline text.wsb-tl-lane.wsb-server{fill:#1a7f37}
+.wsb-timeline line.wsb-browser,.wsb-timeline circle.wsb-browser{stroke:#8a4600;fill:#8a4600}
+.wsb-timeline text.wsb-tl-lane.wsb-browser{fill:#8a4600}
 .wsb-timeline text.wsb-tl-lane.wsb-unobserved{fill:var(--jp-content-font-color1,#424a53);font-style:italic}
 .wsb-timeline .wsb-tl-arrow{stroke:var(--jp-content-font-color1,#424a53);stroke-width:1.5}
 .wsb-timeline .wsb-tl-arrow.wsb-close{stroke:#cf222e}
@@ -435,7 +462,9 @@ _TIMELINE_STYLE = """<style>
 
 
 def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = False) -> str:
-    """A two-lane picture (client | server) of each connection, in causal order; a third lane
+    """A two-lane picture (client | server) of each connection, in causal order (a browser page's
+    WebSocket, from :meth:`~wsbench.Bench.browser_connect`, in the client's place, its lane named
+    "browser"); a third lane
     in the middle for a :class:`~wsbench.proxy.FaultProxy`'s events, where it took part, with a
     dotted arrow from its disruption to each side that noticed it and how long after it came.
     A connection with no server-side events (a server outside the bench) gets a

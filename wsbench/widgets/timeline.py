@@ -40,7 +40,8 @@ class _Recorded(Protocol):
 class Timeline(widgets.HTML):
     """Both sides of each connection in a transcript, in causal order, as an SVG sequence chart.
 
-    The client lane shows what the client did (connect, send, receive, close ...); the server
+    The client lane shows what the client did (connect, send, receive, close ...), named "browser"
+    where the client is a browser page's WebSocket (:meth:`~wsbench.Bench.browser_connect`); the server
     lane every ASGI message the endpoint saw or sent, with ``client_state`` and
     ``application_state`` after it (changes in bold); arrows join each message to its other
     end, close frames in red with their code. Where a :class:`~wsbench.proxy.FaultProxy` took part,

@@ -1,0 +1,436 @@
+"""Tests for the browser client (Bench.browser_connect, BrowserLink, BrowserClient) without a browser.
+
+A fake page written in Python speaks the widget's control protocol against a real Bench: it says
+hello on ``/.wsbench/browser/<token>``, opens its "WebSocket" when told to (with an Origin and a
+User-Agent, as a browser does), reports each thing it does and sees, and carries out the kernel's
+commands as a browser's WebSocket would (refusing close codes a browser refuses).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import TIMEOUT_SCALE, wait_until
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+import wsbench
+from wsbench.browser_link import CONTROL_MAX, CONTROL_PREFIX
+from wsbench.kinds import KINDS
+
+UA = "FakeBrowser/1.0 (wsbench tests)"
+ORIGIN = "http://127.0.0.1:8888"
+T = 5 * TIMEOUT_SCALE  # seconds: the bound of every wait here
+
+
+class FakePage:
+    """A page running a BrowserClient: a control socket, and a WebSocket opened when the bench says."""
+
+    def __init__(self, bench: wsbench.Bench, widget: Any, *, ua: str = UA) -> None:
+        self.bench, self.widget, self.ua = bench, widget, ua
+        self.ctl = connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, legacy=True)
+        self.ws: ClientConnection | None = None
+        self.n = 0
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def report(self, kind: str, **fields: Any) -> None:
+        with self.lock:
+            try:
+                self.ctl.send(json.dumps({"n": self.n, "kind": kind, **fields}))
+            except ConnectionClosed:  # the bench closed the report line (or the test did): a page drops it
+                return
+            self.n += 1
+
+    def start(self) -> FakePage:
+        """Say hello and carry out the bench's commands on a thread of its own."""
+        self.report("hello", ua=self.ua, origin=ORIGIN)
+        self._thread(self._commands)
+        return self
+
+    def _thread(self, target: Any) -> None:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _commands(self) -> None:
+        try:
+            for text in self.ctl:
+                command = json.loads(text)
+                self._do(command)
+        except ConnectionClosed:
+            pass
+
+    def _do(self, command: dict[str, Any]) -> None:
+        op, re = command["op"], command.get("id")
+        if op == "open":
+            url = f"ws://127.0.0.1:{self.bench.port}{self.widget.path}"
+            self.report("connect", data=url, protocols=list(self.widget._subprotocols))
+            protocols = list(self.widget._subprotocols) or None
+            self.ws = connect(
+                url, origin=ORIGIN, user_agent_header=self.ua, subprotocols=protocols, open_timeout=T, legacy=True
+            )
+            self.report("open", detail=self.ws.subprotocol or "", extensions="")
+            self._thread(self._read)
+        elif op == "send":
+            assert self.ws is not None
+            data = base64.b64decode(command["bytes"]) if "bytes" in command else command["text"]
+            self.ws.send(data)
+            fields = {"bytes": command["bytes"]} if "bytes" in command else {"text": data}
+            self.report("send", re=re, buffered=0, **fields)
+        elif op == "close":
+            code = command["code"]
+            if code != 1000 and not 3000 <= code <= 4999:  # as a browser does
+                detail = f"InvalidAccessError: The close code must be either 1000, or between 3000 and 4999. {code} is"
+                self.report("refused", re=re, detail=detail)
+                return
+            self.report("close", re=re, code=code, reason=command["reason"], buffered=0)
+            assert self.ws is not None
+            self._thread(lambda: self.ws.close(code, command["reason"]))  # type: ignore[union-attr]
+
+    def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            for message in self.ws:
+                if isinstance(message, bytes):
+                    self.report("message", bytes=base64.b64encode(message).decode(), detail="ArrayBuffer")
+                else:
+                    self.report("message", text=message)
+        except ConnectionClosed:
+            pass
+        clean = self.ws.protocol.close_rcvd is not None
+        code, reason = self.ws.close_code or 1006, self.ws.close_reason or ""
+        self.report("closed", code=code, reason=reason, clean=clean)
+
+    def stop(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+        self.ctl.close()
+        for thread in self.threads:
+            thread.join(T)
+
+
+@pytest.fixture
+def page(bench: wsbench.Bench) -> Iterator[Any]:
+    """Makes a widget for a path and a fake page running it; closes the pages afterwards."""
+    pages: list[FakePage] = []
+
+    def make(path: str = "/echo", **options: Any) -> tuple[Any, FakePage]:
+        widget = bench.browser_connect(path, timeout=T, **options)
+        fake = FakePage(bench, widget).start()
+        pages.append(fake)
+        return widget, fake
+
+    yield make
+    for fake in pages:
+        fake.stop()
+
+
+def _sides(events: Any) -> list[tuple[str, str]]:
+    return [(e.side, e.kind) for e in events]
+
+
+def test_a_page_conversation_is_recorded_on_both_sides_as_one_connection(bench, page):
+    """Send from a cell, the echo, a close with 4001: both sides share one connection, in causal order."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    assert widget.state == "open" and widget.attached
+    widget.send("hi")
+    assert widget.receive() == "hi"
+    widget.send(b"\x00\xff")
+    assert widget.receive() == b"\x00\xff"
+    widget.close(4001, "bye")
+    widget.wait_closed()
+    bench.wait_idle()
+    events = list(widget.transcript)
+    assert len({e.conn for e in events}) == 1
+    assert [e for e in bench.transcript if e.conn == events[0].conn] == events
+    assert _sides(wsbench.transcript.causal_order(events)) == [
+        ("browser", "connect"),
+        ("server", "websocket.connect"),
+        ("server", "websocket.accept"),
+        ("browser", "open"),
+        ("browser", "send"),
+        ("server", "websocket.receive"),
+        ("server", "websocket.send"),
+        ("browser", "message"),
+        ("browser", "send"),
+        ("server", "websocket.receive"),
+        ("server", "websocket.send"),
+        ("browser", "message"),
+        ("browser", "close"),
+        ("server", "websocket.disconnect"),
+        ("server", "return"),
+        ("browser", "closed"),
+    ]
+    assert ("server", "websocket.disconnect") in _sides(events)
+    disconnect = next(e for e in events if e.kind == "websocket.disconnect")
+    closed = next(e for e in events if e.side == "browser" and e.kind == "closed")
+    assert (disconnect.code, disconnect.reason) == (4001, "bye")
+    assert (closed.code, closed.reason, closed.detail) == (4001, "bye", "wasClean true")
+    message = [e for e in events if e.side == "browser" and e.kind == "message"]
+    assert [m.data for m in message] == ["hi", b"\x00\xff"] and message[1].detail == "ArrayBuffer"
+    assert widget.url == f"ws://127.0.0.1:{bench.port}/echo"
+    assert repr(widget) == "<BrowserClient /echo closed 4001 (private use) bye>"
+
+
+def test_every_browser_event_is_a_declared_kind_with_its_fields(bench, page):
+    """What the bench records on side "browser" is declared in wsbench.kinds, with only its fields."""
+    widget, _fake = page("/chat", subprotocols=["chat"])
+    widget.wait_open()
+    widget.send("x")
+    widget.receive()
+    with pytest.raises(wsbench.InvalidCloseCode):
+        widget.close(1001)
+    widget.close(1000)
+    widget.wait_closed()
+    browser = [e for e in widget.transcript if e.side == "browser"]
+    assert {e.kind for e in browser} == {"connect", "open", "send", "message", "refused", "close", "closed"}
+    for event in browser:
+        fields = {k for k, v in event._asdict().items() if v is not None} - {"seq", "time", "side", "kind", "conn"}
+        assert fields <= set(KINDS["browser", event.kind].fields), event
+    connect = next(e for e in browser if e.kind == "connect")
+    assert connect.headers == (("Sec-WebSocket-Protocol", "chat"),)
+    assert widget.protocol == "chat"
+
+
+def test_the_text_form_is_the_same_on_every_run(make_bench):
+    """Two runs of the same browser conversation on two benches print alike, with no port."""
+    texts = []
+    for _ in range(2):
+        bench = make_bench()
+        widget = bench.browser_connect("/echo", timeout=T)
+        fake = FakePage(bench, widget).start()
+        try:
+            widget.wait_open()
+            widget.send("hi")
+            widget.receive()
+            widget.close(4001, "bye")
+            widget.wait_closed()
+            bench.wait_idle()
+        finally:
+            fake.stop()
+        text = str(widget.transcript)
+        assert str(bench.port) not in text
+        texts.append(text)
+    assert texts[0] == texts[1]
+    assert [line.split()[0] for line in texts[0].splitlines()][:4] == ["browser", "server", "server", "browser"]
+
+
+def test_browser_events_print_in_the_browsers_words(bench, page):
+    """A browser conversation's text form: connect path, open, → sends, ← messages, close and closed with code."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    widget.send("hi")
+    widget.receive()
+    widget.close(4001, "bye")
+    widget.wait_closed()
+    bench.wait_idle()
+    lines = [line for line in str(widget.transcript).splitlines() if line.startswith("browser")]
+    assert lines == [
+        "browser  connect /echo",
+        "browser  open",
+        "browser  → text 'hi'",
+        "browser  ← text 'hi'",
+        "browser  → close 4001 (private use) bye",
+        "browser  closed: 4001 (private use) bye (wasClean true)",
+    ]
+
+
+def test_pairing_takes_the_pages_connection_not_a_wsbench_client(bench):
+    """While a page is expected, a wsbench client on the same path stays its own connection (no Origin)."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    fake.report("hello", ua=UA, origin=ORIGIN)
+    wait_until(lambda: widget._link.expecting, T)
+    try:
+        with bench.connect("/echo") as conn:  # before the page connects: not the page's
+            conn.send_text("python")
+            assert conn.receive_text(timeout=T) == "python"
+        assert all(e.side != "server" for e in widget.transcript)
+        with connect(f"ws://127.0.0.1:{bench.port}/echo", origin=ORIGIN, user_agent_header="Other/2"):
+            pass  # another browser (another User-Agent): not the page's either
+        command = json.loads(fake.ctl.recv(timeout=T))
+        assert command == {"op": "open"}
+        fake._do(command)
+        widget.wait_open()
+        wait_until(lambda: sum(e.kind == "return" for e in bench.transcript) == 2, T)  # the two others ended
+        server = [e for e in widget.transcript if e.side == "server"]
+        assert [e.kind for e in server][:2] == ["websocket.connect", "websocket.accept"]
+        assert len({e.conn for e in widget.transcript}) == 1
+        assert len({e.conn for e in bench.transcript}) == 3
+    finally:
+        fake.stop()
+
+
+def test_unknown_token_is_refused_with_1008_and_not_recorded(bench):
+    """A control socket with a token no widget has is closed with 1008; nothing is recorded."""
+    before = len(bench.transcript)
+    with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}nope", open_timeout=T) as ctl:
+        with pytest.raises(ConnectionClosed):
+            ctl.recv(timeout=T)
+        assert (ctl.close_code, ctl.close_reason) == (1008, "unknown token")
+    assert len(bench.transcript) == before
+
+
+def test_a_second_page_for_the_same_widget_is_refused(bench, page):
+    """One page runs a widget's WebSocket: a second control socket with its token gets 1008."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T) as ctl:
+        with pytest.raises(ConnectionClosed):
+            ctl.recv(timeout=T)
+        assert ctl.close_code == 1008 and "already" in (ctl.close_reason or "")
+    widget.send("still mine")
+    assert widget.receive() == "still mine"
+
+
+def test_commands_reach_the_page(bench):
+    """send (text and bytes) and close go to the page over its control socket, numbered for their reports."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    fake.report("hello", ua=UA, origin=ORIGIN)
+    try:
+        assert json.loads(fake.ctl.recv(timeout=T)) == {"op": "open"}
+        done = threading.Event()
+        raised: list[BaseException] = []
+
+        def cell() -> None:
+            try:
+                widget.send(b"\x01")
+            except wsbench.WsbenchError as exc:
+                raised.append(exc)
+            done.set()
+
+        thread = threading.Thread(target=cell, daemon=True)
+        thread.start()
+        command = json.loads(fake.ctl.recv(timeout=T))
+        assert command == {"op": "send", "id": 1, "bytes": base64.b64encode(b"\x01").decode()}
+        assert not done.is_set()  # the cell waits for the page's report
+        fake.report("refused", re=1, detail="InvalidStateError: Still in CONNECTING state.")
+        thread.join(T)
+        assert done.is_set() and "InvalidStateError" in str(raised[0])  # the browser refused
+        assert widget.transcript[-1].kind == "refused"
+    finally:
+        fake.stop()
+
+
+def test_send_while_connecting_raises_the_browsers_words(bench):
+    """A send the page's WebSocket refuses raises with the DOMException the page reported."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    fake.report("hello", ua=UA, origin=ORIGIN)
+    try:
+        assert json.loads(fake.ctl.recv(timeout=T)) == {"op": "open"}
+
+        def answer() -> None:
+            command = json.loads(fake.ctl.recv(timeout=T))
+            fake.report("refused", re=command["id"], detail="InvalidStateError: Still in CONNECTING state.")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(wsbench.WsbenchError, match="InvalidStateError: Still in CONNECTING state"):
+            widget.send("too early")
+        thread.join(T)
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize("call", ["wait_open", "wait_closed", "receive", "send", "close"])
+def test_without_a_page_every_wait_and_command_says_so(bench, call):
+    """No page shows the widget (nbval, a plain kernel): a Timeout naming that, within the timeout given."""
+    widget = bench.browser_connect("/echo")
+    method = getattr(widget, call)
+    args = ("hi",) if call == "send" else ()
+    with pytest.raises(wsbench.Timeout, match="no browser page is showing this widget"):
+        method(*args, timeout=0.2)
+    assert widget.state == "waiting for a page" and not widget.attached
+    assert repr(widget) == "<BrowserClient /echo waiting for a page>"
+
+
+def test_a_page_that_went_away_is_said_at_once(bench, page):
+    """Once the page's control socket is gone, commands say so without waiting."""
+    widget, fake = page("/echo")
+    widget.wait_open()
+    fake.ctl.close()
+    wait_until(lambda: not widget.attached, T)
+    with pytest.raises(wsbench.Timeout, match="has gone"):
+        widget.send("x", timeout=60)
+
+
+_BAD = [
+    ("not json", "{nope", 1007),
+    ("huge", "x" * (CONTROL_MAX + 1), 1009),
+    ("binary", b"\x00", 1003),
+    ("not an object", "[1, 2]", 1008),
+    ("wrong type", json.dumps({"n": "0", "kind": "hello"}), 1008),
+    ("a bool for an int", json.dumps({"n": True, "kind": "hello"}), 1008),
+    ("unknown kind", json.dumps({"n": 0, "kind": "exec"}), 1008),
+    ("unknown field", json.dumps({"n": 0, "kind": "hello", "eval": 1}), 1008),
+    ("out of order", json.dumps({"n": 5, "kind": "hello"}), 1008),
+    ("no hello first", json.dumps({"n": 0, "kind": "open"}), 1008),
+    ("lone surrogate", '{"n": 0, "kind": "hello", "ua": "\\ud800"}', 1007),
+    ("bad base64", None, 1008),
+    ("a huge code", None, 1008),
+]
+
+
+@pytest.mark.parametrize(("what", "message", "code"), _BAD, ids=[b[0] for b in _BAD])
+def test_malformed_control_messages_are_refused_with_a_clear_close(bench, what, message, code):
+    """A control message that is not a well-formed report closes the control socket; nothing recorded, bench fine."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    before = len(bench.transcript)
+    with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T) as ctl:
+        if message is None:  # a good hello first, then the bad report
+            ctl.send(json.dumps({"n": 0, "kind": "hello", "ua": UA}))
+            assert json.loads(ctl.recv(timeout=T)) == {"op": "open"}
+            bad = {"bytes": "***"} if what == "bad base64" else {"code": 70000, "reason": ""}
+            message = json.dumps({"n": 1, "kind": "send" if what == "bad base64" else "close", **bad})
+        ctl.send(message)
+        with pytest.raises(ConnectionClosed):
+            for _ in range(3):  # at most the "open" command before the close
+                ctl.recv(timeout=T)
+        assert ctl.close_code == code, (ctl.close_code, ctl.close_reason)
+        assert ctl.close_reason
+    assert len(bench.transcript) == before
+    wait_until(lambda: not widget.attached, T)
+    with pytest.raises(wsbench.Timeout, match="has gone"):
+        widget.send("x")
+    with bench.connect("/echo") as conn:  # the bench serves on
+        conn.send_text("ok")
+        assert conn.receive_text(timeout=T) == "ok"
+
+
+def test_browser_connect_checks_its_arguments(bench):
+    """A path without '/', a fragment, a wrong binary_type or via: refused before any page sees it."""
+    with pytest.raises(wsbench.InvalidPath):
+        bench.browser_connect("echo")
+    with pytest.raises(wsbench.InvalidPath):
+        bench.browser_connect("/echo#x")
+    with pytest.raises(ValueError, match="binary_type"):
+        bench.browser_connect("/echo", binary_type="text")
+    with pytest.raises(ValueError, match="via"):
+        bench.browser_connect("/echo", via="tunnel")
+    with pytest.raises(TypeError):
+        bench.browser_connect("/echo", subprotocols="chat")
+
+
+def test_the_timeline_draws_a_browser_lane(bench, page):
+    """A browser conversation's timeline names the client lane "browser", with arrows both ways to the server."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    widget.send("hi")
+    widget.receive()
+    widget.close(4001, "bye")
+    widget.wait_closed()
+    bench.wait_idle()
+    html = wsbench.widgets.Timeline(widget.transcript, live=False).to_html()
+    assert 'class="wsb-tl-lane wsb-browser" text-anchor="middle">browser</text>' in html
+    assert html.count('data-from="browser"') == 3  # connect, send, close
+    assert 'data-from="server" data-cause="websocket.send"' in html
+    assert "message text (2 B)" in html
