@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TIMEOUT_SCALE, free_port, wait_until
 
 import wsbench
 from wsbench.cli import DEFAULT_PORT, main
@@ -303,6 +305,8 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--port", "70000"], "70000 is not a port number (0-65535)"),
         (["--port", "http"], "'http' is not a port number"),
         (["--ws", "tornado"], "invalid choice: 'tornado'"),
+        (["--root-path", "user/ann"], "'user/ann' is not a path prefix: start it with '/', e.g. /user/ann"),
+        (["--root-path", "/a b?x"], "ASCII without spaces, '?' or '#'"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(app_dir, capsys, args, message):
@@ -346,7 +350,8 @@ def test_help_lists_every_command_and_option(capsys):
     assert "serve" in top and "--version" in top
     assert main(["serve", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--app MODULE:ATTR", "--host", "--port", "--ws", "wsproto", "websockets-sansio", "--quiet"):
+    options = ("--app MODULE:ATTR", "--host", "--port", "--ws", "wsproto", "websockets-sansio", "--quiet")
+    for option in (*options, "--root-path PREFIX"):
         assert option in text
     assert f"default: {DEFAULT_PORT}" in text
     for path in ("/echo", "/json", "/chat", "/countdown", "/close", "/rooms/{room}", "/members"):
@@ -363,3 +368,127 @@ def test_no_command_prints_help(capsys):
     """``wsbench`` alone prints the help and exits 2: there is nothing to do."""
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out
+
+
+# -- behind jupyter-server-proxy ------------------------------------------------------------
+
+BASE = "/base/"  # the Jupyter server's base_url, as a hub's /user/<name>/ would be
+CHROMIUM = os.environ.get("WSBENCH_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [  # as in tests/test_browser.py
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (an HTTP error's too), bounded."""
+    try:
+        with urllib.request.urlopen(url, timeout=WAIT) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+@pytest.fixture
+def jupyter_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A Jupyter server (jupyter-server-proxy enabled) on 127.0.0.1, base_url /base/; yields (http root, token)."""
+    port, token = free_port(), os.urandom(16).hex()
+    (tmp_path / "root").mkdir()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--allow-root",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={BASE}",
+            f"--ServerApp.root_dir={tmp_path / 'root'}",
+            f"--IdentityProvider.token={token}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    root = f"http://127.0.0.1:{port}{BASE}"
+
+    def answers() -> bool:
+        assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+        try:
+            return _get(f"{root}api/status?token={token}")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, timeout=60)
+        yield root, token
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the session this fixture started
+        try:
+            process.wait(WAIT * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(WAIT)
+        log.close()
+
+
+def test_serve_behind_jupyter_server_proxy(serve, jupyter_server):
+    """Through a real jupyter-server-proxy at {base_url}proxy/127.0.0.1:<port>/ (and proxy/<port>/), with
+    --root-path: the page's own client talks to /echo from Chromium, /docs finds its schema, and no token, no way in."""
+    from playwright.sync_api import sync_playwright
+
+    root, token = jupyter_server
+    port = free_port()
+    prefix = f"{BASE}proxy/127.0.0.1:{port}"
+    served = serve("--port", str(port), "--root-path", prefix)
+    assert f"  root path {prefix} (uvicorn's root_path)\n" in served.lines
+    proxied = f"http://127.0.0.1:{root.split(':')[2].split('/')[0]}{prefix}"
+
+    status, docs = _get(f"{proxied}/docs?token={token}")
+    assert status == 200 and f"'{prefix}/openapi.json'" in docs  # root_path reached FastAPI
+    with wsbench.connect("ws" + proxied[4:] + f"/echo?token={token}", timeout=WAIT) as conn:
+        conn.send_text("through the proxy")
+        assert conn.receive_text() == "echo: through the proxy"
+    with wsbench.connect(f"ws{root[4:]}proxy/{port}/echo?token={token}", timeout=WAIT) as conn:  # via "localhost"
+        conn.send_text("and the short form")
+        assert conn.receive_text() == "echo: and the short form"
+    with pytest.raises(wsbench.HandshakeRejected) as refused:  # Jupyter's auth, before the bench is reached
+        wsbench.connect("ws" + proxied[4:] + "/echo", timeout=WAIT)
+    assert refused.value.status == 403
+    # The log shows the route path (no prefix). jupyter-server-proxy (4.6) closes its leg to the bench
+    # with no code, whatever the client sent: the bench sees 1005, and a client sees 1005 for the bench's close.
+    served.expect("#1 /echo?token=*** open", "#1 /echo?token=*** closed 1005 (no status received [internal])")
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    artifacts = Path(__file__).resolve().parent.parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS, timeout=WAIT * 1000)
+        page = browser.new_page()
+        try:
+            page.set_default_timeout(WAIT * 1000)
+            page.goto(f"{proxied}/?token={token}")  # logs in: the page's WebSocket carries Jupyter's cookie
+            assert page.locator("#url").input_value() == f"ws{proxied[4:]}/echo"
+            page.locator("#open").click()
+            page.locator("#log", has_text="open ").wait_for()
+            page.locator("#msg").fill("from the page")
+            page.locator("#send").click()
+            page.locator("#log", has_text="< echo: from the page").wait_for()
+            page.screenshot(path=str(artifacts / "serve_behind_proxy.png"))
+        except BaseException:
+            page.screenshot(path=str(artifacts / "serve_behind_proxy_failure.png"))
+            raise
+        finally:
+            browser.close()
+    served.expect("#3 /echo open", "#3 /echo ← text 'from the page'")  # no token in the URL: the cookie
+    assert served.stop()[0] == 0

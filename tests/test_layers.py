@@ -32,12 +32,14 @@ LAYERS = {
     "wsbench.secrets": 1,
     "wsbench.states": 1,
     "wsbench.kinds": 1,
+    "wsbench._jupyter": 1,  # where a browser reaches a loopback port: stdlib only, checked with the vocabulary
     "wsbench.transcript": 2,
     "wsbench.conversation": 3,
     "wsbench.codegen": 4,
     "wsbench.loop": 4,
     "wsbench._service": 5,
     "wsbench.client": 6,
+    "wsbench.browser_link": 6,  # the bench's end of a browser page's control socket
     "wsbench.server": 7,
     "wsbench.widgets": 8,
     "wsbench.proxy": 8,

@@ -10,6 +10,11 @@ read from the bench's transcript, where the server side of every connection is r
 anyway (:class:`_ConnectionLog`); the only thing the transcript lacks is the path each
 connection asked for, which a thin ASGI wrapper notes (:class:`_Paths`). Secrets in paths and
 payloads are masked, long payloads cut.
+
+Behind a path prefix — jupyter-server-proxy's ``{base_url}proxy/{port}/`` on JupyterHub or
+Binder — the page works as it is (it builds its URLs from its own location) and
+``--root-path`` tells uvicorn the prefix (FastAPI's ``/docs`` needs it); routes and the log
+still see the paths without it. In a Jupyter terminal the banner also names the proxied URL.
 """
 
 from __future__ import annotations
@@ -59,6 +64,19 @@ def _port(text: str) -> int:
     return port
 
 
+def _root_path(text: str) -> str:
+    """``--root-path``: "" or a path such as /user/ann/proxy/8765 (ASCII, no query; trailing "/" dropped)."""
+    if text in ("", "/"):
+        return ""
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path prefix: start it with '/', e.g. /{text}")
+    if not text.isascii() or any(char.isspace() or char in "?#" for char in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a path prefix: ASCII without spaces, '?' or '#' (percent-encode the rest)"
+        )
+    return text.rstrip("/")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -106,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
         help="uvicorn's WebSocket implementation (default: auto, which is websockets-sansio)",
     )
     serve.add_argument(
+        "--root-path",
+        type=_root_path,
+        default="",
+        metavar="PREFIX",
+        help="the path prefix a proxy serves the app under, e.g. /user/ann/proxy/8765 (uvicorn's root_path; "
+        "routes still match without it, FastAPI's /docs finds its openapi.json through it)",
+    )
+    serve.add_argument(
         "--quiet",
         action="store_true",
         help="print no line per connection, message and close (by default each is one line on stdout, "
@@ -141,7 +167,9 @@ def _serve(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            bench = Bench(paths, ws=args.ws, host=args.host, port=args.port, name="wsbench serve")
+            bench = Bench(
+                paths, ws=args.ws, host=args.host, port=args.port, name="wsbench serve", root_path=args.root_path
+            )
         except BenchError as exc:
             raise UsageError(str(exc).replace("pass port=0", "pass --port 0")) from None
     for warning in caught:
@@ -160,6 +188,11 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"  {bench.url + path:<{width}}  {doc}", flush=True)
         if not args.app:
             print(f"  a browser at {http}/ gets a page with a small client", flush=True)
+        proxied = _proxied_url(bench.port)
+        if proxied:
+            print(f"  behind Jupyter, a browser on this server's page opens {proxied}", flush=True)
+        if args.root_path:
+            print(f"  root path {args.root_path} (uvicorn's root_path)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(_POLL):
             if log is not None:
@@ -175,6 +208,15 @@ def _serve(args: argparse.Namespace) -> int:
         log.poll()  # what the stop did to open connections (1012, service restart)
     print("wsbench serve: stopped", flush=True)
     return 0
+
+
+def _proxied_url(port: int) -> str | None:
+    """The path a browser reaches *port* at through jupyter-server-proxy, when this runs under a
+    Jupyter server with a base URL (a hub's terminal); None locally."""
+    from ._jupyter import browser_url
+
+    url = browser_url(port, "/")
+    return None if url.startswith("ws://") else url
 
 
 def _say(line: str) -> None:
@@ -203,7 +245,10 @@ class _Paths:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             query = bytes(scope.get("query_string") or b"").decode("latin-1")
-            self._paths[_key(scope)] = str(scope.get("path") or "/") + (f"?{query}" if query else "")
+            path, root = str(scope.get("path") or "/"), str(scope.get("root_path") or "")
+            if root and path.startswith(root + "/"):  # uvicorn prefixes root_path; the app's routes do not
+                path = path[len(root) :]
+            self._paths[_key(scope)] = path + (f"?{query}" if query else "")
         await self.app(scope, receive, send)
 
     def taken(self, key: int) -> str:

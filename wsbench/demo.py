@@ -145,7 +145,10 @@ padding:.5em;min-height:8em;font-family:monospace}input{width:24em}</style></hea
 <div id="log"></div>
 <script>
 const $ = (id) => document.getElementById(id);
-const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+// This page is the app's "/": its own path is the app's root under any proxy prefix
+// (/user/ann/proxy/8765/ on JupyterHub); ws: or wss: as the page came over http: or https:.
+const root = location.pathname.replace(/\\/$/, "");
+const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root;
 let ws = null;
 const log = (line) => { $("log").textContent += line + "\\n"; };
 document.querySelectorAll("a[data-path]").forEach((a) => a.onclick = (e) => {
