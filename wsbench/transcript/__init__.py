@@ -37,6 +37,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
@@ -509,7 +510,10 @@ def _summary(events: LazyEvents[Event], unmasked: bool) -> str:
     window = SHOW_ENDS * 4  # enough that a window's causes are mostly in it
     first = _window_lines(list(itertools.islice(events, window)), numbers, unmasked)[:SHOW_ENDS]
     last_events = list(itertools.islice(reversed(events), window))[::-1]
-    last = _window_lines(last_events, numbers, unmasked)[-SHOW_ENDS:]
+    before = None
+    if len(conns) == 1:  # what came before the last window: its k-th send still meets its k-th receive
+        before = counts - Counter((e.side, e.kind) for e in last_events)
+    last = _window_lines(last_events, numbers, unmasked, before)[-SHOW_ENDS:]
     sides = {side: n for n, side in enumerate(SIDES)}
     keys = sorted(counts, key=lambda key: (sides.get(key[0], len(sides)), key))
     by_kind = ", ".join(f"{side} {kind} {counts[side, kind]}" for side, kind in keys)
@@ -527,10 +531,13 @@ def _summary(events: LazyEvents[Event], unmasked: bool) -> str:
     )
 
 
-def _window_lines(events: list[Event], numbers: dict[int, int], unmasked: bool) -> list[str]:
-    """The lines of a window of events: connection by connection, each in causal order."""
+def _window_lines(
+    events: list[Event], numbers: dict[int, int], unmasked: bool, before: Counter[tuple[str, str]] | None = None
+) -> list[str]:
+    """The lines of a window of events: connection by connection, each in causal order (of one
+    connection, *before* counting its events before the window: :func:`causal_order`)."""
     if len(numbers) == 1:
-        return [event.text(unmasked=unmasked) for event in causal_order(events)]
+        return [event.text(unmasked=unmasked) for event in causal_order(events, before)]
     return [
         f"#{numbers[group[0].conn]} {event.text(unmasked=unmasked)}"
         for group in by_connection(events)

@@ -8,6 +8,7 @@ fault, and how soon. Both re-exported from :mod:`wsbench.transcript`. Pure logic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..kinds import CAUSES, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS
@@ -15,7 +16,7 @@ from ..kinds import CAUSES, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS
 if TYPE_CHECKING:
     from . import Event
 
-__all__ = ["causal_order", "noticed"]
+__all__ = ["causal_order", "noticed", "paired"]
 
 # A client's events come from two places: the calls a cell makes (connect, send, close ...)
 # and the reader that takes what arrives (READER_KINDS: receive, closed). The server's events
@@ -39,18 +40,28 @@ def _chain(event: Event) -> str:
     return _chain_of(event.side, event.kind)
 
 
-# (cause kind, chain) -> (effect kind, chain): the k-th cause precedes the k-th effect.
+# (cause kind, chain, side) -> (effect kind, chain, side): the k-th cause precedes the k-th effect.
 _CAUSES = tuple(
-    ((cause, _chain_of(cause_side, cause)), (effect, _chain_of(effect_side, effect)))
+    ((cause, _chain_of(cause_side, cause), cause_side), (effect, _chain_of(effect_side, effect), effect_side))
     for (cause_side, cause), (effect_side, effect) in CAUSES
 )
 
 
-def causal_order(events: list[Event]) -> list[Event]:
+def paired(causes: list[Event], effects: list[Event], shift: int) -> zip[tuple[Event, Event]]:
+    """The k-th cause with the k-th effect, where the causes and effects before these lists
+    (in a window of a longer conversation) numbered *shift* more causes than effects."""
+    return zip(causes, effects[shift:], strict=False) if shift >= 0 else zip(causes[-shift:], effects, strict=False)
+
+
+def causal_order(events: list[Event], before: Mapping[tuple[str, str], int] | None = None) -> list[Event]:
     """One connection's events in a deterministic order that respects cause and effect.
 
     Without the server's side (a connection to a URL), the client's recorded order is kept:
     it is what the client saw, and nothing else can tell which answer followed which send.
+
+    *events* may be a window of a longer conversation (the last events of a connection):
+    *before* then counts, by (side, kind), that connection's events before the window, so the
+    k-th send is still matched with the k-th receive.
     """
     chains: dict[str, list[Event]] = {name: [] for name in _CHAINS}
     for event in events:
@@ -58,12 +69,15 @@ def causal_order(events: list[Event]) -> list[Event]:
     if not chains["server"]:
         return sorted(events, key=lambda event: event.seq)
     needs: dict[int, list[int]] = {}
-    for (cause_kind, cause_chain), (effect_kind, effect_chain) in _CAUSES:
+    for (cause_kind, cause_chain, cause_side), (effect_kind, effect_chain, effect_side) in _CAUSES:
         causes = [e for e in chains[cause_chain] if e.kind == cause_kind]
         effects = [e for e in chains[effect_chain] if e.kind == effect_kind]
+        shift = 0
         if effect_kind in ("closed", "receive") and cause_kind in ("open", "close"):
             causes = causes[:1] * len(effects)  # one open / close precedes every such effect
-        for cause, effect in zip(causes, effects, strict=False):
+        elif before:
+            shift = before.get((cause_side, cause_kind), 0) - before.get((effect_side, effect_kind), 0)
+        for cause, effect in paired(causes, effects, shift):
             needs.setdefault(id(effect), []).append(id(cause))
     connects = [e for e in (*chains["caller"], *chains["browser"]) if e.kind == "connect"]
     if connects and chains["server"]:  # nothing happens on the server before the client connects
