@@ -111,15 +111,15 @@ def test_timeline_shows_its_refresh_error_over_the_last_picture(echo):
     timeline = Timeline(echo)
     try:
 
-        def boom(transcripts: object = None) -> list[wsbench.Event]:
+        def boom() -> bool:
             raise RuntimeError("cannot draw")
 
-        timeline._events = boom  # type: ignore[method-assign]
+        timeline._take_in = boom  # type: ignore[method-assign]
         echo.send_text("later")
         wait_until(lambda: "the timeline stopped refreshing: RuntimeError: cannot draw" in timeline.value)
         assert "#1 /echo" in timeline.value  # the last picture stays under the note
         assert isinstance(timeline.tick_error, RuntimeError)
-        del timeline._events
+        del timeline._take_in
         wait_until(lambda: "'later'" in timeline.value and "stopped refreshing" not in timeline.value)
     finally:
         timeline.close()

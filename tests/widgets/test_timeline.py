@@ -10,8 +10,9 @@ import pytest
 from conftest import wait_until
 
 import wsbench
+from wsbench.transcript import Transcript, causal_order, record
 from wsbench.widgets import Panel, Timeline
-from wsbench.widgets._svg import timeline_html
+from wsbench.widgets._svg import Windows, _all_arrows, timeline_html
 
 _SVG = "{http://www.w3.org/2000/svg}"
 
@@ -266,5 +267,55 @@ def test_timeline_bundle_carries_the_picture_as_static_html(echo):
         assert {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
         assert bundle["text/plain"] == "<Timeline: 1 connection>"
         assert "<svg" in bundle["text/html"] and "'static'" in bundle["text/html"]
+    finally:
+        timeline.close()
+
+
+# -- long conversations (issue 15) ---------------------------------------------------
+
+
+def _pipelined(rounds: int, ahead: int, transcript: Transcript) -> Transcript:
+    """An echo conversation as recorded when the client sends *ahead* messages before the first answer."""
+    sent = received = 0
+    for step in range(rounds + ahead):
+        if sent < rounds:
+            record(transcript, side="client", kind="send", conn=7, data=f"m{sent}")
+            sent += 1
+        if step >= ahead:
+            record(transcript, side="server", kind="websocket.receive", conn=7, data=f"m{received}")
+            record(transcript, side="server", kind="websocket.send", conn=7, data=f"echo m{received}")
+            record(transcript, side="client", kind="receive", conn=7, data=f"echo m{received}")
+            received += 1
+    return transcript
+
+
+@pytest.mark.parametrize("rounds", [500, 501, 503])
+def test_the_last_window_of_a_long_connection_joins_each_message_to_its_own_other_end(rounds: int):
+    """Past the limit, the newest window's arrows still join 'mK' to 'mK', wherever the window cut a pair."""
+    windows = Windows(40)
+    windows.add(_pipelined(rounds, 3, Transcript()))
+    (window,) = windows._windows.values()
+    assert window.hidden == 4 * rounds - 40
+    before = window.before()
+    later = causal_order(list(window.tail), before)
+    arrows = _all_arrows(later, True, [], before)
+    assert len(arrows) >= 8  # 20 events: five rounds, the cut ones without their other end
+    for arrow in arrows:
+        assert later[arrow.start].data == later[arrow.end].data, (later[arrow.start], later[arrow.end])
+
+
+def test_a_live_timeline_reads_each_event_once(monkeypatch: pytest.MonkeyPatch):
+    """A timeline of 30,000 events (most on disk) shows both ends, then reads only what is new at each redraw."""
+    transcript = _pipelined(7500, 1, Transcript())
+    timeline = Timeline(transcript, live=False)
+    try:
+        assert f"… {30_000 - 400} events not shown …" in timeline.value
+        asked: list[int] = []
+        since = transcript.since
+        monkeypatch.setattr(transcript, "since", lambda index: asked.append(index) or since(index))
+        record(transcript, side="client", kind="send", conn=7, data="one more")
+        assert timeline.refresh()
+        assert asked == [30_000]
+        assert "one more" in timeline.value and f"… {30_001 - 400} events not shown …" in timeline.value
     finally:
         timeline.close()

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from ..codes import describe
 from ..kinds import CLIENT_SIDES, CLOSING
 from ..transcript import Event, causal_order, noticed
+from ..transcript.causal import paired
 from ._render import _LOOPBACK, _control, _one_line, _size, _t, body_kind, display_url
 
-__all__ = ["timeline_html"]
+__all__ = ["Windows", "timeline_html"]
 
 
 # -- the timeline -------------------------------------------------------------------
@@ -189,18 +192,20 @@ class _Arrow:
     gap: float = 0.0  # for a V: how far from its start, along x, the label's near edge sits
 
 
-def _arrows(rows: list[Event]) -> list[tuple[int, int, bool]]:
+def _arrows(rows: list[Event], before: Mapping[tuple[str, str], int]) -> list[tuple[int, int, bool]]:
     """(cause row, effect row, dashed) for each arrow between the client and server lanes, for the
-    events that happened: a close frame reaches the client only if its "closed" event says one did."""
+    events that happened: a close frame reaches the client only if its "closed" event says one did.
+    *before* counts, by (side, kind), the connection's events before *rows* (a window of a long one)."""
     index = {id(e): i for i, e in enumerate(rows)}
     used: set[int] = set()
     found = []
     for (cause_side, cause_kind), (effect_side, effect_kind), dashed in _ARROWS:
         causes = [e for e in rows if e.side == cause_side and e.kind == cause_kind and (dashed or id(e) not in used)]
         effects = [e for e in rows if e.side == effect_side and e.kind == effect_kind and id(e) not in used]
+        shift = before.get((cause_side, cause_kind), 0) - before.get((effect_side, effect_kind), 0)
         if dashed:
-            causes = causes[:1] * len(effects)
-        for cause, effect in zip(causes, effects, strict=False):  # unmatched ones: not arrived yet
+            causes, shift = causes[:1] * len(effects), 0
+        for cause, effect in paired(causes, effects, shift):  # unmatched ones: not arrived yet
             if effect_kind == "closed" and not _close_frame_received(effect):
                 continue  # the connection was dropped: no close frame came, so no arrow either
             if dashed and effect.code != cause.code:
@@ -211,8 +216,13 @@ def _arrows(rows: list[Event]) -> list[tuple[int, int, bool]]:
     return found
 
 
-def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event, Event, float]]) -> list[_Arrow]:
-    """Every arrow of one connection, by row of *ordered*."""
+def _all_arrows(
+    ordered: list[Event],
+    observed: bool,
+    notices: list[tuple[Event, Event, float]],
+    before: Mapping[tuple[str, str], int],
+) -> list[_Arrow]:
+    """Every arrow of one connection (or of a window of it: *before* as for :func:`_arrows`), by row of *ordered*."""
     found: list[_Arrow] = []
     if not observed:  # the server is outside the bench: the client's frames go to it, what it got comes from it
         for i, event in enumerate(ordered):
@@ -228,7 +238,7 @@ def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event,
             label = _arrow_label(event)
             found.append(_Arrow(i, i, x1, x2, _wrap(label, _ARROW_CHARS), label, closing, event.kind, source))
         return found
-    for cause_i, effect_i, dashed in _arrows(ordered):
+    for cause_i, effect_i, dashed in _arrows(ordered, before):
         cause = ordered[cause_i]
         label = _arrow_label(cause) + (" (uvicorn's reply)" if dashed else "")
         x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side in CLIENT_SIDES else (_X_SERVER, _X_CLIENT)
@@ -248,21 +258,32 @@ def _all_arrows(ordered: list[Event], observed: bool, notices: list[tuple[Event,
     return found
 
 
-def _connection_svg(number: int, events: list[Event], limit: int) -> str:
-    ordered = causal_order(events)
+def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
+    """One connection's picture: every event, or for a long one its first and last events (each
+    window in causal order, the last knowing what came before it) around a row that says how many
+    are not shown."""
+    head = window.head if unmasked else [e.masked() for e in window.head]
+    tail = list(window.tail) if unmasked else [e.masked() for e in window.tail]
+    hidden = window.hidden
+    if not hidden:
+        head, tail = head + tail, []
+    events = head + tail
     observed = any(e.side == "server" for e in events)
-    notices = noticed(events)
-    arrows = _all_arrows(ordered, observed, notices)  # over every event, so the k-th send still meets the k-th receive
+    ordered = causal_order(head)
+    notices = noticed(head)
+    arrows = _all_arrows(ordered, observed, notices, {})
     rows: list[Event | None] = list(ordered)
-    hidden = 0
-    if len(rows) > limit:
-        head, tail = limit // 2, limit - limit // 2
-        hidden = len(rows) - limit
-        rows = [*rows[:head], None, *rows[-tail:]]
-    row_of = {id(e): i for i, e in enumerate(rows) if e is not None}
-    shown = [a for a in arrows if id(ordered[a.start]) in row_of and id(ordered[a.end]) in row_of]
-    for arrow in shown:  # ordered rows -> shown rows
-        arrow.start, arrow.end = row_of[id(ordered[arrow.start])], row_of[id(ordered[arrow.end])]
+    if hidden:
+        counted = window.before()
+        later = causal_order(tail, counted)
+        later_notices = noticed(tail)
+        offset = len(rows) + 1  # the "not shown" row between the two windows
+        for arrow in _all_arrows(later, observed, later_notices, counted):
+            arrow.start, arrow.end = arrow.start + offset, arrow.end + offset
+            arrows.append(arrow)
+        rows += [None, *later]
+        notices += later_notices
+    shown = arrows
     after = {id(notice): (disruption, seconds) for disruption, notice, seconds in notices}
     proxied = any(e.side == "proxy" for e in events)
 
@@ -461,7 +482,7 @@ _TIMELINE_STYLE = """<style>
 </style>"""
 
 
-def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = False) -> str:
+def timeline_html(events: Iterable[Event], *, limit: int = 400, unmasked: bool = False) -> str:
     """A two-lane picture (client | server) of each connection, in causal order (a browser page's
     WebSocket, from :meth:`~wsbench.Bench.browser_connect`, in the client's place, its lane named
     "browser"); a third lane
@@ -471,12 +492,72 @@ def timeline_html(events: list[Event], *, limit: int = 400, unmasked: bool = Fal
     "server (not observed)" lane, with the client's frames as arrows to it and no state columns.
 
     Connections are numbered #1, #2 ... in order of appearance, as in ``Transcript.text``;
-    a connection with more than *limit* events shows its first and last ``limit / 2``.
-    Secrets are masked unless *unmasked*.
+    a connection with more than *limit* events shows its first and last ``limit / 2``
+    (:class:`Windows`). Secrets are masked unless *unmasked*.
     """
-    by_conn: dict[int, list[Event]] = {}
-    for event in events if unmasked else (e.masked() for e in events):
-        by_conn.setdefault(event.conn, []).append(event)
-    blocks = [_connection_svg(n, evs, limit) for n, evs in enumerate(by_conn.values(), 1)]
-    body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
-    return f'<div class="wsb-timeline">{_TIMELINE_STYLE}{body}</div>'
+    windows = Windows(limit)
+    windows.add(events)
+    return windows.html(unmasked=unmasked)
+
+
+@dataclass
+class _Window:
+    """What the picture keeps of one connection: its first events, its newest, and counts by
+    (side, kind) of those between (dropped from memory as they fall out of the newest)."""
+
+    first: int  # how many of the first events are kept: half the timeline's limit
+    last: int  # how many of the newest: the other half
+    head: list[Event] = field(default_factory=list)
+    tail: deque[Event] = field(default_factory=deque)
+    skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    total: int = 0
+
+    def add(self, event: Event) -> None:
+        self.total += 1
+        if len(self.head) < self.first:
+            self.head.append(event)
+            return
+        if len(self.tail) == self.last:
+            dropped = self.tail.popleft()
+            self.skipped[dropped.side, dropped.kind] += 1
+        self.tail.append(event)
+
+    @property
+    def hidden(self) -> int:
+        """Events between the two windows, not drawn."""
+        return self.total - len(self.head) - len(self.tail)
+
+    def before(self) -> Counter[tuple[str, str]]:
+        """The connection's events before the newest window, by (side, kind)."""
+        return self.skipped + Counter((e.side, e.kind) for e in self.head)
+
+
+class Windows:
+    """Each connection's events as the timeline draws them, taken in as they come: every event
+    of a connection up to *limit*; past it its first ``limit / 2`` and its last ``limit / 2``,
+    the ones between counted, not kept. So a redraw costs what the picture shows, not the length
+    of the conversation, and a live timeline reads each event once (issue 15)."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 2:
+            raise ValueError(f"limit must be at least 2 events, not {limit}")
+        self.limit = limit
+        self._windows: dict[int, _Window] = {}  # by connection, in order of appearance
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Take in *events* (in recording order)."""
+        windows, first = self._windows, self.limit // 2
+        for event in events:
+            window = windows.get(event.conn)
+            if window is None:
+                window = windows[event.conn] = _Window(first, self.limit - first)
+            window.add(event)
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def html(self, *, unmasked: bool = False) -> str:
+        """The picture of every connection taken in so far."""
+        blocks = [_connection_svg(n, window, unmasked) for n, window in enumerate(self._windows.values(), 1)]
+        body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
+        return f'<div class="wsb-timeline">{_TIMELINE_STYLE}{body}</div>'

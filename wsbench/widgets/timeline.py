@@ -15,7 +15,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..transcript import Event, Transcript
 from . import _ticker
-from ._svg import timeline_html
+from ._svg import Windows
 from .panel import Panel, _with_html
 
 __all__ = ["Timeline"]
@@ -77,17 +77,17 @@ class Timeline(widgets.HTML):
             raise TypeError(
                 f"Timeline() takes a Transcript, a Connection, a Bench or a Panel, not {type(source).__name__}"
             )
-        if limit < 2:
-            raise ValueError(f"limit must be at least 2 events, not {limit}")
+        windows = Windows(limit)  # checks limit
         super().__init__()
         self.add_class("wsbench-timeline")
         self._fixed = fixed if isinstance(fixed, Transcript) else None
-        self.limit = limit
+        self._windows = windows
+        self._taken: dict[int, tuple[Transcript, int]] = {}  # id(transcript) -> (it, how many events taken in)
         self.interval = interval
         self.unmasked = unmasked
         self.updates = 0  #: how many times the picture was sent to the front-end
-        self._lock = threading.Lock()
-        self._seen = -1
+        self._lock = threading.RLock()
+        self._drawn = False
         self._cost = 0.0
         self._due = 0.0
         self._picture = ""  # the last picture drawn, shown under an error note if a refresh fails
@@ -111,25 +111,50 @@ class Timeline(widgets.HTML):
             found.setdefault(id(conn.transcript), conn.transcript)
         return list(found.values())
 
-    def _events(self, transcripts: list[Transcript] | None = None) -> list[Event]:
-        return [event for t in transcripts or self._transcripts() for event in t.events]
+    def _events(self) -> list[Event]:
+        return [event for t in self._transcripts() for event in t.events]
+
+    @property
+    def limit(self) -> int:
+        """Events drawn per connection at most: past it, the first and last ``limit / 2``."""
+        return self._windows.limit
+
+    @limit.setter
+    def limit(self, limit: int) -> None:
+        with self._lock:
+            self._windows = Windows(limit)  # checks limit
+            self._taken.clear()  # the next look takes every event in again
+            self._drawn = False
+
+    def _take_in(self) -> bool:
+        """Give the picture's windows what the transcripts recorded since the last look (so a
+        redraw reads only new events, not the whole conversation); True when there was some."""
+        grew = False
+        for transcript in self._transcripts():
+            _, taken = self._taken.get(id(transcript), (transcript, 0))
+            new = transcript.since(taken)
+            if new:
+                self._windows.add(new)
+                grew = True
+            self._taken[id(transcript)] = (transcript, taken + len(new))
+        return grew
 
     def to_html(self, *, unmasked: bool | None = None) -> str:
         """The picture as an HTML fragment (its own ``<style>`` included); *unmasked* defaults to the widget's."""
         unmasked = self.unmasked if unmasked is None else unmasked
-        return timeline_html(self._events(), limit=self.limit, unmasked=unmasked)
+        with self._lock:
+            self._take_in()
+            return self._windows.html(unmasked=unmasked)
 
     def refresh(self) -> bool:
         """Redraw now if the transcript grew; True when the picture changed."""
         with self._lock:
-            transcripts = self._transcripts()
-            if sum(len(t) for t in transcripts) == self._seen:
+            if not self._take_in() and self._drawn:
                 return False
-            events = self._events(transcripts)
             start = time.perf_counter()
-            value = timeline_html(events, limit=self.limit, unmasked=self.unmasked)
+            value = self._windows.html(unmasked=self.unmasked)
             self._cost = time.perf_counter() - start
-            self._seen = len(events)
+            self._drawn = True
             self._picture = value
             if value == self.value:
                 return False
@@ -164,7 +189,9 @@ class Timeline(widgets.HTML):
         return _with_html(super()._repr_mimebundle_(**kwargs), self.to_html())
 
     def __repr__(self) -> str:
-        count = len({event.conn for event in self._events()})
+        with self._lock:
+            self._take_in()
+            count = len(self._windows)
         return f"<Timeline: {count} connection{'' if count == 1 else 's'}>"
 
     def close(self) -> None:
