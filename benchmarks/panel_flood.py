@@ -3,7 +3,8 @@
 Each case runs in a fresh kernel (``jupyter_client``), as in JupyterLab: a Bench whose
 ``/flood`` endpoint sends N messages (a third each text, JSON and bytes) to one client
 connection as fast as it can, and a widget displayed in the kernel. What the widgets send
-is read where a front-end reads it: every ``comm_msg`` on the kernel's IOPub channel,
+is read where a front-end reads it (a thread in the kernel reads the messages, as a feed's consumer
+would: unread, flow control stops the socket at ``max_queue``): every ``comm_msg`` on the kernel's IOPub channel,
 counted with its JSON and buffer bytes. While the flood runs, a new cell (``1``) is
 executed every 0.1 s and the time to its reply recorded: how long a user would wait.
 
@@ -135,6 +136,8 @@ def _watch():
         time.sleep(0.005)
     _times["caught_up"] = time.perf_counter() - _times["start"]
 threading.Thread(target=_watch, daemon=True).start()
+# A reader, as a feed's consumer would be: unread, the inbox stops the socket at max_queue (flow control).
+threading.Thread(target=lambda: sum(1 for _ in conn.iter_messages(limit={n}, timeout=600)), daemon=True).start()
 conn.send_text("{n}")
 """
 
@@ -196,6 +199,18 @@ class Result:
     rss_growth_mib: float
     retained_bytes: int
     answer_ms: list[float]
+    after_ms: dict[str, float] = field(default_factory=dict)  # what a cell does after the flood -> slowest answer
+
+
+#: Cells run after the flood (each a few times; the slowest answer is kept): what a user types next.
+AFTER = {
+    "1": "1",
+    "len(conn.transcript)": "len(conn.transcript)",
+    "conn.transcript (summary shown)": "conn.transcript",
+    "a new Panel(conn) shown": (
+        "from wsbench.widgets import Panel as _P; _p = _P(conn); _p.flush(); display(_p); _p.close()"
+    ),
+}
 
 
 def measure(case: str, n: int, timeout: float, verbose: bool = False) -> Result:
@@ -235,6 +250,14 @@ def measure(case: str, n: int, timeout: float, verbose: bool = False) -> Result:
         end = execute(kc, "gc.collect()", {"rss": "rss_mib()", "times": "_times", "sent": "dict(_sent)"})
         extra = execute(kc, "", {"model": "log_model()", "retained": "retained()"}) if case != "none" else {}
         msgs, size = iopub.total()
+        after = {}
+        for label, code in AFTER.items():
+            took = []
+            for _ in range(3):
+                start = time.perf_counter()
+                execute(kc, code)
+                took.append((time.perf_counter() - start) * 1000)
+            after[label] = max(took)
         log = iopub.messages.get(extra.get("model", ""), [])
         stamps = [t for t, _ in log]
         per_second = max((sum(1 for u in stamps if t <= u < t + 1.0) for t in stamps), default=0)
@@ -252,6 +275,7 @@ def measure(case: str, n: int, timeout: float, verbose: bool = False) -> Result:
             end["rss"] - before,
             extra.get("retained", 0),
             answers,
+            after,
         )
     finally:
         iopub.stop.set()
@@ -300,6 +324,10 @@ def report(none: Result, panel: Result, naive: Result, panel_small: Result) -> N
         f"{_ratio(max(panel.answer_ms), max(none.answer_ms)):>12}   max <= 200"
     )
     print(f"{'  cells run during the flood':<40}{len(none.answer_ms):>14}{len(panel.answer_ms):>14}")
+    print("after the flood, a cell answered in (ms, slowest of 3):")
+    for label in AFTER:
+        ms_none, ms_panel = none.after_ms[label], panel.after_ms[label]
+        print(f"{'  ' + label:<40}{ms_none:>14.0f}{ms_panel:>14.0f}{_ratio(ms_panel, ms_none):>12}   <= 200")
 
     m = naive.n
     print(f"\nsame {m:,}-message flood: the Panel against a naive per-message update of the same 300-line HTML\n")
