@@ -434,3 +434,17 @@ def test_the_timeline_draws_a_browser_lane(bench, page):
     assert html.count('data-from="browser"') == 3  # connect, send, close
     assert 'data-from="server" data-cause="websocket.send"' in html
     assert "message text (2 B)" in html
+
+
+def test_wait_attached_says_whether_a_page_came(bench):
+    """wait_attached: False within its timeout without a page; True once a page said hello, and after it went."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    assert widget.wait_attached(0.2) is False
+    fake = FakePage(bench, widget).start()
+    try:
+        assert widget.wait_attached(T) is True
+        widget.wait_open()
+    finally:
+        fake.stop()
+    wait_until(lambda: not widget.attached, T)
+    assert widget.wait_attached(0) is True  # a page came: commands now say it has gone

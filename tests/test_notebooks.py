@@ -38,6 +38,7 @@ TOPICS = [
     "send_denial_response",
     "testclient_vs_uvicorn",
     "nest_asyncio",
+    "browser_client",
 ]
 
 

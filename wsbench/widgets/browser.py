@@ -16,6 +16,7 @@
   bufferedAmount, the last events) calls the same WebSocket the kernel's commands do.
 * Where no page shows it (nbval, nbconvert, a plain kernel) nothing hangs: waits and commands
   raise :class:`~wsbench.Timeout` saying so within their timeout; nothing is queued for later.
+  :meth:`BrowserClient.wait_attached` answers True or False instead, for a cell with a no-page path.
 * The ``text/plain`` repr (``<BrowserClient /echo open>``) holds no port, id or time.
 """
 
@@ -96,7 +97,7 @@ function ensure(model) {
     if (link.ctl && link.ctl.readyState === WebSocket.OPEN) link.ctl.send(message);
     if (kind !== "hello") {
       const shown = fields.text !== undefined ? JSON.stringify(fields.text).slice(0, 60)
-        : fields.bytes !== undefined ? `${Math.floor(fields.bytes.length * 3 / 4)} bytes`
+        : fields.bytes !== undefined ? `${fields.bytes.length * 3 / 4 - (fields.bytes.match(/=*$/)[0].length)} bytes`
         : fields.code !== undefined ? `${fields.code} ${fields.reason || ""}` : (fields.detail || fields.data || "");
       link.last.push(`${kind} ${shown}`.trim());
       if (link.last.length > LAST) link.last.shift();
@@ -358,6 +359,17 @@ class BrowserClient(anywidget.AnyWidget):
         return self._link.close_reason
 
     # -- commands and waits -------------------------------------------------------------
+
+    def wait_attached(self, timeout: float | None = None) -> bool:
+        """Wait up to *timeout* seconds for a browser page to run this widget; whether one has.
+
+        True once a page has shown it (even if it has gone since: then commands say so); False when
+        none came in time (nbval, nbconvert, a plain kernel). Lets a cell take the no-page path
+        without catching the :class:`~wsbench.Timeout` of a wait or command.
+        """
+        link = self._link
+        timeout = link.timeout if timeout is None else timeout
+        return link.gate.wait(lambda: link.ever_attached, timeout) is not None
 
     def send(self, data: str | bytes, *, timeout: float | None = None) -> None:
         """Have the page call ``ws.send(data)`` (bytes go as binary) and wait for its report.
