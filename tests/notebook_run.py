@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-#: The reference notebooks 01-35 (00 is the tour).
+#: The reference notebooks 01-36 (00 is the tour).
 REFERENCE = sorted(path for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not path.name.startswith("00_"))
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]

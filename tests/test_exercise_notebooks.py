@@ -1,4 +1,4 @@
-"""Exercises in every reference notebook (01-35) and the tour, both ways: as committed and as students get them.
+"""Exercises in every reference notebook (01-36) and the tour, both ways: as committed and as students get them.
 
 The committed notebooks hold the solutions (nbval runs them and compares the "✓ … passed"
 lines). A teacher's student version is what nbgrader's ``generate_assignment`` makes: each

@@ -1,6 +1,6 @@
 """After "Run All", every notebook's try-it panel is live: a learner can use it with its own controls.
 
-Each notebook (the tour and 01-35) runs top to bottom in a real kernel (nbclient); then, in
+Each notebook (the tour and 01-36) runs top to bottom in a real kernel (nbclient); then, in
 that same kernel, the test does what a learner does: finds ``panel`` open, types a message
 and clicks *send* (``panel.message.value = ...; panel.send_button.click()``), sees it in the
 panel's log, closes with a custom code and a reason from the panel's close row, clicks
