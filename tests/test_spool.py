@@ -14,7 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsbench
-from wsbench.transcript import IN_MEMORY, SHOW_ALL, SHOW_ENDS, Event, Transcript, _event_from_row, record, relay, spool
+import wsbench.transcript as transcript_module
+from wsbench.transcript import (
+    IN_MEMORY,
+    KEEP_UNDER_BUDGET,
+    SHOW_ALL,
+    SHOW_ENDS,
+    Event,
+    Transcript,
+    _event_from_row,
+    record,
+    relay,
+    spool,
+)
 from wsbench.transcript.spool import EventLog
 
 
@@ -314,3 +326,29 @@ def test_a_real_connection_records_50000_messages_through_the_spool(bench: wsben
     assert conn.transcript._log is not None
     sent = [e.data for e in bench.transcript if e.side == "server" and e.kind == "websocket.send"]
     assert sent[0] == "msg 0" and sent[-1] == f"msg {n - 1}" and len(sent) >= n
+
+
+def test_many_short_transcripts_share_one_memory_budget(monkeypatch: pytest.MonkeyPatch):
+    """300 connections of 600 events each: past the shared budget each keeps only its newest events in memory."""
+    monkeypatch.setattr(transcript_module, "MEMORY_BUDGET", 20_000)
+    many = [Transcript() for _ in range(300)]  # each far below its own in_memory
+    for i in range(600):
+        for n, transcript in enumerate(many):
+            record(transcript, side="client", kind="receive", conn=n, data=f"{n}:{i}")
+    in_memory = sum(len(t._events) for t in many)
+    assert in_memory <= 20_000 + 300 * 2 * KEEP_UNDER_BUDGET
+    assert sum(t._log is not None for t in many) > 250
+    assert all(payloads(t) == [f"{n}:{i}" for i in range(600)] for n, t in enumerate(many))
+
+
+def test_a_collected_transcript_gives_its_share_of_the_budget_back():
+    """The events a dropped transcript held no longer count against the shared budget."""
+    gc.collect()
+    transcript_module._over_budget()  # count out what earlier tests left behind
+    before = transcript_module._held[0]
+    transcript = numbered(500, in_memory=1000)
+    assert transcript_module._held[0] == before + 500
+    del transcript
+    gc.collect()
+    transcript_module._over_budget()
+    assert transcript_module._held[0] == before

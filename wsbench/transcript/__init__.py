@@ -37,7 +37,8 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+import weakref
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
@@ -55,8 +56,10 @@ if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module
 __all__ = [
     "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
     "IN_MEMORY",
+    "KEEP_UNDER_BUDGET",
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MEMORY_BUDGET",
     "NOTICES",
     "SHOW_ALL",
     "SHOW_ENDS",
@@ -70,12 +73,19 @@ __all__ = [
 ]
 
 Payload = str | bytes | None
+_Spilled = tuple[list["Event"], bytes]  # what a spill wrote: the events and their bytes
 _PREVIEW = 72  # characters of a payload shown in the text form
 
 #: The largest transcript file :meth:`Transcript.load` reads unless given ``max_bytes=``.
 MAX_BYTES = 100 * 2**20
 #: How many events a transcript keeps in memory before the older half goes to disk (:mod:`wsbench.transcript.spool`).
 IN_MEMORY = 10_000
+#: How many events all transcripts together keep in memory. Past it, a transcript that is
+#: recorded to writes its older events to disk early, keeping its newest :data:`KEEP_UNDER_BUDGET`:
+#: a thousand short connections add up as one long one does (a load test).
+MEMORY_BUDGET = 100_000
+#: How many of its newest events a transcript keeps in memory when the budget is spent.
+KEEP_UNDER_BUDGET = 64
 #: The text form shows every event up to this many; past it, a summary (:meth:`Transcript.text`).
 SHOW_ALL = 200
 #: How many lines a summary shows at each end.
@@ -83,6 +93,8 @@ SHOW_ENDS = 20
 
 _seq = itertools.count(1)
 _record_lock = threading.Lock()
+_held = [0]  # events in memory in all transcripts (changed under _record_lock)
+_freed: deque[int] = deque()  # events of collected transcripts, taken off _held at the next look
 
 
 class Event(NamedTuple):
@@ -186,11 +198,37 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
         event = Event(seq=next(_seq), time=time.time(), **fields)
         spilled = None  # what a transcript spilled in this call: the next may write the same bytes
         for transcript in transcripts:
-            events = transcript._events
-            events.append(event)
-            if len(events) >= transcript._spill_at:  # a long conversation: older events go to disk
-                spilled = transcript._spill(spilled)
+            spilled = _keep(transcript, event, spilled)
     return event
+
+
+def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None) -> _Spilled | None:
+    """Append *event* to *transcript* (under the record lock), spilling its older events to disk
+    when it holds *in_memory* of them, or earlier when all transcripts together hold more than
+    :data:`MEMORY_BUDGET`; return what was spilled in this call (see :meth:`Transcript._spill`)."""
+    events = transcript._events
+    if events.__class__ is _Relay:  # a relay sink: its targets keep the copies
+        events.append(event)
+        return spilled
+    events.append(event)
+    _held[0] += 1
+    if len(events) >= transcript._spill_at:  # a long conversation: older events go to disk
+        return transcript._spill(spilled) or spilled
+    if _held[0] > MEMORY_BUDGET and len(events) >= transcript._budget_at and _over_budget():
+        return transcript._spill(spilled, keep=KEEP_UNDER_BUDGET) or spilled
+    return spilled
+
+
+def _over_budget() -> bool:
+    """Whether all transcripts hold more than the budget, once the collected ones are counted out."""
+    while _freed:
+        _held[0] -= _freed.popleft()
+    return _held[0] > MEMORY_BUDGET
+
+
+def _release(events: list[Event]) -> None:
+    """A transcript was collected: its events in memory no longer count (no lock: any thread, at any time)."""
+    _freed.append(len(events))
 
 
 class _Relay(list):
@@ -204,10 +242,7 @@ class _Relay(list):
     def append(self, event: Event) -> None:  # what record() calls, under its lock
         copy = event._replace(conn=self.conn)
         for target in self.targets:
-            events = target._events
-            events.append(copy)
-            if len(events) >= target._spill_at:
-                target._spill()
+            _keep(target, copy)
 
 
 def relay(conn: int, *transcripts: Transcript) -> Transcript:
@@ -245,14 +280,17 @@ class Transcript:
             raise ValueError(f"in_memory must be an integer of at least 2 events, not {in_memory!r}")
         self._hold = in_memory
         self._spill_at = in_memory  #: record() spills when this many events are in memory
+        self._budget_at = 2 * KEEP_UNDER_BUDGET  #: or this many, when all transcripts hold too many
         self._log: EventLog[Event] | None = None  # the older events, once there are many
         self._events: list[Event] = []  # the newest events (all of them until the first spill)
+        weakref.finalize(self, _release, self._events)
         self._extend(events)
 
-    def _spill(self, same_as: tuple[list[Event], bytes] | None = None) -> tuple[list[Event], bytes] | None:
-        """Write the older part of the events in memory to disk (under the record lock); return
-        (those events, their bytes) for the next transcript :func:`record` spills in the same call
-        (:meth:`EventLog.append`'s *same_as*), None when nothing was written.
+    def _spill(self, same_as: _Spilled | None = None, *, keep: int | None = None) -> _Spilled | None:
+        """Write the older events in memory to disk (under the record lock), keeping the newest
+        *keep* (half of *in_memory* unless told); return (those events, their bytes) for the next
+        transcript :func:`record` spills in the same call (:meth:`EventLog.append`'s *same_as*),
+        None when nothing was written.
 
         Should the disk fail (full, gone), or an event hold what the spool cannot write (a
         payload neither text nor bytes), every event stays in memory and the next try comes
@@ -260,17 +298,21 @@ class Transcript:
         recording thread never sees the failure.
         """
         events = self._events
-        count = len(events) - self._hold // 2
+        count = len(events) - (self._hold // 2 if keep is None else keep)
+        if count <= 0:
+            return None
         batch = events[:count]
         try:
             if self._log is None:
                 self._log = EventLog(_event_from_row)
             data = self._log.append(batch, same_as=same_as)
         except (OSError, TypeError, ValueError):
-            self._spill_at = len(events) + self._hold // 2
+            self._spill_at = self._budget_at = len(events) + self._hold // 2
             return None
         del events[:count]  # after the log holds them: a reader snapshots under the lock
+        _held[0] -= count
         self._spill_at = self._hold
+        self._budget_at = 2 * KEEP_UNDER_BUDGET
         return batch, data
 
     def _extend(self, events: Iterable[Event]) -> None:
@@ -285,11 +327,8 @@ class Transcript:
 
     def _add(self, batch: list[Event]) -> None:
         with _record_lock:
-            own = self._events
             for event in batch:
-                own.append(event)
-                if len(own) >= self._spill_at:
-                    self._spill()
+                _keep(self, event)
 
     def _view(self) -> LazyEvents[Event]:
         """A consistent snapshot of every event so far, those on disk read only when asked."""

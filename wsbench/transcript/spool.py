@@ -23,7 +23,8 @@ however long the conversation runs (issue 15). The format, and why:
   summary never read the file at all, and reading any event reads one batch.
 
 Writes happen on the recording thread under :func:`wsbench.transcript.record`'s lock;
-reads use ``os.pread``, which never moves a shared file position, so any thread may read.
+reads open the file for each batch and use ``os.pread``, so any thread may read, and a log
+holds one file descriptor (a load test's thousand connections hold a thousand, not two).
 Standard library only.
 """
 
@@ -120,12 +121,11 @@ def _restored(value: Any) -> Any:
     return base64.b64decode(value["b"]) if isinstance(value, dict) and value.keys() == {"b"} else value
 
 
-def _remove(fds: tuple[int, int], directory: str) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+def _remove(fd: int, directory: str) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -141,12 +141,11 @@ class EventLog(Generic[T]):
         self.path = os.path.join(self.directory, "events.json")
         try:
             write = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            read = os.open(self.path, os.O_RDONLY)
         except BaseException:
             shutil.rmtree(self.directory, ignore_errors=True)
             raise
-        self._write, self._read = write, read
-        self._finalizer = weakref.finalize(self, _remove, (write, read), self.directory)
+        self._write = write  # one descriptor a log: a reader opens the file for each batch it reads
+        self._finalizer = weakref.finalize(self, _remove, write, self.directory)
         self._end = 0  # bytes written so far
         self.starts: list[int] = []  #: each batch's first position
         self._places: list[tuple[int, int]] = []  # each batch's (offset, length) in the file
@@ -196,7 +195,11 @@ class EventLog(Generic[T]):
         if cached == number:
             return events
         offset, length = self._places[number]
-        data = os.pread(self._read, length, offset)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
         if len(data) != length:
             raise OSError(f"{self.path}: batch {number} is cut short ({len(data)} of {length} bytes)")
         events = [self._make(row) for row in _unpack(data)]
