@@ -82,7 +82,7 @@ class FakePage:
             data = base64.b64decode(command["bytes"]) if "bytes" in command else command["text"]
             self.ws.send(data)
             fields = {"bytes": command["bytes"]} if "bytes" in command else {"text": data}
-            self.report("send", re=re, buffered=0, **fields)
+            self.report("send", re=re, buffered=len(command.get("text", "")), **fields)
         elif op == "close":
             code = command["code"]
             if code != 1000 and not 3000 <= code <= 4999:  # as a browser does
@@ -175,6 +175,9 @@ def test_a_page_conversation_is_recorded_on_both_sides_as_one_connection(bench, 
     assert (closed.code, closed.reason, closed.detail) == (4001, "bye", "wasClean true")
     message = [e for e in events if e.side == "browser" and e.kind == "message"]
     assert [m.data for m in message] == ["hi", b"\x00\xff"] and message[1].detail == "ArrayBuffer"
+    sends = [e for e in events if e.side == "browser" and e.kind == "send"]
+    assert [s.detail for s in sends] == ["bufferedAmount 2", "bufferedAmount 0"]  # as the (fake) page reported
+    assert "bufferedAmount" not in str(widget.transcript)  # it varies from run to run: records only
     assert widget.url == f"ws://127.0.0.1:{bench.port}/echo"
     assert repr(widget) == "<BrowserClient /echo closed 4001 (private use) bye>"
 

@@ -215,9 +215,13 @@ class BrowserLink:
                 self.state, self.protocol = "open", report.get("detail") or ""
                 self.extensions = report.get("extensions") or ""
                 fields["detail"] = self.protocol or None
-            elif kind in ("send", "message"):
+            elif kind == "message":
                 fields["data"] = report.get("text", report.get("bytes"))
-                fields["detail"] = report.get("detail") if kind == "message" else None
+                fields["detail"] = report.get("detail")
+            elif kind == "send":  # bufferedAmount: in records and JSON Lines, not in the text form (it varies)
+                fields["data"] = report.get("text", report.get("bytes"))
+                if report.get("buffered") is not None:
+                    fields["detail"] = f"bufferedAmount {report['buffered']}"
             elif kind == "close":
                 self.state = "closing" if self.state != "closed" else self.state
                 fields.update(code=report.get("code"), reason=report.get("reason") or "")

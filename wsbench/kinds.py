@@ -142,7 +142,12 @@ _ALL = (
     Kind(
         "browser", "open", "the open event: detail is the subprotocol the browser was given (ws.protocol)", ("detail",)
     ),
-    Kind("browser", "send", "ws.send(): data is its text or bytes", ("data",)),
+    Kind(
+        "browser",
+        "send",
+        "ws.send(): data is its text or bytes; detail is ws.bufferedAmount just after, as the page reported it",
+        ("data", "detail"),
+    ),
     Kind(
         "browser",
         "message",
