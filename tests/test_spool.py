@@ -339,6 +339,10 @@ def test_many_short_transcripts_share_one_memory_budget(monkeypatch: pytest.Monk
     assert in_memory <= 20_000 + 300 * 2 * KEEP_UNDER_BUDGET
     assert sum(t._log is not None for t in many) > 250
     assert all(payloads(t) == [f"{n}:{i}" for i in range(600)] for n, t in enumerate(many))
+    asked = Transcript(in_memory=IN_MEMORY + 1)  # asked to keep more than the default: the budget leaves it
+    for i in range(1000):
+        record(asked, side="client", kind="receive", conn=0, data=f"a{i}")
+    assert asked._log is None and len(asked._events) == 1000
 
 
 def test_a_collected_transcript_gives_its_share_of_the_budget_back():

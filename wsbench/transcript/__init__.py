@@ -82,7 +82,8 @@ MAX_BYTES = 100 * 2**20
 IN_MEMORY = 10_000
 #: How many events all transcripts together keep in memory. Past it, a transcript that is
 #: recorded to writes its older events to disk early, keeping its newest :data:`KEEP_UNDER_BUDGET`:
-#: a thousand short connections add up as one long one does (a load test).
+#: a thousand short connections add up as one long one does (a load test). A transcript made
+#: with a larger ``in_memory`` than :data:`IN_MEMORY` keeps what it asked for.
 MEMORY_BUDGET = 100_000
 #: How many of its newest events a transcript keeps in memory when the budget is spent.
 KEEP_UNDER_BUDGET = 64
@@ -280,7 +281,9 @@ class Transcript:
             raise ValueError(f"in_memory must be an integer of at least 2 events, not {in_memory!r}")
         self._hold = in_memory
         self._spill_at = in_memory  #: record() spills when this many events are in memory
-        self._budget_at = 2 * KEEP_UNDER_BUDGET  #: or this many, when all transcripts hold too many
+        #: or this many, when all transcripts together hold too many (a transcript made with more
+        #: than the default in_memory asked to keep that many: the budget leaves it alone)
+        self._budget_at = 2 * KEEP_UNDER_BUDGET if in_memory <= IN_MEMORY else in_memory
         self._log: EventLog[Event] | None = None  # the older events, once there are many
         self._events: list[Event] = []  # the newest events (all of them until the first spill)
         weakref.finalize(self, _release, self._events)
@@ -312,7 +315,7 @@ class Transcript:
         del events[:count]  # after the log holds them: a reader snapshots under the lock
         _held[0] -= count
         self._spill_at = self._hold
-        self._budget_at = 2 * KEEP_UNDER_BUDGET
+        self._budget_at = 2 * KEEP_UNDER_BUDGET if self._hold <= IN_MEMORY else self._hold
         return batch, data
 
     def _extend(self, events: Iterable[Event]) -> None:
