@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 import wsbench
 from wsbench.browser_link import CONTROL_MAX, CONTROL_PREFIX
+from wsbench.errors import InvalidURL
 from wsbench.kinds import KINDS
 
 UA = "FakeBrowser/1.0 (wsbench tests)"
@@ -451,3 +453,23 @@ def test_wait_attached_says_whether_a_page_came(bench):
         fake.stop()
     wait_until(lambda: not widget.attached, T)
     assert widget.wait_attached(0) is True  # a page came: commands now say it has gone
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"path": "/echo x"}, InvalidURL, "a space at position"),
+        ({"path": "/echo\n"}, InvalidURL, "control character"),
+        ({"subprotocols": ["a b"]}, ValueError, "'a b' is not a token"),
+        ({"subprotocols": ["chat", "chat"]}, ValueError, "'chat' twice"),
+        ({"subprotocols": [""]}, ValueError, "'' is not a token"),
+        ({"timeout": -1}, ValueError, "timeout"),
+        ({"timeout": "5"}, TypeError, "timeout"),
+    ],
+)
+def test_what_a_browser_would_throw_on_is_refused_before_any_page_runs(bench, options, error, words):
+    """A path, subprotocols or timeout a page's WebSocket could not take: a clear error in the cell, no widget."""
+    path = options.pop("path", "/echo")
+    with pytest.raises(error, match=re.escape(words)):
+        bench.browser_connect(path, **options)
+    assert not bench._links

@@ -33,6 +33,8 @@ from ._gate import Gate
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control
 from .client import Connection, aconnect, connect
+from .client.bounds import check_timeout
+from .client.handshake import check_url
 from .errors import BenchError, InvalidPath, Timeout, TLSFailure
 from .states import StateMirror
 from .transcript import Transcript, record
@@ -367,6 +369,8 @@ class Bench(LoopbackService):
             raise InvalidPath(f"browser_connect needs a path starting with '/' and without '#', got {path!r}")
         if not self.running:
             raise BenchError(f"{self!r} is stopped: create a new Bench() to connect a browser to {path}")
+        check_url(self.url + path, None)  # what a page's WebSocket would refuse (spaces, control characters)
+        timeout = check_timeout(timeout, "timeout")
         link = BrowserLink(self.transcript, path, timeout=self.timeout if timeout is None else timeout)
         widget = BrowserClient(link, self.port, subprotocols=subprotocols, binary_type=binary_type, via=via)
         self._links[link.token] = link

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,16 @@ import traitlets
 
 from ..codes import describe
 from ..errors import ConnectError, InvalidCloseCode, ReasonTooLong, WsbenchError
+from ..secrets import mask_subprotocol
 from ..transcript import Event, Transcript
 
 if TYPE_CHECKING:
     from ..browser_link import BrowserLink
 
 __all__ = ["BINARY_TYPES", "VIA", "BrowserClient"]
+
+#: A subprotocol as the WebSocket API takes it: an HTTP token (RFC 9110), else SyntaxError.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 #: The page WebSocket's ``binaryType`` values: what a binary message arrives as.
 BINARY_TYPES = ("arraybuffer", "blob")
@@ -290,6 +295,17 @@ class BrowserClient(anywidget.AnyWidget):
     ) -> None:
         if isinstance(subprotocols, str) or not all(isinstance(p, str) for p in subprotocols):
             raise TypeError(f"subprotocols must be a list of strings, not {subprotocols!r}")
+        for n, protocol in enumerate(subprotocols):  # what new WebSocket(url, protocols) throws SyntaxError on
+            if not _TOKEN.fullmatch(protocol):
+                raise ValueError(
+                    f"subprotocol {mask_subprotocol(protocol)!r} is not a token (letters, digits and "
+                    "!#$%&'*+-.^_`|~ only, no spaces): a browser's new WebSocket() would throw SyntaxError"
+                )
+            if protocol in subprotocols[:n]:
+                raise ValueError(
+                    f"subprotocols name {mask_subprotocol(protocol)!r} twice: a browser's new WebSocket() "
+                    "would throw SyntaxError"
+                )
         if binary_type not in BINARY_TYPES:
             raise ValueError(f"binary_type must be one of {', '.join(BINARY_TYPES)}, not {binary_type!r}")
         if via not in VIA:
