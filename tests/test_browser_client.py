@@ -9,6 +9,7 @@ commands as a browser's WebSocket would (refusing close codes a browser refuses)
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
 import threading
@@ -26,6 +27,9 @@ from wsbench.errors import InvalidURL
 from wsbench.kinds import KINDS
 
 UA = "FakeBrowser/1.0 (wsbench tests)"
+#: websockets 17 asks callers of connect() to choose between two behaviours; 16 has no such argument
+#: (and the one behaviour these tests use: connect() returns the connection itself).
+_LEGACY = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 ORIGIN = "http://127.0.0.1:8888"
 T = 5 * TIMEOUT_SCALE  # seconds: the bound of every wait here
 
@@ -35,7 +39,7 @@ class FakePage:
 
     def __init__(self, bench: wsbench.Bench, widget: Any, *, ua: str = UA) -> None:
         self.bench, self.widget, self.ua = bench, widget, ua
-        self.ctl = connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, legacy=True)
+        self.ctl = connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, **_LEGACY)
         self.ws: ClientConnection | None = None
         self.n = 0
         self.lock = threading.Lock()
@@ -75,7 +79,7 @@ class FakePage:
             self.report("connect", data=url, protocols=list(self.widget._subprotocols))
             protocols = list(self.widget._subprotocols) or None
             self.ws = connect(
-                url, origin=ORIGIN, user_agent_header=self.ua, subprotocols=protocols, open_timeout=T, legacy=True
+                url, origin=ORIGIN, user_agent_header=self.ua, subprotocols=protocols, open_timeout=T, **_LEGACY
             )
             self.report("open", detail=self.ws.subprotocol or "", extensions="")
             self._thread(self._read)
