@@ -15,13 +15,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from conftest import TIMEOUT_SCALE
 from fastapi import WebSocket
 
 import wsbench
 
 CONNECTIONS = 1_000
 MESSAGES = 1_000_000  # in total, MESSAGES // CONNECTIONS per connection
-HARD_TIMEOUT = 90.0  # seconds for the whole run; measured ~30 s on 2 cores
+#: A bound against a hang, not a speed check (benchmarks/soak.py measures speed): the whole run took
+#: ~30 s on the 2-core machine on a quiet day and 75-90 s on 2026-11-30, when everything ran about
+#: three times slower there (the benchmarks' baselines too), and 90 s failed a CI run.
+HARD_TIMEOUT = 240.0 * TIMEOUT_SCALE
 NEEDED_FDS = 2 * CONNECTIONS + 512  # both ends of every connection live in this process
 
 
