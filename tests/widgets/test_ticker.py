@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import wait_until
+from conftest import TIMEOUT_SCALE, wait_until
 
 import wsbench
 from wsbench.widgets import Panel, Timeline, _ticker
@@ -123,3 +124,24 @@ def test_timeline_shows_its_refresh_error_over_the_last_picture(echo):
         wait_until(lambda: "'later'" in timeline.value and "stopped refreshing" not in timeline.value)
     finally:
         timeline.close()
+
+
+def test_a_view_closed_while_the_refresh_thread_holds_its_lock_does_not_deadlock():
+    """A widget collected inside the refresh thread's look at its views closes itself there (ipywidgets'
+    __del__ calls close, which discards it): discard must not wait for the lock that thread holds."""
+    view = _Fake()
+    _ticker.add(view)
+    finished = threading.Event()
+
+    def collected_during_the_look() -> None:
+        with _ticker._lock:  # as _run holds it while it copies the views, when a collection ran __del__
+            _ticker.discard(view)
+        finished.set()
+
+    worker = threading.Thread(target=collected_during_the_look, daemon=True)
+    worker.start()
+    worker.join(5 * TIMEOUT_SCALE)
+    assert finished.is_set(), "discard() waited for a lock its own thread held: the refresh thread would hang"
+    ticks = view.ticks
+    wait_until(lambda: not _ticker.running() or view not in list(_ticker._views))
+    assert view.ticks <= ticks + 1  # a discarded view is not refreshed any more

@@ -32,6 +32,7 @@ RETRY = 1.0
 
 class _View(Protocol):
     _due: float
+    _discarded: bool  # set by discard(): skipped, then forgotten at the next look
     tick_error: BaseException | None
 
     def _tick(self, now: float) -> None: ...
@@ -48,6 +49,7 @@ def add(view: _View) -> None:
     """Refresh *view* on the timer from now on."""
     global _thread
     with _lock:
+        view._discarded = False  # (again, if it was discarded before)
         _views.add(view)
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="wsbench-widgets", daemon=True)
@@ -55,9 +57,18 @@ def add(view: _View) -> None:
 
 
 def discard(view: _View) -> None:
-    """Stop refreshing *view*."""
-    with _lock:
-        _views.discard(view)
+    """Stop refreshing *view*: the thread skips it from now on, and forgets it now if its lock is
+    free, else at its next look.
+
+    Never waits for the lock: a widget that is garbage collected in the refresh thread, while that thread
+    holds the lock to copy its views, closes itself there (ipywidgets' ``__del__`` calls
+    ``close``), and would wait for ever for a lock its own thread holds."""
+    view._discarded = True
+    if _lock.acquire(blocking=False):  # free: forget it now
+        try:
+            _views.discard(view)
+        finally:
+            _lock.release()
 
 
 def running() -> bool:
@@ -71,12 +82,16 @@ def _run() -> None:
         time.sleep(TICK)  # the timer itself, not a wait for another thread
         with _lock:
             views = list(_views)
+            for view in views:
+                if view._discarded:
+                    _views.discard(view)
+            views = [view for view in views if not view._discarded]
             if not views:
                 _thread = None
                 return
         now = time.monotonic()
         for view in views:
-            if now < view._due:
+            if now < view._due or view._discarded:
                 continue
             try:
                 view._tick(now)
