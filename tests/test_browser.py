@@ -19,20 +19,13 @@ kernels are shut down at the end, and killed if they do not go.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_run import CHROMIUM, FLAGS, jupyter
 from notebook_run import read, student_version
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -42,36 +35,12 @@ NOTEBOOK = ROOT / "notebooks" / "widgets_demo.ipynb"
 TOUR = ROOT / "notebooks" / "00_start_here.ipynb"
 LEARNER = ROOT / "notebooks" / "18_receive_text.ipynb"  # its try-it panel (/upper) and Exercise 18.1
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("WSBENCH_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # windowingMode "none" keeps off-screen cells in the DOM; the other two remove the news pop-up.
 OVERRIDES = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
-START_TIMEOUT = 90.0  # seconds for JupyterLab to answer
 WAIT_MS = 60_000  # milliseconds for anything in the page
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(url: str, method: str = "GET") -> int:
-    with urllib.request.urlopen(
-        urllib.request.Request(url, method=method, data=b"" if method == "POST" else None), timeout=5
-    ) as response:
-        return response.status
 
 
 @pytest.fixture(scope="module")
@@ -108,61 +77,10 @@ def lab(lab_settings: Path, tmp_path: Path) -> Iterator[Callable[[str], str]]:
     _stripped_copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     _stripped_copy(TOUR, tmp_path / TOUR.name)
     nbformat.write(student_version(read(LEARNER)), tmp_path / LEARNER.name)
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(
-        os.environ,
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),  # no tabs from earlier sessions
-        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "user-settings"),  # none of this user's settings
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-    )
-    log = (tmp_path / "lab.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--allow-root",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={tmp_path}",
-            f"--IdentityProvider.token={token}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        for _ in range(int(START_TIMEOUT / 0.25) + 1):  # poll for the marker (HTTP 200), bounded in count and time
-            assert process.poll() is None, f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"JupyterLab did not answer in {START_TIMEOUT} s"
-            try:
-                if _request(f"{base}/api/status?token={token}") == 200:
-                    break
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)  # the poll interval, not a synchronization: the loop waits for the 200
-        else:
-            raise AssertionError(f"JupyterLab did not answer in {START_TIMEOUT} s")
-        yield lambda name: f"{base}/lab/tree/{name}?reset&token={token}"
+        with jupyter(tmp_path, tmp_path) as (root, token):
+            yield lambda name: f"{root}lab/tree/{name}?reset&token={token}"
     finally:
-        try:  # shuts the kernels down too
-            _request(f"{base}/api/shutdown?token={token}", method="POST")
-            process.wait(timeout=20)
-        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
-            pass
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the session this test started
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "browser_lab.log").write_bytes((tmp_path / "lab.log").read_bytes())
 

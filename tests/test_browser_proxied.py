@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, FLAGS, START_TIMEOUT, WAIT_MS, _free_port, _request, lab_settings
+from jupyter_run import CHROMIUM, FLAGS, jupyter
+from test_browser import ARTIFACTS, WAIT_MS, lab_settings
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -103,62 +97,10 @@ def proxied_lab(lab_settings: Path, tmp_path: Path) -> Iterator[str]:
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / NOTEBOOK)
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(
-        os.environ,
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "user-settings"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-    )
-    log = (tmp_path / "lab.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--allow-root",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.base_url={BASE}",
-            f"--ServerApp.root_dir={tmp_path}",
-            f"--IdentityProvider.token={token}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}{BASE.rstrip('/')}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        for _ in range(int(START_TIMEOUT / 0.25) + 1):  # poll for the marker (HTTP 200), bounded in count and time
-            assert process.poll() is None, f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"JupyterLab did not answer in {START_TIMEOUT} s"
-            try:
-                if _request(f"{base}/api/status?token={token}") == 200:
-                    break
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)  # the poll interval, not a synchronization: the loop waits for the 200
-        else:
-            raise AssertionError(f"JupyterLab did not answer in {START_TIMEOUT} s")
-        yield f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}"
+        with jupyter(tmp_path, tmp_path, base_url=BASE) as (root, token):
+            yield f"{root}lab/tree/{NOTEBOOK}?reset&token={token}"
     finally:
-        try:  # shuts the kernels down too
-            _request(f"{base}/api/shutdown?token={token}", method="POST")
-            process.wait(timeout=20)
-        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
-            pass
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the session this test started
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "browser_proxied_lab.log").write_bytes((tmp_path / "lab.log").read_bytes())
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT_SCALE, free_port, wait_until
+from conftest import free_port
+from jupyter_run import CHROMIUM, FLAGS, jupyter
 
 import wsbench
 from wsbench.cli import DEFAULT_PORT, main
@@ -373,16 +374,6 @@ def test_no_command_prints_help(capsys):
 # -- behind jupyter-server-proxy ------------------------------------------------------------
 
 BASE = "/base/"  # the Jupyter server's base_url, as a hub's /user/<name>/ would be
-CHROMIUM = os.environ.get("WSBENCH_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [  # as in tests/test_browser.py
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -397,49 +388,9 @@ def _get(url: str) -> tuple[int, str]:
 @pytest.fixture
 def jupyter_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A Jupyter server (jupyter-server-proxy enabled) on 127.0.0.1, base_url /base/; yields (http root, token)."""
-    port, token = free_port(), os.urandom(16).hex()
     (tmp_path / "root").mkdir()
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--allow-root",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.base_url={BASE}",
-            f"--ServerApp.root_dir={tmp_path / 'root'}",
-            f"--IdentityProvider.token={token}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    root = f"http://127.0.0.1:{port}{BASE}"
-
-    def answers() -> bool:
-        assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-        try:
-            return _get(f"{root}api/status?token={token}")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(answers, timeout=60)
-        yield root, token
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the session this fixture started
-        try:
-            process.wait(WAIT * TIMEOUT_SCALE)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(WAIT)
-        log.close()
+    with jupyter(tmp_path, tmp_path / "root", app="jupyter_server", base_url=BASE, log="server.log") as server:
+        yield server
 
 
 def test_serve_behind_jupyter_server_proxy(serve, jupyter_server):

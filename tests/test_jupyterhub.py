@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT_SCALE, free_port, wait_until
+from jupyter_run import CHROMIUM, FLAGS
 
 import wsbench
 from wsbench._jupyter import browser_url
@@ -38,16 +39,6 @@ from wsbench._jupyter import browser_url
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 NODE_BIN = ROOT / ".venv" / "node" / "node_modules" / ".bin"  # where `make setup` installs configurable-http-proxy
-CHROMIUM = os.environ.get("WSBENCH_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [  # as in tests/test_browser.py
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "class-of-2025"  # DummyAuthenticator's shared password: a test hub on loopback only
 WAIT = 60.0  # seconds for the hub to answer, or a server to spawn
 WAIT_MS = 60_000  # milliseconds for anything in a page
