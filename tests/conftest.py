@@ -33,6 +33,7 @@ import pytest
 from fastapi import FastAPI, HTTPException, WebSocket
 
 import wsbench
+from wsbench.transcript import record
 
 _counter = itertools.count(1)
 
@@ -165,3 +166,19 @@ def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench
 def bench(make_bench: Callable[..., wsbench.Bench]) -> wsbench.Bench:
     """A running Bench on 127.0.0.1 with the endpoints of this module."""
     return make_bench()
+
+
+def pipelined_echo(transcript: wsbench.Transcript, rounds: int, ahead: int) -> wsbench.Transcript:
+    """Record into *transcript* an echo conversation (connection 7) as it is recorded when the client
+    sends *ahead* messages before the first answer: windows of it cut sends from their receives."""
+    sent = received = 0
+    for step in range(rounds + ahead):
+        if sent < rounds:
+            record(transcript, side="client", kind="send", conn=7, data=f"m{sent}")
+            sent += 1
+        if step >= ahead:
+            record(transcript, side="server", kind="websocket.receive", conn=7, data=f"m{received}")
+            record(transcript, side="server", kind="websocket.send", conn=7, data=f"echo m{received}")
+            record(transcript, side="client", kind="receive", conn=7, data=f"echo m{received}")
+            received += 1
+    return transcript

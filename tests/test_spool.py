@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import pipelined_echo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,27 +122,11 @@ def test_a_long_text_is_a_summary():
     assert len(lines) == 2 * SHOW_ENDS + 4
 
 
-def pipelined(rounds: int, ahead: int) -> Transcript:
-    """An echo conversation as recorded when the client sends *ahead* messages before the first answer."""
-    transcript = Transcript(in_memory=64)
-    sent = received = 0
-    for step in range(rounds + ahead):
-        if sent < rounds:
-            record(transcript, side="client", kind="send", conn=0, data=f"m{sent}")
-            sent += 1
-        if step >= ahead:
-            record(transcript, side="server", kind="websocket.receive", conn=0, data=f"m{received}")
-            record(transcript, side="server", kind="websocket.send", conn=0, data=f"echo m{received}")
-            record(transcript, side="client", kind="receive", conn=0, data=f"echo m{received}")
-            received += 1
-    return transcript
-
-
 @pytest.mark.parametrize("rounds", [100, 101, 102, 103])
 @pytest.mark.parametrize("ahead", [1, 3, 7])
 def test_a_summary_ends_as_the_full_text_ends(rounds: int, ahead: int):
     """The last lines of a summary are the full text's last lines, wherever its window cuts a send from its receive."""
-    transcript = pipelined(rounds, ahead)
+    transcript = pipelined_echo(Transcript(in_memory=64), rounds, ahead)
     summary = str(transcript).split("\n")
     full = transcript.text(full=True).split("\n")
     assert summary[-SHOW_ENDS:] == full[-SHOW_ENDS:]

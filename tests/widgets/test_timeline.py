@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from conftest import wait_until
+from conftest import pipelined_echo, wait_until
 
 import wsbench
 from wsbench.transcript import Transcript, causal_order, record
@@ -274,26 +274,11 @@ def test_timeline_bundle_carries_the_picture_as_static_html(echo):
 # -- long conversations (issue 15) ---------------------------------------------------
 
 
-def _pipelined(rounds: int, ahead: int, transcript: Transcript) -> Transcript:
-    """An echo conversation as recorded when the client sends *ahead* messages before the first answer."""
-    sent = received = 0
-    for step in range(rounds + ahead):
-        if sent < rounds:
-            record(transcript, side="client", kind="send", conn=7, data=f"m{sent}")
-            sent += 1
-        if step >= ahead:
-            record(transcript, side="server", kind="websocket.receive", conn=7, data=f"m{received}")
-            record(transcript, side="server", kind="websocket.send", conn=7, data=f"echo m{received}")
-            record(transcript, side="client", kind="receive", conn=7, data=f"echo m{received}")
-            received += 1
-    return transcript
-
-
 @pytest.mark.parametrize("rounds", [500, 501, 503])
 def test_the_last_window_of_a_long_connection_joins_each_message_to_its_own_other_end(rounds: int):
     """Past the limit, the newest window's arrows still join 'mK' to 'mK', wherever the window cut a pair."""
     windows = Windows(40)
-    windows.add(_pipelined(rounds, 3, Transcript()))
+    windows.add(pipelined_echo(Transcript(), rounds, 3))
     (window,) = windows._windows.values()
     assert window.hidden == 4 * rounds - 40
     before = window.before()
@@ -306,7 +291,7 @@ def test_the_last_window_of_a_long_connection_joins_each_message_to_its_own_othe
 
 def test_a_live_timeline_reads_each_event_once(monkeypatch: pytest.MonkeyPatch):
     """A timeline of 30,000 events (most on disk) shows both ends, then reads only what is new at each redraw."""
-    transcript = _pipelined(7500, 1, Transcript())
+    transcript = pipelined_echo(Transcript(), 7500, 1)
     timeline = Timeline(transcript, live=False)
     try:
         assert f"… {30_000 - 400} events not shown …" in timeline.value
