@@ -141,6 +141,16 @@ def _sides(events: Any) -> list[tuple[str, str]]:
     return [(e.side, e.kind) for e in events]
 
 
+def _hi_and_bye(bench: wsbench.Bench, widget: wsbench.widgets.BrowserClient) -> None:
+    """Through the page: open, send "hi" and take the echo, close with 4001 "bye"; wait until both sides ended."""
+    widget.wait_open()
+    widget.send("hi")
+    widget.receive()
+    widget.close(4001, "bye")
+    widget.wait_closed()
+    bench.wait_idle()
+
+
 def test_a_page_conversation_is_recorded_on_both_sides_as_one_connection(bench, page):
     """Send from a cell, the echo, a close with 4001: both sides share one connection, in causal order."""
     widget, _fake = page("/echo")
@@ -234,12 +244,7 @@ def test_the_text_form_is_the_same_on_every_run(make_bench):
 def test_browser_events_print_in_the_browsers_words(bench, page):
     """A browser conversation's text form: connect path, open, → sends, ← messages, close and closed with code."""
     widget, _fake = page("/echo")
-    widget.wait_open()
-    widget.send("hi")
-    widget.receive()
-    widget.close(4001, "bye")
-    widget.wait_closed()
-    bench.wait_idle()
+    _hi_and_bye(bench, widget)
     lines = [line for line in str(widget.transcript).splitlines() if line.startswith("browser")]
     assert lines == [
         "browser  connect /echo",
@@ -432,12 +437,7 @@ def test_browser_connect_checks_its_arguments(bench):
 def test_the_timeline_draws_a_browser_lane(bench, page):
     """A browser conversation's timeline names the client lane "browser", with arrows both ways to the server."""
     widget, _fake = page("/echo")
-    widget.wait_open()
-    widget.send("hi")
-    widget.receive()
-    widget.close(4001, "bye")
-    widget.wait_closed()
-    bench.wait_idle()
+    _hi_and_bye(bench, widget)
     html = wsbench.widgets.Timeline(widget.transcript, live=False).to_html()
     assert 'class="wsb-tl-lane wsb-browser" text-anchor="middle">browser</text>' in html
     assert html.count('data-from="browser"') == 3  # connect, send, close
