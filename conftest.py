@@ -17,3 +17,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parent = item.parent
         if type(parent).__name__ == "IPyNbFile" and "text/html" not in parent.skip_compare:  # type: ignore[union-attr]
             parent.skip_compare = (*parent.skip_compare, "text/html")  # type: ignore[union-attr]
+
+
+# What a notebook teaches can change with an upstream release: every run says which versions it
+# ran on, and every failure repeats them, so a failing cell names the version that changed it.
+UPSTREAM = ("uvicorn", "starlette", "fastapi", "websockets", "wsproto", "jupyterlab", "ipywidgets")
+
+
+def upstream_versions() -> str:
+    """`name version` of each upstream package the notebooks teach, and Python's."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = [f"python {platform.python_version()}"]
+    for name in UPSTREAM:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found)
+
+
+def pytest_report_header() -> str:
+    return f"upstream: {upstream_versions()}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("upstream versions", upstream_versions()))

@@ -1,7 +1,7 @@
 """A real local JupyterHub: user A's browser reaches a bench through A's server's jupyter-server-proxy; B cannot.
 
 JupyterHub (from PyPI) with configurable-http-proxy (from npm, installed by the Makefile's setup
-into .venv/node), DummyAuthenticator with a password, SimpleLocalProcessSpawner (homes under
+into .tools/node), DummyAuthenticator with a password, SimpleLocalProcessSpawner (homes under
 tmp_path), users "alice" and "bob", everything on 127.0.0.1 with free ports; the hub's database,
 cookie secret and proxy pid file live in tmp_path. Each user logs in from their own Chromium
 context, which starts their single-user server (JupyterLab with jupyter-server-proxy).
@@ -38,7 +38,7 @@ from wsbench._jupyter import browser_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
-NODE_BIN = ROOT / ".venv" / "node" / "node_modules" / ".bin"  # where `make setup` installs configurable-http-proxy
+NODE_BIN = ROOT / ".tools" / "node" / "node_modules" / ".bin"  # where `make setup` installs configurable-http-proxy
 PASSWORD = "class-of-2025"  # DummyAuthenticator's shared password: a test hub on loopback only
 WAIT = 60.0  # seconds for the hub to answer, or a server to spawn
 WAIT_MS = 60_000  # milliseconds for anything in a page
@@ -60,8 +60,8 @@ def _chp() -> str:
     """configurable-http-proxy from .venv/node (or PATH); the test fails, not skips, without it."""
     found = shutil.which("configurable-http-proxy", path=f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     assert found, (
-        "configurable-http-proxy is missing: run `make setup` (npm installs it into .venv/node), "
-        "or `npm install --prefix .venv/node configurable-http-proxy@5`"
+        "configurable-http-proxy is missing: run `make setup` (npm installs it into .tools/node), "
+        "or `npm install --prefix .tools/node configurable-http-proxy@5`"
     )
     return found
 
