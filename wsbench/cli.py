@@ -137,7 +137,64 @@ def _parser() -> argparse.ArgumentParser:
         help="print no line per connection, message and close (by default each is one line on stdout, "
         "such as: #1 /echo open; secrets masked, long payloads cut)",
     )
+    _add_upgrade_check(commands)
     return parser
+
+
+def _add_upgrade_check(commands: Any) -> None:
+    check = commands.add_parser(
+        "upgrade-check",
+        help="replay a transcript against your app under two sets of versions and show what changes",
+        description="Serve your app under the versions installed here (or --baseline) and under --to, each in "
+        "an environment uv makes (cached in ~/.cache/wsbench/envs), replay every connection of the transcript "
+        "against each on 127.0.0.1, and print the difference: the client-side lines and uvicorn's log lines. "
+        "Exit status: 0 when nothing changed, 1 when something did, 2 for bad input or an environment that "
+        "could not be made.",
+    )
+    check.add_argument("transcript", help="a transcript saved with transcript.save(path) (JSON Lines)")
+    check.add_argument("--app", required=True, metavar="MODULE:ATTR", help="the ASGI app, e.g. main:app")
+    check.add_argument("--app-dir", default=".", help="the folder the app is imported from (default: .)")
+    check.add_argument(
+        "--to", required=True, action="append", metavar="PKG==VERSION", help="a version to try (repeatable)"
+    )
+    check.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="PKG==VERSION",
+        help="a version for the baseline instead of the installed one (repeatable)",
+    )
+    check.add_argument(
+        "--with",
+        dest="requirements",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="something else the app imports, installed on both sides (repeatable)",
+    )
+    check.add_argument("--ws", choices=_WS_CHOICES[1:], default="websockets-sansio", help="uvicorn's implementation")
+
+
+def _upgrade_check(args: argparse.Namespace) -> int:
+    from .errors import WsbenchError
+    from .transcript import Transcript
+    from .upgrade import upgrade_check
+
+    try:
+        report = upgrade_check(
+            Transcript.load(args.transcript),
+            args.app,
+            args.to,
+            baseline=args.baseline,
+            app_dir=args.app_dir,
+            requirements=args.requirements,
+            ws=args.ws,
+        )
+    except (WsbenchError, ValueError, OSError) as exc:
+        print(f"wsbench upgrade-check: error: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "upgrade-check":
+        return _upgrade_check(args)
     try:
         return _serve(args)
     except UsageError as exc:
