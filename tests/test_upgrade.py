@@ -13,7 +13,8 @@ import textwrap
 import pytest
 
 import wsbench
-from wsbench.upgrade import UpgradeError, _clean, _pins, upgrade_check
+from wsbench import UpgradeError
+from wsbench.upgrade import _clean, _pins, upgrade_check
 
 APP = """
 from fastapi import FastAPI, WebSocket

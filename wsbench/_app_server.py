@@ -15,6 +15,8 @@ import logging
 import sys
 import threading
 
+__all__ = ["main"]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()

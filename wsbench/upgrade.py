@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import os
 import re
 import shutil
@@ -24,12 +25,12 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .errors import WsbenchError
+from .errors import UpgradeError
 from .replay import ReplayResult, replay
 from .secrets import mask_url
 from .transcript import Transcript
 
-__all__ = ["UPSTREAM", "UpgradeError", "UpgradeReport", "upgrade_check"]
+__all__ = ["UPSTREAM", "UpgradeReport", "upgrade_check"]
 
 #: the packages whose versions decide how an endpoint behaves on the wire
 UPSTREAM = ("uvicorn", "starlette", "fastapi", "websockets", "wsproto")
@@ -38,10 +39,6 @@ _SERVER = Path(__file__).with_name("_app_server.py")
 _ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b|\[[0-9a-f:]+\]:\d+")
 _PROCESS = re.compile(r"\[\d+\]")
 _REQUEST = re.compile(r'"WebSocket ([^"]*)"')
-
-
-class UpgradeError(WsbenchError):
-    """Raised when an environment cannot be made or its server does not start (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -180,10 +177,10 @@ def _uv() -> str:
     if found:
         return found
     try:
-        from uv import find_uv_bin  # type: ignore[import-not-found]
+        uv = importlib.import_module("uv")  # the uv package ships its binary
     except ImportError:
         raise UpgradeError("the upgrade check makes its environments with uv: `pip install uv`") from None
-    return str(find_uv_bin())
+    return str(uv.find_uv_bin())
 
 
 def _environment(root: Path, interpreter: str, spec: tuple[str, ...]) -> Path:
