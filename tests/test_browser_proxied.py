@@ -35,6 +35,8 @@ CELLS = [
 import wsbench
 from fastapi import WebSocket, WebSocketDisconnect
 
+pytestmark = pytest.mark.browser
+
 bench = wsbench.Bench(name="proxied")
 
 @bench.websocket("/echo")
