@@ -420,6 +420,108 @@ def test_malformed_control_messages_are_refused_with_a_clear_close(bench, what, 
         assert conn.receive_text(timeout=T) == "ok"
 
 
+def _refused(ctl: ClientConnection) -> tuple[int | None, str | None]:
+    """The close code and reason the bench answered a control socket with (at most the "open" command first)."""
+    with pytest.raises(ConnectionClosed):
+        for _ in range(3):
+            ctl.recv(timeout=T)
+    return ctl.close_code, ctl.close_reason
+
+
+@pytest.mark.parametrize(
+    "nested", ["[" * 100_000 + "]" * 100_000, '{"n": 1, "kind": "send", "protocols": ' + "[" * 100_000]
+)
+def test_a_report_nested_100k_deep_is_refused_with_a_clear_close(bench, nested):
+    """A control message nested past what a report holds: close 1008 naming it, before any parse (no
+    RecursionError, no 1006, no "Exception in ASGI application"); nothing recorded; the bench serves on."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    log_before = len(wsbench.server_log())
+    with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, max_size=None) as ctl:
+        ctl.send(json.dumps({"n": 0, "kind": "hello", "ua": UA}))
+        assert json.loads(ctl.recv(timeout=T))["op"] == "open"
+        ctl.send(nested)
+        code, reason = _refused(ctl)
+    assert code == 1008 and "nested too deep" in (reason or ""), (code, reason)
+    wait_until(lambda: not widget.attached, T)
+    assert "nested too deep" in widget._link.why_gone
+    assert not any("Exception" in line for line in wsbench.server_log()[log_before:])
+    assert not any(e.side == "browser" for e in bench.transcript)
+
+
+def test_brackets_inside_report_text_are_not_nesting(bench, page):
+    """A message the page received that is full of brackets (or quotes and backslashes) is a string: recorded."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    for text in ["[" * 100_000, '{"a": [' * 10_000, '\\"[' * 10_000, "\\" * 10_000 + "["]:
+        widget.send(text)
+        assert widget.receive() == text
+
+
+#: After hello, reports no browser's WebSocket makes in this order; the last one is refused.
+_IMPOSSIBLE = [
+    ("closed before connect", [("closed", {"code": 1006, "reason": "", "clean": False})]),
+    ("open before connect", [("open", {"detail": ""})]),
+    ("a second connect", [("connect", {"data": "ws://x/echo"}), ("connect", {"data": "ws://x/echo"})]),
+    ("open after closed", [("connect", {}), ("closed", {"code": 1006}), ("open", {"detail": ""})]),
+    ("a second open", [("connect", {}), ("open", {}), ("open", {})]),
+    ("open after error", [("connect", {}), ("error", {}), ("open", {})]),
+    ("message before open", [("connect", {}), ("message", {"text": "x"})]),
+    ("message after closed", [("connect", {}), ("open", {}), ("closed", {"code": 1000}), ("message", {"text": "x"})]),
+    ("send before open", [("connect", {}), ("send", {"text": "x"})]),
+    ("a second closed", [("connect", {}), ("closed", {"code": 1006}), ("closed", {"code": 1006})]),
+]
+
+
+@pytest.mark.parametrize("reports", [case[1] for case in _IMPOSSIBLE], ids=[case[0] for case in _IMPOSSIBLE])
+def test_reports_in_an_order_no_browser_makes_are_refused_not_recorded(bench, reports):
+    """A report a browser's WebSocket cannot make after the ones before it: close 1008 saying so; the reports
+    before it are recorded, it is not."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    try:
+        fake.report("hello", ua=UA, origin=ORIGIN)
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
+        for kind, fields in reports:
+            fake.report(kind, **fields)
+        code, reason = _refused(fake.ctl)
+    finally:
+        fake.stop()
+    assert code == 1008 and "not an order a browser's WebSocket reports" in (reason or ""), (code, reason)
+    assert len(reason.encode()) <= 123
+    browser = [e.kind for e in widget.transcript if e.side == "browser"]
+    assert browser == [kind for kind, _ in reports[:-1]]
+
+
+def test_every_order_a_browser_makes_is_recorded(bench):
+    """What a browser can report after connect: error then closed; send and close after closed; refused anywhere."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    reports = [
+        ("refused", {"detail": "InvalidStateError: this page has no WebSocket yet"}),
+        ("connect", {"data": f"ws://127.0.0.1:{bench.port}/echo"}),
+        ("refused", {"detail": "InvalidStateError: Still in CONNECTING state."}),
+        ("open", {"detail": ""}),
+        ("send", {"text": "a"}),
+        ("message", {"text": "a"}),
+        ("close", {"code": 1000, "reason": ""}),
+        ("message", {"text": "late"}),  # received while closing
+        ("error", {}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+        ("send", {"text": "after"}),  # a browser's send() on a closed WebSocket does not throw
+        ("close", {"code": 1000, "reason": ""}),  # nor does close()
+    ]
+    try:
+        fake.report("hello", ua=UA, origin=ORIGIN)
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
+        for kind, fields in reports:
+            fake.report(kind, **fields)
+        wait_until(lambda: len([e for e in widget.transcript if e.side == "browser"]) == len(reports), T)
+        assert widget.attached
+    finally:
+        fake.stop()
+    assert [e.kind for e in widget.transcript if e.side == "browser"] == [kind for kind, _ in reports]
+
+
 def test_browser_connect_checks_its_arguments(bench):
     """A path without '/', a fragment, a wrong binary_type or via: refused before any page sees it."""
     with pytest.raises(wsbench.InvalidPath):

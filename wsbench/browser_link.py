@@ -15,8 +15,10 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import secrets
 from collections.abc import Callable
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from . import loop
@@ -48,6 +50,11 @@ _STR_FIELDS = {
     "origin": 2000,
 }
 _INT_FIELDS = ("n", "re", "code", "buffered")
+#: How deep a report nests: an object holding one list (of protocols).
+_DEPTH = 2
+#: Strings and brackets a report holds at most: its fields, names and values, and 64 protocols.
+_TOKENS = 256
+_SPECIAL = re.compile(r'["\[\]{}]')
 _NO_PAGE = (
     "no browser page is showing this widget (nbval, nbconvert and a plain kernel have none): "
     "display it in JupyterLab, where its JavaScript opens the WebSocket"
@@ -74,6 +81,7 @@ def _report(text: object, expected: int) -> dict[str, Any]:
         raise _Refused(1003, "control messages are JSON text")
     if len(text) > CONTROL_MAX:
         raise _Refused(1009, f"control message over {CONTROL_MAX} characters")
+    _check_shape(text)
     try:
         report = json.loads(text)
     except ValueError:
@@ -120,6 +128,57 @@ def _report(text: object, expected: int) -> dict[str, Any]:
     return report
 
 
+def _check_shape(text: str) -> None:
+    """Refuse, before it is parsed, a control message nested deeper than a report (:data:`_DEPTH`) or
+    holding more strings and brackets (:data:`_TOKENS`): the parser recurses once a level, so a message
+    nested 100k deep would end in a RecursionError. One pass, each string skipped by json's own scanner."""
+    depth = pos = 0
+    for _ in range(_TOKENS):
+        found = _SPECIAL.search(text, pos)
+        if found is None:
+            return
+        char, pos = found.group(), found.end()
+        if char == '"':
+            try:
+                pos = scanstring(text, pos)[1]
+            except ValueError:  # an unterminated string or a bad escape: the parser says "not JSON"
+                return
+        elif char in "[{":
+            depth += 1
+            if depth > _DEPTH:
+                raise _Refused(1008, "control message nested too deep: a report is one JSON object with one list")
+        else:
+            depth -= 1
+    if _SPECIAL.search(text, pos):
+        raise _Refused(1008, f"control message holds more than {_TOKENS} strings and brackets: not a report")
+
+
+def _out_of_order(kind: str, seen: set[str]) -> str | None:
+    """Why a browser's WebSocket cannot report *kind* after the kinds *seen*; None when it can.
+
+    One WebSocket a page: connect first; open only while connecting (no error yet); messages and
+    errors between open (connect, for errors) and closed; send after open, close after connect, also
+    once closed (the browser does not throw); refused (what the browser threw) at any time.
+    """
+    if kind in ("hello", "refused"):
+        return None
+    if kind == "connect":
+        return "a second 'connect'" if "connect" in seen else None
+    if "connect" not in seen:
+        return f"{kind!r} before 'connect'"
+    if kind == "close":
+        return None
+    if kind == "send":
+        return None if "open" in seen else "'send' before 'open'"
+    if "closed" in seen:
+        return f"{kind!r} after 'closed'"
+    if kind == "open":
+        return "a second 'open'" if "open" in seen else "'open' after 'error'" if "error" in seen else None
+    if kind == "message" and "open" not in seen:
+        return "'message' before 'open'"
+    return None
+
+
 class BrowserLink:
     """The bench's end of one browser page's WebSocket (see :meth:`Bench.browser_connect`).
 
@@ -162,6 +221,7 @@ class BrowserLink:
         self.user_agent = ""
         self.expecting = False  #: the page's WebSocket may connect now
         self._next = 0
+        self._seen: set[str] = set()  # the kinds reported so far
         self._ids = 0
         self._waiting: dict[int, Event | None] = {}  # command id -> the report answering it
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
@@ -199,6 +259,10 @@ class BrowserLink:
             report = _report(text, self._next)
             self._next += 1
             kind = report["kind"]
+            why = _out_of_order(kind, self._seen)
+            if why is not None:
+                raise _Refused(1008, f"{why}: not an order a browser's WebSocket reports")
+            self._seen.add(kind)
             if kind == "hello":
                 self.user_agent = report.get("ua") or ""
                 self.expecting = True
