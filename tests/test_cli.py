@@ -417,10 +417,11 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "lines_mod.py").write_text("raise RuntimeError('first line\\nsecond line\\x1b[31m')\n")
     (tmp_path / "syntax_mod.py").write_text("def (:\n")
     (tmp_path / "needs_mod.py").write_text("import no_such_dependency_xyz\n")
+    (tmp_path / "getattr_mod.py").write_text("def __getattr__(name):\n    raise KeyError(name)\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path
-    for name in ("notapp_mod", "broken_mod", "exit_mod", "exit3_mod", "lines_mod", "syntax_mod", "needs_mod"):
+    for name in [path.stem for path in tmp_path.glob("*_mod.py")]:
         sys.modules.pop(name, None)
 
 
@@ -434,6 +435,7 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--app", "lines_mod"], "cannot import module 'lines_mod': RuntimeError: first line\\nsecond line\\x1b[31m"),
         (["--app", "syntax_mod"], "cannot import module 'syntax_mod': SyntaxError: invalid syntax (syntax_mod.py"),
         (["--app", "needs_mod"], "cannot import module 'needs_mod': ModuleNotFoundError: No module named 'no_such_dep"),
+        (["--app", "getattr_mod:app"], "getattr_mod:app: reading 'app' raised KeyError: 'app'"),
         (["--app", "notapp_mod:missing"], "module 'notapp_mod' has no attribute 'missing'"),
         (["--app", "notapp_mod:app"], "notapp_mod:app is a int, not an ASGI app"),
         (["--app", "notapp_mod:two"], "notapp_mod:two is a function, not an ASGI app"),
