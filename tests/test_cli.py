@@ -218,6 +218,11 @@ def test_serve_logs_each_connection_message_and_close(serve):
         "#3 /members?token=*** closed 1000 (OK)",
         "#4 /nowhere rejected: HTTP 403 (closed before accept)",
     )
+    with wsbench.connect(served.url + "/echo?pad=" + "A" * 5000, timeout=WAIT) as conn:  # a line stays short
+        conn.send_text("y" * 5000)
+        conn.receive_text()
+    path = "/echo?pad=" + "A" * 190 + "…"
+    served.expect(f"#5 {path} open", f"#5 {path} ← text '{'y' * 59}… (5000 characters)")
     status, rest = served.stop()
     assert status == 0
     logged = [line for line in served.lines + rest.splitlines() if line.startswith("#")]

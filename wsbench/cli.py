@@ -45,6 +45,8 @@ _WS_CHOICES = ("auto", "websockets-sansio", "wsproto", "websockets")  # wsbench.
 _POLL = 0.1  # seconds between two looks at the transcript while serving: lines show within this
 _SHOWN = 60  # characters of a payload shown in a log line; longer ones are cut, with their size
 _LINES = 10_000  # log lines waiting for the terminal at most; past it, newer ones are counted, not kept
+_PATH = 200  # characters of a connection's path and query shown in its lines; longer ones are cut
+_LINE = 500  # characters of a log line at most (an endpoint's exception may quote a whole message)
 
 
 class UsageError(Exception):
@@ -215,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
         bench.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    lines.flush()  # what the stop did to open connections (1012, service restart)
+        lines.flush()  # what came last, and what the stop did to open connections (1012, service restart)
     _say("wsbench serve: stopped")
     return 0
 
@@ -314,7 +316,8 @@ class _ConnectionLog:
     (:mod:`wsbench.secrets`); payloads past :data:`_SHOWN` characters are cut, with their size.
 
     It keeps no history: a connection's number, path and state live in the call that serves it
-    and go with it, and lines wait in a bounded :class:`_Lines` until printed.
+    and go with it, and lines (of at most :data:`_LINE` characters, the path cut at :data:`_PATH`)
+    wait in a bounded :class:`_Lines` until printed.
     """
 
     def __init__(self, app: Any, lines: _Lines) -> None:
@@ -335,7 +338,8 @@ class _ConnectionLog:
         from .secrets import mask_text, mask_url
 
         self._count += 1
-        conn = _Connection(self._count, mask_url(_path(scope)))
+        path = mask_url(_path(scope))
+        conn = _Connection(self._count, path if len(path) <= _PATH else path[:_PATH] + "…")
         frame = sys._getframe()
         self._running[frame] = conn
 
@@ -363,7 +367,8 @@ class _ConnectionLog:
             del self._running[frame]
 
     def _add(self, conn: _Connection, words: str) -> None:
-        self._lines.add(f"#{conn.number} {conn.path} {words}")
+        line = f"#{conn.number} {conn.path} {words}"
+        self._lines.add(line if len(line) <= _LINE else line[:_LINE] + "…")
 
     def _note(self, conn: _Connection, message: dict[str, Any]) -> None:
         """The line for one ASGI message of *conn*, if it has one."""
