@@ -544,7 +544,7 @@ _IMPOSSIBLE = [
     ("open after error", [("connect", {}), ("error", {}), ("open", {})]),
     ("message before open", [("connect", {}), ("message", {"text": "x"})]),
     ("message after closed", [("connect", {}), ("open", {}), ("closed", {"code": 1000}), ("message", {"text": "x"})]),
-    ("send before open", [("connect", {}), ("send", {"text": "x"})]),
+    ("send while connecting", [("connect", {}), ("send", {"text": "x"})]),
     ("a second closed", [("connect", {}), ("closed", {"code": 1006}), ("closed", {"code": 1006})]),
 ]
 
@@ -569,13 +569,10 @@ def test_reports_in_an_order_no_browser_makes_are_refused_not_recorded(bench, re
     assert browser == [kind for kind, _ in reports[:-1]]
 
 
-def test_every_order_a_browser_makes_is_recorded(bench):
-    """What a browser can report after connect: error then closed; send and close after closed; refused anywhere."""
-    widget = bench.browser_connect("/echo", timeout=T)
-    fake = FakePage(bench, widget)
-    reports = [
+_POSSIBLE = [
+    [
         ("refused", {"detail": "InvalidStateError: this page has no WebSocket yet"}),
-        ("connect", {"data": f"ws://127.0.0.1:{bench.port}/echo"}),
+        ("connect", {"data": "ws://127.0.0.1/echo"}),
         ("refused", {"detail": "InvalidStateError: Still in CONNECTING state."}),
         ("open", {"detail": ""}),
         ("send", {"text": "a"}),
@@ -586,7 +583,29 @@ def test_every_order_a_browser_makes_is_recorded(bench):
         ("closed", {"code": 1006, "reason": "", "clean": False}),
         ("send", {"text": "after"}),  # a browser's send() on a closed WebSocket does not throw
         ("close", {"code": 1000, "reason": ""}),  # nor does close()
-    ]
+    ],
+    [  # a handshake that failed: send() no longer throws once the WebSocket is closed
+        ("connect", {"data": "ws://127.0.0.1/nowhere"}),
+        ("error", {}),
+        ("send", {"text": "x"}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+        ("send", {"text": "y"}),
+    ],
+    [  # closed while connecting: closing, then closed
+        ("connect", {"data": "ws://127.0.0.1/echo"}),
+        ("close", {"code": 1000, "reason": ""}),
+        ("send", {"text": "x"}),
+        ("error", {}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+    ],
+]
+
+
+@pytest.mark.parametrize("reports", _POSSIBLE, ids=["open and closed", "failed handshake", "closed while connecting"])
+def test_every_order_a_browser_makes_is_recorded(bench, reports):
+    """What a browser can report after connect: error then closed; send and close after closed; refused anywhere."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
     try:
         fake.report("hello", ua=UA, origin=ORIGIN)
         assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"

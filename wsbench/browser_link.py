@@ -163,8 +163,9 @@ def _out_of_order(kind: str, seen: set[str]) -> str | None:
     """Why a browser's WebSocket cannot report *kind* after the kinds *seen*; None when it can.
 
     One WebSocket a page: connect first; open only while connecting (no error yet); messages and
-    errors between open (connect, for errors) and closed; send after open, close after connect, also
-    once closed (the browser does not throw); refused (what the browser threw) at any time.
+    errors between open (connect, for errors) and closed; send once no longer connecting and close
+    after connect, also once closed (the browser does not throw); refused (what the browser threw)
+    at any time.
     """
     if kind in ("hello", "refused"):
         return None
@@ -174,8 +175,8 @@ def _out_of_order(kind: str, seen: set[str]) -> str | None:
         return f"{kind!r} before 'connect'"
     if kind == "close":
         return None
-    if kind == "send":
-        return None if "open" in seen else "'send' before 'open'"
+    if kind == "send":  # send() throws only while connecting; past that the page reports it
+        return None if seen & {"open", "close", "error", "closed"} else "'send' while connecting"
     if "closed" in seen:
         return f"{kind!r} after 'closed'"
     if kind == "open":
