@@ -397,6 +397,29 @@ def test_serve_app_from_a_module(serve, tmp_path):
     assert served.stop()[0] == 0
 
 
+def test_an_endpoint_that_blocks_the_loop_is_named_in_the_log(serve, tmp_path):
+    """An --app endpoint that blocks the loop (time.sleep) gets a line naming its connection and the fix."""
+    (tmp_path / "slowapp.py").write_text(
+        "import time\n"
+        "from fastapi import FastAPI, WebSocket\n"
+        "api = FastAPI()\n"
+        "@api.websocket('/slow')\n"
+        "async def slow(websocket: WebSocket):\n"
+        "    await websocket.accept()\n"
+        "    time.sleep(1.5)  # blocks the loop\n"
+        "    await websocket.send_text('late')\n"
+    )
+    served = serve("--app", "slowapp:api")
+    with wsbench.connect(served.url + "/slow", timeout=WAIT) as conn:
+        assert conn.receive_text() == "late"
+    served.expect("#1 /slow open", "#1 /slow → text 'late'")
+    status, rest = served.stop()
+    assert status == 0
+    blocked = [line for line in served.lines + rest.splitlines(True) if " ! blocked the loop for " in line]
+    assert len(blocked) == 1 and blocked[0].startswith("#1 /slow ! blocked the loop for 1."), blocked
+    assert "await asyncio.sleep" in blocked[0]
+
+
 def test_non_loopback_host_warns(serve, tmp_path):
     """A host that is not loopback draws a warning on stderr (simulated: loopback judged otherwise)."""
     script = (

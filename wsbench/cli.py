@@ -30,7 +30,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
@@ -324,12 +323,6 @@ class _ConnectionLog:
         self.app = app
         self._lines = lines
         self._count = 0
-        #: the connections running now, by the frame of the call serving each (for a blocked loop)
-        self._running: dict[FrameType, _Connection] = {}
-
-    def live(self) -> int:
-        """How many connections the log holds state for: those running now."""
-        return len(self._running)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket":
@@ -340,8 +333,6 @@ class _ConnectionLog:
         self._count += 1
         path = mask_url(_path(scope))
         conn = _Connection(self._count, path if len(path) <= _PATH else path[:_PATH] + "…")
-        frame = sys._getframe()
-        self._running[frame] = conn
 
         async def logged_receive() -> dict[str, Any]:
             message = await receive()
@@ -363,8 +354,6 @@ class _ConnectionLog:
         except BaseException as exc:
             self._add(conn, mask_text(f"! endpoint raised {type(exc).__name__}: {exc}"))
             raise
-        finally:
-            del self._running[frame]
 
     def _add(self, conn: _Connection, words: str) -> None:
         line = f"#{conn.number} {conn.path} {words}"
@@ -397,9 +386,14 @@ class _ConnectionLog:
             self._add(conn, f"closed {closed}" + (" [by the server]" if kind == "websocket.close" else ""))
 
     def blocked(self, blockage: Blockage) -> None:
-        """The watchdog's listener: a line naming the connection whose endpoint blocked the loop."""
-        conn = next((self._running.get(frame) for frame in blockage.stack if frame in self._running), None)
-        if conn is not None:
+        """The watchdog's listener: a line naming the connection whose endpoint blocked the loop.
+
+        Its ``conn`` is found in the frame of :meth:`__call__` among the frames the loop ran while
+        blocked (the watchdog tells after the block, when the connection may have ended already, its
+        frame kept by the blockage): nothing of a connection is kept here for it."""
+        frame = next((f for f in blockage.stack if f.f_code is _ConnectionLog.__call__.__code__), None)
+        conn = frame.f_locals.get("conn") if frame is not None else None
+        if isinstance(conn, _Connection):
             self._add(
                 conn,
                 f"! blocked the loop for {blockage.seconds:.1f} s: use `await asyncio.sleep`, or run blocking "
