@@ -10,7 +10,8 @@ import pytest
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """nbval cells are marked ``notebooks`` (``make check`` leaves them out); nbval: leave the widgets' static HTML out of the comparison (a panel's or timeline's text/html
+    """nbval cells are marked ``notebooks`` (``make check`` leaves them out); nbval: leave the
+    widgets' static HTML out of the comparison (a panel's or timeline's text/html
     shows whatever had arrived when the cell ended, and notebooks stored before it existed lack it);
     text/plain, their deterministic form, is still compared."""
     for item in items:
