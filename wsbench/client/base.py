@@ -231,7 +231,7 @@ class ConnectionBase:
     def _timeout(self, what: str, timeout: float) -> Timeout:
         blocked = self._pairing.blocked_since(time.time() - timeout) if self._pairing is not None else None
         if blocked:  # the peer is not to blame: the bench could not run
-            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}; nothing was lost")
+            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}")
         return Timeout(
             f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
         )
