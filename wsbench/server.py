@@ -501,12 +501,13 @@ class Bench(LoopbackService):
             return None
         paths = [r.path for r in routes if isinstance(r, (APIWebSocketRoute, WebSocketRoute))]
         paths += [f"{r.path}/..." for r in routes if isinstance(r, Mount)]
-        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "") or "none"
+        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+        has = f"it has: {shown}" if paths else "it has no WebSocket endpoints yet"
         if self.root_path and route_path.startswith(self.root_path):
             fix = f"a client talking to the bench directly leaves out its root_path {self.root_path}"
         else:
             fix = "run the cell that defines it"
-        return f"no endpoint at {route_path} on this bench (it has: {shown}): {fix}"
+        return f"no endpoint at {route_path} on this bench ({has}): {fix}"
 
     def browser_url(self, path: str = "/") -> str:
         """Where a browser in the same JupyterLab reaches *path* of this bench: through

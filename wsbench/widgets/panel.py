@@ -447,7 +447,7 @@ class Panel(widgets.VBox):
         try:
             if old.state == "open":
                 old.close(1000, "reconnect")
-            new = self._reconnect() if self._reconnect is not None else old.reconnect()
+            new = self._reconnect() if self._reconnect is not None else _reconnect(old)
         except WsbenchError as exc:
             self.result.value = f"{type(exc).__name__}: {exc}"
             self.flush()
@@ -479,6 +479,17 @@ class Panel(widgets.VBox):
             found.append(widget)
             stack.extend(getattr(widget, "children", ()))
         return found
+
+
+def _reconnect(conn: Connection) -> Connection:
+    """``conn.reconnect()``; but when the bench it was made on is stopped (its cell re-run made a new
+    one), the same path on the bench that replaced it, or a BenchError saying which cell to run."""
+    from ..server import Bench
+
+    bench = conn._pairing
+    if isinstance(bench, Bench) and not bench.running:
+        return bench.reopen(conn)
+    return conn.reconnect()
 
 
 def _with_html(bundle: Any, html: str) -> Any:
