@@ -224,3 +224,28 @@ def test_interrupt_refuses_a_task_that_is_not_what_blocks_the_loop(bench, releas
         assert loop.interrupt(blocker.task, bench._loop, wait=0.1) is False  # not blocked any more
         echo.send_text("still here")
         assert echo.receive_text(timeout=5) == "still here"
+
+
+def test_a_panel_on_a_stuck_bench_names_what_blocks_it(bench, release, monkeypatch):
+    """The panel's ping and reconnect say which endpoint blocks the bench, and that it still does."""
+    from wsbench.widgets import Panel
+
+    monkeypatch.setattr(loop, "STUCK_AFTER", 0.6)
+
+    @bench.websocket("/sleeper")
+    async def sleeper(websocket: WebSocket) -> None:
+        await websocket.accept()
+        release.wait(60)
+
+    panel = Panel(bench.connect("/echo", timeout=1, close_timeout=1), live=False)
+    try:
+        bench.connect("/sleeper")
+        wait_until(lambda: (blocked := loop.blocked_now(bench._loop)) and blocked.seconds >= 0.6)
+        panel.ping_button.click()
+        said = panel.result.value
+        assert said.startswith("Timeout: ping: no pong from <Connection /echo open> within 1 s: ")
+        assert "still blocked" in said and "by endpoint /sleeper, in sleeper() line " in said
+        panel.reconnect_button.click()
+        assert panel.result.value.startswith("Timeout: cannot connect to /echo: the bench's loop is still blocked")
+    finally:
+        panel.close()

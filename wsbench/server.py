@@ -444,12 +444,15 @@ class Bench(LoopbackService):
             raise self._explained(exc, path) from None
 
     def reopen(self, conn: Connection) -> Connection:
-        """A new connection like *conn* (its path, query and options) on the bench that replaced
-        this one (the same *name*: its cell was re-run); BenchError saying what to run if none did.
-        A panel's reconnect button follows a replaced bench this way."""
-        with LoopbackService._registry_lock:
-            successor = type(self)._running.get(self.name)
-        if successor is None or successor is self:
+        """A new connection like *conn* (its path, query and options): on this bench while it runs, else
+        on the bench that replaced it (the same *name*: its cell was re-run); BenchError saying what
+        to run if none did. A panel's reconnect button goes this way, so it follows a replaced bench and
+        names what blocks a stuck one."""
+        successor: Bench | None = self
+        if not self.running:
+            with LoopbackService._registry_lock:
+                successor = type(self)._running.get(self.name)
+        if successor is None or (successor is self and not self.running):
             raise BenchError(
                 f"{self!r} was stopped and no bench replaced it: run the cell that makes the bench, "
                 "then the cell that made this connection (or panel) again"

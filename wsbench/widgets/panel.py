@@ -482,14 +482,12 @@ class Panel(widgets.VBox):
 
 
 def _reconnect(conn: Connection) -> Connection:
-    """``conn.reconnect()``; but when the bench it was made on is stopped (its cell re-run made a new
-    one), the same path on the bench that replaced it, or a BenchError saying which cell to run."""
+    """``conn.reconnect()``; for a bench's connection ``bench.reopen(conn)``: when that bench was
+    replaced (its cell re-run), the same path on the new bench, or a BenchError saying which cell to run."""
     from ..server import Bench
 
     bench = conn._pairing
-    if isinstance(bench, Bench) and not bench.running:
-        return bench.reopen(conn)
-    return conn.reconnect()
+    return bench.reopen(conn) if isinstance(bench, Bench) else conn.reconnect()
 
 
 def _with_html(bundle: Any, html: str) -> Any:
