@@ -8,6 +8,7 @@ nothing outlives its test.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -249,3 +250,27 @@ def test_a_panel_on_a_stuck_bench_names_what_blocks_it(bench, release, monkeypat
         assert panel.result.value.startswith("Timeout: cannot connect to /echo: the bench's loop is still blocked")
     finally:
         panel.close()
+
+
+def test_run_on_a_loop_blocked_for_long_fails_at_once_naming_the_line(release, monkeypatch):
+    """loop.run() on a loop blocked for STUCK_AFTER s (by code that is no endpoint) does not wait its
+    timeout plus grace: it says at once where the loop is stuck, and that it still is."""
+    monkeypatch.setattr(loop, "STUCK_AFTER", 0.6)
+    loop.on_blocked(lambda blockage: None)  # the watchdog runs (a Bench starts it too)
+
+    async def block() -> None:
+        release.wait(60)  # the mistake under test: code on the loop that never awaits
+
+    async def fine() -> str:
+        return "ran"
+
+    stuck = asyncio.run_coroutine_threadsafe(block(), loop.get_loop())
+    wait_until(lambda: (blocked := loop.blocked_now()) and blocked.seconds >= 0.6)
+    with pytest.raises(wsbench.Timeout) as info:
+        loop.run(fine(), timeout=60, what="a test call")
+    message = str(info.value)
+    assert message.startswith("a test call: the wsbench loop is still blocked, for ")
+    assert "by block() line " in message and "`release.wait(60)`" in message
+    release.set()
+    stuck.result(5)
+    assert loop.run(fine(), timeout=5, what="after") == "ran"
