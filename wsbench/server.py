@@ -335,8 +335,8 @@ class Bench(LoopbackService):
         """Stop what a start that took too long started (uvicorn, the app's lifespan), and say why it
         did not start: nothing may go on serving the port after Bench() has raised."""
         assert self._server is not None and self._task is not None
-        lifespan = getattr(self._server, "lifespan", None)
-        in_lifespan = lifespan is not None and not lifespan.startup_event.is_set()
+        startup = getattr(getattr(self._server, "lifespan", None), "startup_event", None)  # uvicorn's LifespanOn
+        in_lifespan = startup is not None and not startup.is_set()
         self._server.should_exit = True
         started = [task for task in (self._task, self._recorder.lifespan) if task is not None and not task.done()]
         for task in started:
@@ -429,19 +429,19 @@ class Bench(LoopbackService):
 
     def connect(self, path: str = "/", **options: Any) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* on this bench."""
-        url = self._url_to(path)
+        url, began = self._url_to(path), time.time()
         try:
             return connect(url, pairing=self, **options)
         except (HandshakeRejected, Timeout) as exc:
-            raise self._explained(exc, path) from None
+            raise self._explained(exc, path, began) from None
 
     async def aconnect(self, path: str = "/", **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
-        url = self._url_to(path)
+        url, began = self._url_to(path), time.time()
         try:
             return await aconnect(url, pairing=self, **options)
         except (HandshakeRejected, Timeout) as exc:
-            raise self._explained(exc, path) from None
+            raise self._explained(exc, path, began) from None
 
     def reopen(self, conn: Connection) -> Connection:
         """A new connection like *conn* (its path, query and options): on this bench while it runs, else
@@ -452,7 +452,7 @@ class Bench(LoopbackService):
         if not self.running:
             with LoopbackService._registry_lock:
                 successor = type(self)._running.get(self.name)
-        if successor is None or (successor is self and not self.running):
+        if successor is None or not successor.running:
             raise BenchError(
                 f"{self!r} was stopped and no bench replaced it: run the cell that makes the bench, "
                 "then the cell that made this connection (or panel) again"
@@ -471,9 +471,9 @@ class Bench(LoopbackService):
             raise Timeout(f"cannot connect to {path}: {_describe(blocked)}")
         return url
 
-    def _explained(self, exc: WsbenchError, path: str) -> WsbenchError:
-        """*exc* (a failed connect to *path*) with the cause the bench knows: no endpoint there, or
-        its loop blocked."""
+    def _explained(self, exc: WsbenchError, path: str, began: float) -> WsbenchError:
+        """*exc* (a failed connect to *path*, begun at ``time.time()`` *began*) with the cause the bench
+        knows: no endpoint there, or its loop blocked meanwhile."""
         if isinstance(exc, HandshakeRejected) and exc.status == 403:
             missing = self._no_endpoint(path)
             if missing:
@@ -484,7 +484,7 @@ class Bench(LoopbackService):
                     body=exc.body,
                 )
         if isinstance(exc, Timeout):
-            blocked = self.blocked_since(time.time() - 60)
+            blocked = self.blocked_since(began)
             if blocked:
                 return Timeout(f"{exc}: {blocked}")
         return exc
