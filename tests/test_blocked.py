@@ -140,7 +140,8 @@ def test_rerunning_bench_stops_an_endpoint_that_never_yields(make_bench):
 
 def test_rerunning_bench_leaves_a_loop_blocked_in_c_behind(make_bench, release):
     """An endpoint blocked in C cannot be stopped at once: the new bench starts on a fresh loop and works;
-    the old bench stops whenever its loop wakes (here: when released), leaving nothing serving."""
+    the old bench stops whenever its loop wakes (here: when released), leaving nothing serving, and
+    that loop's thread ends."""
     name = "rerun-sleeper"
     old = make_bench(name=name)
 
@@ -151,6 +152,7 @@ def test_rerunning_bench_leaves_a_loop_blocked_in_c_behind(make_bench, release):
 
     old.connect("/sleeper")
     wait_until(lambda: loop.blocked_now(old._loop))
+    left = loop._threads[old._loop]
     new = make_bench(name=name)
     assert not old.running and new.running
     assert loop.is_abandoned(old._loop) and new._loop is not old._loop
@@ -169,6 +171,8 @@ def test_rerunning_bench_leaves_a_loop_blocked_in_c_behind(make_bench, release):
         return False
 
     wait_until(old_port_refused)
+    wait_until(lambda: not left.is_alive())  # nothing else ran on it: its thread ended
+    assert old._loop.is_closed() and new._loop is loop.get_loop()
 
 
 def test_connecting_to_a_stuck_bench_fails_at_once_naming_what_blocks_it(bench, release, monkeypatch):

@@ -168,9 +168,18 @@ class LoopbackService:
             if loop.blocked_now(target) is not None:
                 loop.abandon(target)
                 self._left_behind = True
-                target.call_soon_threadsafe(target.create_task, self._stop())
+                target.call_soon_threadsafe(target.create_task, self._stop_left_behind())
                 return
         loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}", on=target)
+        _retire(target)
+
+    async def _stop_left_behind(self) -> None:
+        """Once the loop left behind wakes: stop the service, then the loop if nothing else runs on it."""
+        try:
+            await self._stop()
+        finally:
+            assert self._loop is not None
+            _retire(self._loop)
 
     def _unblock(self) -> None:
         """Stop what of this service blocks its loop, if it can (a Bench: its endpoint)."""
@@ -241,6 +250,17 @@ class LoopbackService:
             self._pairs.pop(port, None)
         else:
             self._pairs[port] = transcript
+
+
+def _retire(target: asyncio.AbstractEventLoop) -> None:
+    """Stop a loop :func:`wsbench.loop.abandon` left behind once no service runs on it any more: its
+    thread then ends (a loop that is still blocked stops whenever it wakes)."""
+    if not loop.is_abandoned(target):
+        return
+    with LoopbackService._registry_lock:
+        busy = any(s._loop is target for kind in LoopbackService._kinds for s in kind._running.values())
+    if not busy:
+        target.call_soon_threadsafe(target.stop)
 
 
 _NEVER = Gate()  # nothing ever notifies it: waiting on it ends at the timeout

@@ -265,9 +265,13 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     while not loop.is_closed():
         try:
             loop.run_forever()
-            return
         except Stopped:
             continue
+        if loop in _abandoned:  # stopped once nothing runs on it any more: its thread ends here
+            with _lock:
+                _threads.pop(loop, None)
+            loop.close()
+        return
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
