@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
 from ._gate import Gate
-from .errors import BenchError
+from .errors import BenchError, Timeout
 
 if TYPE_CHECKING:
     from .transcript import Transcript
@@ -126,7 +126,8 @@ class LoopbackService:
         if previous is not None:
             previous.stop()
         current = loop.get_loop()
-        if loop.blocked_now(current) is not None:  # something else blocks it: start where it can run
+        blocked = loop.blocked_now(current)
+        if blocked is not None and blocked.seconds >= loop.STUCK_AFTER:  # stuck: start where it can run
             loop.abandon(current)
         self._loop = loop.get_loop()
         loop.run(self._start(port), timeout=self.timeout, what=f"starting the {self._what}", on=self._loop)
@@ -165,12 +166,15 @@ class LoopbackService:
         assert target is not None
         if loop.blocked_now(target) is not None:
             self._unblock()
-            if loop.blocked_now(target) is not None:
-                loop.abandon(target)
-                self._left_behind = True
-                target.call_soon_threadsafe(target.create_task, self._stop_left_behind())
-                return
-        loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}", on=target)
+        try:
+            loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}", on=target)
+        except Timeout:  # stuck for STUCK_AFTER s (a short stall just delays the stop)
+            if loop.blocked_now(target) is None:
+                raise
+            loop.abandon(target)
+            self._left_behind = True
+            target.call_soon_threadsafe(target.create_task, self._stop_left_behind())
+            return
         _retire(target)
 
     async def _stop_left_behind(self) -> None:

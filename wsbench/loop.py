@@ -315,31 +315,32 @@ def run(
     """Run *coro* on the background loop (or the loop *on*) and wait for its result from this thread.
 
     *timeout* is the operation's own limit (the coroutine enforces it precisely);
-    the wait here adds :data:`STUCK_GRACE` and reports a stuck loop if that passes. A loop
-    already blocked for :data:`STUCK_AFTER` s is reported at once.
+    the wait here adds :data:`STUCK_GRACE` and reports a stuck loop if that passes, or as soon as
+    the loop has been blocked for :data:`STUCK_AFTER` s (naming what blocks it).
     """
     if in_loop_thread():
         coro.close()
         raise RuntimeError(f"{what}: a blocking call from inside the wsbench loop would deadlock; use the a* coroutine")
     target = on or get_loop()
-    blocked = blocked_now(target)
-    if blocked is not None and blocked.seconds >= STUCK_AFTER:
-        coro.close()
-        raise Timeout(f"{what}: {_stuck(blocked)}")
     future = asyncio.run_coroutine_threadsafe(coro, target)
+    deadline = None if timeout is None else time.monotonic() + timeout + STUCK_GRACE
     try:
-        return future.result(None if timeout is None else timeout + STUCK_GRACE)
-    except concurrent.futures.TimeoutError:
-        if future.done():  # the operation's own Timeout (a TimeoutError too): pass it on
-            raise
-        future.cancel()
-        blocked = blocked_now(target)
-        if blocked is not None:
-            raise Timeout(f"{what}: the wsbench loop did not answer within {timeout} s: {_stuck(blocked)}") from None
-        raise Timeout(
-            f"{what}: the wsbench loop did not answer within {timeout} s; is an endpoint blocking it "
-            "(time.sleep, CPU work)? use 'await asyncio.sleep(...)' in endpoints"
-        ) from None
+        while True:  # each turn bounded; the whole by the deadline, or by a loop stuck for STUCK_AFTER s
+            try:
+                return future.result(_BEAT)
+            except concurrent.futures.TimeoutError:
+                if future.done():  # the operation's own Timeout (a TimeoutError too): pass it on
+                    raise
+            blocked = blocked_now(target)
+            if blocked is not None and blocked.seconds >= STUCK_AFTER:
+                future.cancel()
+                raise Timeout(f"{what}: {_stuck(blocked)}") from None
+            if deadline is not None and time.monotonic() > deadline:
+                future.cancel()
+                raise Timeout(
+                    f"{what}: the wsbench loop did not answer within {timeout} s; is an endpoint blocking it "
+                    "(time.sleep, CPU work)? use 'await asyncio.sleep(...)' in endpoints"
+                ) from None
     except KeyboardInterrupt:
         future.cancel()  # this one operation only; the loop, server and connection go on
         raise
