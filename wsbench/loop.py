@@ -51,7 +51,8 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
-_threads: dict[asyncio.AbstractEventLoop, threading.Thread] = {}  #: every loop started, and its thread
+_threads: dict[asyncio.AbstractEventLoop, threading.Thread] = {}  #: every loop running, and its thread
+_loop_threads: frozenset[threading.Thread] = frozenset()  #: their threads (replaced whole: read without the lock)
 _abandoned: set[asyncio.AbstractEventLoop] = set()  #: loops left behind stuck (see abandon())
 
 #: Extra seconds a waiting cell allows beyond an operation's own timeout before it
@@ -269,7 +270,7 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
             continue
         if loop in _abandoned:  # stopped once nothing runs on it any more: its thread ends here
             with _lock:
-                _threads.pop(loop, None)
+                _forget(loop)
             loop.close()
         return
 
@@ -284,6 +285,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
             _loop = asyncio.new_event_loop()
             _thread = threading.Thread(target=_run_loop, args=(_loop,), name="wsbench-loop", daemon=True)
             _threads[_loop] = _thread
+            _refresh_threads()
             _thread.start()
         return _loop
 
@@ -306,7 +308,18 @@ def is_abandoned(loop: asyncio.AbstractEventLoop | None) -> bool:
 def in_loop_thread() -> bool:
     """True when called from a background loop's thread (the current one or one left behind)."""
     current = threading.current_thread()
-    return current is _thread or current in _threads.values()
+    return current is _thread or current in _loop_threads
+
+
+def _forget(loop: asyncio.AbstractEventLoop) -> None:
+    """Forget *loop*, whose thread ends; under ``_lock``."""
+    _threads.pop(loop, None)
+    _refresh_threads()
+
+
+def _refresh_threads() -> None:
+    global _loop_threads
+    _loop_threads = frozenset(_threads.values())
 
 
 def run(
