@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import functools
 import linecache
 import os
 import sys
@@ -209,7 +210,11 @@ _LIBRARY = tuple(
 
 
 def _is_library(frame: FrameType) -> bool:
-    name = frame.f_code.co_filename
+    return _is_library_file(frame.f_code.co_filename)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_library_file(name: str) -> bool:
     if name.startswith("<frozen"):
         return True
     return os.path.normcase(os.path.realpath(name)).startswith(_LIBRARY)
