@@ -111,17 +111,17 @@ class _Watch:
         return Blockage(self.started, end - self.clock, stack, self.task, ongoing, self.loop, at)
 
 
-_listeners: list[Callable[[Blockage], None]] = []
+_listeners: list[tuple[Callable[[Blockage], None], bool]] = []  #: (listener, told while it blocks too)
 _open: dict[asyncio.AbstractEventLoop, _Watch] = {}  #: blockages noticed and not over yet, per loop
 
 
-def on_blocked(listener: Callable[[Blockage], None]) -> None:
-    """Call *listener* (from the watchdog thread) when something has blocked the loop for
-    :data:`BLOCKED_AFTER` s (``ongoing`` True: it still blocks), and again when that ends: an
-    endpoint calling ``time.sleep`` or doing CPU work stalls every bench and connection on the
-    loop, so wsbench says who does it. Starts the watchdog."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+def on_blocked(listener: Callable[[Blockage], None], *, while_blocked: bool = False) -> None:
+    """Call *listener* (from the watchdog thread) after each time something blocked the loop for
+    more than :data:`BLOCKED_AFTER` s; with *while_blocked*, also as soon as it has (``ongoing``
+    True: it still blocks). An endpoint calling ``time.sleep`` or doing CPU work stalls every bench
+    and connection on the loop, so wsbench says who does it. Starts the watchdog."""
+    if all(known is not listener for known, _ in _listeners):
+        _listeners.append((listener, while_blocked))
     _start_watchdog()
 
 
@@ -137,7 +137,9 @@ def _start_watchdog() -> None:
 
 
 def _tell(blockage: Blockage) -> None:
-    for listener in list(_listeners):
+    for listener, while_blocked in list(_listeners):
+        if blockage.ongoing and not while_blocked:
+            continue
         try:
             listener(blockage)
         except Exception:  # a listener's bug must not stop the watchdog

@@ -291,7 +291,7 @@ class Bench(LoopbackService):
             )
         warn_unless_loopback(host, "Bench")
         _keep_uvicorn_logs()
-        loop.on_blocked(_blocked)
+        loop.on_blocked(_blocked, while_blocked=True)
         self.app: FastAPI = app if app is not None else FastAPI()
         self.ws = ws
         self.host = host
