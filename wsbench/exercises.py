@@ -143,6 +143,9 @@ def _checking(name: str, bench: Bench | None, namespace: dict[str, Any], timeout
 
 def _explain(exc: Exception, current: Check) -> str:
     """A hint for what went wrong while the check talked to the learner's endpoint."""
+    stuck = _stuck(current)
+    if stuck:
+        return stuck
     raised = _endpoint_error(current)
     if raised:
         return f"your endpoint raised {raised}: read the message, fix the endpoint, run its cell and this one again."
@@ -160,6 +163,31 @@ def _explain(exc: Exception, current: Check) -> str:
     if isinstance(exc, ConnectionClosed):
         return f"the connection closed with {describe(exc.code, exc.reason)} before the check was done."
     return f"{type(exc).__name__}: {exc}"
+
+
+def _stuck(current: Check) -> str | None:
+    """A hint when the bench's loop is blocked now: by this check's endpoint (then wsbench stops it
+    where it can, so the next answer gets a working bench), or by an earlier answer (blamed, not this one)."""
+    bench = current.bench
+    blocker = bench.blocker() if bench is not None else None
+    if bench is None or blocker is None:
+        return None
+    fix = "re-run the cell that makes the bench (`bench = wsbench.Bench()`) to get going again"
+    if blocker.key is not None and blocker.key in {conn.key for conn in current._connections}:
+        stopped = bench.stop_blocker(blocker)
+        return (
+            f"your endpoint blocked the bench's loop for {blocker.seconds:.1f} s, in {blocker.at or 'it'}: it never "
+            "awaits, so nothing else could run, not even its reply. "
+            + ("wsbench stopped it. " if stopped else f"It is still blocked: {fix}. ")
+            + "Wait with `await` (`await websocket.receive_text()`, `async for ... in websocket.iter_text()`, "
+            "`await asyncio.sleep(...)`), never in a loop that does not await, nor with time.sleep."
+        )
+    who = f"endpoint {blocker.path}" if blocker.path else "code that is no endpoint"
+    return (
+        f"the bench's loop is still blocked by an earlier answer, not this one: {who}"
+        + (f", in {blocker.at}" if blocker.at else "")
+        + f", for {blocker.seconds:.0f} s now. Nothing on the bench runs until it ends: {fix}, then run this check."
+    )
 
 
 def _endpoint_error(current: Check) -> str | None:
