@@ -33,6 +33,7 @@ LAYERS = {
     "wsbench.secrets": 1,
     "wsbench.states": 1,
     "wsbench.kinds": 1,
+    "wsbench.predictions": 1,  # why each prediction exercise comes out as it does: text, stdlib only
     "wsbench._jupyter": 1,  # where a browser reaches a loopback port: stdlib only, checked with the vocabulary
     "wsbench.transcript": 2,
     "wsbench.conversation": 3,
