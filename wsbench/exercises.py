@@ -33,6 +33,7 @@ shows only the hint (``_render_traceback_``), not a stack of wsbench frames.
 from __future__ import annotations
 
 import enum
+import inspect
 import itertools
 import re
 import sys
@@ -92,6 +93,11 @@ class Check:
             raise RuntimeError(f"check({self.name!r}) was given no bench to serve the endpoint on")
         if not callable(endpoint):
             raise _Hint(f"expected an endpoint (an `async def` function taking a WebSocket), got {endpoint!r}.")
+        if inspect.isfunction(endpoint) and not inspect.iscoroutinefunction(endpoint):
+            raise _Hint(
+                f"`{endpoint.__name__}` is a plain function (`def`): an endpoint is `async def "
+                f"{endpoint.__name__}(websocket: WebSocket):`, and awaits accept(), receive and send."
+            )
         slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "exercise"
         path = path or f"/check/{slug}-{next(_paths)}"
         self.bench.websocket(path)(endpoint)
@@ -127,7 +133,10 @@ class Check:
         said = self.answer(name)
         _require_plain(said, f"`{name}`")
         if convert is not None:
-            said = convert(said)
+            try:
+                said = convert(said)
+            except (TypeError, ValueError, AttributeError):  # not the shape convert expects: compared as it is
+                pass
         if said == seen:
             return
         why = WHY.get(name, "")
@@ -138,6 +147,8 @@ class Check:
                 f"you predicted {said!r}, a str, and {what} is {seen!r}, {_a(seen)}: "
                 "the right value, written as text: remove the quotes."
             )
+        if isinstance(said, str) and isinstance(seen, str) and said.strip().lower() == seen.lower():
+            raise _Hint(f"you predicted {said!r}, and {what} is {seen!r}: the right word; write it exactly so.")
         reason = why.format(seen=seen, **facts) if why else ""
         raise _Hint(f"you predicted {said!r}, and {what} is {seen!r}{_type_remark(said, seen)}: {reason}".rstrip(": "))
 
@@ -218,16 +229,13 @@ def _closed_early(exc: ConnectionClosed, current: Check) -> str:
     closed = f"the connection closed with {describe(exc.code, exc.reason)} before the check was done"
     for conn in current._connections:
         events = list(conn.transcript)
-        if not any(e.side == "server" and e.kind == "return" for e in events):
-            continue
-        sent = sum(1 for e in events if e.side == "client" and e.kind == "send")
-        heard = sum(1 for e in events if e.side == "server" and e.kind == "websocket.receive")
-        if sent > heard:
+        if any(e.side == "server" and e.kind == "return" for e in events):
+            heard = sum(1 for e in events if e.side == "server" and e.kind == "websocket.receive")
             return (
-                f"your endpoint returned after reading {heard} of the {sent} messages the check sent, so {closed}. "
-                "Keep answering in a loop (`async for text in websocket.iter_text(): ...`) until the client leaves."
+                f"your endpoint returned (its function ended) after reading {heard} message"
+                f"{'' if heard == 1 else 's'}, and with it {closed}. To answer every message, keep answering in "
+                "a loop (`async for text in websocket.iter_text(): ...`) until the client leaves."
             )
-        return f"your endpoint returned (its function ended) and {closed}."
     return f"{closed}."
 
 
