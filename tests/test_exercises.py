@@ -234,3 +234,20 @@ def test_an_endpoint_without_a_loop_gets_the_loop_hint(bench):
             ex.equal(shout.receive_text(), "HELLO", "the reply to 'hello'")
             shout.send_text("again")
             ex.equal(shout.receive_text(), "AGAIN", "the reply to a second message")
+
+
+def test_a_plain_function_as_an_endpoint_gets_a_hint(bench):
+    """`def` instead of `async def`: named before anything is served (FastAPI would fail inside the handshake)."""
+
+    def shout_sync(websocket: WebSocket) -> None:
+        return None
+
+    with pytest.raises(CheckFailed, match=r"`shout_sync` is a plain function \(`def`\): an endpoint is `async def"):
+        run_shout_check(bench, {"answer_endpoint": shout_sync})
+
+
+def test_a_predicted_word_in_the_wrong_case_gets_a_hint(bench):
+    """'Server' for 'server': the right word; the hint says to write it exactly, not why the answer is what it is."""
+    with pytest.raises(CheckFailed, match=r"you predicted 'Server', and who closed is 'server': the right word"):
+        with check("14.1", bench, namespace={"ex14_closed_first": "Server"}) as ex:
+            ex.predicted("ex14_closed_first", "server", "who closed", detail="", server_code=4002)
