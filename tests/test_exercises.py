@@ -251,3 +251,11 @@ def test_a_predicted_word_in_the_wrong_case_gets_a_hint(bench):
     with pytest.raises(CheckFailed, match=r"you predicted 'Server', and who closed is 'server': the right word"):
         with check("14.1", bench, namespace={"ex14_closed_first": "Server"}) as ex:
             ex.predicted("ex14_closed_first", "server", "who closed", detail="", server_code=4002)
+
+
+def test_a_prediction_of_the_right_text_in_the_wrong_type_says_both(bench):
+    """01.2 answered with a str where the scope holds bytes: the types are named, then why."""
+    hint = r"you predicted 'q=caf%C3%A9', and .* is b'q=caf%C3%A9' \(a bytes, not a str\): the scope keeps .*bytes"
+    with pytest.raises(CheckFailed, match=hint):
+        with check("01.2", bench, namespace={"predicted_query_string": "q=caf%C3%A9"}) as ex:
+            ex.predicted("predicted_query_string", b"q=caf%C3%A9", "scope['query_string']")

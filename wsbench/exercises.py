@@ -289,7 +289,8 @@ def _itemwise(said: object, seen: object, what: str, reasons: tuple[str, ...]) -
         return f"write a list of {len(reasons)}, one for each of {what}; you wrote {count}."
     return (
         "; ".join(
-            f"at ({i + 1}) you said {mine!r}, the endpoint saw {theirs!r}: {reasons[i]}"
+            f"at ({i + 1}) you said {mine!r}, the endpoint saw {theirs!r}"
+            + (f": {reasons[i]}" if i < len(reasons) else "")
             for i, (mine, theirs) in enumerate(zip(said, seen, strict=True))
             if mine != theirs
         )
