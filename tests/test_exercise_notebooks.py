@@ -5,11 +5,14 @@ lines). A teacher's student version is what nbgrader's ``generate_assignment`` m
 solution region, from the ``### BEGIN SOLUTION`` line to the ``### END SOLUTION`` line, is
 replaced by ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (indented like the BEGIN
 line), and a solution cell without a region becomes that stub entirely. :func:`student_version`
-(in notebook_run) does exactly that (nbgrader 0.9's ``ClearSolutions._replace_solution_region``, re-stated so
-the suite does not depend on nbgrader, whose JupyterLab extensions would change the lab the
-browser test drives). Run top to bottom, the student version must fail in every check cell
-with the check's own hint (``✗ name: …``), never a NameError or NotImplementedError
-traceback, and still reach the last cell.
+(``wsbench.student``, which ``make lab`` uses for the learner's copies) does exactly that (nbgrader
+0.9's ``ClearSolutions._replace_solution_region``, re-stated so that neither wsbench nor the suite
+depends on nbgrader, whose JupyterLab extensions would change the lab the browser test drives). Run
+top to bottom, the student version must fail in every check cell with the check's own hint
+(``✗ name: …``), never a NameError or NotImplementedError traceback, and still reach the last
+cell; the full version shows ``✓`` in every check cell. A prediction check compares with the live
+bench through ``ex.predicted`` and spells no predicted value; and the wrong answers learners gave
+(issue 20) get, in a real kernel, the hint for their mistake.
 
 One test per notebook, so pytest-xdist can spread them (``--dist load``); under ``make
 test``'s ``--dist loadfile`` this file runs on one worker beside the others.
