@@ -25,7 +25,9 @@ def _notebook(path: Path, answer: str = SOLUTION) -> None:
     check_cell.outputs = [nbformat.v4.new_output("stream", text="✓ 99.1 x: passed\n")]
     shown = nbformat.v4.new_code_cell("print('hi')")
     shown.outputs = [nbformat.v4.new_output("stream", text="hi\n")]
-    prose = nbformat.v4.new_markdown_cell("See [the data](data/x.jsonl), [01](01_scope.ipynb), [web](https://a.b/c).")
+    prose = nbformat.v4.new_markdown_cell(
+        "See [the data](data/x.jsonl), [01](01_scope.ipynb), [2](02_x.ipynb#Part), [web](https://a.b/c)."
+    )
     nbformat.write(nbformat.v4.new_notebook(cells=[prose, shown, answer_cell, check_cell]), path)
 
 
@@ -47,8 +49,8 @@ def test_a_copy_has_no_solution_and_no_exercise_output(folders: tuple[Path, Path
     assert "async def ex99_answer" not in answer.source and "raise NotImplementedError()" in answer.source
     assert answer.source.startswith("# Write ex99_answer.")
     assert checked.outputs == [] and shown.outputs[0]["text"] == "hi\n"
-    assert "(../data/x.jsonl)" in prose.source and "(01_scope.ipynb)" not in prose.source
-    assert "(https://a.b/c)" in prose.source
+    assert "(../data/x.jsonl)" in prose.source and "(01_scope.ipynb)" in prose.source  # the copy, beside it
+    assert "(https://a.b/c)" in prose.source and "(02_x.ipynb#Part)" in prose.source
 
 
 def test_the_learners_edit_stays_and_a_new_notebook_appears(folders: tuple[Path, Path]):

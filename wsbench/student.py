@@ -29,8 +29,9 @@ BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 #: Beside the copies: the sha256 of each copy as written, to tell an untouched copy from the learner's work.
 RECORD = ".wsbench-copies.json"
-#: Relative links in markdown, which point one folder further up from the copies' folder.
-_RELATIVE_LINK = re.compile(r"\]\((?!(?:[a-z][a-z0-9+.-]*:|#|/))([^)\s]+)\)")
+#: Relative links in markdown to anything but a sibling notebook (those are copied too): from the
+#: copies' folder, they point one folder further up.
+_RELATIVE_LINK = re.compile(r"\]\((?!(?:[a-z][a-z0-9+.-]*:|#|/|[^)\s/]+\.ipynb(?:#[^)\s]*)?\)))([^)\s]+)\)")
 
 
 def strip_region(source: str) -> tuple[str, bool]:
@@ -65,7 +66,8 @@ def _nbgrader(cell: dict[str, Any]) -> dict[str, Any]:
 def student_version(notebook: dict[str, Any], *, relink: str = "") -> dict[str, Any]:
     """*notebook* (its JSON, changed in place and returned) with the solutions taken out.
 
-    *relink* is put in front of each relative markdown link (``"../"`` for a copy one folder deeper).
+    *relink* is put in front of each relative markdown link that leads out of the folder (``"../"`` for
+    a copy one folder deeper); links to sibling notebooks stay, leading to their copies.
     """
     for cell in notebook.get("cells", []):
         source, replaced = strip_region(_source(cell))
