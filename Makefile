@@ -50,8 +50,11 @@ $(CHP):
 	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 	test -x $@
 
+# The learner works in notebooks/student/: copies without the solutions, made once, never written over
+# (wsbench/student.py); the full notebooks, with the solutions, are one folder up in the file browser.
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_start_here.ipynb
+	$(BIN)/python -m wsbench.student notebooks notebooks/student
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/student/00_start_here.ipynb
 
 test: $(STAMP) $(CHP) $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ALL)

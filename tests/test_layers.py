@@ -28,10 +28,12 @@ LAYERS = {
     # the vocabulary: stdlib only
     "wsbench.errors": 0,
     "wsbench._gate": 0,
+    "wsbench.student": 0,  # student copies of the notebooks (make lab): stdlib only
     "wsbench.codes": 1,
     "wsbench.secrets": 1,
     "wsbench.states": 1,
     "wsbench.kinds": 1,
+    "wsbench.predictions": 1,  # why each prediction exercise comes out as it does: text, stdlib only
     "wsbench._jupyter": 1,  # where a browser reaches a loopback port: stdlib only, checked with the vocabulary
     "wsbench.transcript": 2,
     "wsbench.asserts": 3,  # what generated tests call: kept stable

@@ -182,7 +182,7 @@ class Recorder:
                 code = message.get("status")
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")
             if message.get("headers"):  # what the app gave with an accept or a denial response
-                extra["headers"] = tuple((str(k, "latin-1"), str(v, "latin-1")) for k, v in message["headers"])
+                extra["headers"] = tuple((_latin1(k), _latin1(v)) for k, v in message["headers"])
             record(
                 *sinks,
                 side="server",
@@ -670,3 +670,9 @@ def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str 
             raise TLSFailure(f"cannot load the client CA file {client_ca_file!r}: {exc}") from None
         options.update(ssl_ca_certs=client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     return options
+
+
+def _latin1(value: object) -> str:
+    """A header name or value as the transcript shows it: bytes decoded; anything else (the app's
+    mistake, e.g. a str) as it is, so the recorder never raises in place of the server."""
+    return str(value, "latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
