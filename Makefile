@@ -1,5 +1,5 @@
 # Two commands for a fresh machine; each sets itself up (a .venv beside this file, from uv.lock).
-#   make lab   JupyterLab on notebooks/ (127.0.0.1, token on), opening 00_start_here.ipynb
+#   make lab   JupyterLab on notebooks/ (127.0.0.1, token on), opening student/00_start_here.ipynb (copies without the solutions)
 #   make test  unit tests, the browser tests and nbval over every notebook, in one pytest call
 # Versions: `make lock` refreshes uv.lock; `make versions` runs the suite on the newest releases
 # and on the lowest versions pyproject.toml allows (README, "Versions").
