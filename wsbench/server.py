@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import socket
@@ -129,10 +130,12 @@ class Recorder:
         transcript: Transcript,
         pairs: dict[int, Transcript],
         links: dict[str, BrowserLink] | None = None,
+        contexts: dict[int, contextvars.Context] | None = None,
     ) -> None:
         self.app = app
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
+        self._contexts = contexts if contexts is not None else {}  # client port -> its caller's context
         self._links = links if links is not None else {}  # token -> a browser page's link
         self.running = 0  #: WebSocket endpoints running now
         self.changed = Gate()  #: notified whenever an endpoint ends
@@ -158,6 +161,10 @@ class Recorder:
             link, scope = page
             key, paired = link.key, link.transcript
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
+        context = self._contexts.pop(key, None)
+        if context is not None:  # the values the opening call saw, set in this handler's own task
+            for variable, value in context.items():
+                variable.set(value)
         mirror = StateMirror()
         task = asyncio.current_task()
         if task is not None:
@@ -302,7 +309,8 @@ class Bench(LoopbackService):
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
         self._links: dict[str, BrowserLink] = {}
-        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links)
+        self._contexts: dict[int, contextvars.Context] = {}
+        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links, self._contexts)
         self._server: uvicorn.Server | None = None
         self._launch(port)
 
@@ -568,6 +576,14 @@ class Bench(LoopbackService):
         timeout = self.timeout if timeout is None else timeout
         if await self._recorder.changed.await_(self._recorder.is_idle, timeout) is None:
             raise self._still_running("await_idle", timeout)
+
+    def carry_context(self, port: int, context: contextvars.Context | None) -> None:
+        """Set the values of *context* in the handler of the client on TCP *port* (None: forget it),
+        as Starlette's TestClient runs the app in a copy of its caller's context (the pytest plugin)."""
+        if context is None:
+            self._contexts.pop(port, None)
+        else:
+            self._contexts[port] = context
 
     def take_exception(self, key: int) -> BaseException | None:
         """The exception the endpoint serving connection *key* (``conn.key``) raised, once; None if
