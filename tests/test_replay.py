@@ -657,3 +657,36 @@ def test_a_flood_after_the_recorded_end_is_cut_at_a_number_of_messages(make_benc
     received = sum(e.side == "client" and e.kind == "receive" for e in result.transcript)
     assert received - 1 >= wsbench.replay.MORE
     assert close.details[-1].startswith(f"the server did not close; {received - 1} extra messages")
+
+
+def test_a_flood_before_the_clients_close_is_shown_in_part_and_counted(make_bench):
+    """Recorded: the client closed. Replayed against a server that floods after its answer: the replay
+    shows MORE extra messages, the last saying how many came in all."""
+    bench = make_bench(endpoints=False)
+
+    @bench.websocket("/api")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.receive()
+
+    conn = bench.connect("/api")
+    conn.send_text("a")
+    assert conn.receive_text() == "a"
+    conn.close()
+    recorded = conn.transcript
+
+    @bench.websocket("/api")
+    async def floods(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        for _ in range(2 * wsbench.replay.MORE):
+            await websocket.send_text("more")
+        await websocket.receive()
+
+    result = _returns(lambda: replay(recorded, bench, timeout=5))
+    extra = [d for d in result.differences if d.what == "extra message"]
+    assert len(extra) == wsbench.replay.MORE
+    received = sum(e.side == "client" and e.kind == "receive" for e in result.transcript)
+    assert received == 2 * wsbench.replay.MORE + 1  # every one recorded in the replay's transcript
+    assert extra[-1].details == (f"{received - 1} extra messages; the replay shows the first {wsbench.replay.MORE}",)

@@ -434,6 +434,8 @@ def _run(
             )
         else:
             close_note = (f"the server did not close within {timeout} s, so the replay closed it",)
+    elif taken == MORE and _received(conn) - before > taken:  # the client closed: the rest is not shown
+        notes[len(got) - 1] = (f"{_received(conn) - before} extra messages; the replay shows the first {MORE}",)
     if closed_recorded:
         closed = next((e for e in conn.transcript if e.side == "client" and e.kind == "closed"), None)
         if close_note:

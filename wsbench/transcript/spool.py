@@ -254,6 +254,7 @@ def _sweep_once(parent: str) -> None:
 def _make(parent: str) -> tuple[str, int, tuple[int, int]]:
     """A new spool in *parent*: its directory (0700), its file (0600, open for reading and appending
     and locked for the life of the descriptor), and the directory's identity."""
+    os.makedirs(parent, mode=0o700, exist_ok=True)  # $WSBENCH_SPOOL_DIR may name a folder not made yet
     for _ in range(5):
         directory = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
         identity = _identity(os.lstat(directory))
