@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import ipaddress
 import socket
 import threading
 import warnings
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
 from ._gate import Gate
+from ._net import is_loopback
 from .errors import BenchError, Timeout
 
 if TYPE_CHECKING:
@@ -59,16 +59,6 @@ class Pairing(Protocol):
     def blocked_since(self, started: float) -> str | None:
         """What blocked the background loop since ``time.time()`` *started*, if anything did:
         a Timeout names it instead of blaming the peer."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and every loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def warn_unless_loopback(host: str, what: str) -> None:

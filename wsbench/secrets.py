@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from urllib.parse import unquote_plus, urlsplit
 
+from ._net import is_loopback
+
 __all__ = [
     "AUTH_MARKERS",
     "MASK",
@@ -337,10 +339,6 @@ def mask_text(text: str) -> str:
     return text
 
 
-#: Hosts whose port changes from run to run (a Bench, a FaultProxy): shown without host and port.
-_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
-
-
 def display_url(url: str) -> str:
     """*url* as wsbench shows it: secrets masked (:func:`mask_url`), and for a loopback host
     only the path and query, since its port changes from run to run."""
@@ -349,6 +347,6 @@ def display_url(url: str) -> str:
         host = parts.hostname or ""
     except (ValueError, TypeError, AttributeError):
         return mask_url(url)
-    if parts.netloc.startswith(_LOOPBACK_HOSTS) or host.startswith("127.") or host in ("localhost", "::1"):
+    if is_loopback(host):  # a Bench or FaultProxy: its port changes from run to run
         return mask_url(parts.path + (f"?{parts.query}" if parts.query else ""))
     return mask_url(url)

@@ -34,6 +34,7 @@ from starlette.routing import Match, Mount, WebSocketRoute
 
 from . import loop
 from ._gate import Gate
+from ._net import WS_IMPLEMENTATIONS
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
 from .client import Connection, aconnect, connect
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Blocker", "Recorder", "server_log"]
 
 #: uvicorn's WebSocket implementations ("auto" picks websockets-sansio).
-WS_IMPLEMENTATIONS = ("auto", "websockets-sansio", "wsproto", "websockets")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

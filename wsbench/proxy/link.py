@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._gate import Gate
+from .._net import is_loopback
 from ..transcript import Event, Transcript, record, relay
 from .faults import Cut, Faults, directions_of
 from .frames import FrameCounter
@@ -87,8 +88,7 @@ class Target:
         if self.bench is not None:
             return f"Bench {self.bench.name!r}"
         host, port = self.fixed
-        loopback = host == "localhost" or host.startswith("127.") or host == "::1"
-        return f"{host}:<port>" if loopback else f"{host}:{port}"
+        return f"{host}:<port>" if is_loopback(host) else f"{host}:{port}"
 
 
 async def open_upstream(host: str, port: int) -> socket.socket:
