@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from . import loop
 from ._gate import Gate
 from ._net import is_loopback
-from .errors import BenchError, Timeout
+from .errors import BenchError, InvalidPath, Timeout
 
 if TYPE_CHECKING:
     from .transcript import Transcript
@@ -214,8 +214,8 @@ class LoopbackService:
         """The URL of *path* here; BenchError when stopped (the :class:`Pairing` contract)."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidPath(f"path must start with '/', got {path!r}")
         return self.url + path
 
     @property
