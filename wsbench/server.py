@@ -40,6 +40,7 @@ from .client.handshake import check_url
 from .errors import BenchError, InvalidPath, Timeout, TLSFailure
 from .states import StateMirror
 from .transcript import Event, Transcript, record
+from .transcript.fanout import Fanout, fanout
 
 if TYPE_CHECKING:
     from .widgets import Timeline
@@ -488,6 +489,12 @@ class Bench(LoopbackService):
 
     def _still_running(self, what: str, timeout: float) -> Timeout:
         return Timeout(f"{what}: {self._recorder.running} endpoint(s) of {self!r} still running after {timeout} s")
+
+    def fanout(self) -> list[Fanout]:
+        """For each client message an endpoint answered with sends (a broadcast), who received
+        them and how long after the client sent it, and who never did: one
+        :class:`~wsbench.transcript.fanout.Fanout` each (``.summary()`` says it in a line)."""
+        return fanout(self.transcript)
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""

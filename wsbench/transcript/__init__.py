@@ -407,10 +407,29 @@ class Transcript:
             in_memory=self._hold,
         )
 
+    def select(self, *who: Any) -> Transcript:
+        """A new transcript with the events of some connections: each of *who* a name ("ann"),
+        a connection key (``conn.key``) or a Connection. Printed, several connections are one
+        conversation (:meth:`text`). ValueError names what matches no connection here."""
+        events = self.events
+        names = {e.name: e.conn for e in events if e.name}
+        keys = {e.conn for e in events}
+        wanted: set[int] = set()
+        for item in who:
+            key = getattr(item, "key", item)
+            if isinstance(key, str) and key in names:
+                wanted.update(e.conn for e in events if e.name == key)
+            elif isinstance(key, int) and not isinstance(key, bool) and key in keys:
+                wanted.add(key)
+            else:
+                known = ", ".join(repr(name) for name in names) or "none"
+                raise ValueError(f"no connection {item!r} in this transcript (its named connections: {known})")
+        return Transcript((e for e in events if e.conn in wanted), in_memory=self._hold)
+
     def text(self, *, unmasked: bool = False, full: bool = False) -> str:
-        """All events, one line each, in causal order; connection by connection, numbered
-        #1, #2 ... in order of appearance when there are several. Secrets are masked
-        unless *unmasked*.
+        """All events, one line each, in causal order; several connections as one conversation
+        (:func:`conversation_order`), each line led by its connection's name, or #1, #2 ... in
+        order of appearance for unnamed ones (:func:`labels`). Secrets are masked unless *unmasked*.
 
         Past :data:`SHOW_ALL` events (unless *full*), a summary instead: the counts by
         kind, the first and last :data:`SHOW_ENDS` lines, and how to see the rest.
