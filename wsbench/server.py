@@ -23,7 +23,7 @@ import ssl
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import uvicorn
 from fastapi import FastAPI
@@ -45,6 +45,7 @@ from .transcript.fanout import Fanout, fanout
 if TYPE_CHECKING:
     from .widgets import Timeline
     from .widgets.browser import BrowserClient
+    from .widgets.lanes import Lanes
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
 
@@ -496,8 +497,20 @@ class Bench(LoopbackService):
         :class:`~wsbench.transcript.fanout.Fanout` each (``.summary()`` says it in a line)."""
         return fanout(self.transcript)
 
-    def timeline(self, **options: Any) -> Timeline:
-        """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""
+    @overload
+    def timeline(self, *, lanes: Literal[False] = False, **options: Any) -> Timeline: ...
+
+    @overload
+    def timeline(self, *, lanes: Literal[True], **options: Any) -> Lanes: ...
+
+    def timeline(self, *, lanes: bool = False, **options: Any) -> Timeline | Lanes:
+        """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides; with
+        *lanes*, one diagram of them all instead (:class:`~wsbench.widgets.lanes.Lanes`): a lane per
+        client, the server between them, a handler's sends in its connection's colour."""
+        if lanes:
+            from .widgets.lanes import Lanes
+
+            return Lanes(self.transcript, **options)
         from .widgets import Timeline
 
         return Timeline(self.transcript, **options)
