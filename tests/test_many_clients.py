@@ -15,19 +15,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsbench
+from wsbench.replay_many import replay_conversation
 from wsbench.transcript import Event, Transcript, causal, conversation_order
 from wsbench.transcript.fanout import fanout, summary
 
 IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
 
 
-def add_chat(bench: wsbench.Bench, path: str = "/chat/{who}", gate: threading.Event | None = None) -> None:
+def add_chat(
+    bench: wsbench.Bench, path: str = "/chat/{who}", gate: threading.Event | None = None, skip_sender: bool = False
+) -> None:
     """FastAPI's ConnectionManager chat: every message to everyone, a leave announced. With *gate*,
-    a broadcast waits for it after the first two sends (so a test can close a client meanwhile)."""
+    a broadcast waits for it after the first two sends (so a test can close a client meanwhile);
+    with *skip_sender*, a message goes to everyone but its sender."""
     clients: list[WebSocket] = []
 
-    async def broadcast(text: str) -> None:
-        for n, client in enumerate(list(clients)):
+    async def broadcast(text: str, sender: WebSocket | None = None) -> None:
+        for n, client in enumerate([c for c in clients if not (skip_sender and c is sender)]):
             if gate is not None and n == 2:
                 await asyncio.to_thread(gate.wait, 5 * TIMEOUT_SCALE)
             try:
@@ -42,7 +46,7 @@ def add_chat(bench: wsbench.Bench, path: str = "/chat/{who}", gate: threading.Ev
         clients.append(websocket)
         try:
             async for text in websocket.iter_text():
-                await broadcast(f"{who}: {text}")
+                await broadcast(f"{who}: {text}", websocket)
         finally:
             if websocket in clients:
                 clients.remove(websocket)
@@ -313,3 +317,32 @@ def test_fanout_names_the_client_that_left_mid_broadcast(bench: wsbench.Bench):
     line = summary(bench.fanout(), times=False)
     assert "never received: cat ('ann: bye')" in line
     assert fanout(bench.transcript) == bench.fanout()
+
+
+# -- 6. replay of a multi-client conversation ------------------------------------------------
+
+
+def test_a_three_client_chat_replays_with_no_difference_and_names_what_a_changed_app_misses(
+    make_bench: Callable[..., wsbench.Bench],
+):
+    """Replayed against the same app, every client gets what it got; against an app that skips
+    the sender, each sender's own copy is missing, and the difference names the client and the
+    message. The replay keeps the recorded cross-client order (its transcript prints alike)."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    same = make_bench(endpoints=False)
+    add_chat(same)
+    result = recorded.transcript.replay_all(same)
+    assert result.ok, str(result)
+    assert result.clients == ["ann", "bob", "cat"]
+    assert str(result) == f"replay of 3 clients (ann, bob, cat): same answers ({result.steps} client events)"
+    same.wait_idle()
+    assert str(result.transcript) == str(recorded.transcript)
+    skipping = make_bench(endpoints=False)
+    add_chat(skipping, skip_sender=True)
+    changed = replay_conversation(recorded.transcript, skipping, timeout=0.5)
+    assert [(d.client, d.what, d.expected) for d in changed.differences] == [
+        ("ann", "missing message", "← text 'ann: hi'"),
+        ("bob", "missing message", "← text 'bob: yo'"),
+    ]
+    assert "ann: missing message: expected ← text 'ann: hi'" in str(changed)

@@ -52,6 +52,7 @@ from .spool import EventLog, LazyEvents
 
 if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
     from ..replay import ReplayResult
+    from ..replay_many import ConversationReplay
 
 __all__ = [
     "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
@@ -544,6 +545,14 @@ class Transcript:
         from ..replay import replay
 
         return replay(self, target, ignore=ignore, timeout=timeout, conn=conn, **connect_options)
+
+    def replay_all(self, target: Any, *, timeout: float = 2.0) -> ConversationReplay:
+        """Replay every client of this conversation against *target* (a Bench or an app), in the
+        recorded causal order, and compare what each received: see
+        :func:`wsbench.replay_many.replay_conversation`."""
+        from ..replay_many import replay_conversation
+
+        return replay_conversation(self, target, timeout=timeout)
 
     def to_pytest(
         self,
