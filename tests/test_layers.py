@@ -48,6 +48,8 @@ LAYERS = {
     "wsbench.testing": 8,
     "wsbench.exercises": 8,
     "wsbench.demo": 9,
+    "wsbench.upgrade": 9,  # replays against an app served under other versions
+    "wsbench._app_server": 9,  # the upgrade check's server script: run alone, it loads no wsbench module
     "wsbench.cli": 10,
     "wsbench.__main__": 11,
 }

@@ -47,12 +47,14 @@ _HOMES = {
         "Timeout",
         "TLSFailure",
         "UnsendableText",
+        "UpgradeError",
         "WrongMessageType",
         "WsbenchError",
     ),
     ".proxy": ("FaultProxy",),
     ".server": ("Bench", "server_log"),
     ".transcript": ("Event", "Transcript"),
+    ".upgrade": ("upgrade_check",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -75,12 +77,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         Timeout,
         TLSFailure,
         UnsendableText,
+        UpgradeError,
         WrongMessageType,
         WsbenchError,
     )
     from .proxy import FaultProxy
     from .server import Bench, server_log
     from .transcript import Event, Transcript
+    from .upgrade import upgrade_check
 
 
 def __getattr__(name: str) -> object:
@@ -121,6 +125,7 @@ __all__ = [
     "Timeout",
     "Transcript",
     "UnsendableText",
+    "UpgradeError",
     "WrongMessageType",
     "WsbenchError",
     "aconnect",
@@ -129,6 +134,7 @@ __all__ = [
     "describe",
     "lookup",
     "server_log",
+    "upgrade_check",
 ]
 
 __version__ = "0.1.0"
