@@ -156,6 +156,22 @@ def test_connections_are_named_c1_c2_by_default_and_as_given(bench: wsbench.Benc
             bench.connect("/echo", name=bad)
 
 
+def test_aconnect_takes_a_name_too(bench: wsbench.Bench):
+    """The coroutine form names its connection the same way, on both sides."""
+
+    async def talk() -> wsbench.Connection:
+        conn = await bench.aconnect("/echo", name="zed")
+        await conn.asend_text("x")
+        await conn.areceive_text()
+        await conn.aclose()
+        await conn.await_endpoint()
+        return conn
+
+    conn = asyncio.run(talk())
+    assert conn.name == "zed"
+    assert {(e.side, e.name) for e in conn.transcript} == {("client", "zed"), ("server", "zed")}
+
+
 def test_names_causes_and_selection_survive_json_lines(bench: wsbench.Bench, tmp_path):
     """The JSON Lines rows carry name, handler and cause; load reads them back and checks them;
     select() picks connections by name, key or Connection."""

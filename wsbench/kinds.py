@@ -16,6 +16,9 @@ they need from here, instead of spelling them out again:
   what the widgets show (:data:`LOG_KINDS`, :data:`CLOSING`).
 * Who closed is data: a client's ``closed`` event carries ``by`` (one of
   :data:`CLOSED_BY`, or None when no close frame went either way).
+* Who sent is data too: what the app sends carries :data:`CAUSED` (the handler task that ran
+  the ASGI send, and that task's last receive), so a broadcast on bob's socket made by ann's
+  handler says so; every event may carry the connection's ``name`` (:data:`ALWAYS`).
 
 Nothing here checks events: a server records whatever ASGI message type the app sends,
 also a wrong one. ``tests/test_kinds.py`` checks that every kind wsbench records is here.
