@@ -3,8 +3,12 @@ interleaved text in a deterministic causal order, fan-out figures."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -362,3 +366,70 @@ def test_a_three_client_chat_replays_with_no_difference_and_names_what_a_changed
         ("bob", "missing message", "← text 'bob: yo'"),
     ]
     assert "ann: missing message: expected ← text 'ann: hi'" in str(changed)
+
+
+_CHAT_APP = """
+from fastapi import FastAPI, WebSocket
+
+app = FastAPI()
+clients = []
+
+
+@app.websocket("/chat/{who}")
+async def chat(websocket: WebSocket, who: str):
+    await websocket.accept()
+    clients.append(websocket)
+    try:
+        async for text in websocket.iter_text():
+            for client in list(clients):
+                if SKIP_SENDER and client is websocket:
+                    continue
+                await client.send_text(f"{who}: {text}")
+    finally:
+        clients.remove(websocket)
+    for client in list(clients):
+        await client.send_text(f"{who} left")
+"""
+
+
+def test_a_written_test_opens_all_clients_in_order_and_names_a_difference(
+    make_bench: Callable[..., wsbench.Bench], tmp_path
+):
+    """to_pytest_all writes one test (data, not pasted code) that replays the 3-client chat: it
+    passes against the same app and fails against one that skips the sender, naming ann."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    (tmp_path / "chat_same.py").write_text("SKIP_SENDER = False\n" + _CHAT_APP)
+    (tmp_path / "chat_skip.py").write_text("SKIP_SENDER = True\n" + _CHAT_APP)
+    same = recorded.transcript.to_pytest_all(tmp_path / "test_same.py", app="chat_same:app", timeout=0.5)
+    skip = recorded.transcript.to_pytest_all(tmp_path / "test_skip.py", app="chat_skip:app", timeout=0.5)
+    text = same.read_text()
+    assert "(1, 'connect', 'ws://127.0.0.1:" in text and "'ann')" in text and "exec(" not in text
+    run = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    passed = subprocess.run([*run, str(same)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert passed.returncode == 0, passed.stdout[-2000:]
+    failed = subprocess.run([*run, str(skip)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stdout[-2000:]
+    assert "ann: missing message: expected ← text 'ann: hi'" in failed.stdout
+    with pytest.raises(ValueError, match="import string"):
+        recorded.transcript.to_pytest_all(tmp_path / "x.py", app="not an app")
+
+
+def test_a_written_test_holds_names_and_messages_as_data_only(tmp_path):
+    """A hostile name or message cannot become code in the written test: both are repr() data,
+    and the file's statements are the template's, whatever the transcript holds."""
+    hostile = '"""; import os; os._exit(3) #\n\nraise SystemExit'
+    events = [
+        Event(seq=1, time=0.0, side="client", kind="connect", conn=1, data="ws://h/x", name=hostile),
+        Event(seq=2, time=0.0, side="client", kind="send", conn=1, data=hostile, name=hostile),
+    ]
+    source = Transcript(events).to_pytest_all(tmp_path / "test_hostile.py", app="m:app").read_text()
+    tree = ast.parse(source)
+    kinds = [type(node).__name__ for node in tree.body]
+    assert kinds == ["Expr", "Import", "ImportFrom", "ImportFrom", "Assign", "Assign", "FunctionDef"]
+    steps = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "STEPS")  # type: ignore[attr-defined]
+    assert ast.literal_eval(steps.value) == [
+        (1, "connect", "ws://h/x", None, None, hostile),
+        (1, "send", hostile, None, None, hostile),
+    ]

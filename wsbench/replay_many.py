@@ -11,9 +11,11 @@ Every wait is bounded by *timeout*; a missing message costs one *timeout*, and t
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .client import Connection
@@ -21,7 +23,7 @@ from .errors import ConnectError, ConnectionClosed, Timeout, WsbenchError
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
 
-__all__ = ["ClientDifference", "ConversationReplay", "replay_conversation"]
+__all__ = ["ClientDifference", "ConversationReplay", "client_steps", "replay_conversation", "run_steps", "write_pytest"]
 
 _names = itertools.count(1)
 
@@ -80,11 +82,25 @@ def replay_conversation(transcript: Transcript, target: Any, *, timeout: float =
     *timeout* seconds (a message that never comes is a "missing message", and the replay goes
     on); a recorded "closed" compares the close code.
     """
-    if not isinstance(target, Bench) and not callable(target):
-        raise TypeError(f"replay_conversation needs a wsbench.Bench or an ASGI app, not {type(target).__name__}")
+    return run_steps(client_steps(transcript), target, timeout=timeout)
+
+
+def client_steps(transcript: Transcript) -> list[Event]:
+    """The client events of *transcript* in the conversation's causal order, each named (its
+    connection's name, or #n): what :func:`run_steps` does again, one after the other."""
     events = [e for e in transcript if e.side in ("client", "server")]
     names = {conn: label.strip() for conn, label in labels(events).items()}
-    steps = [e for e in conversation_order(events) if e.side == "client"]
+    return [e._replace(name=names[e.conn]) for e in conversation_order(events) if e.side == "client"]
+
+
+def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> ConversationReplay:
+    """Do *steps* (:func:`client_steps`) again against *target*, in their order, and compare
+    what each client receives (what :func:`replay_conversation` and a written test run)."""
+    if not isinstance(target, Bench) and not callable(target):
+        raise TypeError(f"replay_conversation needs a wsbench.Bench or an ASGI app, not {type(target).__name__}")
+    names: dict[int, str] = {}
+    for event in steps:
+        names.setdefault(event.conn, event.name or f"#{len(names) + 1}")
     differences: list[ClientDifference] = []
     opened: dict[int, Connection | None] = {}
     with _serving(target) as bench:
@@ -117,8 +133,9 @@ def _step(
     if event.kind == "connect":
         path = _path(event.data)
         try:
+            given = None if name.startswith("#") else name  # an unnamed connection: the bench names it
             opened[event.conn] = bench.connect(
-                path, name=name, timeout=timeout, open_timeout=timeout, close_timeout=timeout
+                path, name=given, timeout=timeout, open_timeout=timeout, close_timeout=timeout
             )
         except (ConnectError, Timeout) as exc:
             opened[event.conn] = None
@@ -164,3 +181,68 @@ def _serving(target: Any) -> Iterator[Bench]:
     else:
         with Bench(target, name=f"wsbench.replay-many-{next(_names)}") as bench:
             yield bench
+
+
+_IMPORT_STRING = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)  # package.module:app
+_FIELDS = ("conn", "kind", "data", "code", "reason", "name")
+
+_TEMPLATE = '''"""Written by wsbench (issue 23): replays a conversation of {count} clients against
+{app}, each client doing what it did in the recorded causal order, and fails naming the client
+and the message where an answer differs."""
+
+import importlib
+
+from wsbench.replay_many import run_steps
+from wsbench.transcript import Event
+
+APP = getattr(importlib.import_module({module!r}), {attr!r})
+
+#: (conn, kind, data, code, reason, name) of each client event, in the recorded order
+STEPS = {steps}
+
+
+def test_{function}():
+    events = [Event(seq=n, time=0.0, side="client", **dict(zip({fields!r}, step))) for n, step in enumerate(STEPS, 1)]
+    result = run_steps(events, APP, timeout={timeout!r})
+    assert result.ok, str(result)
+'''
+
+
+def write_pytest(
+    transcript: Transcript, path: str | Path, *, app: str, name: str = "conversation", timeout: float = 5.0
+) -> Path:
+    """Write one pytest test that opens every client of *transcript* in the recorded order and
+    replays the conversation against *app* (an import string, ``package.module:app``): it fails
+    naming the client and the message where an answer differs. The recorded messages are data
+    in the file (each a ``repr``), never code; secrets stay masked as recorded."""
+    if not isinstance(app, str) or not _IMPORT_STRING.fullmatch(app):
+        raise ValueError(f"app={app!r} is not an import string like 'package.module:app'")
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", name):
+        raise ValueError(f"name={name!r} is not usable in a Python function name (1 to 60 letters, digits and _)")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 3600:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    steps = [e.masked() for e in client_steps(transcript)]
+    numbers: dict[int, int] = {}
+    rows = [
+        (numbers.setdefault(e.conn, len(numbers) + 1), e.kind, e.data, e.code, e.reason, e.name)
+        for e in steps
+        if e.kind in _DONE
+    ]
+    names = list(dict.fromkeys(str(row[5]) for row in rows))
+    module, attr = app.split(":")
+    text = _TEMPLATE.format(
+        count=len(names),  # the names themselves are data, in STEPS: never pasted into the source
+        app=app,
+        module=module,
+        attr=attr,
+        steps="[\n" + "".join(f"    {row!r},\n" for row in rows) + "]",
+        function=name,
+        fields=_FIELDS,
+        timeout=float(timeout),
+    )
+    path = Path(path)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+_DONE = frozenset({"connect", "send", "receive", "close", "closed"})  # what run_steps does or compares

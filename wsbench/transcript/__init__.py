@@ -554,6 +554,13 @@ class Transcript:
 
         return replay_conversation(self, target, timeout=timeout)
 
+    def to_pytest_all(self, path: str | Path, *, app: str, name: str = "conversation", timeout: float = 5.0) -> Path:
+        """Write one pytest test that replays every client of this conversation in the recorded
+        order against *app* (``package.module:app``): see :func:`wsbench.replay_many.write_pytest`."""
+        from ..replay_many import write_pytest
+
+        return write_pytest(self, path, app=app, name=name, timeout=timeout)
+
     def to_pytest(
         self,
         path: str | Path,
