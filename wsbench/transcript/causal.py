@@ -8,6 +8,7 @@ fault, and how soon. Both re-exported from :mod:`wsbench.transcript`. Pure logic
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -140,18 +141,50 @@ def _connection(
 
 
 def _walk(chains: list[list[Event]], needs: dict[int, list[int]], total: int) -> list[Event]:
-    """Take the head of the first chain whose causes are all taken, until all *total* events are."""
-    done: set[int] = set()
+    """Take the head of the first chain (lowest index) whose causes are all taken, until all
+    *total* events are: a heap of the chains whose head is ready, so each step costs log(chains)."""
+    unmet: dict[int, int] = {}  # id(event) -> how many of its causes are not taken yet
+    waiting: dict[int, list[int]] = {}  # id(cause) -> ids of the events that need it
+    for effect, causes in needs.items():
+        distinct = set(causes)
+        unmet[effect] = len(distinct)
+        for cause in distinct:
+            waiting.setdefault(cause, []).append(effect)
+    chain_of = {id(event): n for n, chain in enumerate(chains) for event in chain}
     position = [0] * len(chains)
+    ready: list[int] = []  # a heap of the chains whose head has all its causes taken
+
+    def offer(n: int) -> None:  # chain n's head may have become ready
+        chain = chains[n]
+        if position[n] < len(chain) and not unmet.get(id(chain[position[n]])) and n not in queued:
+            queued.add(n)
+            heapq.heappush(ready, n)
+
+    queued: set[int] = set()
+    for n in range(len(chains)):
+        offer(n)
     ordered: list[Event] = []
     while len(ordered) < total:
-        heads = [(n, chain[position[n]]) for n, chain in enumerate(chains) if position[n] < len(chain)]
-        ready = next((head for head in heads if all(cause in done for cause in needs.get(id(head[1]), ()))), None)
-        n, event = ready if ready is not None else min(heads, key=lambda head: head[1].seq)  # never for real data
+        if ready:
+            n = heapq.heappop(ready)
+            queued.discard(n)
+        else:
+            n = _stuck(chains, position)  # causes that contradict each other: never for real data
+        event = chains[n][position[n]]
         position[n] += 1
-        done.add(id(event))
         ordered.append(event)
+        for effect in waiting.get(id(event), ()):
+            unmet[effect] -= 1
+            if not unmet[effect]:
+                offer(chain_of[effect])
+        offer(n)
     return ordered
+
+
+def _stuck(chains: list[list[Event]], position: list[int]) -> int:
+    """No head is ready (causes that contradict each other): the chain whose head was recorded first."""
+    heads = [(chain[position[n]].seq, n) for n, chain in enumerate(chains) if position[n] < len(chain)]
+    return min(heads)[1]
 
 
 def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], connect: Event | None) -> None:
