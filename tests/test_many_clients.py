@@ -433,3 +433,38 @@ def test_a_written_test_holds_names_and_messages_as_data_only(tmp_path):
         (1, "connect", "ws://h/x", None, None, hostile),
         (1, "send", hostile, None, None, hostile),
     ]
+
+
+def _reference_walk(chains: list[list[Event]], needs: dict[int, list[int]], total: int) -> list[Event]:
+    """The plain form of causal._walk: each step, the first chain whose head has all its causes
+    taken; with none, the head recorded first."""
+    done: set[int] = set()
+    position = [0] * len(chains)
+    ordered: list[Event] = []
+    while len(ordered) < total:
+        heads = [(n, chain[position[n]]) for n, chain in enumerate(chains) if position[n] < len(chain)]
+        ready = next((h for h in heads if all(c in done for c in needs.get(id(h[1]), ()))), None)
+        n, event = ready if ready is not None else min(heads, key=lambda head: head[1].seq)
+        position[n] += 1
+        done.add(id(event))
+        ordered.append(event)
+    return ordered
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_walk_takes_what_the_plain_walk_takes(data: st.DataObject):
+    """The heap-driven walk orders any chains and needs (contradictory ones included) as the plain
+    walk does, which looks at every chain at every step."""
+    count = data.draw(st.integers(1, 25))
+    events = [Event(seq=n, time=0.0, side="client", kind="send", conn=0) for n in range(count)]
+    order = data.draw(st.permutations(events))
+    width = data.draw(st.integers(1, 5))
+    chains: list[list[Event]] = [[] for _ in range(width)]
+    for event in order:
+        chains[data.draw(st.integers(0, width - 1))].append(event)
+    needs: dict[int, list[int]] = {}
+    for _ in range(data.draw(st.integers(0, 30))):
+        cause, effect = data.draw(st.sampled_from(events)), data.draw(st.sampled_from(events))
+        needs.setdefault(id(effect), []).append(id(cause))
+    assert causal._walk(chains, needs, count) == _reference_walk(chains, needs, count)
