@@ -51,3 +51,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = outcome.get_result()
     if report.failed:
         report.sections.append(("upstream versions", upstream_versions()))
+
+
+# A learner's own copies (make lab: notebooks without the solutions, gitignored) are not the suite's.
+collect_ignore = ["notebooks/student"]

@@ -16,19 +16,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import socket
 import ssl
+import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
-from starlette.routing import WebSocketRoute
+from starlette.routing import Match, Mount, WebSocketRoute
 
 from . import loop
 from ._gate import Gate
@@ -37,8 +40,8 @@ from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
 from .client import Connection, aconnect, connect
 from .client.bounds import check_name, check_timeout
 from .client.handshake import check_url
-from .errors import BenchError, InvalidPath, Timeout, TLSFailure
-from .states import StateMirror
+from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
+from .states import CONNECTED, StateMirror
 from .transcript import Event, Transcript, record
 from .transcript.fanout import Fanout, fanout
 
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from .widgets.browser import BrowserClient
     from .widgets.lanes import Lanes
 
-__all__ = ["WS_IMPLEMENTATIONS", "Bench", "Recorder", "server_log"]
+__all__ = ["WS_IMPLEMENTATIONS", "Bench", "Blocker", "Recorder", "server_log"]
 
 #: uvicorn's WebSocket implementations ("auto" picks websockets-sansio).
 WS_IMPLEMENTATIONS = ("auto", "websockets-sansio", "wsproto", "websockets")
@@ -125,6 +128,31 @@ class Names:
         return name if name is not None else self.next()
 
 
+class _Serving(NamedTuple):
+    """A WebSocket endpoint running now: what a blockage of the loop is blamed on."""
+
+    path: str  #: the route it serves
+    key: int  #: its connection's ``conn`` (the client's TCP port)
+    sinks: tuple[Transcript, ...]  #: where its events are recorded
+    recorder: Recorder
+
+
+#: The WebSocket endpoints running now, by the asyncio task that runs each one: kept by
+#: :class:`Recorder`, read by the watchdog's listener (the task whose step blocked the loop).
+_serving: dict[asyncio.Task, _Serving] = {}
+
+
+class Blocker(NamedTuple):
+    """What blocks a bench's loop now (:meth:`Bench.blocker`)."""
+
+    key: int | None  #: the ``conn.key`` of the connection whose endpoint blocks it; None: not an endpoint
+    path: str | None  #: that endpoint's path
+    seconds: float  #: for how long so far
+    at: str  #: where in the code: ``name() line N: `source```
+    text: str  #: all of it in words, as a Timeout says it
+    task: asyncio.Task | None
+
+
 def _route(scope: dict[str, Any]) -> str:
     """The request's path below the app's root_path."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
@@ -156,9 +184,12 @@ class Recorder:
         self.changed = Gate()  #: notified whenever an endpoint ends
         #: the exception each paired connection's endpoint raised, until taken (the newest few)
         self._raised: OrderedDict[int, BaseException] = OrderedDict()
+        self.lifespan: asyncio.Task | None = None  #: the task running the app's lifespan, once it started
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "websocket":
+            if scope["type"] == "lifespan":
+                self.lifespan = asyncio.current_task()
             await self.app(scope, receive, send)
             return
         route = _route(scope)
@@ -178,6 +209,7 @@ class Recorder:
         task = asyncio.current_task()
         if task is not None:
             self._handlers[task] = name
+            _serving[task] = _Serving(route, key, sinks, self)
         with self.changed.lock:
             self.running += 1
 
@@ -198,7 +230,7 @@ class Recorder:
                 code = message.get("status")
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")
             if message.get("headers"):  # what the app gave with an accept or a denial response
-                extra["headers"] = tuple((str(k, "latin-1"), str(v, "latin-1")) for k, v in message["headers"])
+                extra["headers"] = tuple((_latin1(k), _latin1(v)) for k, v in message["headers"])
             return record(
                 *sinks,
                 side="server",
@@ -239,6 +271,17 @@ class Recorder:
             await self.app(scope, recorded_receive, recorded_send)
         except asyncio.CancelledError:
             raise
+        except loop.Stopped:  # wsbench stopped it: it blocked the loop (Bench.stop_blocker)
+            detail = "wsbench stopped the endpoint: it blocked the bench's loop"
+            accepted = mirror.application_state == CONNECTED
+            if accepted:  # tell the client why, rather than dropping it (1006)
+                try:
+                    await recorded_send({"type": "websocket.close", "code": 1011, "reason": detail})
+                except Exception:
+                    pass
+            record(*sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised Stopped: {detail}")
+            if not accepted:
+                raise  # before accept: uvicorn answers HTTP 500
         except BaseException as exc:
             if paired is not None:  # a client of ours may re-raise it (the pytest plugin does, as the TestClient)
                 with self.changed.lock:
@@ -257,9 +300,10 @@ class Recorder:
         else:
             record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned", name=name)
         finally:
-            self._pairs.pop(key, None)
             if task is not None:
+                _serving.pop(task, None)
                 self._handlers.pop(task, None)
+            self._pairs.pop(key, None)
             with self.changed.lock:
                 self.running -= 1
                 self.changed.notify()
@@ -315,7 +359,7 @@ class Bench(LoopbackService):
             )
         warn_unless_loopback(host, "Bench")
         _keep_uvicorn_logs()
-        loop.on_blocked(_blocked)
+        loop.on_blocked(_blocked, while_blocked=True)
         self.app: FastAPI = app if app is not None else FastAPI()
         self.ws = ws
         self.host = host
@@ -347,11 +391,39 @@ class Bench(LoopbackService):
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.ensure_future(self._serve(self._server, sock))
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # raises what stopped it
                 raise BenchError("the server stopped during start-up; see wsbench.server_log()")
+            if asyncio.get_running_loop().time() > deadline:
+                raise BenchError(await self._give_up_starting())
             await asyncio.sleep(0.001)
+
+    async def _give_up_starting(self) -> str:
+        """Stop what a start that took too long started (uvicorn, the app's lifespan), and say why it
+        did not start: nothing may go on serving the port after Bench() has raised."""
+        assert self._server is not None and self._task is not None
+        startup = getattr(getattr(self._server, "lifespan", None), "startup_event", None)  # uvicorn's LifespanOn
+        in_lifespan = startup is not None and not startup.is_set()
+        self._server.should_exit = True
+        started = [task for task in (self._task, self._recorder.lifespan) if task is not None and not task.done()]
+        for task in started:
+            task.cancel()
+        if started:
+            await asyncio.wait(started, timeout=2)
+        cause = (
+            "the app's lifespan start-up (its code before `yield`) did not finish"
+            if in_lifespan
+            else "uvicorn did not report that it started"
+        )
+        message = (
+            f"the bench did not start within its timeout of {self.timeout:g} s: {cause}. wsbench stopped the "
+            "server and the lifespan, so nothing serves its port; make the start-up faster, or give it longer "
+            "(Bench(app, timeout=...))"
+        )
+        _log.lines.append(f"ERROR: {message}")
+        return message
 
     @staticmethod
     async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
@@ -370,6 +442,38 @@ class Bench(LoopbackService):
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         await asyncio.wait([self._task])
+
+    def _describe(self, blockage: loop.Blockage) -> str:
+        return _describe(blockage)
+
+    def blocker(self) -> Blocker | None:
+        """What blocks the bench's loop now (noticed by the watchdog), or None."""
+        blockage = loop.blocked_now(self._loop)
+        if blockage is None:
+            return None
+        serving, _ = _blamed(blockage)
+        return Blocker(
+            serving.key if serving else None,
+            serving.path if serving else None,
+            blockage.seconds,
+            blockage.at,
+            _describe(blockage),
+            blockage.task,
+        )
+
+    def stop_blocker(self, blocker: Blocker) -> bool:
+        """Stop the endpoint that blocks the loop (raise :class:`wsbench.loop.Stopped` into it, see
+        :func:`wsbench.loop.interrupt`); True if the loop runs again. Not for code that is no endpoint."""
+        if blocker.task is None or blocker.key is None or self._loop is None:
+            return False
+        return loop.interrupt(blocker.task, self._loop)
+
+    def _unblock(self) -> None:
+        """Stopping or replacing the bench: stop its own endpoint that blocks the loop, if one does."""
+        blocker = self.blocker()
+        serving = _serving.get(blocker.task) if blocker is not None and blocker.task is not None else None
+        if blocker is not None and serving is not None and serving.recorder is self._recorder:
+            self.stop_blocker(blocker)
 
     def __repr__(self) -> str:
         return f"<Bench {self.name!r} ws={self.ws} {'running' if self.running else 'stopped'}>"
@@ -395,13 +499,19 @@ class Bench(LoopbackService):
     def connect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* on this bench, called *name* in
         every view ("ann"; by default "c1", "c2" ... in order of opening)."""
-        url = self.url_for(path)
-        return connect(url, pairing=self, name=self.names.give(name), **options)
+        url, began = self._url_to(path), time.time()
+        try:
+            return connect(url, pairing=self, name=self.names.give(name), **options)
+        except (HandshakeRejected, Timeout) as exc:
+            raise self._explained(exc, path, began) from None
 
     async def aconnect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
-        url = self.url_for(path)
-        return await aconnect(url, pairing=self, name=self.names.give(name), **options)
+        url, began = self._url_to(path), time.time()
+        try:
+            return await aconnect(url, pairing=self, name=self.names.give(name), **options)
+        except (HandshakeRejected, Timeout) as exc:
+            raise self._explained(exc, path, began) from None
 
     def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         """Route the events of the client on *port* into *transcript* as well, and call its
@@ -409,6 +519,75 @@ class Bench(LoopbackService):
         super().pair(port, transcript, name)
         if transcript is not None and name is not None:
             self.names.expect(port, name)
+
+    def reopen(self, conn: Connection) -> Connection:
+        """A new connection like *conn* (its path, query and options): on this bench while it runs, else
+        on the bench that replaced it (the same *name*: its cell was re-run); BenchError saying what
+        to run if none did. A panel's reconnect button goes this way, so it follows a replaced bench and
+        names what blocks a stuck one."""
+        successor: Bench | None = self
+        if not self.running:
+            with LoopbackService._registry_lock:
+                successor = type(self)._running.get(self.name)
+        if successor is None or not successor.running:
+            raise BenchError(
+                f"{self!r} was stopped and no bench replaced it: run the cell that makes the bench, "
+                "then the cell that made this connection (or panel) again"
+            )
+        parts = urlsplit(conn.url)  # this bench's URL, then the path and query the connection asked for
+        path = parts.path
+        options = {f.name: getattr(conn._options, f.name) for f in dataclasses.fields(conn._options) if f.compare}
+        return successor.connect(path + (f"?{parts.query}" if parts.query else ""), **options)
+
+    def _url_to(self, path: str) -> str:
+        """The URL of *path*, once the bench is known to be able to answer: a Timeout at once, naming
+        what blocks its loop, when that has lasted :data:`wsbench.loop.STUCK_AFTER` s already."""
+        url = self.url_for(path)
+        blocked = loop.blocked_now(self._loop)
+        if blocked is not None and blocked.seconds >= loop.STUCK_AFTER:
+            raise Timeout(f"cannot connect to {path}: {_describe(blocked)}")
+        return url
+
+    def _explained(self, exc: WsbenchError, path: str, began: float) -> WsbenchError:
+        """*exc* (a failed connect to *path*, begun at ``time.time()`` *began*) with the cause the bench
+        knows: no endpoint there, or its loop blocked meanwhile."""
+        if isinstance(exc, HandshakeRejected) and exc.status == 403:
+            missing = self._no_endpoint(path)
+            if missing:
+                return HandshakeRejected(
+                    f"{missing} (uvicorn refused the handshake: HTTP 403)",
+                    status=exc.status,
+                    headers=exc.headers,
+                    body=exc.body,
+                )
+        if isinstance(exc, Timeout):
+            blocked = self.blocked_since(began)
+            if blocked:
+                return Timeout(f"{exc}: {blocked}")
+        return exc
+
+    def _no_endpoint(self, path: str) -> str | None:
+        """ "no endpoint at *path* on this bench (it has: ...): ..." when no route of the app matches
+        *path*; None when one does, or when the app has no router to ask."""
+        routes = getattr(getattr(self.app, "router", None), "routes", None)
+        if not isinstance(routes, list):
+            return None
+        route_path = urlsplit(path).path
+        scope = {"type": "websocket", "path": route_path, "root_path": "", "path_params": {}, "headers": []}
+        try:
+            if any(route.matches(scope)[0] == Match.FULL for route in routes):
+                return None
+        except Exception:  # a route that cannot judge a bare scope: do not guess
+            return None
+        paths = [r.path for r in routes if isinstance(r, (APIWebSocketRoute, WebSocketRoute))]
+        paths += [f"{r.path}/..." for r in routes if isinstance(r, Mount)]
+        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+        has = f"it has: {shown}" if paths else "it has no WebSocket endpoints yet"
+        if self.root_path and route_path.startswith(self.root_path):
+            fix = f"a client talking to the bench directly leaves out its root_path {self.root_path}"
+        else:
+            fix = "run the cell that defines it"
+        return f"no endpoint at {route_path} on this bench ({has}): {fix}"
 
     def browser_url(self, path: str = "/") -> str:
         """Where a browser in the same JupyterLab reaches *path* of this bench: through
@@ -524,18 +703,50 @@ def _check_path(path: object) -> None:
         )
 
 
+_FIX = "use `await asyncio.sleep`, or run blocking work in a thread (`await asyncio.to_thread(...)`)"
+
+
+def _blamed(blockage: loop.Blockage, serving: _Serving | None = None) -> tuple[_Serving | None, str]:
+    """The endpoint that blocks (or blocked) the loop, if one did, and who and where in words:
+    ``endpoint /echo, in echo() line 4: `while True: pass```."""
+    if serving is None and blockage.task is not None:
+        serving = _serving.get(blockage.task)
+    at = blockage.at
+    who = f"endpoint {serving.path}" if serving is not None else "code on it (not an endpoint)"
+    return serving, who + (f", in {at}" if at else "")
+
+
+def _describe(blockage: loop.Blockage, serving: _Serving | None = None) -> str:
+    """A blockage in words: who, where, how long, still blocked or not, and the fix."""
+    _, who = _blamed(blockage, serving)
+    if blockage.ongoing:
+        return (
+            f"the bench's loop is still blocked, for {blockage.seconds:.1f} s now, by {who}: it never awaits, "
+            "so nothing on any bench runs until it does. Re-run the cell that makes the bench "
+            f"(wsbench.Bench()) to get going again; then {_FIX}"
+        )
+    return f"the bench's loop was blocked for {blockage.seconds:.1f} s by {who}: {_FIX}"
+
+
+#: The endpoint blamed for each blockage still going on (by its start), so that its end is recorded
+#: with it even when the endpoint has finished by then (bounded: a blockage ends or its loop is left).
+_blamed_for: OrderedDict[float, _Serving] = OrderedDict()
+
+
 def _blocked(blockage: loop.Blockage) -> None:
-    """The watchdog's listener: name the endpoint that blocked the loop, in its transcripts and the log."""
-    found = next((frame.f_locals for frame in blockage.stack if frame.f_code is Recorder.__call__.__code__), None)
-    where = f"endpoint {found['scope'].get('path', '?')}" if found else "code on it (not an endpoint)"
-    message = (
-        f"the bench's loop was blocked for {blockage.seconds:.1f} s by {where}: "
-        "use `await asyncio.sleep`, or run blocking work in a thread (`await asyncio.to_thread(...)`)"
-    )
+    """The watchdog's listener: name the endpoint that blocks the loop, while it blocks and when it
+    ends, in its transcripts and the log."""
+    serving = _blamed_for.pop(blockage.started, None) or _blamed(blockage)[0]
+    if blockage.ongoing and serving is not None:
+        _blamed_for[blockage.started] = serving
+        while len(_blamed_for) > 64:
+            _blamed_for.popitem(last=False)
+    message = _describe(blockage, serving)
     _log.lines.append(f"WARNING: {message}")
-    note_blockage(blockage.started + blockage.seconds, message)
-    if found is not None and "sinks" in found:
-        record(*found["sinks"], side="server", kind="blocked", conn=found["key"], detail=message)
+    if not blockage.ongoing:
+        note_blockage(blockage.started + blockage.seconds, message)
+    if serving is not None:
+        record(*serving.sinks, side="server", kind="blocked", conn=serving.key, detail=message)
 
 
 def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str | None) -> dict[str, Any]:
@@ -557,3 +768,9 @@ def _tls_options(certfile: str | None, keyfile: str | None, client_ca_file: str 
             raise TLSFailure(f"cannot load the client CA file {client_ca_file!r}: {exc}") from None
         options.update(ssl_ca_certs=client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     return options
+
+
+def _latin1(value: object) -> str:
+    """A header name or value as the transcript shows it: bytes decoded; anything else (the app's
+    mistake, e.g. a str) as it is, so the recorder never raises in place of the server."""
+    return str(value, "latin-1") if isinstance(value, (bytes, bytearray)) else str(value)

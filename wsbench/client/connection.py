@@ -480,7 +480,7 @@ class Connection(ConnectionBase):
         except websockets.ConnectionClosed:
             raise self._send_error(self._sync, "ping") from None
         if not pong.wait(timeout):
-            raise Timeout(f"ping: no pong from {self} within {timeout} s")
+            raise self._no_pong(timeout)
         latency = time.perf_counter() - start
         self._note("pong")
         return latency
@@ -499,7 +499,7 @@ class Connection(ConnectionBase):
             pong = await self._async.ping()  # the write is bounded by the drain's timeout
             latency = await asyncio.wait_for(pong, timeout)
         except asyncio.TimeoutError:
-            raise Timeout(f"ping: no pong from {self} within {timeout} s") from None
+            raise self._no_pong(timeout) from None
         except websockets.ConnectionClosed:
             raise self._send_error(self._async, "ping") from None
         self._note("pong")
