@@ -204,6 +204,11 @@ _ALL = (
     Kind("proxy", "eof", "one side closed its TCP connection", ("detail",)),
     Kind("proxy", "stop", "the proxy stopped: closed both TCP connections", ("detail",)),
     Kind("proxy", "upstream error", "cannot reach the target: answered HTTP 502 or closed", ("detail",)),
+    # -- any side: the transcript's spool could not keep some events (the disk failed) ---------
+    *(
+        Kind(side, "not kept", "in place of events the disk failed to keep: detail says how many", ("detail",))
+        for side in ("client", "server", "proxy", "browser")
+    ),
 )
 
 #: Every kind, by (side, name).

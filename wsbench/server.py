@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import itertools
 import logging
@@ -168,11 +169,13 @@ class Recorder:
         transcript: Transcript,
         pairs: dict[int, Transcript],
         links: dict[str, BrowserLink] | None = None,
+        contexts: dict[int, contextvars.Context] | None = None,
         names: Names | None = None,
     ) -> None:
         self.app = app
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
+        self._contexts = contexts if contexts is not None else {}  # client port -> its caller's context
         self._links = links if links is not None else {}  # token -> a browser page's link
         self.names = names if names is not None else Names()  #: the connections' names
         # Who caused a send (kinds.CAUSED): the task that runs the ASGI send is the one that
@@ -205,6 +208,10 @@ class Recorder:
             key, paired = link.key, link.transcript
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
         name = (page[0].name if page is not None else None) or self.names.take(key)
+        context = self._contexts.pop(key, None)
+        if context is not None:  # the values the opening call saw, set in this handler's own task
+            for variable, value in context.items():
+                variable.set(value)
         mirror = StateMirror()
         task = asyncio.current_task()
         if task is not None:
@@ -371,7 +378,8 @@ class Bench(LoopbackService):
         self._pairs: dict[int, Transcript] = {}
         self._links: dict[str, BrowserLink] = {}
         self.names = Names()  #: its connections' names, given or "c1", "c2" ... in order of opening
-        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links, self.names)
+        self._contexts: dict[int, contextvars.Context] = {}
+        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links, self._contexts, self.names)
         self._server: uvicorn.Server | None = None
         self._launch(port)
 
@@ -648,6 +656,14 @@ class Bench(LoopbackService):
         timeout = self.timeout if timeout is None else timeout
         if await self._recorder.changed.await_(self._recorder.is_idle, timeout) is None:
             raise self._still_running("await_idle", timeout)
+
+    def carry_context(self, port: int, context: contextvars.Context | None) -> None:
+        """Set the values of *context* in the handler of the client on TCP *port* (None: forget it),
+        as Starlette's TestClient runs the app in a copy of its caller's context (the pytest plugin)."""
+        if context is None:
+            self._contexts.pop(port, None)
+        else:
+            self._contexts[port] = context
 
     def take_exception(self, key: int) -> BaseException | None:
         """The exception the endpoint serving connection *key* (``conn.key``) raised, once; None if

@@ -24,6 +24,8 @@
 * Memory stays flat however long the conversation: past :data:`IN_MEMORY` events the older
   ones go to a private spool file (:mod:`wsbench.transcript.spool`) and are read back when asked; past
   :data:`SHOW_ALL` events the text form is a summary. Causal order is :mod:`wsbench.transcript.causal`'s.
+  Should the disk fail, the events it could not keep give way to one "not kept" event (and a
+  warning): memory and time stay bounded, and recording goes on.
 
 Pure logic: no I/O beyond JSON Lines files and the transcript's own spool file.
 """
@@ -37,6 +39,7 @@ import json
 import re
 import threading
 import time
+import warnings
 import weakref
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +51,7 @@ from ..kinds import APP_SENDS, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
 from .causal import causal_order, conversation_order, noticed
 from .rows import MAX_DEPTH, by_from_detail, event_fields, open_regular, read_rows
-from .spool import EventLog, LazyEvents
+from .spool import SPOOL_DIR, EventLog, LazyEvents, spool_parent
 
 if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
     from ..replay import ReplayResult
@@ -100,6 +103,7 @@ _seq = itertools.count(1)
 _record_lock = threading.Lock()
 _held = [0]  # events in memory in all transcripts (changed under _record_lock)
 _freed: deque[int] = deque()  # events of collected transcripts, taken off _held at the next look
+_told: deque[str] = deque()  # warnings a spill left, issued once the record lock is let go
 
 
 class Event(NamedTuple):
@@ -215,6 +219,8 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
         spilled = None  # what a transcript spilled in this call: the next may write the same bytes
         for transcript in transcripts:
             spilled = _keep(transcript, event, spilled)
+    if _told:
+        _tell()
     return event
 
 
@@ -233,6 +239,22 @@ def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None)
     if _held[0] > MEMORY_BUDGET and len(events) >= transcript._budget_at and _over_budget():
         return transcript._spill(spilled, keep=KEEP_UNDER_BUDGET) or spilled
     return spilled
+
+
+def _not_kept(first: Event, count: int, why: str) -> Event:
+    """The note that takes the place of *count* events from *first* on, which the disk failed to keep (*why*)."""
+    detail = f"{count} event{'s' if count != 1 else ''} not kept from here on: the spool's disk failed ({why})"
+    return Event(first.seq, first.time, first.side, "not kept", first.conn, detail=detail)
+
+
+def _tell() -> None:
+    """Issue the warnings spills left (outside the record lock: a warning may print, or raise)."""
+    while _told:
+        message = _told.popleft()
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        except Exception:  # warnings turned into errors: never into the recording thread
+            pass
 
 
 def _over_budget() -> bool:
@@ -310,28 +332,47 @@ class Transcript:
         transcript :func:`record` spills in the same call (:meth:`EventLog.append`'s *same_as*),
         None when nothing was written.
 
-        Should the disk fail (full, gone), or an event hold what the spool cannot write (a
-        payload neither text nor bytes), every event stays in memory and the next try comes
-        after another half of *in_memory* events: nothing recorded is ever dropped, and the
-        recording thread never sees the failure.
+        Should the disk fail (full, gone), those events are not kept: a "not kept" event takes their
+        place (its detail says how many and why; their positions stay, so viewers counting positions
+        see no jump) and a RuntimeWarning says so, once a transcript. Memory and the time a spill
+        takes stay bounded however long the disk stays full, and the recording thread never sees
+        the failure. An event the spool cannot write (a payload neither text nor bytes) stays in
+        memory, and the next try comes after another half of *in_memory* events.
         """
         events = self._events
         count = len(events) - (self._hold // 2 if keep is None else keep)
         if count <= 0:
             return None
         batch = events[:count]
+        if self._log is None:
+            self._log = EventLog(_event_from_row)
+        log = self._log
         try:
-            if self._log is None:
-                self._log = EventLog(_event_from_row)
-            data = self._log.append(batch, same_as=same_as)
-        except (OSError, TypeError, ValueError):
+            data = log.append(batch, same_as=same_as)
+        except OSError as exc:
+            why = exc.strerror or str(exc)  # a string: the exception's traceback would hold this frame
+            log.lose(batch, lambda first, n: _not_kept(first, n, why))
+            if not log.lost - count:  # the first loss of this transcript: tell the user
+                _told.append(
+                    f"wsbench could not write a transcript's older events to disk ({exc}): {count} events "
+                    "not kept, and more as long as that lasts; a 'not kept' event in the transcript marks "
+                    f"where. Spools are made in {spool_parent()} (${SPOOL_DIR} chooses another folder)"
+                )
+            data = None
+        except (TypeError, ValueError):
             self._spill_at = self._budget_at = len(events) + self._hold // 2
             return None
-        del events[:count]  # after the log holds them: a reader snapshots under the lock
+        if log.removed():
+            _told.append(
+                f"wsbench's spool file {log.path} was removed (a temporary-file cleaner?): the transcript "
+                "keeps reading and writing it through its open file, nothing is lost, and its disk space "
+                "is freed when the transcript goes"
+            )
+        del events[:count]  # after the log holds them (or their note): a reader snapshots under the lock
         _held[0] -= count
         self._spill_at = self._hold
         self._budget_at = 2 * KEEP_UNDER_BUDGET if self._hold <= IN_MEMORY else self._hold
-        return batch, data
+        return (batch, data) if data is not None else None
 
     def _extend(self, events: Iterable[Event]) -> None:
         """Append *events* in order, spilling to disk as record() does (load, filter, the constructor)."""
@@ -347,6 +388,8 @@ class Transcript:
         with _record_lock:
             for event in batch:
                 _keep(self, event)
+        if _told:
+            _tell()
 
     def _view(self) -> LazyEvents[Event]:
         """A consistent snapshot of every event so far, those on disk read only when asked."""
@@ -741,6 +784,8 @@ def _sender(handler: str) -> str:
 
 
 def _render_body(event: Event) -> str:
+    if event.kind == "not kept":  # any side: the spool's disk failed
+        return f"! {event.detail}"
     if event.side == "proxy":
         return f"{event.kind}: {event.detail}" if event.detail else event.kind
     if event.side in ("client", "browser"):
