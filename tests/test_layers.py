@@ -48,6 +48,7 @@ LAYERS = {
     "wsbench.widgets": 8,
     "wsbench.proxy": 8,
     "wsbench.replay": 8,
+    "wsbench.replay_many": 8,  # several clients replayed in their recorded order (issue 23)
     "wsbench.testing": 8,
     "wsbench.exercises": 8,
     "wsbench.demo": 9,

@@ -420,7 +420,7 @@ def test_connection_transcript_holds_both_sides_of_that_connection_only(bench):
         assert other not in str(transcript)
         assert not str(transcript).startswith("#")  # one connection: no numbering
     assert len({e.conn for e in bench.transcript}) == 2
-    assert str(bench.transcript).startswith("#1 ")
+    assert str(bench.transcript).startswith("c1 ")  # the bench names its connections c1, c2 ... (issue 23)
 
 
 def test_bench_transcript_has_no_port(bench):

@@ -49,8 +49,9 @@ class Pairing(Protocol):
     def url_for(self, path: str) -> str:
         """The ws:// or wss:// URL of *path* there; BenchError when it no longer runs."""
 
-    def pair(self, port: int, transcript: Transcript | None) -> None:
-        """Copy the events of the client on TCP *port* into *transcript* (None: stop)."""
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
+        """Copy the events of the client on TCP *port* into *transcript* (None: stop); *name*
+        is what the client is called, for the events recorded of it there."""
 
     @property
     def endpoint_ended(self) -> Gate:
@@ -237,7 +238,7 @@ class LoopbackService:
         """A blockage of its loop in words (a Bench names the endpoint)."""
         return loop._stuck(blockage)
 
-    def pair(self, port: int, transcript: Transcript | None) -> None:
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         """Route the events of the client on *port* into *transcript* as well (None: stop): a
         :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
         if transcript is None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import itertools
 import logging
 import socket
 import ssl
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -38,15 +40,17 @@ from ._net import WS_IMPLEMENTATIONS
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
 from .client import Connection, aconnect, connect
-from .client.bounds import check_timeout
+from .client.bounds import check_name, check_timeout
 from .client.handshake import check_url
 from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
 from .states import CONNECTED, StateMirror
-from .transcript import Transcript, record
+from .transcript import Event, Transcript, record
+from .transcript.fanout import Fanout, fanout
 
 if TYPE_CHECKING:
     from .widgets import Timeline
     from .widgets.browser import BrowserClient
+    from .widgets.lanes import Lanes
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Blocker", "Recorder", "server_log"]
 
@@ -90,6 +94,41 @@ def server_log() -> list[str]:
 _RAISED_KEPT = 64
 
 
+class Names:
+    """The names of a bench's connections: given (``bench.connect(path, name="ann")``) or by
+    default "c1", "c2" ... in order of opening, skipping those taken, so the same conversation
+    names its connections alike on every run."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self._used: set[str] = set()
+        self._waiting: dict[int, str] = {}  # client port -> the name its server side takes
+
+    def next(self) -> str:
+        """A default name not given yet: "c1", "c2" ..."""
+        while True:
+            name = f"c{next(self._numbers)}"
+            if name not in self._used:
+                self._used.add(name)
+                return name
+
+    def give(self, name: str | None) -> str:
+        """*name* (checked: :func:`~wsbench.client.bounds.check_name`), or the next default when None."""
+        if name is None:
+            return self.next()
+        self._used.add(check_name(name))
+        return name
+
+    def expect(self, port: int, name: str) -> None:
+        """The connection from client TCP *port* is called *name* (a Connection pairs before its handshake)."""
+        self._waiting[port] = name
+
+    def take(self, port: int) -> str:
+        """The name of the connection from *port*: the one expected, or the next default."""
+        name = self._waiting.pop(port, None)
+        return name if name is not None else self.next()
+
+
 class _Serving(NamedTuple):
     """A WebSocket endpoint running now: what a blockage of the loop is blamed on."""
 
@@ -131,12 +170,19 @@ class Recorder:
         pairs: dict[int, Transcript],
         links: dict[str, BrowserLink] | None = None,
         contexts: dict[int, contextvars.Context] | None = None,
+        names: Names | None = None,
     ) -> None:
         self.app = app
         self.transcript = transcript
         self._pairs = pairs  # client port -> that client's own transcript
         self._contexts = contexts if contexts is not None else {}  # client port -> its caller's context
         self._links = links if links is not None else {}  # token -> a browser page's link
+        self.names = names if names is not None else Names()  #: the connections' names
+        # Who caused a send (kinds.CAUSED): the task that runs the ASGI send is the one that
+        # called websocket.send_*, also on another connection's socket (a broadcast).
+        self._handlers: dict[asyncio.Task[Any], str] = {}  # each running handler's task -> its connection's name
+        #: each task's last ASGI receive (its seq): what a send from that task answers
+        self._received: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
         self.running = 0  #: WebSocket endpoints running now
         self.changed = Gate()  #: notified whenever an endpoint ends
         #: the exception each paired connection's endpoint raised, until taken (the newest few)
@@ -161,6 +207,7 @@ class Recorder:
             link, scope = page
             key, paired = link.key, link.transcript
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
+        name = (page[0].name if page is not None else None) or self.names.take(key)
         context = self._contexts.pop(key, None)
         if context is not None:  # the values the opening call saw, set in this handler's own task
             for variable, value in context.items():
@@ -168,11 +215,12 @@ class Recorder:
         mirror = StateMirror()
         task = asyncio.current_task()
         if task is not None:
+            self._handlers[task] = name
             _serving[task] = _Serving(route, key, sinks, self)
         with self.changed.lock:
             self.running += 1
 
-        def note(message: dict[str, Any], **extra: Any) -> None:
+        def note(message: dict[str, Any], **extra: Any) -> Event:
             kind = message["type"]
             data = message.get("text")
             if data is None:
@@ -190,7 +238,7 @@ class Recorder:
             extra.setdefault("detail", message.get("subprotocol") and f"subprotocol {message['subprotocol']!r}")
             if message.get("headers"):  # what the app gave with an accept or a denial response
                 extra["headers"] = tuple((_latin1(k), _latin1(v)) for k, v in message["headers"])
-            record(
+            return record(
                 *sinks,
                 side="server",
                 kind=kind,
@@ -200,25 +248,30 @@ class Recorder:
                 reason=reason,
                 client_state=mirror.client_state,
                 application_state=mirror.application_state,
+                name=name,
                 **extra,
             )
 
         async def recorded_receive() -> dict:
             message = await receive()
             mirror.received(message["type"])
-            note(message)
+            event = note(message)
+            sender = asyncio.current_task()
+            if sender is not None:
+                self._received[sender] = event.seq
             return message
 
         async def recorded_send(message: dict) -> None:
             mirror.sent(message)  # Starlette changes its state before sending, and so do we
-            note(message)
+            caused = self._caused_by()
+            note(message, **caused)
             try:
                 await send(message)
             except Exception as exc:  # recorded as sent above: say that it did not go out
                 if isinstance(exc, OSError):
                     mirror.send_failed()
                 detail = f"{message['type']} failed: {type(exc).__name__}: {exc}".rstrip(": ")
-                record(*sinks, side="server", kind="send failed", conn=key, detail=detail)
+                record(*sinks, side="server", kind="send failed", conn=key, detail=detail, name=name, **caused)
                 raise
 
         try:
@@ -243,18 +296,33 @@ class Recorder:
                     while len(self._raised) > _RAISED_KEPT:
                         self._raised.popitem(last=False)
             record(
-                *sinks, side="server", kind="exception", conn=key, detail=f"endpoint raised {type(exc).__name__}: {exc}"
+                *sinks,
+                side="server",
+                kind="exception",
+                conn=key,
+                detail=f"endpoint raised {type(exc).__name__}: {exc}",
+                name=name,
             )
             raise
         else:
-            record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned")
+            record(*sinks, side="server", kind="return", conn=key, detail="endpoint returned", name=name)
         finally:
             if task is not None:
                 _serving.pop(task, None)
+                self._handlers.pop(task, None)
             self._pairs.pop(key, None)
             with self.changed.lock:
                 self.running -= 1
                 self.changed.notify()
+
+    def _caused_by(self) -> dict[str, Any]:
+        """Who makes the send being recorded: ``handler`` (the name of the connection whose
+        handler task runs it, or ``task <name>``) and ``cause`` (that task's last receive)."""
+        task = asyncio.current_task()
+        if task is None:  # not from a task (a callback): nothing to say
+            return {}
+        handler = self._handlers.get(task)
+        return {"handler": handler or f"task {task.get_name()}", "cause": self._received.get(task)}
 
     def is_idle(self) -> bool:
         """No WebSocket endpoint is running."""
@@ -309,8 +377,9 @@ class Bench(LoopbackService):
         self.transcript = Transcript()
         self._pairs: dict[int, Transcript] = {}
         self._links: dict[str, BrowserLink] = {}
+        self.names = Names()  #: its connections' names, given or "c1", "c2" ... in order of opening
         self._contexts: dict[int, contextvars.Context] = {}
-        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links, self._contexts)
+        self._recorder = Recorder(self.app, self.transcript, self._pairs, self._links, self._contexts, self.names)
         self._server: uvicorn.Server | None = None
         self._launch(port)
 
@@ -435,21 +504,29 @@ class Bench(LoopbackService):
 
         return register
 
-    def connect(self, path: str = "/", **options: Any) -> Connection:
-        """Open a client :class:`~wsbench.Connection` to *path* on this bench."""
+    def connect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
+        """Open a client :class:`~wsbench.Connection` to *path* on this bench, called *name* in
+        every view ("ann"; by default "c1", "c2" ... in order of opening)."""
         url, began = self._url_to(path), time.time()
         try:
-            return connect(url, pairing=self, **options)
+            return connect(url, pairing=self, name=self.names.give(name), **options)
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
-    async def aconnect(self, path: str = "/", **options: Any) -> Connection:
+    async def aconnect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
         """Coroutine form of :meth:`connect`."""
         url, began = self._url_to(path), time.time()
         try:
-            return await aconnect(url, pairing=self, **options)
+            return await aconnect(url, pairing=self, name=self.names.give(name), **options)
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
+
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
+        """Route the events of the client on *port* into *transcript* as well, and call its
+        server side *name* (the :class:`~wsbench._service.Pairing` contract)."""
+        super().pair(port, transcript, name)
+        if transcript is not None and name is not None:
+            self.names.expect(port, name)
 
     def reopen(self, conn: Connection) -> Connection:
         """A new connection like *conn* (its path, query and options): on this bench while it runs, else
@@ -538,6 +615,7 @@ class Bench(LoopbackService):
         binary_type: str = "arraybuffer",
         via: str = "auto",
         timeout: float | None = None,
+        name: str | None = None,
     ) -> BrowserClient:
         """A :class:`~wsbench.widgets.BrowserClient`: the browser page showing it opens its own
         ``WebSocket`` to *path* (a query allowed: browsers send tokens there), through
@@ -545,7 +623,8 @@ class Bench(LoopbackService):
         "direct"). What the page's WebSocket does is recorded on side "browser", beside the
         endpoint's side, in this bench's transcript and the widget's. *timeout* bounds the
         widget's waits (default: the bench's). Where no page shows it (nbval, a plain kernel),
-        its waits and commands say so instead of hanging.
+        its waits and commands say so instead of hanging. *name* is what every view calls it,
+        as for :meth:`connect`.
         """
         from .widgets.browser import BrowserClient
 
@@ -556,6 +635,7 @@ class Bench(LoopbackService):
         check_url(self.url + path, None)  # what a page's WebSocket would refuse (spaces, control characters)
         timeout = check_timeout(timeout, "timeout")
         link = BrowserLink(self.transcript, path, timeout=self.timeout if timeout is None else timeout)
+        link.name = self.names.give(name)
         widget = BrowserClient(link, self.port, subprotocols=subprotocols, binary_type=binary_type, via=via)
         self._links[link.token] = link
         return widget
@@ -598,8 +678,26 @@ class Bench(LoopbackService):
     def _still_running(self, what: str, timeout: float) -> Timeout:
         return Timeout(f"{what}: {self._recorder.running} endpoint(s) of {self!r} still running after {timeout} s")
 
-    def timeline(self, **options: Any) -> Timeline:
-        """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides."""
+    def fanout(self) -> list[Fanout]:
+        """For each client message an endpoint answered with sends (a broadcast), who received
+        them and how long after the client sent it, and who never did: one
+        :class:`~wsbench.transcript.fanout.Fanout` each (``.summary()`` says it in a line)."""
+        return fanout(self.transcript)
+
+    @overload
+    def timeline(self, *, lanes: Literal[False] = False, **options: Any) -> Timeline: ...
+
+    @overload
+    def timeline(self, *, lanes: Literal[True], **options: Any) -> Lanes: ...
+
+    def timeline(self, *, lanes: bool = False, **options: Any) -> Timeline | Lanes:
+        """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides; with
+        *lanes*, one diagram of them all instead (:class:`~wsbench.widgets.lanes.Lanes`): a lane per
+        client, the server between them, a handler's sends in its connection's colour."""
+        if lanes:
+            from .widgets.lanes import Lanes
+
+            return Lanes(self.transcript, **options)
         from .widgets import Timeline
 
         return Timeline(self.transcript, **options)

@@ -471,9 +471,9 @@ class _CarryingContext:
     def url_for(self, path: str) -> str:
         return self._bench.url_for(path)
 
-    def pair(self, port: int, transcript: Transcript | None) -> None:
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         self._bench.carry_context(port, self._context if transcript is not None else None)
-        self._bench.pair(port, transcript)
+        self._bench.pair(port, transcript, name)
 
     @property
     def endpoint_ended(self) -> Gate:

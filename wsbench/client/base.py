@@ -46,6 +46,7 @@ class ConnectionBase:
         options = self._options
         self.timeout = options.timeout
         self.auto_reconnect = options.auto_reconnect
+        self.name: str | None = options.name  #: what every view calls it (None: unnamed)
         self.transcript = Transcript()
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
@@ -133,7 +134,7 @@ class ConnectionBase:
         self._inbox.finish(closed)
 
     def _note(self, kind: str, **fields: Any) -> None:
-        record(*self._sinks, side="client", kind=kind, conn=self._key, **fields)
+        record(*self._sinks, side="client", kind=kind, conn=self._key, name=self.name, **fields)
 
     @property
     def state(self) -> str:
