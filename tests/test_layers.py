@@ -38,6 +38,7 @@ LAYERS = {
     "wsbench.codegen": 4,
     "wsbench.loop": 4,
     "wsbench._service": 5,
+    "wsbench.locustgen": 5,  # locustfiles from a transcript: on codegen's literals; loads no locust or gevent
     "wsbench.client": 6,
     "wsbench.browser_link": 6,  # the bench's end of a browser page's control socket
     "wsbench.server": 7,
@@ -46,6 +47,7 @@ LAYERS = {
     "wsbench.replay": 8,
     "wsbench.testing": 8,
     "wsbench.exercises": 8,
+    "wsbench.swarm": 8,  # wsbench.load: Locust in a subprocess, never imported
     "wsbench.demo": 9,
     "wsbench.cli": 10,
     "wsbench.__main__": 11,
@@ -145,10 +147,13 @@ def test_vocabulary_and_transcript_load_only_the_standard_library(module):
     assert sorted(outside) == []
 
 
-@pytest.mark.parametrize("module", ["wsbench.conversation", "wsbench.codegen", "wsbench.testing"])
+@pytest.mark.parametrize(
+    "module", ["wsbench.conversation", "wsbench.codegen", "wsbench.testing", "wsbench.locustgen", "wsbench.swarm"]
+)
 def test_conversation_codegen_and_plugin_load_no_server_or_client(module):
-    """The conversation layer, codegen and the auto-loaded pytest plugin load no fastapi, uvicorn or websockets."""
-    assert packages_loaded(loaded_by_all()[module], SERVER_PACKAGES) == []
+    """The conversation layer, codegen, the locustfile writer, the swarm and the auto-loaded pytest plugin load no
+    fastapi, uvicorn or websockets, and no Locust or gevent (whose monkey-patching hangs a kernel)."""
+    assert packages_loaded(loaded_by_all()[module], (*SERVER_PACKAGES, "locust", "gevent")) == []
 
 
 def test_generated_test_files_load_no_server_or_client(tmp_path):
