@@ -52,6 +52,7 @@ _HOMES = {
     ),
     ".proxy": ("FaultProxy",),
     ".server": ("Bench", "server_log"),
+    ".swarm": ("load",),
     ".transcript": ("Event", "Transcript"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
@@ -80,6 +81,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from .proxy import FaultProxy
     from .server import Bench, server_log
+    from .swarm import load
     from .transcript import Event, Transcript
 
 
@@ -127,6 +129,7 @@ __all__ = [
     "check_close",
     "connect",
     "describe",
+    "load",
     "lookup",
     "server_log",
 ]

@@ -139,30 +139,38 @@ def _safe_key(key: Callable[[Any], Any], message: Any) -> Any:
 def _steps(
     client: list[Event], label: str, key: Callable[[Any], Any] | None, think: float
 ) -> tuple[list[list[Any]], list[Any]]:
-    """The steps of one connection ([name, think, message, replies]) and its end ([kind, code, reason])."""
+    """The steps of one connection and its end ([kind, code, reason]).
+
+    A step is [name, think, message, replies, answered]: the replies awaited after its send, each
+    [owner, expected, last] (the index of the step whose send it answers, the recorded message, and
+    whether it is that send's last reply), and whether any reply answers its own send (if not, its
+    event fires when it is sent). In the recorded order a step's replies are the messages recorded
+    after its send; by key, each message goes where it was recorded, owned by the last send with its key.
+    """
     steps: list[list[Any]] = []
+    keys: list[Any] = []
     end: list[Any] = ["open", None, ""]
     last = next((e.time for e in client if e.kind == "open"), client[0].time)
-    events = client[1:]
-    for index, event in enumerate(events):
+    for event in client[1:]:
         if event.kind == "receive":
+            last = event.time
             if key is None:  # recorded order: a reply of the last send (or a message before the first send)
                 if not steps:
-                    steps.append([f"{label} 0: (before the first send)", 0.0, None, []])
-                steps[-1][3].append(event.data)
-            last = event.time
+                    steps.append([f"{label} 0: (before the first send)", 0.0, None, [], False])
+                    keys.append(None)
+                steps[-1][3].append([len(steps) - 1, event.data, False])
+                continue
+            wanted = _safe_key(key, event.data)
+            owner = next((i for i in range(len(keys) - 1, -1, -1) if wanted is not None and keys[i] == wanted), None)
+            if owner is not None:  # else a push: read and counted, not awaited
+                steps[-1][3].append([owner, event.data, False])
         elif event.kind == "send":
             pause = round(min(max(event.time - last, 0.0), _THINK_CAP) * think, 3)
             number = sum(step[2] is not None for step in steps) + 1
             data = event.data if event.data is not None else ""
             shown = repr(data[:_NAME_PREVIEW]) + ("…" if len(data) > _NAME_PREVIEW else "")
-            replies: list[Any] = []
-            wanted = _safe_key(key, event.data) if key is not None else None
-            if key is not None and wanted is not None:
-                later = (e for e in events[index + 1 :] if e.kind == "receive")
-                reply = next((e for e in later if _safe_key(key, e.data) == wanted), None)
-                replies = [reply.data] if reply is not None else []
-            steps.append([f"{label} {number}: {shown}", pause, event.data, replies])
+            steps.append([f"{label} {number}: {shown}", pause, event.data, [], False])
+            keys.append(_safe_key(key, event.data) if key is not None else None)
             last = event.time
         elif event.kind == "close":
             end = ["close", event.code if isinstance(event.code, int) else 1000, event.reason or ""]
@@ -170,6 +178,14 @@ def _steps(
             if end[0] != "close" and event.by == "server":
                 end = ["closed", event.code if isinstance(event.code, int) else None, event.reason or ""]
             break
+    seen: set[int] = set()
+    for step in reversed(steps):  # mark each send's last reply, and which sends get one
+        for reply in reversed(step[3]):
+            if reply[0] not in seen:
+                seen.add(reply[0])
+                reply[2] = True
+    for index, step in enumerate(steps):
+        step[4] = index in seen
     return steps, end
 
 
@@ -378,47 +394,71 @@ class RecordedUser(User):
             raise TimeoutError
         return ws.recv(timeout=remaining)
 
-    def _read_pushes(self, ws, seconds):
-        """Wait *seconds* (a think time), reading and counting what arrives meanwhile."""
+    def _classify(self, message, pending):
+        """A message nobody awaits now: kept for a send that will await it (by key), else a push."""
+        key = _key(message) if KEY is not None else None
+        if key is not None and key in pending:
+            self._early.setdefault(key, []).append(message)
+        else:
+            self._push(message)
+
+    def _read_pushes(self, ws, seconds, pending):
+        """Wait *seconds* (a think time), reading what arrives meanwhile."""
         deadline = time.perf_counter() + seconds
         while seconds > 0:
             try:
-                self._push(self._receive(ws, deadline))
+                self._classify(self._receive(ws, deadline), pending)
             except TimeoutError:
                 return
 
-    def _reply(self, ws, expected, key, deadline):
-        """The reply to the last send: the next message, or the next with *key*; others are pushes."""
-        while True:
+    def _reply(self, ws, expected, key, deadline, pending):
+        """The next message (recorded order), or the next with *key* (by key); the others are put aside."""
+        early = self._early.get(key)
+        got = early.pop(0) if early else None
+        while got is None:
             try:
-                got = self._receive(ws, deadline)
+                message = self._receive(ws, deadline)
             except TimeoutError:
                 raise StepFailed(f"expected {_shown(expected)} within {TIMEOUT} s, nothing arrived") from None
             except ConnectionClosed as exc:
                 raise StepFailed(f"expected {_shown(expected)}, the connection closed: {exc}") from None
-            if key is None or _key(got) == key:
-                if not _same(expected, got):
-                    raise StepFailed(f"expected {_shown(expected)}, arrived {_shown(got)}")
-                return got
-            self._push(got)
+            if KEY is None or _key(message) == key:
+                got = message
+            else:
+                self._classify(message, pending)
+        if not _same(expected, got):
+            raise StepFailed(f"expected {_shown(expected)}, arrived {_shown(got)}")
+        return got
 
-    def _step(self, ws, name, think, message, replies):
-        """Think, send, wait for the replies: one request event; False if the step failed."""
-        self._read_pushes(ws, think)
-        started = time.perf_counter()
-        key = _key(message) if KEY is not None and message is not None else None
-        if KEY is not None and key is None:
-            replies = []  # a send with no key has no reply to wait for
-        length = 0
-        try:
-            if message is not None:
-                ws.send(message)
-            for expected in replies:
-                length += len(self._reply(ws, expected, key, started + TIMEOUT))
-        except (StepFailed, ConnectionClosed, OSError) as exc:
-            self._fire("WS", name, started, length, exc)
-            return False
-        self._fire("WS", name, started, length)
+    def _steps(self, ws):
+        """Each step: think, send, await the replies recorded before the next send; one request event per
+        send, fired at its last reply (or when sent, if none answers it). False if a step failed."""
+        sent = {}  # step index -> [started, name, key, bytes received]
+        pending = set()
+        self._early = {}
+        for index, (name, think, message, replies, answered) in enumerate(self.recorded["steps"]):
+            self._read_pushes(ws, think, pending)
+            started = begun = time.perf_counter()
+            current = name
+            try:
+                if message is not None:
+                    ws.send(message)
+                key = _key(message) if KEY is not None and message is not None else None
+                sent[index] = [started, name, key, 0]
+                pending.add(key)
+                if not answered:
+                    self._fire("WS", name, started)
+                for owner, expected, last in replies:
+                    begun, current, key = sent[owner][:3]
+                    sent[owner][3] += len(self._reply(ws, expected, key, begun + TIMEOUT, pending))
+                    if last:
+                        self._fire("WS", current, begun, sent[owner][3])
+            except (StepFailed, ConnectionClosed, OSError) as exc:
+                self._fire("WS", current, begun, 0, exc)
+                return False
+        for messages in self._early.values():  # replies nobody awaited after all: pushes
+            for message in messages:
+                self._push(message)
         return True
 
     def _finish(self, ws):
@@ -465,9 +505,7 @@ class RecordedUser(User):
             return
         self._fire("CONNECT", name, started)
         with ws:
-            for step_name, think, message, replies in recorded["steps"]:
-                if not self._step(ws, step_name, think, message, replies):
-                    return
-            self._finish(ws)
+            if self._steps(ws):
+                self._finish(ws)
 '''
 )
