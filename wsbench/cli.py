@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print no line per connection, message and close (by default each is one line on stdout, "
         "such as: #1 /echo open; secrets masked, long payloads cut)",
     )
+    from .swarm import add_command  # `wsbench load`: Locust in subprocesses (wsbench/swarm.py)
+
+    add_command(commands)
     return parser
 
 
@@ -151,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "load":
+            from .swarm import run_command
+
+            return run_command(args, _load_app)
         return _serve(args)
     except UsageError as exc:
         print(f"wsbench serve: error: {exc}", file=sys.stderr)

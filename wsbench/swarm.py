@@ -21,6 +21,7 @@ when the target is an app).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import html
 import json
@@ -257,6 +258,8 @@ class Swarm:
         self._interrupted = False
         self._result: LoadResult | None = None
         self._handle: Any = None
+        self._text = False
+        self._printed: Any = None
         self._lock = threading.Lock()
         env = dict(os.environ, WSBENCH_LIVE=str(self._live), PYTHONUNBUFFERED="1")
         log = open(folder / "locust.log", "ab")
@@ -275,6 +278,8 @@ class Swarm:
                 )
             )
         self._deadline = time.monotonic() + run_time + _GRACE
+        atexit.register(self._kill)  # a kernel that exits (or restarts) leaves no swarm behind
+        self._stack.callback(atexit.unregister, self._kill)
         if show:
             self._show()
         self._watcher = threading.Thread(target=self._watch, name="wsbench-swarm", daemon=True)
@@ -326,17 +331,32 @@ class Swarm:
     # -- display -------------------------------------------------------------------------
 
     def _show(self) -> None:
+        """In a kernel: a display the figures replace; elsewhere: a line a second on stderr."""
+        self._text = True
         try:
+            from IPython import get_ipython
             from IPython.display import HTML, display
         except ImportError:
             return
+        shell = get_ipython()
+        if shell is None or not hasattr(shell, "kernel"):
+            return
+        self._text = False
         self._handle = display(HTML("<i>starting Locust…</i>"), display_id=True)
         self._HTML = HTML
 
     def _draw(self, final: bool = False) -> None:
+        steps, per_second, failures = _figures(self._snapshots)
+        if self._text and per_second and not final and per_second[-1]["t"] != self._printed:
+            point = per_second[-1]
+            self._printed = point["t"]
+            failed = sum(s["failures"] for s in steps)
+            print(
+                f"{point['t']:>4} s  {point['users']} users  {point['requests/s']:.0f} requests/s  {failed} failed",
+                file=sys.stderr,
+            )
         if self._handle is None:
             return
-        steps, per_second, failures = _figures(self._snapshots)
         title = "Load: summary" if final else f"Load: running ({len(per_second)} s)"
         self._handle.update(self._HTML(summary_html(steps, per_second, failures, title=title)))
 
@@ -585,3 +605,90 @@ def load(
     if not wait:
         return swarm
     return swarm.wait()
+
+
+# -- the command line: `wsbench load FILE ...` (wsbench.cli adds it) ------------------------
+
+
+def add_command(commands: Any) -> None:
+    """Add ``load`` to the ``wsbench`` command's subparsers (*commands*)."""
+    load_parser = commands.add_parser(
+        "load",
+        help="swarm a server with Locust users replaying a recorded conversation (needs wsbench[load])",
+        description="Run Locust (in subprocesses) with users that replay FILE: a transcript saved with "
+        "transcript.save() (.jsonl), or a locustfile (.py, e.g. one written by transcript.to_locustfile). "
+        "Prints a line a second and a summary per step; keeps Locust's HTML and CSV reports in --folder.",
+        epilog="Exit status: 0 when no request failed, 1 when some did, 2 for bad input, 130 after Ctrl-C.",
+    )
+    load_parser.add_argument("file", metavar="FILE", help="a transcript (.jsonl) or a locustfile (.py)")
+    target = load_parser.add_mutually_exclusive_group()
+    target.add_argument("--url", help="the server: a ws:// or wss:// base URL (default: the locustfile's host)")
+    target.add_argument("--app", metavar="MODULE:ATTR", help="serve this ASGI app on a loopback bench for the run")
+    load_parser.add_argument("-u", "--users", type=int, default=10, help="concurrent users (default: 10)")
+    load_parser.add_argument("-r", "--spawn-rate", type=float, help="users started per second (default: all at once)")
+    load_parser.add_argument("-t", "--run-time", type=float, default=10.0, help="seconds (default: 10)")
+    load_parser.add_argument("--workers", type=int, default=0, help="run a master and N workers on 127.0.0.1")
+    load_parser.add_argument("--folder", help="where the reports go (default: a new temporary folder)")
+    load_parser.add_argument("--conn", type=int, help="replay only this connection (#1, #2 ... of the transcript)")
+    load_parser.add_argument("--match", metavar="JSONPATH", help="match replies by this JSON path, e.g. '$.id'")
+    load_parser.add_argument(
+        "--ignore", metavar="JSONPATH", action="append", default=[], help="leave out of comparisons (repeatable)"
+    )
+    load_parser.add_argument("--think", type=float, default=1.0, help="scale recorded think times (0: none)")
+    load_parser.add_argument("--timeout", type=float, default=5.0, help="seconds each wait may take (default: 5)")
+
+
+def run_command(args: Any, load_app: Any) -> int:
+    """Run ``wsbench load`` with parsed *args* (*load_app* imports ``--app``); the exit status."""
+    from .transcript import Transcript
+
+    path = Path(args.file)
+    options: dict[str, Any] = {}
+    try:
+        app = load_app(args.app) if args.app else None
+    except Exception as exc:  # the command line's UsageError naming the problem
+        print(f"wsbench load: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if path.suffix != ".py":
+            source: Any = Transcript.load(path)
+            options = {"conn": args.conn, "match": args.match, "ignore": args.ignore, "think": args.think}
+            options["timeout"] = args.timeout
+        else:
+            source = path
+        target: Any = app if app is not None else args.url
+        swarm = load(
+            source,
+            users=args.users,
+            spawn_rate=args.spawn_rate,
+            run_time=args.run_time,
+            target=target,
+            workers=args.workers,
+            folder=args.folder,
+            wait=False,
+            **options,
+        )
+    except (WsbenchError, ValueError, TypeError, OSError) as exc:
+        print(f"wsbench load: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = swarm.wait()
+    except KeyboardInterrupt:
+        print("wsbench load: interrupted; the swarm is stopped", file=sys.stderr)
+        return 130
+    print(summary_text(result))
+    return 1 if result.failed else 0
+
+
+def summary_text(result: LoadResult) -> str:
+    """A plain-text table per step, the failures, and the folder."""
+    width = max([len(str(s["name"])) for s in result.steps] + [4])
+    lines = [f"{'type':<8} {'step':<{width}} {'requests':>8} {'failures':>8} {'p50':>6} {'p95':>6} {'p99':>6}  (ms)"]
+    for s in result.steps:
+        lines.append(
+            f"{s['type']:<8} {s['name']:<{width}} {s['requests']:>8} {s['failures']:>8} "
+            f"{s['p50']:>6} {s['p95']:>6} {s['p99']:>6}"
+        )
+    lines += [f"failed: {f['type']} {f['name']}: {f['error']} (x{f['occurrences']})" for f in result.failures[:20]]
+    lines.append(f"reports: {result.folder}")
+    return "\n".join(lines)
