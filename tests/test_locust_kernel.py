@@ -111,17 +111,18 @@ def session(tmp_path: Path) -> Iterator[Session]:
 
 
 def locust_processes(folder: Path) -> list[int]:
-    """Live (not zombie) processes whose command line names *folder*: the swarm's Locust processes."""
+    """Live (not zombie) Locust processes whose environment names *folder* (WSBENCH_LIVE): the swarm's."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(folder) in cmdline and "locust" in cmdline and state != "Z":
+        if f"WSBENCH_LIVE={folder}" in environ and "locust" in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
 

@@ -594,7 +594,8 @@ def load(
             port = _free_port()
             command += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
             command += ["--expect-workers", str(workers), "--expect-workers-max-wait", str(int(_GRACE))]
-            worker = [exe, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1"]
+            # "-f -": each worker gets the files from the master, as a worker on another machine would
+            worker = [exe, "-m", "locust", "-f", "-", "--worker", "--master-host", "127.0.0.1"]
             worker += ["--master-port", str(port)]
             worker_commands = [worker + extra for _ in range(workers)]
         command += extra
