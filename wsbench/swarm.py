@@ -514,9 +514,12 @@ def summary_html(
         for f in failures[:20]
     )
     users = per_second[-1]["users"] if per_second else 0
+    peak = max((p["users"] for p in per_second), default=0)
     rate = per_second[-1]["requests/s"] if per_second else 0.0
+    requests = sum(s["requests"] for s in steps)
     return (
-        f"<div><b>{e(title)}</b>: {users} users, {rate:.0f} requests/s<br>{_svg(per_second)}{table}"
+        f"<div><b>{e(title)}</b>: {users} users (at most {peak}), {rate:.0f} requests/s now, "
+        f"{requests} requests in all<br>{_svg(per_second)}{table}"
         + (f"<p>Failures:</p><ul>{failed}</ul>" if failed else "")
         + "</div>"
     )
