@@ -211,3 +211,20 @@ def test_an_endpoint_that_blocks_the_loop_shows_in_the_percentiles(make_bench, t
     assert fast_run.step("/fast 1: 'x'")["failures"] == 0 and slow_run.step("/slow 1: 'x'")["failures"] == 0
     # a ratio of the two runs, not a time: 10 users serialised behind a 10 ms block wait for each other
     assert slow_run.step("/slow 1: 'x'")["p50"] > 2 * fast_run.step("/fast 1: 'x'")["p50"]
+
+
+def test_a_transcript_of_several_connections_swarms_each_of_them(make_bench, tmp_path):
+    """Two recorded connections of one bench (an echo and a JSON echo): one user class each, both replayed."""
+    bench = make_bench()
+    echo = bench.connect("/echo")
+    echo.send_text("hi")
+    echo.receive_text(timeout=5)
+    echo.close()
+    json_echo = bench.connect("/json")
+    json_echo.send_json({"n": 1})
+    json_echo.receive_json(timeout=5)
+    json_echo.close()
+    result = wsbench.load(bench.transcript, users=2, run_time=2, target=bench, think=0, folder=tmp_path, show=False)
+    assert result.step("#1 /echo 1: 'hi'")["requests"] > 0
+    assert result.step("#2 /json 1: '{\"n\":1}'")["requests"] > 0
+    assert result.failed == 0, result.failures
