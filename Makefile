@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PYTEST_ALL := -n 2 --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: lab test bench setup lock versions versions-newest versions-lowest run-tests
+.PHONY: lab test check bench setup lock versions versions-newest versions-lowest run-tests
 
 setup: $(STAMP) $(CHP)
 
@@ -56,9 +56,17 @@ lab: $(STAMP)
 test: $(STAMP) $(CHP) $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ALL)
 
-# The suite in whatever environment VENV names (the version runs install their own first).
+# The one-minute loop: lint, types and the tests no marker sets apart (README, "Developing").
+check: $(STAMP)
+	$(BIN)/ruff check --quiet wsbench tests benchmarks conftest.py
+	$(BIN)/ruff format --check --quiet wsbench tests benchmarks conftest.py
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 -m "not (browser or hub or notebooks or static or slow)"
+
+# The suite in whatever environment VENV names (the version runs install their own first). Lint
+# and type checks are left out there: their verdict belongs to the tools' versions, not to behaviour.
 run-tests: $(CHP) $(CHROMIUM)
-	$(BIN)/python -m pytest $(PYTEST_ALL)
+	$(BIN)/python -m pytest $(PYTEST_ALL) -m "not static"
 
 # Refresh the lock to the newest releases the ranges allow, and Binder's copy of it.
 lock: | $(UV)

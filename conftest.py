@@ -10,11 +10,14 @@ import pytest
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """nbval: leave the widgets' static HTML out of the comparison (a panel's or timeline's text/html
+    """nbval cells are marked ``notebooks`` (``make check`` leaves them out); nbval: leave the
+    widgets' static HTML out of the comparison (a panel's or timeline's text/html
     shows whatever had arrived when the cell ended, and notebooks stored before it existed lack it);
     text/plain, their deterministic form, is still compared."""
     for item in items:
         parent = item.parent
+        if type(parent).__name__ == "IPyNbFile":
+            item.add_marker(pytest.mark.notebooks)
         if type(parent).__name__ == "IPyNbFile" and "text/html" not in parent.skip_compare:  # type: ignore[union-attr]
             parent.skip_compare = (*parent.skip_compare, "text/html")  # type: ignore[union-attr]
 

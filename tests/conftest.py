@@ -182,3 +182,59 @@ def pipelined_echo(transcript: wsbench.Transcript, rounds: int, ahead: int) -> w
             record(transcript, side="client", kind="receive", conn=7, data=f"echo m{received}")
             received += 1
     return transcript
+
+
+#: Tests that take seconds of real traffic, subprocesses or fresh interpreters: marked ``slow``, so
+#: ``make check`` leaves them out (``make test`` runs them). A file name marks all of its tests.
+#: Names that no longer exist fail the run (test_slow_list_names_real_tests), so the list cannot rot.
+SLOW = {
+    "tests/test_load.py",
+    "tests/test_layers.py::test_arrows_point_one_way",
+    "tests/test_layers.py::test_vocabulary_and_transcript_load_only_the_standard_library",
+    "tests/test_layers.py::test_conversation_codegen_and_plugin_load_no_server_or_client",
+    "tests/test_layers.py::test_generated_test_files_load_no_server_or_client",
+    "tests/test_codegen.py::test_generated_test_passes_against_the_app_and_fails_when_it_changes",
+    "tests/test_codegen.py::test_generated_test_against_a_url",
+    "tests/test_codegen.py::test_secrets_are_written_only_when_asked",
+    "tests/test_codegen_safety.py::test_a_path_with_triple_quotes_does_not_run_when_the_test_runs",
+    "tests/test_codegen_safety.py::test_generated_source_holds_data_only_as_literals",
+    "tests/test_plugin.py::test_an_existing_testclient_suite_passes_with_the_fixture_swapped",
+    "tests/test_plugin.py::test_plugin_is_loaded_by_entry_point",
+    "tests/test_plugin.py::test_importing_the_plugin_starts_nothing",
+    "tests/test_spool.py::test_a_million_messages_lose_none_and_stay_small",
+    "tests/test_spool.py::test_many_short_transcripts_share_one_memory_budget",
+    "tests/test_spool.py::test_a_real_connection_records_50000_messages_through_the_spool",
+    "tests/test_spool.py::test_a_collected_transcript_gives_its_share_of_the_budget_back",
+    "tests/test_upgrade.py::test_finds_the_uvicorn_055_denial_log_change",
+    "tests/test_upgrade.py::test_same_versions_on_both_sides_report_no_change",
+    "tests/test_upgrade.py::test_an_app_that_does_not_import_names_the_cause",
+    "tests/test_upgrade.py::test_a_version_that_does_not_exist_names_it",
+    "tests/test_upgrade.py::test_command_line_prints_the_change_and_exits_1",
+    "tests/test_faults.py::test_setup_cell_rerun_100_times_keeps_threads_and_sockets_bounded",
+    "tests/test_faults.py::test_kernel_shutdown_releases_the_port_and_closes_clients_with_1012",
+    "tests/test_faults.py::test_kernel_interrupt_during_a_blocking_receive_leaves_connection_and_bench_working",
+    "tests/test_transcript_files.py::test_load_of_save_is_the_same_transcript",
+    "tests/test_cli.py::test_serve_behind_jupyter_server_proxy",
+    "tests/test_cli.py::test_serve_demo_endpoints_talk_and_stop_cleanly",
+    "tests/test_cli.py::test_serve_app_from_a_module",
+    "tests/test_cli.py::test_non_loopback_host_warns",
+    "tests/test_cli.py::test_serve_logs_each_connection_message_and_close",
+    "tests/test_cli.py::test_sigterm_stops_cleanly",
+    "tests/test_cli.py::test_quiet_prints_no_log_lines",
+    "tests/test_cli.py::test_console_script_reports_bad_input",
+    "tests/hostile/test_hostile_flow.py::test_unread_flood_keeps_memory_bounded_and_loses_nothing",
+    "tests/test_server.py::test_importing_wsbench_changes_no_logging",
+    "tests/test_errors.py::test_package_names_load_on_first_use",
+}
+
+
+def _slow_key(item: pytest.Item) -> tuple[str, str]:
+    path = item.nodeid.split("::", 1)[0]
+    return path, f"{path}::{getattr(item, 'originalname', item.name)}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW` ``slow``."""
+    for item in items:
+        if any(key in SLOW for key in _slow_key(item)):
+            item.add_marker(pytest.mark.slow)

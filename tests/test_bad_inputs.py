@@ -15,8 +15,6 @@ stays open), the transcript holding every frame received before the error, the b
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import socket
 import ssl
 import struct
@@ -26,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rawws
 import trustme
 from conftest import add_endpoints, free_port, wait_until
 from fastapi import WebSocket
+from rawws import OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, request_headers, switching
+from rawws import frame as ws_frame
 from starlette.responses import PlainTextResponse, RedirectResponse
 from traitlets import TraitError
 
@@ -58,22 +59,6 @@ def assert_echoes(conn: wsbench.Connection) -> None:
 
 # -- a raw RFC 6455 server ------------------------------------------------------------------
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING = 0x0, 0x1, 0x2, 0x8, 0x9
-
-
-def ws_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
-    """One frame as a server writes it (unmasked unless *mask*); payloads under 64 KiB."""
-    length = len(payload)
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    masked = 0x80 if mask else 0
-    head += bytes([masked | length]) if length < 126 else bytes([masked | 126]) + struct.pack("!H", length)
-    if mask:
-        key = b"\x01\x02\x03\x04"
-        head += key
-        payload = bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
-    return head + payload
-
 
 def recv_exact(sock: socket.socket, size: int) -> bytes:
     """Exactly *size* bytes from *sock*; EOFError if the peer closes first."""
@@ -88,14 +73,7 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
 
 def read_frame(sock: socket.socket) -> tuple[int, bytes]:
     """One frame from the client: (opcode, unmasked payload)."""
-    first, second = recv_exact(sock, 2)
-    length = second & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", recv_exact(sock, 2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", recv_exact(sock, 8))[0]
-    key = recv_exact(sock, 4) if second & 0x80 else b"\0\0\0\0"
-    return first & 0x0F, bytes(byte ^ key[i % 4] for i, byte in enumerate(recv_exact(sock, length)))
+    return rawws.read_frame(lambda size: recv_exact(sock, size))
 
 
 def read_request(sock: socket.socket) -> dict[str, str]:
@@ -106,17 +84,7 @@ def read_request(sock: socket.socket) -> dict[str, str]:
         if not chunk:
             return {}
         data += chunk
-    lines = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
-    return {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
-
-
-def switching(key: str, extra: str = "") -> bytes:
-    """A 101 response with Sec-WebSocket-Accept = base64(sha1(key + GUID)), plus *extra* header lines."""
-    accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-    return (
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
-    ).encode()
+    return request_headers(data)
 
 
 class RawServer:

@@ -28,6 +28,8 @@ import pytest
 from jupyter_run import CHROMIUM, FLAGS, jupyter
 from notebook_run import read, student_version
 
+pytestmark = pytest.mark.browser
+
 sync_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,8 +2,9 @@
 
 A fake page written in Python speaks the widget's control protocol against a real Bench: it says
 hello on ``/.wsbench/browser/<token>``, opens its "WebSocket" when told to (with an Origin and a
-User-Agent, as a browser does), reports each thing it does and sees, and carries out the kernel's
-commands as a browser's WebSocket would (refusing close codes a browser refuses).
+User-Agent, as a browser does, and the one-time pairing secret the open command carries in its
+query, as the widget's JavaScript does), reports each thing it does and sees, and carries out the
+kernel's commands as a browser's WebSocket would (refusing close codes a browser refuses).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 
 import pytest
 from conftest import TIMEOUT_SCALE, wait_until
+from fastapi import WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 import wsbench
-from wsbench.browser_link import CONTROL_MAX, CONTROL_PREFIX
+from wsbench.browser_link import CONTROL_MAX, CONTROL_PREFIX, PAIR_PARAM
 from wsbench.errors import InvalidURL
 from wsbench.kinds import KINDS
 
@@ -34,6 +36,11 @@ ORIGIN = "http://127.0.0.1:8888"
 T = 5 * TIMEOUT_SCALE  # seconds: the bound of every wait here
 
 
+def paired_url(url: str, secret: str) -> str:
+    """*url* carrying a page's pairing secret, as the widget's JavaScript builds it."""
+    return f"{url}{'&' if '?' in url else '?'}{PAIR_PARAM}={secret}"
+
+
 class FakePage:
     """A page running a BrowserClient: a control socket, and a WebSocket opened when the bench says."""
 
@@ -41,6 +48,7 @@ class FakePage:
         self.bench, self.widget, self.ua = bench, widget, ua
         self.ctl = connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, **_LEGACY)
         self.ws: ClientConnection | None = None
+        self.pair = ""  #: the pairing secret of the open command
         self.n = 0
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
@@ -75,11 +83,17 @@ class FakePage:
     def _do(self, command: dict[str, Any]) -> None:
         op, re = command["op"], command.get("id")
         if op == "open":
+            self.pair = command["pair"]
             url = f"ws://127.0.0.1:{self.bench.port}{self.widget.path}"
             self.report("connect", data=url, protocols=list(self.widget._subprotocols))
             protocols = list(self.widget._subprotocols) or None
             self.ws = connect(
-                url, origin=ORIGIN, user_agent_header=self.ua, subprotocols=protocols, open_timeout=T, **_LEGACY
+                paired_url(url, command["pair"]),
+                origin=ORIGIN,
+                user_agent_header=self.ua,
+                subprotocols=protocols,
+                open_timeout=T,
+                **_LEGACY,
             )
             self.report("open", detail=self.ws.subprotocol or "", extensions="")
             self._thread(self._read)
@@ -270,7 +284,7 @@ def test_pairing_takes_the_pages_connection_not_a_wsbench_client(bench):
         with connect(f"ws://127.0.0.1:{bench.port}/echo", origin=ORIGIN, user_agent_header="Other/2"):
             pass  # another browser (another User-Agent): not the page's either
         command = json.loads(fake.ctl.recv(timeout=T))
-        assert command == {"op": "open"}
+        assert command["op"] == "open" and set(command) == {"op", "pair"}
         fake._do(command)
         widget.wait_open()
         wait_until(lambda: sum(e.kind == "return" for e in bench.transcript) == 2, T)  # the two others ended
@@ -280,6 +294,69 @@ def test_pairing_takes_the_pages_connection_not_a_wsbench_client(bench):
         assert len({e.conn for e in bench.transcript}) == 3
     finally:
         fake.stop()
+
+
+def test_a_local_process_without_the_pages_secret_is_not_taken_for_the_page(bench):
+    """Between the page's hello and its WebSocket's handshake, another local process connecting to the path
+    with an Origin and the page's User-Agent (or a made-up secret) stays its own connection: the page pairs by
+    the one-time secret its open command carried, and what its WebSocket sent is what the widget shows."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    fake.report("hello", ua=UA, origin=ORIGIN)
+    command = json.loads(fake.ctl.recv(timeout=T))
+    url = f"ws://127.0.0.1:{bench.port}/echo"
+    intruders = [url, paired_url(url, "guessed"), paired_url(url, command["pair"][:-1])]
+    try:
+        for n, target in enumerate(intruders):
+            with connect(target, origin=ORIGIN, user_agent_header=UA, open_timeout=T, **_LEGACY) as evil:
+                evil.send(f"injected {n}")
+                assert evil.recv(timeout=T) == f"injected {n}"
+        assert widget._link.expecting and not any(e.side == "server" for e in widget.transcript)
+        fake._do(command)
+        fake._thread(fake._commands)  # the page carries out the cell's commands from now on
+        widget.wait_open()
+        widget.send("the page's own message")
+        assert widget.receive() == "the page's own message"
+        with connect(paired_url(url, command["pair"]), origin=ORIGIN, user_agent_header=UA, **_LEGACY) as late:
+            late.send("the secret again")  # used once: a second connection with it is not the page's
+            assert late.recv(timeout=T) == "the secret again"
+        wait_until(lambda: sum(e.kind == "return" for e in bench.transcript) == 4, T)
+    finally:
+        fake.stop()
+    received = [e.data for e in widget.transcript if e.kind == "websocket.receive"]
+    assert received == ["the page's own message"]
+    assert len({e.conn for e in widget.transcript}) == 1
+    assert len({e.conn for e in bench.transcript}) == 5  # three intruders, the page, the late one
+    others = [e.data for e in bench.transcript if e.kind == "websocket.receive" and e.conn != widget.transcript[0].conn]
+    assert others == ["injected 0", "injected 1", "injected 2", "the secret again"]
+
+
+def test_the_pairing_secret_is_in_no_view_and_not_in_the_apps_query(bench, page):
+    """The endpoint sees the query the widget asked for, without the secret; no transcript view, record or
+    widget property holds the secret."""
+
+    @bench.websocket("/query")
+    async def query(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.scope["query_string"].decode() + " | " + str(websocket.url.query))
+        await websocket.receive()
+
+    widget, fake = page("/query?room=a&x=1")
+    widget.wait_open()
+    assert widget.receive() == "room=a&x=1 | room=a&x=1"
+    widget.close(4001, "bye")
+    widget.wait_closed()
+    bench.wait_idle()
+    secret = fake.pair
+    shown = [str(widget.transcript), widget.transcript.to_jsonl(unmasked=True), str(bench.transcript)]
+    shown += [bench.transcript.to_jsonl(unmasked=True), repr(widget), str(widget.url)]
+    assert secret and not any(secret in text for text in shown)
+    assert widget.url == f"ws://127.0.0.1:{bench.port}/query?room=a&x=1"
+
+
+def test_the_pages_javascript_names_the_pairing_parameter_the_bench_takes():
+    """The widget's JavaScript adds the secret under the very name :func:`wsbench.browser_link.pair` looks for."""
+    assert f'const PAIR = "{PAIR_PARAM}";' in wsbench.widgets.BrowserClient._esm
 
 
 def test_unknown_token_is_refused_with_1008_and_not_recorded(bench):
@@ -310,7 +387,7 @@ def test_commands_reach_the_page(bench):
     fake = FakePage(bench, widget)
     fake.report("hello", ua=UA, origin=ORIGIN)
     try:
-        assert json.loads(fake.ctl.recv(timeout=T)) == {"op": "open"}
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
         done = threading.Event()
         raised: list[BaseException] = []
 
@@ -340,7 +417,7 @@ def test_send_while_connecting_raises_the_browsers_words(bench):
     fake = FakePage(bench, widget)
     fake.report("hello", ua=UA, origin=ORIGIN)
     try:
-        assert json.loads(fake.ctl.recv(timeout=T)) == {"op": "open"}
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
 
         def answer() -> None:
             command = json.loads(fake.ctl.recv(timeout=T))
@@ -402,7 +479,7 @@ def test_malformed_control_messages_are_refused_with_a_clear_close(bench, what, 
     with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T) as ctl:
         if message is None:  # a good hello first, then the bad report
             ctl.send(json.dumps({"n": 0, "kind": "hello", "ua": UA}))
-            assert json.loads(ctl.recv(timeout=T)) == {"op": "open"}
+            assert json.loads(ctl.recv(timeout=T))["op"] == "open"
             bad = {"bytes": "***"} if what == "bad base64" else {"code": 70000, "reason": ""}
             message = json.dumps({"n": 1, "kind": "send" if what == "bad base64" else "close", **bad})
         ctl.send(message)
@@ -418,6 +495,127 @@ def test_malformed_control_messages_are_refused_with_a_clear_close(bench, what, 
     with bench.connect("/echo") as conn:  # the bench serves on
         conn.send_text("ok")
         assert conn.receive_text(timeout=T) == "ok"
+
+
+def _refused(ctl: ClientConnection) -> tuple[int | None, str | None]:
+    """The close code and reason the bench answered a control socket with (at most the "open" command first)."""
+    with pytest.raises(ConnectionClosed):
+        for _ in range(3):
+            ctl.recv(timeout=T)
+    return ctl.close_code, ctl.close_reason
+
+
+@pytest.mark.parametrize(
+    "nested", ["[" * 100_000 + "]" * 100_000, '{"n": 1, "kind": "send", "protocols": ' + "[" * 100_000]
+)
+def test_a_report_nested_100k_deep_is_refused_with_a_clear_close(bench, nested):
+    """A control message nested past what a report holds: close 1008 naming it, before any parse (no
+    RecursionError, no 1006, no "Exception in ASGI application"); nothing recorded; the bench serves on."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    log_before = len(wsbench.server_log())
+    with connect(f"ws://127.0.0.1:{bench.port}{CONTROL_PREFIX}{widget._token}", open_timeout=T, max_size=None) as ctl:
+        ctl.send(json.dumps({"n": 0, "kind": "hello", "ua": UA}))
+        assert json.loads(ctl.recv(timeout=T))["op"] == "open"
+        ctl.send(nested)
+        code, reason = _refused(ctl)
+    assert code == 1008 and "nested too deep" in (reason or ""), (code, reason)
+    wait_until(lambda: not widget.attached, T)
+    assert "nested too deep" in widget._link.why_gone
+    assert not any("Exception" in line for line in wsbench.server_log()[log_before:])
+    assert not any(e.side == "browser" for e in bench.transcript)
+
+
+def test_brackets_inside_report_text_are_not_nesting(bench, page):
+    """A message the page received that is full of brackets (or quotes and backslashes) is a string: recorded."""
+    widget, _fake = page("/echo")
+    widget.wait_open()
+    for text in ["[" * 100_000, '{"a": [' * 10_000, '\\"[' * 10_000, "\\" * 10_000 + "["]:
+        widget.send(text)
+        assert widget.receive() == text
+
+
+#: After hello, reports no browser's WebSocket makes in this order; the last one is refused.
+_IMPOSSIBLE = [
+    ("closed before connect", [("closed", {"code": 1006, "reason": "", "clean": False})]),
+    ("open before connect", [("open", {"detail": ""})]),
+    ("a second connect", [("connect", {"data": "ws://x/echo"}), ("connect", {"data": "ws://x/echo"})]),
+    ("open after closed", [("connect", {}), ("closed", {"code": 1006}), ("open", {"detail": ""})]),
+    ("a second open", [("connect", {}), ("open", {}), ("open", {})]),
+    ("open after error", [("connect", {}), ("error", {}), ("open", {})]),
+    ("message before open", [("connect", {}), ("message", {"text": "x"})]),
+    ("message after closed", [("connect", {}), ("open", {}), ("closed", {"code": 1000}), ("message", {"text": "x"})]),
+    ("send while connecting", [("connect", {}), ("send", {"text": "x"})]),
+    ("a second closed", [("connect", {}), ("closed", {"code": 1006}), ("closed", {"code": 1006})]),
+]
+
+
+@pytest.mark.parametrize("reports", [case[1] for case in _IMPOSSIBLE], ids=[case[0] for case in _IMPOSSIBLE])
+def test_reports_in_an_order_no_browser_makes_are_refused_not_recorded(bench, reports):
+    """A report a browser's WebSocket cannot make after the ones before it: close 1008 saying so; the reports
+    before it are recorded, it is not."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    try:
+        fake.report("hello", ua=UA, origin=ORIGIN)
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
+        for kind, fields in reports:
+            fake.report(kind, **fields)
+        code, reason = _refused(fake.ctl)
+    finally:
+        fake.stop()
+    assert code == 1008 and "not an order a browser's WebSocket reports" in (reason or ""), (code, reason)
+    assert len(reason.encode()) <= 123
+    browser = [e.kind for e in widget.transcript if e.side == "browser"]
+    assert browser == [kind for kind, _ in reports[:-1]]
+
+
+_POSSIBLE = [
+    [
+        ("refused", {"detail": "InvalidStateError: this page has no WebSocket yet"}),
+        ("connect", {"data": "ws://127.0.0.1/echo"}),
+        ("refused", {"detail": "InvalidStateError: Still in CONNECTING state."}),
+        ("open", {"detail": ""}),
+        ("send", {"text": "a"}),
+        ("message", {"text": "a"}),
+        ("close", {"code": 1000, "reason": ""}),
+        ("message", {"text": "late"}),  # received while closing
+        ("error", {}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+        ("send", {"text": "after"}),  # a browser's send() on a closed WebSocket does not throw
+        ("close", {"code": 1000, "reason": ""}),  # nor does close()
+    ],
+    [  # a handshake that failed: send() no longer throws once the WebSocket is closed
+        ("connect", {"data": "ws://127.0.0.1/nowhere"}),
+        ("error", {}),
+        ("send", {"text": "x"}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+        ("send", {"text": "y"}),
+    ],
+    [  # closed while connecting: closing, then closed
+        ("connect", {"data": "ws://127.0.0.1/echo"}),
+        ("close", {"code": 1000, "reason": ""}),
+        ("send", {"text": "x"}),
+        ("error", {}),
+        ("closed", {"code": 1006, "reason": "", "clean": False}),
+    ],
+]
+
+
+@pytest.mark.parametrize("reports", _POSSIBLE, ids=["open and closed", "failed handshake", "closed while connecting"])
+def test_every_order_a_browser_makes_is_recorded(bench, reports):
+    """What a browser can report after connect: error then closed; send and close after closed; refused anywhere."""
+    widget = bench.browser_connect("/echo", timeout=T)
+    fake = FakePage(bench, widget)
+    try:
+        fake.report("hello", ua=UA, origin=ORIGIN)
+        assert json.loads(fake.ctl.recv(timeout=T))["op"] == "open"
+        for kind, fields in reports:
+            fake.report(kind, **fields)
+        wait_until(lambda: len([e for e in widget.transcript if e.side == "browser"]) == len(reports), T)
+        assert widget.attached
+    finally:
+        fake.stop()
+    assert [e.kind for e in widget.transcript if e.side == "browser"] == [kind for kind, _ in reports]
 
 
 def test_browser_connect_checks_its_arguments(bench):

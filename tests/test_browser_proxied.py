@@ -22,6 +22,8 @@ import pytest
 from jupyter_run import CHROMIUM, FLAGS, jupyter
 from test_browser import ARTIFACTS, WAIT_MS, lab_settings
 
+pytestmark = pytest.mark.browser
+
 sync_api = pytest.importorskip("playwright.sync_api")
 
 __all__ = ["lab_settings"]  # the fixture, imported so this module uses it

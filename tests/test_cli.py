@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_until
 from jupyter_run import CHROMIUM, FLAGS, jupyter
 
 import wsbench
-from wsbench.cli import DEFAULT_PORT, main
+from wsbench.cli import DEFAULT_PORT, _Lines, main
 
 WAIT = 10.0  # seconds any one wait may take (start-up, a message, an exit)
 
@@ -37,11 +37,12 @@ class Served:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
-    def expect(self, *expected: str) -> None:
-        """Read stdout until each of the *expected* lines has come, in this order (each read bounded)."""
+    def expect(self, *expected: str, within: int = 1_000) -> None:
+        """Read stdout until each of the *expected* lines has come, in this order, each within the next
+        *within* lines (each read bounded)."""
         got: list[str] = []
         for want in expected:
-            for _ in range(1_000):  # bounded in count; each get is bounded in time
+            for _ in range(within):  # bounded in count; each get is bounded in time
                 try:
                     line = self._rest.get(timeout=WAIT)
                 except queue.Empty:
@@ -52,7 +53,7 @@ class Served:
                 if line.rstrip("\n") == want:
                     break
             else:
-                raise AssertionError(f"no line {want!r} in 1,000 lines: {''.join(got)}")
+                raise AssertionError(f"no line {want!r} in {within:,} lines: {''.join(got[-20:])}")
 
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
         """Send *sig*, wait (bounded) for the exit; return the exit status and the rest of stdout."""
@@ -217,10 +218,139 @@ def test_serve_logs_each_connection_message_and_close(serve):
         "#3 /members?token=*** closed 1000 (OK)",
         "#4 /nowhere rejected: HTTP 403 (closed before accept)",
     )
+    with wsbench.connect(served.url + "/echo?pad=" + "A" * 5000, timeout=WAIT) as conn:  # a line stays short
+        conn.send_text("y" * 5000)
+        conn.receive_text()
+    path = "/echo?pad=" + "A" * 190 + "…"
+    served.expect(f"#5 {path} open", f"#5 {path} ← text '{'y' * 59}… (5000 characters)")
     status, rest = served.stop()
     assert status == 0
     logged = [line for line in served.lines + rest.splitlines() if line.startswith("#")]
     assert len(logged) >= 9 and not any("sesame" in line for line in logged)  # the banner names the demo token
+
+
+def test_a_peer_cannot_write_into_the_terminal(serve):
+    """Control characters a peer puts in a path, a query, a close reason or a payload are escaped in every
+    log line (as a repr writes them): no forged line, no escape sequence reaches the operator's terminal."""
+    served = serve()
+    with pytest.raises(wsbench.HandshakeRejected):  # a path that is no route, decoded by uvicorn: \n, ESC, BEL
+        wsbench.connect(served.url + "/echo%0a%23999%20/admin%20open%1b]0;pwned%07", timeout=WAIT)
+    with wsbench.connect(served.url + "/echo?q=%0d%1b[2J", timeout=WAIT) as conn:
+        conn.send_text("a\u202eb\x1b[31mred")
+        assert conn.receive_text() == "echo: a\u202eb\x1b[31mred"
+        conn.close(4000, "bye\n#7 /members open\x1b[31mRED")
+    served.expect(
+        "#1 /echo\\n#999 /admin open\\x1b]0;pwned\\x07 rejected: HTTP 403 (closed before accept)",
+        "#2 /echo?q=%0d%1b[2J open",
+        "#2 /echo?q=%0d%1b[2J ← text 'a\\u202eb\\x1b[31mred'",
+        "#2 /echo?q=%0d%1b[2J → text 'echo: a\\u202eb\\x1b[31mred'",
+        "#2 /echo?q=%0d%1b[2J closed 4000 (private use) bye\\n#7 /members open\\x1b[31mRED",
+    )
+    status, rest = served.stop()
+    assert status == 0
+    printed = "".join(served.lines) + rest
+    assert not any(char in printed for char in "\x1b\x07\r\u202e")
+    assert not any(line.startswith(("#999", "#7")) for line in printed.splitlines())
+
+
+#: ``wsbench serve`` that, on SIGUSR1, writes what it retains to the file named by its first argument:
+#: the events all its transcripts hold (on disk too) and the bytes Python allocated since the first
+#: SIGUSR1 (when tracing starts: a traced start-up would be slow) and has not freed.
+RETAINING = """
+import gc, signal, sys, tracemalloc
+from pathlib import Path
+from wsbench.cli import main
+from wsbench.transcript import Transcript
+
+def report(*_):
+    gc.collect()
+    tracemalloc.start()
+    events = sum(len(o) for o in gc.get_objects() if isinstance(o, Transcript))
+    Path(sys.argv[1]).write_text(f"{events} {tracemalloc.get_traced_memory()[0]}")
+
+signal.signal(signal.SIGUSR1, report)
+sys.exit(main(["serve", "--port", "0", *sys.argv[2:]]))
+"""
+
+
+def retained(served: Served, report: Path) -> tuple[int, int]:
+    """(events held, bytes allocated) in a serve process started with RETAINING, after a collection."""
+    report.unlink(missing_ok=True)
+    served.proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: report.exists() and report.read_text(), WAIT)
+    events, allocated = report.read_text().split()
+    return int(events), int(allocated)
+
+
+def test_serve_keeps_no_history_of_messages_or_ended_connections(serve, tmp_path):
+    """A long conversation and many short connections leave nothing behind in serve: no event is held (the
+    bench's transcript would keep every one, then spill them to $TMPDIR), and memory stays where it was."""
+    script, report = tmp_path / "retaining.py", tmp_path / "report"
+    script.write_text(RETAINING)
+    served = serve(argv=[sys.executable, str(script), str(report)])
+
+    def talk(messages: int, connections: int) -> None:
+        with wsbench.connect(served.url + "/echo", timeout=WAIT, max_queue=None) as conn:
+            for n in range(messages):
+                conn.send_text(f"message {n} " + "x" * 100)
+                conn.receive_text()
+        for _ in range(connections):
+            with wsbench.connect(served.url + "/echo?pad=" + "A" * 1000, timeout=WAIT):
+                pass
+        with wsbench.connect(served.url + "/echo?last", timeout=WAIT):
+            pass
+        count[0] += connections + 2
+        served.expect(f"#{count[0]} /echo?last closed 1000 (OK)", within=3 * messages + 3 * connections + 10)
+
+    count = [0]
+    talk(100, 10)  # warm-up: every code path has run once
+    events_before, bytes_before = retained(served, report)
+    talk(2000, 200)
+    events_after, bytes_after = retained(served, report)
+    assert (events_before, events_after) == (0, 0)
+    assert bytes_after - bytes_before < 256 * 1024, (bytes_before, bytes_after)
+    assert served.stop()[0] == 0
+
+
+def test_quiet_serve_keeps_nothing_of_a_connection(serve, tmp_path):
+    """--quiet: no connection's path or query is kept (nothing would ever print it): 300 connections with a
+    7 kB query each leave memory where it was."""
+    script, report = tmp_path / "retaining.py", tmp_path / "report"
+    script.write_text(RETAINING)
+    served = serve(argv=[sys.executable, str(script), str(report), "--quiet"])
+
+    def connections(count: int) -> None:
+        for n in range(count):
+            with wsbench.connect(f"{served.url}/echo?pad={'A' * 7000}{n}", timeout=WAIT) as conn:
+                conn.send_text("hi")
+                conn.receive_text()
+
+    connections(10)
+    events_before, bytes_before = retained(served, report)
+    connections(300)  # 2 MB of queries
+    events_after, bytes_after = retained(served, report)
+    assert (events_before, events_after) == (0, 0)
+    assert bytes_after - bytes_before < 256 * 1024, (bytes_before, bytes_after)
+    assert served.stop()[0] == 0
+
+
+def test_log_lines_waiting_for_the_terminal_are_bounded():
+    """Lines the terminal has not taken yet: at most the limit wait; the rest are counted and the count printed."""
+    printed: list[str] = []
+    lines = _Lines(printed.append, limit=3)
+    for n in range(10):
+        lines.add(f"line {n}")
+    assert lines.waiting() == 3
+    lines.flush()
+    assert printed == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "wsbench serve: 7 log lines not shown (they came faster than the terminal took them)",
+    ]
+    lines.add("line 10")
+    lines.flush()
+    assert printed[-1] == "line 10" and lines.waiting() == 0
 
 
 def test_quiet_prints_no_log_lines(serve):
@@ -267,6 +397,29 @@ def test_serve_app_from_a_module(serve, tmp_path):
     assert served.stop()[0] == 0
 
 
+def test_an_endpoint_that_blocks_the_loop_is_named_in_the_log(serve, tmp_path):
+    """An --app endpoint that blocks the loop (time.sleep) gets a line naming its connection and the fix."""
+    (tmp_path / "slowapp.py").write_text(
+        "import time\n"
+        "from fastapi import FastAPI, WebSocket\n"
+        "api = FastAPI()\n"
+        "@api.websocket('/slow')\n"
+        "async def slow(websocket: WebSocket):\n"
+        "    await websocket.accept()\n"
+        "    time.sleep(1.5)  # blocks the loop\n"
+        "    await websocket.send_text('late')\n"
+    )
+    served = serve("--app", "slowapp:api")
+    with wsbench.connect(served.url + "/slow", timeout=WAIT) as conn:
+        assert conn.receive_text() == "late"
+    served.expect("#1 /slow open", "#1 /slow → text 'late'")
+    status, rest = served.stop()
+    assert status == 0
+    blocked = [line for line in served.lines + rest.splitlines(True) if " ! blocked the loop for " in line]
+    assert len(blocked) == 1 and blocked[0].startswith("#1 /slow ! blocked the loop for 1."), blocked
+    assert "await asyncio.sleep" in blocked[0]
+
+
 def test_non_loopback_host_warns(serve, tmp_path):
     """A host that is not loopback draws a warning on stderr (simulated: loopback judged otherwise)."""
     script = (
@@ -287,10 +440,16 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The current directory, with a module holding a non-app and one that fails to import."""
     (tmp_path / "notapp_mod.py").write_text("app = 42\nasync def two(scope, receive):\n    pass\n")
     (tmp_path / "broken_mod.py").write_text("raise RuntimeError('half-written module')\n")
+    (tmp_path / "exit_mod.py").write_text("import sys\nsys.exit(0)  # a script without a __main__ guard\n")
+    (tmp_path / "exit3_mod.py").write_text("raise SystemExit(3)\n")
+    (tmp_path / "lines_mod.py").write_text("raise RuntimeError('first line\\nsecond line\\x1b[31m')\n")
+    (tmp_path / "syntax_mod.py").write_text("def (:\n")
+    (tmp_path / "needs_mod.py").write_text("import no_such_dependency_xyz\n")
+    (tmp_path / "getattr_mod.py").write_text("def __getattr__(name):\n    raise KeyError(name)\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path
-    for name in ("notapp_mod", "broken_mod"):
+    for name in [path.stem for path in tmp_path.glob("*_mod.py")]:
         sys.modules.pop(name, None)
 
 
@@ -299,6 +458,12 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [
         (["--app", "no_such_module_xyz:app"], "cannot import module 'no_such_module_xyz': ModuleNotFoundError"),
         (["--app", "broken_mod:app"], "cannot import module 'broken_mod': RuntimeError: half-written module"),
+        (["--app", "exit_mod:app"], "cannot import module 'exit_mod': it called sys.exit(0) at import"),
+        (["--app", "exit3_mod"], "cannot import module 'exit3_mod': it called sys.exit(3) at import"),
+        (["--app", "lines_mod"], "cannot import module 'lines_mod': RuntimeError: first line\\nsecond line\\x1b[31m"),
+        (["--app", "syntax_mod"], "cannot import module 'syntax_mod': SyntaxError: invalid syntax (syntax_mod.py"),
+        (["--app", "needs_mod"], "cannot import module 'needs_mod': ModuleNotFoundError: No module named 'no_such_dep"),
+        (["--app", "getattr_mod:app"], "getattr_mod:app: reading 'app' raised KeyError: 'app'"),
         (["--app", "notapp_mod:missing"], "module 'notapp_mod' has no attribute 'missing'"),
         (["--app", "notapp_mod:app"], "notapp_mod:app is a int, not an ASGI app"),
         (["--app", "notapp_mod:two"], "notapp_mod:two is a function, not an ASGI app"),
@@ -339,6 +504,25 @@ def test_console_script_reports_bad_input(tmp_path):
     )
     assert done.returncode == 2
     assert "cannot import module 'nope_mod_xyz'" in done.stderr
+
+
+def test_an_app_module_that_exits_at_import_is_one_line_and_status_2(tmp_path):
+    """``--app mod`` where mod calls sys.exit() at import (a script without a __main__ guard): one line
+    naming it on stderr, nothing on stdout, status 2, not a silent status 0."""
+    (tmp_path / "script_mod.py").write_text("import sys\nprint('ran at import')\nsys.exit(0)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "wsbench", "serve", "--port", "0", "--app", "script_mod"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "wsbench serve: error: cannot import module 'script_mod': it called sys.exit(0) at import "
+        "(a script's `sys.exit(main())` without `if __name__ == '__main__':`?)"
+    ]
+    assert done.stdout == "ran at import\n"  # what the module printed itself
 
 
 # -- help and version ----------------------------------------------------------------------

@@ -36,6 +36,8 @@ from notebook_run import (
     text,
 )
 
+pytestmark = pytest.mark.notebooks
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHECK_NAME = re.compile(r"""check\(\s*f?(["'])(.+?)\1""")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import re
 import socket
@@ -21,8 +20,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import rawws
 from conftest import wait_until
 from fastapi import WebSocket
+from rawws import accept_value, switching, upgrade_request
 from starlette.websockets import WebSocketDisconnect
 
 import wsbench
@@ -33,8 +34,6 @@ IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
 #: The code in the endpoint's WebSocketDisconnect when the TCP connection vanishes without a
 #: close frame. RFC 6455 §7.1.5 says 1006; uvicorn's sans-I/O implementations say 1005.
 DROP_CODE = {"websockets-sansio": 1005, "wsproto": 1005, "websockets": 1006}
-
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
 def assert_echoes(bench: wsbench.Bench, text: str = "still serving") -> None:
@@ -73,22 +72,13 @@ def recv_exactly(sock: socket.socket, n: int, buffer: bytearray) -> bytes:
 
 
 def frame(opcode: int, payload: bytes, *, mask: bool) -> bytes:
-    """One final frame (payload < 126 bytes), masked as a client must send it."""
-    assert len(payload) < 126
-    if not mask:
-        return bytes([0x80 | opcode, len(payload)]) + payload
-    key = os.urandom(4)
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    """One final frame, masked with a random key as a client must send it, or unmasked."""
+    return rawws.frame(opcode, payload, mask=mask, key=os.urandom(4))
 
 
 def read_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
-    """One frame (opcode, unmasked payload < 126 bytes) from *sock*."""
-    first, second = recv_exactly(sock, 2, buffer)
-    length = second & 0x7F
-    assert length < 126
-    key = recv_exactly(sock, 4, buffer) if second & 0x80 else b"\0\0\0\0"
-    payload = recv_exactly(sock, length, buffer)
-    return first & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    """One frame (opcode, unmasked payload) from *sock*."""
+    return rawws.read_frame(lambda size: recv_exactly(sock, size, buffer))
 
 
 def read_head(sock: socket.socket, buffer: bytearray) -> bytes:
@@ -104,19 +94,11 @@ def read_head(sock: socket.socket, buffer: bytearray) -> bytes:
     return head
 
 
-def accept_value(key: str) -> str:
-    """The Sec-WebSocket-Accept answer to *key*."""
-    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-
-
 def raw_client(port: int, path: str) -> tuple[socket.socket, bytearray]:
     """A TCP socket that has completed the WebSocket opening handshake by hand."""
     key = base64.b64encode(os.urandom(16)).decode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
+    sock.sendall(upgrade_request(f"127.0.0.1:{port}", path, key))
     buffer = bytearray()
     head = read_head(sock, buffer).decode("latin-1")
     assert head.startswith("HTTP/1.1 101")
@@ -172,10 +154,7 @@ def raw_server() -> Iterator[Callable[[int], int]]:
             head = read_head(sock, buffer).decode("latin-1")
             key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)\s*$", head)
             assert key is not None
-            sock.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + f"Sec-WebSocket-Accept: {accept_value(key.group(1))}\r\n\r\n".encode()
-            )
+            sock.sendall(switching(key.group(1)))
             sock.sendall(b"".join(frame(0x1, str(i).encode(), mask=False) for i in range(n)))
             read_frame(sock, buffer)  # the client's acknowledgement: it has read every message
             reset(sock)

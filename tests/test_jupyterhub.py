@@ -36,6 +36,8 @@ from jupyter_run import CHROMIUM, FLAGS
 import wsbench
 from wsbench._jupyter import browser_url
 
+pytestmark = pytest.mark.hub
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 NODE_BIN = ROOT / ".tools" / "node" / "node_modules" / ".bin"  # where `make setup` installs configurable-http-proxy

@@ -49,6 +49,8 @@ LAYERS = {
     "wsbench.exercises": 8,
     "wsbench.swarm": 8,  # wsbench.load: Locust in a subprocess, never imported
     "wsbench.demo": 9,
+    "wsbench.upgrade": 9,  # replays against an app served under other versions
+    "wsbench._app_server": 9,  # the upgrade check's server script: run alone, it loads no wsbench module
     "wsbench.cli": 10,
     "wsbench.__main__": 11,
 }

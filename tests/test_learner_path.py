@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from notebook_run import NOTEBOOKS, REFERENCE, errors, nbgrader, read, running, text
 
+pytestmark = pytest.mark.notebooks
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTEBOOK_PATHS = [NOTEBOOKS / "00_start_here.ipynb", *REFERENCE]
 

@@ -10,6 +10,7 @@ import pytest
 
 pytestmark = [
     pytest.mark.load,
+    pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("locust") is None, reason="needs the load extra (locust)"),
 ]
 

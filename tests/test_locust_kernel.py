@@ -18,6 +18,7 @@ from jupyter_client.manager import start_new_kernel
 
 pytestmark = [
     pytest.mark.load,
+    pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("locust") is None, reason="needs the load extra (locust)"),
 ]
 

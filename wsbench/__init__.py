@@ -47,6 +47,7 @@ _HOMES = {
         "Timeout",
         "TLSFailure",
         "UnsendableText",
+        "UpgradeError",
         "WrongMessageType",
         "WsbenchError",
     ),
@@ -54,6 +55,7 @@ _HOMES = {
     ".server": ("Bench", "server_log"),
     ".swarm": ("load",),
     ".transcript": ("Event", "Transcript"),
+    ".upgrade": ("upgrade_check",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         Timeout,
         TLSFailure,
         UnsendableText,
+        UpgradeError,
         WrongMessageType,
         WsbenchError,
     )
@@ -83,6 +86,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .server import Bench, server_log
     from .swarm import load
     from .transcript import Event, Transcript
+    from .upgrade import upgrade_check
 
 
 def __getattr__(name: str) -> object:
@@ -123,6 +127,7 @@ __all__ = [
     "Timeout",
     "Transcript",
     "UnsendableText",
+    "UpgradeError",
     "WrongMessageType",
     "WsbenchError",
     "aconnect",
@@ -132,6 +137,7 @@ __all__ = [
     "load",
     "lookup",
     "server_log",
+    "upgrade_check",
 ]
 
 __version__ = "0.1.0"

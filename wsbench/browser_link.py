@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import json
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from . import loop
@@ -24,12 +27,17 @@ from ._gate import Gate
 from .errors import Timeout
 from .transcript import Event, Transcript, record
 
-__all__ = ["CONTROL_MAX", "CONTROL_PREFIX", "BrowserLink", "control"]
+__all__ = ["CONTROL_MAX", "CONTROL_PREFIX", "PAIR_PARAM", "BrowserLink", "control", "pair"]
 
 
 #: The reserved path of a browser page's control socket, ``/.wsbench/browser/<token>``: the Recorder
 #: answers it itself, so the app never sees it and no transcript records it.
 CONTROL_PREFIX = "/.wsbench/browser/"
+
+#: The query parameter a page's WebSocket carries its link's one-time pairing secret in, last in the
+#: query; the bench takes it out before the app sees the query. "token" in its name: Jupyter's access
+#: log writes it as [secret].
+PAIR_PARAM = "wsbench_pair_token"
 
 #: The longest control message a page may send (characters of JSON): past it the bench closes the
 #: control socket with 1009. The page reports a longer message of its WebSocket without the data.
@@ -48,6 +56,11 @@ _STR_FIELDS = {
     "origin": 2000,
 }
 _INT_FIELDS = ("n", "re", "code", "buffered")
+#: How deep a report nests: an object holding one list (of protocols).
+_DEPTH = 2
+#: Strings and brackets a report holds at most: its fields, names and values, and 64 protocols.
+_TOKENS = 256
+_SPECIAL = re.compile(r'["\[\]{}]')
 _NO_PAGE = (
     "no browser page is showing this widget (nbval, nbconvert and a plain kernel have none): "
     "display it in JupyterLab, where its JavaScript opens the WebSocket"
@@ -74,6 +87,7 @@ def _report(text: object, expected: int) -> dict[str, Any]:
         raise _Refused(1003, "control messages are JSON text")
     if len(text) > CONTROL_MAX:
         raise _Refused(1009, f"control message over {CONTROL_MAX} characters")
+    _check_shape(text)
     try:
         report = json.loads(text)
     except ValueError:
@@ -120,6 +134,58 @@ def _report(text: object, expected: int) -> dict[str, Any]:
     return report
 
 
+def _check_shape(text: str) -> None:
+    """Refuse, before it is parsed, a control message nested deeper than a report (:data:`_DEPTH`) or
+    holding more strings and brackets (:data:`_TOKENS`): the parser recurses once a level, so a message
+    nested 100k deep would end in a RecursionError. One pass, each string skipped by json's own scanner."""
+    depth = pos = 0
+    for _ in range(_TOKENS):
+        found = _SPECIAL.search(text, pos)
+        if found is None:
+            return
+        char, pos = found.group(), found.end()
+        if char == '"':
+            try:
+                pos = scanstring(text, pos)[1]
+            except ValueError:  # an unterminated string or a bad escape: the parser says "not JSON"
+                return
+        elif char in "[{":
+            depth += 1
+            if depth > _DEPTH:
+                raise _Refused(1008, "control message nested too deep: a report is one JSON object with one list")
+        else:
+            depth -= 1
+    if _SPECIAL.search(text, pos):
+        raise _Refused(1008, f"control message holds more than {_TOKENS} strings and brackets: not a report")
+
+
+def _out_of_order(kind: str, seen: set[str]) -> str | None:
+    """Why a browser's WebSocket cannot report *kind* after the kinds *seen*; None when it can.
+
+    One WebSocket a page: connect first; open only while connecting (no error yet); messages and
+    errors between open (connect, for errors) and closed; send once no longer connecting and close
+    after connect, also once closed (the browser does not throw); refused (what the browser threw)
+    at any time.
+    """
+    if kind in ("hello", "refused"):
+        return None
+    if kind == "connect":
+        return "a second 'connect'" if "connect" in seen else None
+    if "connect" not in seen:
+        return f"{kind!r} before 'connect'"
+    if kind == "close":
+        return None
+    if kind == "send":  # send() throws only while connecting; past that the page reports it
+        return None if seen & {"open", "close", "error", "closed"} else "'send' while connecting"
+    if "closed" in seen:
+        return f"{kind!r} after 'closed'"
+    if kind == "open":
+        return "a second 'open'" if "open" in seen else "'open' after 'error'" if "error" in seen else None
+    if kind == "message" and "open" not in seen:
+        return "'message' before 'open'"
+    return None
+
+
 class BrowserLink:
     """The bench's end of one browser page's WebSocket (see :meth:`Bench.browser_connect`).
 
@@ -131,16 +197,18 @@ class BrowserLink:
     same widget is refused (close 1008), as is an unknown token.
 
     Pairing: the bench cannot see which TCP connection is the page's (through
-    jupyter-server-proxy it comes from the proxy, on a port the page cannot know). So from the
-    page's hello until its WebSocket connects, the link *expects* it: the first WebSocket
-    connection the bench gets on the link's path that carries an ``Origin`` header (browsers always
-    send one; wsbench's own client does not) and the page's ``User-Agent`` is the page's (first
-    expected, first paired). Nothing is added to what the app sees. The limit: two pages of the
-    same browser connecting to the same path at the same instant could swap.
+    jupyter-server-proxy it comes from the proxy, on a port the page cannot know), and any local
+    process can connect to the path with a browser's headers. So the page's WebSocket carries a
+    secret: the "open" command hands the page a one-time secret (:attr:`pair_secret`, on the control
+    socket only that page holds), the page adds it to its URL's query (:data:`PAIR_PARAM`), and
+    :func:`pair` takes the connection that carries it, once, and takes it out of the query the app
+    sees. It is in no view: the page reports the URL without it. Any other connection is its own.
     """
 
     def __init__(self, bench_transcript: Transcript, path: str, *, timeout: float) -> None:
         self.token = secrets.token_urlsafe(16)
+        #: the secret the page's WebSocket carries in its query (:data:`PAIR_PARAM`), handed over with "open"
+        self.pair_secret = secrets.token_urlsafe(16)
         self.path = path  #: as the page asks for it (a query included)
         self.route = path.partition("?")[0]
         self.timeout = timeout
@@ -159,9 +227,10 @@ class BrowserLink:
         self.close_code: int | None = None
         self.close_reason = ""
         self.why_gone = ""  #: why the bench closed the page's control socket, if it did
-        self.user_agent = ""
-        self.expecting = False  #: the page's WebSocket may connect now
+        self.user_agent = ""  #: the browser's, as the page said hello
+        self.expecting = False  #: the page's WebSocket may connect now (once, with the secret)
         self._next = 0
+        self._seen: set[str] = set()  # the kinds reported so far
         self._ids = 0
         self._waiting: dict[int, Event | None] = {}  # command id -> the report answering it
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
@@ -185,25 +254,21 @@ class BrowserLink:
             self.why_gone = self.why_gone or why
             self.gate.notify()
 
-    def expects(self, route: str, headers: list[tuple[bytes, bytes]]) -> bool:
-        """Whether a new connection on *route* with these request headers may be the page's WebSocket."""
-        if not self.expecting or route != self.route:
-            return False
-        found = dict(headers)
-        agent = found.get(b"user-agent", b"").decode("latin-1")
-        return b"origin" in found and (not self.user_agent or agent == self.user_agent)
-
     def take(self, text: object) -> None:
         """Check one report of the page and record it; _Refused if it is not one the bench takes."""
         with self.gate.lock:
             report = _report(text, self._next)
             self._next += 1
             kind = report["kind"]
+            why = _out_of_order(kind, self._seen)
+            if why is not None:
+                raise _Refused(1008, f"{why}: not an order a browser's WebSocket reports")
+            self._seen.add(kind)
             if kind == "hello":
                 self.user_agent = report.get("ua") or ""
                 self.expecting = True
                 assert self._outbox is not None
-                self._outbox.put_nowait({"op": "open"})
+                self._outbox.put_nowait({"op": "open", "pair": self.pair_secret})
                 return
             fields: dict[str, Any] = {}
             if kind == "connect":
@@ -285,6 +350,33 @@ class BrowserLink:
                 raise Timeout(f"{what}: {_NO_PAGE} (waited {timeout} s)")
             raise Timeout(f"{what}: not within {timeout} s (the WebSocket is {self.state})")
         return result
+
+
+def pair(
+    links: Mapping[str, BrowserLink], route: str, scope: dict[str, Any]
+) -> tuple[BrowserLink, dict[str, Any]] | None:
+    """The link whose page's WebSocket this new connection on *route* is, and the scope its app sees; None
+    for any other connection.
+
+    The page's WebSocket carries its link's one-time secret as the last query parameter
+    (:data:`PAIR_PARAM`); the link takes the first connection that does, on its path, while it expects
+    its page's (compared in constant time). The app's scope is a copy with the parameter taken out, so
+    the endpoint sees the query the widget asked for.
+    """
+    query = bytes(scope.get("query_string") or b"")
+    head, _, last = query.rpartition(b"&")
+    name, equals, value = last.partition(b"=")
+    if name != _PAIR_NAME or not equals:
+        return None
+    for link in list(links.values()):  # a cell may add one meanwhile
+        with link.gate.lock:
+            if link.expecting and route == link.route and hmac.compare_digest(value, link.pair_secret.encode()):
+                link.expecting = False
+                return link, {**scope, "query_string": head}
+    return None
+
+
+_PAIR_NAME = PAIR_PARAM.encode()
 
 
 async def control(link: BrowserLink | None, receive: Callable, send: Callable) -> None:

@@ -5,11 +5,12 @@ notebooks' demo endpoints (:mod:`wsbench.demo`) or your own app, on loopback, un
 Ctrl-C or SIGTERM, so a browser or ``wscat`` can connect. Bad input is one line on
 stderr and exit status 2.
 
-While it serves it prints one line per connection, message and close (``--quiet``: none),
-read from the bench's transcript, where the server side of every connection is recorded
-anyway (:class:`_ConnectionLog`); the only thing the transcript lacks is the path each
-connection asked for, which a thin ASGI wrapper notes (:class:`_Paths`). Secrets in paths and
-payloads are masked, long payloads cut.
+While it serves it prints one line per connection, message and close (``--quiet``: none), from
+the messages each connection's app receives and sends, as they pass (:class:`_ConnectionLog`).
+A server may run for days, so it keeps no history: the bench records into a sink that keeps
+nothing, a connection's state goes when it ends, and at most :data:`_LINES` lines wait for the
+terminal. Secrets in paths and payloads are masked, long payloads cut, and control characters
+in every line escaped (:func:`_printable`): a peer cannot write into the operator's terminal.
 
 Behind a path prefix — jupyter-server-proxy's ``{base_url}proxy/{port}/`` on JupyterHub or
 Binder — the page works as it is (it builds its URLs from its own location) and
@@ -20,6 +21,7 @@ still see the paths without it. In a Jupyter terminal the banner also names the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import inspect
 import os
@@ -28,10 +30,10 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
-    from .transcript import Event, Transcript
+    from .loop import Blockage
 
 __all__ = ["DEFAULT_PORT", "main"]
 
@@ -41,6 +43,9 @@ DEFAULT_PORT = 8765
 _WS_CHOICES = ("auto", "websockets-sansio", "wsproto", "websockets")  # wsbench.server.WS_IMPLEMENTATIONS
 _POLL = 0.1  # seconds between two looks at the transcript while serving: lines show within this
 _SHOWN = 60  # characters of a payload shown in a log line; longer ones are cut, with their size
+_LINES = 10_000  # log lines waiting for the terminal at most; past it, newer ones are counted, not kept
+_PATH = 200  # characters of a connection's path and query shown in its lines; longer ones are cut
+_LINE = 500  # characters of a log line at most (an endpoint's exception may quote a whole message)
 
 
 class UsageError(Exception):
@@ -137,10 +142,67 @@ def _parser() -> argparse.ArgumentParser:
         help="print no line per connection, message and close (by default each is one line on stdout, "
         "such as: #1 /echo open; secrets masked, long payloads cut)",
     )
+    _add_upgrade_check(commands)
     from .swarm import add_command  # `wsbench load`: Locust in subprocesses (wsbench/swarm.py)
 
     add_command(commands)
     return parser
+
+
+def _add_upgrade_check(commands: Any) -> None:
+    check = commands.add_parser(
+        "upgrade-check",
+        help="replay a transcript against your app under two sets of versions and show what changes",
+        description="Serve your app under the versions installed here (or --baseline) and under --to, each in "
+        "an environment uv makes (cached in ~/.cache/wsbench/envs), replay every connection of the transcript "
+        "against each on 127.0.0.1, and print the difference: the client-side lines and uvicorn's log lines. "
+        "Exit status: 0 when nothing changed, 1 when something did, 2 for bad input or an environment that "
+        "could not be made.",
+    )
+    check.add_argument("transcript", help="a transcript saved with transcript.save(path) (JSON Lines)")
+    check.add_argument("--app", required=True, metavar="MODULE:ATTR", help="the ASGI app, e.g. main:app")
+    check.add_argument("--app-dir", default=".", help="the folder the app is imported from (default: .)")
+    check.add_argument(
+        "--to", required=True, action="append", metavar="PKG==VERSION", help="a version to try (repeatable)"
+    )
+    check.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="PKG==VERSION",
+        help="a version for the baseline instead of the installed one (repeatable)",
+    )
+    check.add_argument(
+        "--with",
+        dest="requirements",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="something else the app imports, installed on both sides (repeatable)",
+    )
+    check.add_argument("--ws", choices=_WS_CHOICES[1:], default="websockets-sansio", help="uvicorn's implementation")
+
+
+def _upgrade_check(args: argparse.Namespace) -> int:
+    from .errors import WsbenchError
+    from .transcript import Transcript
+    from .upgrade import upgrade_check
+
+    try:
+        report = upgrade_check(
+            Transcript.load(args.transcript),
+            args.app,
+            args.to,
+            baseline=args.baseline,
+            app_dir=args.app_dir,
+            requirements=args.requirements,
+            ws=args.ws,
+        )
+    except (WsbenchError, ValueError, OSError) as exc:
+        print(f"wsbench upgrade-check: error: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "upgrade-check":
+        return _upgrade_check(args)
     try:
         if args.command == "load":
             from .swarm import run_command
@@ -160,60 +224,66 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(args, _load_app)
         return _serve(args)
     except UsageError as exc:
-        print(f"wsbench serve: error: {exc}", file=sys.stderr)
+        _say(f"wsbench serve: error: {exc}", file=sys.stderr)
         return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from . import loop
     from .demo import demo_app, websocket_routes
     from .errors import BenchError
     from .server import Bench
+    from .transcript import relay
 
     app = _load_app(args.app) if args.app else demo_app()
-    paths: Any = _Paths(app)  # Bench serves any ASGI app, though its annotation names FastAPI
+    lines = _Lines()
+    log = None if args.quiet else _ConnectionLog(app, lines)
+    served: Any = log or app  # Bench serves any ASGI app, though its annotation names FastAPI
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             bench = Bench(
-                paths, ws=args.ws, host=args.host, port=args.port, name="wsbench serve", root_path=args.root_path
+                served, ws=args.ws, host=args.host, port=args.port, name="wsbench serve", root_path=args.root_path
             )
         except BenchError as exc:
             raise UsageError(str(exc).replace("pass port=0", "pass --port 0")) from None
     for warning in caught:
-        print(f"wsbench serve: warning: {warning.message}", file=sys.stderr)
-
-    log = None if args.quiet else _ConnectionLog(bench.transcript, paths.taken, _say)
+        _say(f"wsbench serve: warning: {warning.message}", file=sys.stderr)
+    # A server that runs for days keeps no history: the bench records into a sink that keeps
+    # nothing (its transcript would hold every event of every connection), and the log has its lines
+    # from the messages as they pass.
+    bench._recorder.transcript = bench.transcript = relay(0)
+    if log is not None:
+        loop.on_blocked(log.blocked)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         http = "http" + bench.url[2:]
-        print(f"wsbench serve: {args.app or 'demo endpoints'} on {bench.url} (uvicorn ws={args.ws})", flush=True)
+        _say(f"wsbench serve: {args.app or 'demo endpoints'} on {bench.url} (uvicorn ws={args.ws})")
         routes = websocket_routes(app)
         if routes:
             width = max(len(bench.url + path) for path, _ in routes)
             for path, doc in routes:
-                print(f"  {bench.url + path:<{width}}  {doc}", flush=True)
+                _say(f"  {bench.url + path:<{width}}  {doc}")
         if not args.app:
-            print(f"  a browser at {http}/ gets a page with a small client", flush=True)
+            _say(f"  a browser at {http}/ gets a page with a small client")
         proxied = _proxied_url(bench.port)
         if proxied:
-            print(f"  behind Jupyter, a browser on this server's page opens {proxied}", flush=True)
+            _say(f"  behind Jupyter, a browser on this server's page opens {proxied}")
         if args.root_path:
-            print(f"  root path {args.root_path} (uvicorn's root_path)", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+            _say(f"  root path {args.root_path} (uvicorn's root_path)")
+        _say("Press Ctrl-C to stop.")
         while not stop.wait(_POLL):
-            if log is not None:
-                log.poll()
+            lines.flush()
             if not bench.running:
-                print("wsbench serve: the server stopped on its own; see the log above", file=sys.stderr)
+                _say("wsbench serve: the server stopped on its own; see the log above", file=sys.stderr)
                 return 1
     finally:
         bench.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if log is not None:
-        log.poll()  # what the stop did to open connections (1012, service restart)
-    print("wsbench serve: stopped", flush=True)
+        lines.flush()  # what came last, and what the stop did to open connections (1012, service restart)
+    _say("wsbench serve: stopped")
     return 0
 
 
@@ -226,45 +296,75 @@ def _proxied_url(port: int) -> str | None:
     return None if url.startswith("ws://") else url
 
 
-def _say(line: str) -> None:
-    print(line, flush=True)
+def _printable(text: str) -> str:
+    """*text* safe to print to a terminal: each character that is not printable (C0 and C1 controls
+    such as ESC, newline and BEL, DEL, bidirectional overrides, line separators) written as Python
+    writes it in a repr (``\\n``, ``\\x1b``, ``\\u202e``), the rest as it is.
+
+    The one escaping function of ``wsbench serve``: every line it prints goes through it, since a
+    peer chooses the paths, queries, close reasons, subprotocols and payloads in its log and must
+    not write lines, colours or a window title into the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
-def _key(scope: dict[str, Any]) -> int:
-    """The key a connection's events carry in the bench's transcript (``Event.conn``): the client's
-    TCP port, as :class:`wsbench.server.Recorder` keys them."""
-    client = scope.get("client")
-    return int(client[1]) if client else id(scope)
+def _say(line: str, *, file: TextIO | None = None) -> None:
+    print(_printable(line), file=file or sys.stdout, flush=True)
 
 
-class _Paths:
-    """ASGI wrapper noting the path and query each WebSocket connection asked for, by its key.
+def _path(scope: dict[str, Any]) -> str:
+    """The path and query a WebSocket connection asked for, below the app's root path."""
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    path, root = str(scope.get("path") or "/"), str(scope.get("root_path") or "")
+    if root and path.startswith(root + "/"):  # uvicorn prefixes root_path; the app's routes do not
+        path = path[len(root) :]
+    return path + (f"?{query}" if query else "")
 
-    The bench's transcript records every ASGI message of a connection but not its scope; this
-    is the one thing the log needs from the scope. Entries are taken (removed) by the log when
-    it first sees the connection, so at most the connections not yet logged are held.
+
+class _Lines:
+    """serve's log lines on their way from the bench's loop to the terminal: the loop adds them
+    (:meth:`add`, never waiting on the terminal), the main thread prints them (:meth:`flush`).
+
+    At most :data:`_LINES` wait: a peer that floods faster than the terminal takes lines has the
+    newer ones counted, and the count printed, instead of growing the process.
     """
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._paths: dict[int, str] = {}
+    def __init__(self, write: Callable[[str], None] = _say, limit: int = _LINES) -> None:
+        self._write = write
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._waiting: list[str] = []
+        self._dropped = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            query = bytes(scope.get("query_string") or b"").decode("latin-1")
-            path, root = str(scope.get("path") or "/"), str(scope.get("root_path") or "")
-            if root and path.startswith(root + "/"):  # uvicorn prefixes root_path; the app's routes do not
-                path = path[len(root) :]
-            self._paths[_key(scope)] = path + (f"?{query}" if query else "")
-        await self.app(scope, receive, send)
+    def add(self, line: str) -> None:
+        """Queue *line* (any thread); counted instead when :data:`_LINES` wait already."""
+        with self._lock:
+            if len(self._waiting) < self._limit:
+                self._waiting.append(line)
+            else:
+                self._dropped += 1
 
-    def taken(self, key: int) -> str:
-        """The path and query connection *key* asked for, removed from here ("?" if not noted)."""
-        return self._paths.pop(key, "?")
+    def waiting(self) -> int:
+        """How many lines wait to be printed."""
+        with self._lock:
+            return len(self._waiting)
+
+    def flush(self) -> None:
+        """Print the waiting lines, then how many were not kept (if any)."""
+        with self._lock:
+            lines, self._waiting = self._waiting, []
+            dropped, self._dropped = self._dropped, 0
+        for line in lines:
+            self._write(line)
+        if dropped:
+            self._write(f"wsbench serve: {dropped} log lines not shown (they came faster than the terminal took them)")
 
 
 class _Connection:
-    """What the log knows of one connection: its number and path, and how far it got."""
+    """What the log knows of one connection while it runs: its number and path, and how far it got."""
+
+    __slots__ = ("accepted", "closed", "number", "path")
 
     def __init__(self, number: int, path: str) -> None:
         self.number, self.path = number, path
@@ -272,72 +372,108 @@ class _Connection:
 
 
 class _ConnectionLog:
-    """Lines for the server-side events of a bench's transcript: one per connection, message and close.
+    """ASGI wrapper writing serve's log from the messages each WebSocket connection's app receives
+    and sends, as they pass: one line per connection, message and close.
 
     ``#1 /echo open``, ``#1 /echo ← text 'hi'``, ``#1 /echo → text 'echo: hi'``,
-    ``#1 /echo closed 1000 (OK)``; a refused handshake, an endpoint's exception or a message
-    that did not go out are one line each too. :meth:`poll` writes the lines for the events
-    recorded since the last call. Secrets are masked (:mod:`wsbench.secrets`); payloads past
-    :data:`_SHOWN` characters are cut, with their size.
+    ``#1 /echo closed 1000 (OK)``; a refused handshake, an endpoint's exception, a message that did
+    not go out, or a blocked loop are one line each too. Secrets are masked
+    (:mod:`wsbench.secrets`); payloads past :data:`_SHOWN` characters are cut, with their size.
+
+    It keeps no history: a connection's number, path and state live in the call that serves it
+    and go with it, and lines (of at most :data:`_LINE` characters, the path cut at :data:`_PATH`)
+    wait in a bounded :class:`_Lines` until printed.
     """
 
-    def __init__(self, transcript: Transcript, path_of: Callable[[int], str], write: Callable[[str], None]) -> None:
-        self._transcript = transcript
-        self._path_of = path_of
-        self._write = write
-        self._seen = 0
+    def __init__(self, app: Any, lines: _Lines) -> None:
+        self.app = app
+        self._lines = lines
         self._count = 0
-        self._live: dict[int, _Connection] = {}  # by key, until the endpoint returns or raises
 
-    def poll(self) -> None:
-        """Write the lines of the events recorded since the last call."""
-        events = self._transcript.since(self._seen)
-        self._seen += len(events)
-        for event in events:
-            if event.side != "server":
-                continue
-            line = self._line(event)
-            if line is not None:
-                self._write(line)
-
-    def _line(self, event: Event) -> str | None:
-        from .codes import describe
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
         from .secrets import mask_text, mask_url
 
-        event = event.masked()  # the subprotocol of an accept, URLs in a detail
-        conn = self._live.get(event.conn)
-        if conn is None:
-            self._count += 1
-            conn = self._live[event.conn] = _Connection(self._count, mask_url(self._path_of(event.conn)))
-        head = f"#{conn.number} {conn.path}"
-        kind = event.kind
-        if kind in ("return", "exception"):
-            del self._live[event.conn]
-            return f"{head} ! {event.detail}" if kind == "exception" else None
+        self._count += 1
+        path = mask_url(_path(scope))
+        conn = _Connection(self._count, path if len(path) <= _PATH else path[:_PATH] + "…")
+
+        async def logged_receive() -> dict[str, Any]:
+            message = await receive()
+            self._note(conn, message)
+            return message
+
+        async def logged_send(message: dict[str, Any]) -> None:
+            self._note(conn, message)
+            try:
+                await send(message)
+            except Exception as exc:  # logged as sent above: say that it did not go out
+                self._add(conn, mask_text(f"! {message['type']} failed: {type(exc).__name__}: {exc}".rstrip(": ")))
+                raise
+
+        try:
+            await self.app(scope, logged_receive, logged_send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._add(conn, mask_text(f"! endpoint raised {type(exc).__name__}: {exc}"))
+            raise
+
+    def _add(self, conn: _Connection, words: str) -> None:
+        line = f"#{conn.number} {conn.path} {words}"
+        self._lines.add(line if len(line) <= _LINE else line[:_LINE] + "…")
+
+    def _note(self, conn: _Connection, message: dict[str, Any]) -> None:
+        """The line for one ASGI message of *conn*, if it has one."""
+        from .codes import describe
+        from .secrets import mask_subprotocol, mask_text
+
+        kind = message.get("type")
         if kind == "websocket.accept":
             conn.accepted = True
-            return f"{head} open" + (f" ({event.detail})" if event.detail else "")
-        if kind in ("websocket.receive", "websocket.send"):
-            return f"{head} {'←' if kind == 'websocket.receive' else '→'} {_shown(event.data)}"
-        if kind == "websocket.http.response.start":
+            subprotocol = message.get("subprotocol")
+            self._add(conn, "open" + (f" (subprotocol {mask_subprotocol(subprotocol)!r})" if subprotocol else ""))
+        elif kind in ("websocket.receive", "websocket.send"):
+            data = message.get("text")
+            arrow = "←" if kind == "websocket.receive" else "→"
+            self._add(conn, f"{arrow} {_shown(message.get('bytes') if data is None else data)}")
+        elif kind == "websocket.http.response.start":
             conn.closed = True
-            return f"{head} rejected: HTTP {event.code} (denial response)"
-        if kind in ("websocket.close", "websocket.disconnect") and not conn.closed:
+            self._add(conn, f"rejected: HTTP {message.get('status')} (denial response)")
+        elif kind in ("websocket.close", "websocket.disconnect") and not conn.closed:
             conn.closed = True
             if kind == "websocket.close" and not conn.accepted:
-                return f"{head} rejected: HTTP 403 (closed before accept)"
-            closed = mask_text(describe(event.code or 1000, event.reason if isinstance(event.reason, str) else ""))
-            return f"{head} closed {closed}" + (" [by the server]" if kind == "websocket.close" else "")
-        if kind in ("send failed", "blocked"):
-            return f"{head} ! {event.detail}"
-        return None
+                self._add(conn, "rejected: HTTP 403 (closed before accept)")
+                return
+            reason = message.get("reason")
+            closed = mask_text(describe(int(message.get("code") or 1000), reason if isinstance(reason, str) else ""))
+            self._add(conn, f"closed {closed}" + (" [by the server]" if kind == "websocket.close" else ""))
+
+    def blocked(self, blockage: Blockage) -> None:
+        """The watchdog's listener: a line naming the connection whose endpoint blocked the loop.
+
+        Its ``conn`` is found in the frame of :meth:`__call__` among the frames the loop ran while
+        blocked (the watchdog tells after the block, when the connection may have ended already, its
+        frame kept by the blockage): nothing of a connection is kept here for it."""
+        frame = next((f for f in blockage.stack if f.f_code is _ConnectionLog.__call__.__code__), None)
+        conn = frame.f_locals.get("conn") if frame is not None else None
+        if isinstance(conn, _Connection):
+            self._add(
+                conn,
+                f"! blocked the loop for {blockage.seconds:.1f} s: use `await asyncio.sleep`, or run blocking "
+                "work in a thread (`await asyncio.to_thread(...)`)",
+            )
 
 
-def _shown(data: str | bytes | None) -> str:
+def _shown(data: object) -> str:
     """A payload in a log line: its repr, cut past :data:`_SHOWN` characters, secrets in URLs masked."""
     from .secrets import mask_text
 
-    if data is None:
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, (str, bytes)):
         return "(nothing)"
     shown = repr(data[:_SHOWN])  # a bytes repr may be 4 characters a byte: cut the repr too
     if len(data) > _SHOWN or len(shown) > _SHOWN + 3:
@@ -358,6 +494,11 @@ def _load_app(spec: str) -> Any:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # a script's sys.exit(main()) run at import: not an app, and not a status of ours
+        raise UsageError(
+            f"cannot import module {module_name!r}: it called sys.exit({exc.code!r}) at import "
+            "(a script's `sys.exit(main())` without `if __name__ == '__main__':`?)"
+        ) from None
     except Exception as exc:
         raise UsageError(f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
     app: Any = module
@@ -366,6 +507,8 @@ def _load_app(spec: str) -> Any:
             app = getattr(app, part)
         except AttributeError:
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+        except Exception as exc:  # a module __getattr__ or property that raises
+            raise UsageError(f"{spec}: reading {part!r} raised {type(exc).__name__}: {exc}") from None
     if not _is_asgi(app):
         raise UsageError(
             f"{spec} is a {type(app).__name__}, not an ASGI app "

@@ -17,8 +17,9 @@
     ├── InvalidJSON               (also ValueError)
     ├── ConnectionClosed
     ├── InvalidTranscript         (also ValueError)
-    └── BenchError
-        └── InvalidPath           (also ValueError)
+    ├── BenchError
+    │   └── InvalidPath           (also ValueError)
+    └── UpgradeError
 
 Messages name the problem and, where there is one, the fix. Server-side code
 never sees these: an endpoint meets Starlette's own ``WebSocketDisconnect``.
@@ -43,6 +44,7 @@ __all__ = [
     "TLSFailure",
     "Timeout",
     "UnsendableText",
+    "UpgradeError",
     "WrongMessageType",
     "WsbenchError",
 ]
@@ -158,3 +160,8 @@ class BenchError(WsbenchError):
 class InvalidPath(BenchError, ValueError):
     """Raised when an endpoint path is one no WebSocket URL reaches (empty, no leading "/",
     or holding "?" or "#", which start a URL's query and fragment)."""
+
+
+class UpgradeError(WsbenchError):
+    """Raised when the upgrade check cannot make an environment or its app does not start
+    (the message carries uv's or the server's own words)."""

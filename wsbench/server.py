@@ -31,7 +31,7 @@ from starlette.routing import WebSocketRoute
 from . import loop
 from ._gate import Gate
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
-from .browser_link import CONTROL_PREFIX, BrowserLink, control
+from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
 from .client import Connection, aconnect, connect
 from .client.bounds import check_timeout
 from .client.handshake import check_url
@@ -122,8 +122,9 @@ class Recorder:
         client = scope.get("client")
         key = client[1] if client else id(scope)
         paired = self._pairs.get(key)
-        link = self._browser(route, scope.get("headers") or []) if paired is None else None
-        if link is not None:  # a browser page's WebSocket: its events join the page's
+        page = pair(self._links, route, scope) if paired is None else None
+        if page is not None:  # a browser page's WebSocket: its events join the page's; its secret leaves the query
+            link, scope = page
             key, paired = link.key, link.transcript
         sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
         mirror = StateMirror()
@@ -200,15 +201,6 @@ class Recorder:
             with self.changed.lock:
                 self.running -= 1
                 self.changed.notify()
-
-    def _browser(self, route: str, headers: list[tuple[bytes, bytes]]) -> BrowserLink | None:
-        """The browser link expecting this connection (the first expected first), now paired; or None."""
-        for link in list(self._links.values()):  # in order of creation; a cell may add one meanwhile
-            with link.gate.lock:
-                if link.expects(route, headers):
-                    link.expecting = False
-                    return link
-        return None
 
     def is_idle(self) -> bool:
         """No WebSocket endpoint is running."""

@@ -61,6 +61,7 @@ import time
 import gevent
 from locust import events
 from locust.runners import WorkerRunner
+from locust.stats import StatsError
 
 INTERVAL = float(os.environ.get("WSBENCH_LIVE_INTERVAL", "0.25"))
 
@@ -84,7 +85,7 @@ def _snapshot(environment, started, final=False):
             }
         )
     errors = [
-        {"name": e.name, "type": e.method, "error": str(e.error), "occurrences": e.occurrences}
+        {"name": e.name, "type": e.method, "error": StatsError.parse_error(e.error), "occurrences": e.occurrences}
         for e in list(environment.stats.errors.values())[:50]
     ]
     workers = len(getattr(runner, "clients", {}) or {})

@@ -15,8 +15,6 @@ subprocesses through :func:`run_in_subprocess`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import struct
@@ -26,6 +24,19 @@ import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from rawws import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_TEXT,
+    close_payload,
+    frame,
+    request_headers,
+    switching,
+    unmask,
+)
 
 __all__ = [
     "HOLD",
@@ -50,36 +61,11 @@ __all__ = [
     "sends_then_holds",
 ]
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING = 0x0, 0x1, 0x2, 0x8, 0x9
 MiB = 1 << 20
 #: The longest any peer keeps a connection or waits for anything, in seconds.
 HOLD = 30.0
 
 Script = Callable[["Peer", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
-    """One frame as a server writes it (unmasked unless *mask*), any length."""
-    length = len(payload)
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    masked = 0x80 if mask else 0
-    if length < 126:
-        head += bytes([masked | length])
-    elif length < 1 << 16:
-        head += bytes([masked | 126]) + struct.pack("!H", length)
-    else:
-        head += bytes([masked | 127]) + struct.pack("!Q", length)
-    if mask:
-        key = b"\x01\x02\x03\x04"
-        head += key
-        payload = bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
-    return head + payload
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    """The payload of a close frame."""
-    return struct.pack("!H", code) + reason
 
 
 class Peer:
@@ -156,18 +142,7 @@ class Peer:
 
 async def read_request(reader: asyncio.StreamReader) -> dict[str, str]:
     """The client's handshake request headers, names lower-cased."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")[1:]
-    return {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines if line)}
-
-
-def switching(key: str) -> bytes:
-    """A 101 response accepting *key*."""
-    accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-    return (
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    ).encode()
+    return request_headers(await reader.readuntil(b"\r\n\r\n"))
 
 
 async def handshake(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -190,8 +165,7 @@ async def read_frames(
         elif length == 127:
             length = struct.unpack("!Q", await reader.readexactly(8))[0]
         key = await reader.readexactly(4) if second & 0x80 else b"\0\0\0\0"
-        data = await reader.readexactly(length)
-        peer.frames.append((first & 0x0F, bytes(byte ^ key[i % 4] for i, byte in enumerate(data))))
+        peer.frames.append((first & 0x0F, unmask(key, await reader.readexactly(length))))
         if first & 0x0F == OP_CLOSE:
             peer.mark("close received")
             if writer is not None and peer.params.get("answer_close"):

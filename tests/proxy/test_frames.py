@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import struct
+import rawws
 
 from wsbench.proxy import FrameCounter
 
 
 def frame(payload: bytes, *, opcode: int = 1, mask: bool = False) -> bytes:
-    """One WebSocket frame, header by RFC 6455 §5.2 (masked payloads left as is: only lengths matter)."""
-    n = len(payload)
-    head = bytes([0x80 | opcode])
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    return head + (b"\x01\x02\x03\x04" if mask else b"") + payload
+    """One WebSocket frame (RFC 6455 §5.2); only its length fields matter here."""
+    return rawws.frame(opcode, payload, mask=mask)
 
 
 RESPONSE = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"

@@ -10,6 +10,9 @@
   on the page's own host (the address the bench binds: ``proxy/{port}`` would go to "localhost",
   which may be ::1 first; see :mod:`wsbench._jupyter`), when Jupyter runs behind a base URL (a
   hub, Binder) or is not on loopback; else ``ws://127.0.0.1:{port}{path}``. The bench stays on loopback either way.
+* The page's WebSocket carries a one-time secret in its query, handed over on the control socket
+  with the "open" command: the bench pairs it with the widget by that, not by timing or headers,
+  and takes it out before the app sees the query (:func:`wsbench.browser_link.pair`).
 * The WebSocket lives once per page (anywidget's ``initialize``), not once per view: showing the
   widget twice shows one socket twice. A second browser tab is refused by the bench.
 * Its own small UI (status, URL, a message box and Send, close code and reason and Close,
@@ -49,6 +52,7 @@ VIA = ("auto", "proxy", "direct")
 
 _ESM = r"""
 const PREFIX = "/.wsbench/browser/";
+const PAIR = "wsbench_pair_token";  // the query parameter of the pairing secret (wsbench.browser_link.PAIR_PARAM)
 const LIMIT = 3 * 1024 * 1024;  // data the page reports per message (the bench takes 4 MiB of JSON)
 const LAST = 8;                 // events the widget's UI lists
 const links = (globalThis.__wsbenchBrowserLinks ||= new Map());
@@ -121,13 +125,16 @@ function ensure(model) {
     if (data.byteLength > LIMIT) return { detail: `${detail}, ${data.byteLength} bytes, too long to report` };
     return detail ? { bytes: toBase64(data), detail } : { bytes: toBase64(data) };
   };
-  const open = () => {
+  // The bench knows this page's WebSocket by the one-time secret the "open" command carries, last in
+  // its query (and takes it out before the app sees it); the page reports its URL without it.
+  const open = (pair) => {
     const url = resolve(model, model.get("_path"));
+    const paired = `${url}${url.includes("?") ? "&" : "?"}${PAIR}=${encodeURIComponent(pair || "")}`;
     const protocols = model.get("_subprotocols");
     link.url = url;
     later(() => ["connect", { data: url, protocols }]);
     try {
-      link.ws = protocols.length ? new WebSocket(url, protocols) : new WebSocket(url);
+      link.ws = protocols.length ? new WebSocket(paired, protocols) : new WebSocket(paired);
     } catch (e) {
       link.state = "refused";
       later(() => ["refused", { detail: failure(e) }]);
@@ -178,7 +185,7 @@ function ensure(model) {
   ctl.onmessage = (event) => {
     let command;
     try { command = JSON.parse(event.data); } catch (e) { return; }
-    if (command.op === "open" && !link.ws) open();
+    if (command.op === "open" && !link.ws) open(command.pair);
     else if (command.op === "send") {
       link.send(command.bytes !== undefined ? fromBase64(command.bytes) : command.text, command.id);
     }
