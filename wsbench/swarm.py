@@ -141,6 +141,13 @@ def _start(environment, **_kwargs):
     @events.quitting.add_listener
     def _final(**_kwargs):
         write(final=True)
+
+    run_time = float(os.environ.get("WSBENCH_RUN_TIME", "0"))
+    if run_time > 0:  # the run time counts from the start of the test (Locust's -t also counts its start-up)
+
+        @events.test_start.add_listener
+        def _timer(**_kwargs):
+            gevent.spawn_later(run_time, environment.runner.quit)
 '''
 
 
@@ -262,7 +269,7 @@ class Swarm:
         self._text = False
         self._printed: Any = None
         self._lock = threading.Lock()
-        env = dict(os.environ, WSBENCH_LIVE=str(self._live), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, WSBENCH_LIVE=str(self._live), WSBENCH_RUN_TIME=str(run_time), PYTHONUNBUFFERED="1")
         log = open(folder / "locust.log", "ab")
         self._stack.callback(log.close)
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -278,7 +285,7 @@ class Swarm:
                     start_new_session=True,
                 )
             )
-        self._deadline = time.monotonic() + run_time + _GRACE
+        self._deadline = time.monotonic() + run_time + 2 * _GRACE
         atexit.register(self._kill)  # a kernel that exits (or restarts) leaves no swarm behind
         self._stack.callback(atexit.unregister, self._kill)
         if show:
@@ -590,7 +597,8 @@ def load(
         files = f"{locustfile},{hook}"
         exe = python or sys.executable
         command = [exe, "-m", "locust", "-f", files, "--headless", "-u", str(users), "-r", str(rate)]
-        command += ["-t", f"{max(1, math.ceil(run_time))}s", "--stop-timeout", "2", "--only-summary"]
+        # the hook stops the test run_time seconds after it starts; -t is the backstop
+        command += ["-t", f"{math.ceil(run_time + _GRACE)}s", "--stop-timeout", "2", "--only-summary"]
         command += ["--csv", str(run_folder / "locust"), "--html", str(run_folder / "report.html")]
         command += ["--host", host] if host else []
         worker_commands: list[list[str]] = []
