@@ -1,5 +1,5 @@
 # Two commands for a fresh machine; each sets itself up (a .venv beside this file, from uv.lock).
-#   make lab   JupyterLab on notebooks/ (127.0.0.1, token on), opening 00_start_here.ipynb
+#   make lab   JupyterLab on notebooks/ (127.0.0.1, token on), opening student/00_start_here.ipynb (copies without the solutions)
 #   make test  unit tests, the browser tests and nbval over every notebook, in one pytest call
 # Versions: `make lock` refreshes uv.lock; `make versions` runs the suite on the newest releases
 # and on the lowest versions pyproject.toml allows (README, "Versions").
@@ -50,8 +50,11 @@ $(CHP):
 	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 	test -x $@
 
+# The learner works in notebooks/student/: copies without the solutions, made once, never written over
+# (wsbench/student.py); the full notebooks, with the solutions, are one folder up in the file browser.
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_start_here.ipynb
+	$(BIN)/python -m wsbench.student notebooks notebooks/student
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/student/00_start_here.ipynb
 
 test: $(STAMP) $(CHP) $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ALL)

@@ -6,7 +6,26 @@ The test suite's own fixtures and helpers are in tests/conftest.py (imported the
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
+
+_SPOOLS: list[str] = []  # the spool folder this process made for the run (the controller's, under xdist)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every transcript spool of the run, and of every process it starts (kernels, `wsbench serve`,
+    killed subprocesses), goes to one folder of its own, removed at the end: a run leaves /tmp as it was."""
+    if not os.environ.get("WSBENCH_SPOOL_DIR"):  # set already: an xdist worker of this run, or the caller's
+        _SPOOLS.append(tempfile.mkdtemp(prefix="wsbench-test-spools-"))
+        os.environ["WSBENCH_SPOOL_DIR"] = _SPOOLS[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _SPOOLS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,3 +70,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = outcome.get_result()
     if report.failed:
         report.sections.append(("upstream versions", upstream_versions()))
+
+
+# A learner's own copies (make lab: notebooks without the solutions, gitignored) are not the suite's.
+collect_ignore = ["notebooks/student"]

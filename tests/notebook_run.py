@@ -1,5 +1,5 @@
 """Run a notebook top to bottom in a real kernel (nbclient) and keep that kernel for more cells;
-make a notebook's student version, as nbgrader's generate_assignment does.
+read a notebook's cells; its student version is wsbench.student's (as nbgrader's generate_assignment makes it).
 
 The one helper behind ``test_learner_path.py`` (run, then use the try-it panel in the same
 kernel) and ``test_exercise_notebooks.py`` (run the student version, read the check cells'
@@ -21,6 +21,8 @@ import nbformat
 from conftest import TIMEOUT_SCALE
 from nbclient import NotebookClient
 
+from wsbench.student import BEGIN, END, strip_region, student_version
+
 __all__ = [
     "BEGIN",
     "CELL_TIMEOUT",
@@ -40,8 +42,6 @@ __all__ = [
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: The reference notebooks 01-36 (00 is the tour).
 REFERENCE = sorted(path for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not path.name.startswith("00_"))
-BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
-STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 CELL_TIMEOUT = 90 * TIMEOUT_SCALE  # seconds for one cell on a busy 2-core machine
 
 
@@ -77,34 +77,6 @@ def text(cell: Any) -> str:
 def errors(cell: Any) -> list[dict[str, Any]]:
     """The cell's error outputs (ename, evalue, traceback)."""
     return [output for output in cell.get("outputs", []) if output.get("output_type") == "error"]
-
-
-def strip_region(source: str) -> tuple[str, bool]:
-    """*source* with each solution region replaced by the stub, as nbgrader does; and whether one was."""
-    lines, kept, inside, replaced = source.split("\n"), [], False, False
-    for line in lines:
-        if BEGIN in line:
-            assert not inside, f"nested {BEGIN} in:\n{source}"
-            inside = replaced = True
-            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]  # \s* always matches
-            kept.extend(indent + stub for stub in STUB)
-        elif END in line:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    assert not inside, f"no {END} after {BEGIN} in:\n{source}"
-    return "\n".join(kept), replaced
-
-
-def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook as nbgrader's generate_assignment leaves it (solutions cleared; outputs too)."""
-    for cell in notebook.cells:
-        source, replaced = strip_region(cell.source)
-        if replaced:
-            cell.source = source
-        elif nbgrader(cell).get("solution"):
-            cell.source = "\n".join(STUB) if cell.cell_type == "code" else "YOUR ANSWER HERE"
-    return notebook
 
 
 class Kernel:

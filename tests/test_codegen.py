@@ -17,8 +17,8 @@ import pytest
 from fastapi import WebSocket
 
 import wsbench
+from wsbench.asserts import expect_close
 from wsbench.codegen import pytest_source, write_pytest
-from wsbench.conversation import expect_close
 from wsbench.errors import InvalidTranscript, InvalidURL
 from wsbench.transcript import Event, Transcript
 
@@ -115,13 +115,13 @@ def test_generated_test_passes_against_the_app_and_fails_when_it_changes(make_be
     source = file.read_text()
     assert "def test_api():" in source and "def test_bin():" in source
     assert 'conn.send_text("a")' in source
-    assert "import wsbench.conversation\n" in source
-    assert "        wsbench.conversation.assert_json_matches(\n            conn.receive_json(),\n" in source
+    assert "import wsbench.asserts\n" in source
+    assert "        wsbench.asserts.assert_json_matches(\n            conn.receive_json(),\n" in source
     assert '            {"id": 100, "n": 1, "room": "blue", "echo": "a"},\n            ignore=IGNORE,\n' in source
     assert 'assert conn.receive_bytes() == b"\\x02\\x01\\x00"' in source
     assert 'assert conn.receive_text() == "plain "' in source
     assert 'conn.close(4001, "bye")' in source
-    assert "wsbench.conversation.expect_close(conn)" in source
+    assert "wsbench.asserts.expect_close(conn)" in source
     assert "assert conn.close_code == 4000" in source
     assert _ruff(file).returncode == 0, _ruff(file).stdout
 
@@ -186,7 +186,7 @@ def test_output_is_deterministic_and_readable(bench, tmp_path: Path):
     assert "assert conn.receive_json() == [1, 2.5, True]" in source
     assert "assert conn.close_code == 1000" in source
     assert not re.search(r"\b_\w|\._", source.replace("__", "")), "a private name"
-    assert "wsbench.conversation" not in source  # no helper needed: no ignore, the client closed
+    assert "wsbench.asserts" not in source  # no helper needed: no ignore, the client closed
     assert _ruff(first).returncode == 0
 
 
@@ -274,8 +274,8 @@ def test_secrets_are_written_only_when_asked(make_bench, tmp_path: Path):
     assert _run_pytest(file).returncode == 0
 
 
-def test_generated_helpers_come_from_wsbench_conversation():
-    """A generated file imports wsbench and wsbench.conversation only, and calls the helpers from the latter."""
+def test_generated_helpers_come_from_wsbench_asserts():
+    """A generated file imports only wsbench and wsbench.asserts (the stable module), and calls the helpers there."""
     events = [
         Event(1, 0.0, "client", "connect", 1, "ws://127.0.0.1:1/api"),
         Event(2, 0.0, "client", "open", 1),
@@ -285,12 +285,12 @@ def test_generated_helpers_come_from_wsbench_conversation():
     source = pytest_source(Transcript(events), url="ws://127.0.0.1:1", ignore=["$.id"])
     tree = ast.parse(source)
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert imported == {"wsbench", "wsbench.conversation"}
+    assert imported == {"wsbench", "wsbench.asserts"}
     assert not any(isinstance(node, ast.ImportFrom) for node in ast.walk(tree))
     helpers = {
         node.attr
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "wsbench.conversation"
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "wsbench.asserts"
     }
     assert helpers == {"assert_json_matches", "expect_close"}
     assert "# the server closes" in source and "closed by the server with 1000 (OK)" in source
@@ -304,7 +304,7 @@ def test_who_closed_comes_from_the_event_not_its_text():
     assert "expect_close" not in source and "closed by the client with 1000 (OK)" in source
     dropped = by_client._replace(code=1006, by=None)
     source = pytest_source(Transcript([*opened, dropped]), url="ws://127.0.0.1:1")
-    assert "wsbench.conversation.expect_close(conn)" in source and "0 received, closed with 1006" in source
+    assert "wsbench.asserts.expect_close(conn)" in source and "0 received, closed with 1006" in source
 
 
 @pytest.mark.parametrize(

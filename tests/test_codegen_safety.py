@@ -30,7 +30,7 @@ ATTRIBUTES = {
     "connect",
     "Bench",
     "HandshakeRejected",
-    "conversation",
+    "asserts",
     "assert_json_matches",
     "expect_close",
     "send_text",
@@ -102,7 +102,7 @@ def check_source(source: str) -> ast.Module:
         elif isinstance(node, ast.UnaryOp):  # a negative number
             assert isinstance(node.operand, ast.Constant), ast.dump(node)
         elif isinstance(node, ast.alias):
-            assert node.name in ("wsbench", "wsbench.conversation", "importlib") and node.asname is None
+            assert node.name in ("wsbench", "wsbench.asserts", "importlib") and node.asname is None
     return tree
 
 

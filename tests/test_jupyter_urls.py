@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from wsbench._jupyter import browser_url, server_base_url
+from wsbench.errors import InvalidPath
 
 
 @pytest.fixture
@@ -98,11 +99,11 @@ def test_missing_runtime_dir_is_local(tmp_path, monkeypatch):
         (-1, "/echo", ValueError, "port -1 is not a TCP port"),
         ("8765", "/echo", TypeError, "port must be an int, got str '8765'"),
         (True, "/echo", TypeError, "port must be an int, got bool True"),
-        (8765, "echo", ValueError, "path must start with '/', got 'echo' (try '/echo')"),
-        (8765, "", ValueError, "path must start with '/', got ''"),
-        (8765, "ws://127.0.0.1:8765/echo", ValueError, "path must start with '/'"),
-        (8765, b"/echo", TypeError, "path must be a str, got bytes"),
-        (8765, "/my echo", ValueError, "holds whitespace; percent-encode it (%20) first"),
+        (8765, "echo", InvalidPath, "path must start with '/', got 'echo' (try '/echo')"),
+        (8765, "", InvalidPath, "path must start with '/', got ''"),
+        (8765, "ws://127.0.0.1:8765/echo", InvalidPath, "path must start with '/'"),
+        (8765, b"/echo", InvalidPath, "path must be a str, got bytes"),  # one error for every bad path
+        (8765, "/my echo", InvalidPath, "holds whitespace; percent-encode it (%20) first"),
     ],
 )
 def test_bad_input_names_the_problem(runtime, port, path, error, message):

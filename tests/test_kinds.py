@@ -16,7 +16,7 @@ from wsbench.kinds import KINDS, SIDES, Kind
 from wsbench.proxy import FaultProxy
 from wsbench.transcript import Event
 
-_ALWAYS = {"seq", "time", "side", "kind", "conn"}  # every event has these
+_ALWAYS = set(kinds.ALWAYS)  # every event may carry these
 
 
 def _undeclared(events: Iterable[Event]) -> list[str]:

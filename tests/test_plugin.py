@@ -10,6 +10,7 @@ with it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import subprocess
 import sys
@@ -823,3 +824,34 @@ def test_importing_the_plugin_starts_nothing():
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+# -- the caller's context reaches the endpoint, as through the TestClient's portal ----------------
+
+request_scope: contextvars.ContextVar[str] = contextvars.ContextVar("request_scope", default="unset")
+context_app = FastAPI()
+
+
+@context_app.websocket("/context")
+async def context_endpoint(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(request_scope.get())
+    request_scope.set("changed by the endpoint")  # stays in the endpoint's copy
+    await websocket.close()
+
+
+@pytest.mark.parametrize("kind", ["testclient", "live"])
+def test_a_context_variable_the_test_sets_reaches_the_endpoint(kind, wsbench_client):
+    """Starlette's TestClient runs the app in a copy of the caller's context (FastAPI's tests of
+    yield-dependency scopes rely on it); the live session carries a copy too, and the endpoint's
+    own changes do not leak back."""
+    client = TestClient(context_app) if kind == "testclient" else wsbench_client(context_app)
+    token = request_scope.set(f"set by the test ({kind})")
+    try:
+        with client.websocket_connect("/context") as session:
+            assert session.receive_text() == f"set by the test ({kind})"
+        assert request_scope.get() == f"set by the test ({kind})"
+    finally:
+        request_scope.reset(token)
+    with client.websocket_connect("/context") as session:
+        assert session.receive_text() == "unset"  # each session takes the context of its own call

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -580,3 +582,111 @@ def test_replay_of_a_connection_that_auto_reconnected(make_bench):
     state["connections"] = 1  # the next one behaves as the second did
     second = conn.transcript.replay(bench, conn=2)
     assert second.ok, second.text()
+
+
+def _chatty(bench: wsbench.Bench, path: str, *, gap: float) -> None:
+    """Serve at *path* an endpoint that sends "tick" every *gap* seconds and never closes (for at most 60 s)."""
+
+    @bench.websocket(path)
+    async def chatty(websocket: WebSocket) -> None:
+        await websocket.accept()
+        for _ in range(int(60 / max(gap, 0.001))):
+            await websocket.send_text("tick")
+            await asyncio.sleep(gap)
+
+
+def _returns(call: Callable[[], ReplayResult], within: float = 60.0) -> ReplayResult:
+    """``call()``'s result, or fail if it has not returned within *within* seconds (a watchdog for a
+    replay that used to run for ever, far above what it should take; not a timing assertion)."""
+    outcome: list[ReplayResult] = []
+    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    thread.start()
+    thread.join(within)
+    assert outcome, f"replay still running after {within} s"
+    return outcome[0]
+
+
+def test_a_server_that_keeps_sending_and_never_closes(make_bench):
+    """Recorded: one message, then the server closed. Replayed against a server that sends for ever:
+    replay returns (bounded in time), and the close difference says the server did not close and how
+    many extra messages came; the diff shows a bounded number of them."""
+    bench = make_bench(endpoints=False)
+
+    @bench.websocket("/feed")
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("tick")
+        await websocket.close(1000)
+
+    with bench.connect("/feed") as conn:
+        assert conn.receive_text() == "tick"
+        conn.wait_closed()
+    recorded = conn.transcript
+    _chatty(bench, "/feed", gap=0.01)
+    result = _returns(lambda: replay(recorded, bench, timeout=FAST))
+    close = [d for d in result.differences if d.what == "close changed"]
+    assert len(close) == 1, result.text()
+    note = close[0].details[-1]
+    extra = [d for d in result.differences if d.what == "extra message"]
+    received = sum(e.side == "client" and e.kind == "receive" for e in result.transcript)
+    assert note.startswith(f"the server did not close; {received - 1} extra messages"), note
+    assert received - 1 >= len(extra) >= 1
+    assert len(result.got) <= len(result.expected) + wsbench.replay.MORE
+
+
+def test_a_flood_after_the_recorded_end_is_cut_at_a_number_of_messages(make_bench):
+    """A server that sends as fast as it can after the last recorded message: replay stops taking
+    them after MORE messages, whatever the timeout, and says how many came."""
+    bench = make_bench(endpoints=False)
+
+    @bench.websocket("/feed")
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("tick")
+        await websocket.close(1000)
+
+    with bench.connect("/feed") as conn:
+        conn.receive_text()
+        conn.wait_closed()
+    recorded = conn.transcript
+    _chatty(bench, "/feed", gap=0)
+    result = _returns(lambda: replay(recorded, bench, timeout=30))
+    extra = [d for d in result.differences if d.what == "extra message"]
+    assert len(extra) == wsbench.replay.MORE
+    (close,) = [d for d in result.differences if d.what == "close changed"]
+    received = sum(e.side == "client" and e.kind == "receive" for e in result.transcript)
+    assert received - 1 >= wsbench.replay.MORE
+    assert close.details[-1].startswith(f"the server did not close; {received - 1} extra messages")
+
+
+def test_a_flood_before_the_clients_close_is_shown_in_part_and_counted(make_bench):
+    """Recorded: the client closed. Replayed against a server that floods after its answer: the replay
+    shows MORE extra messages, the last saying how many came in all."""
+    bench = make_bench(endpoints=False)
+
+    @bench.websocket("/api")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.receive()
+
+    conn = bench.connect("/api")
+    conn.send_text("a")
+    assert conn.receive_text() == "a"
+    conn.close()
+    recorded = conn.transcript
+
+    @bench.websocket("/api")
+    async def floods(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        for _ in range(2 * wsbench.replay.MORE):
+            await websocket.send_text("more")
+        await websocket.receive()
+
+    result = _returns(lambda: replay(recorded, bench, timeout=5))
+    extra = [d for d in result.differences if d.what == "extra message"]
+    assert len(extra) == wsbench.replay.MORE
+    received = sum(e.side == "client" and e.kind == "receive" for e in result.transcript)
+    assert received == 2 * wsbench.replay.MORE + 1  # every one recorded in the replay's transcript
+    assert extra[-1].details == (f"{received - 1} extra messages; the replay shows the first {wsbench.replay.MORE}",)

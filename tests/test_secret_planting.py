@@ -152,6 +152,29 @@ def test_a_chosen_subprotocol_that_is_a_token_is_masked(planted, tmp_path: Path)
     assert f"assert conn.subprotocol == {CHOSEN!r}".replace("'", '"') in _pytest_source(conn, tmp_path, unmasked=True)
 
 
+#: What secrets.token_urlsafe(16) made once, which main showed in clear (about 1 token in 9 was missed).
+URLSAFE_TOKEN = "7UdcIpnEWcFBtvQHAR-QoQ"
+
+
+def test_a_token_urlsafe_chosen_as_subprotocol_is_masked(planted, tmp_path: Path):
+    """A server that picks the secrets.token_urlsafe(16) offered: masked in every view and export."""
+    conn = _talk(planted.connect("/pick", subprotocols=["chat", URLSAFE_TOKEN]))
+    assert conn.subprotocol == URLSAFE_TOKEN
+    views = _views(conn, tmp_path)
+    views["bench transcript"] = planted.transcript.text()
+    assert _leaks(views, URLSAFE_TOKEN) == []
+    assert "open (subprotocol '***')" in views["str(transcript)"]
+
+
+@pytest.mark.parametrize("user", [URLSAFE_TOKEN, "ada"])
+def test_a_user_name_without_password_is_masked_in_the_invalid_url_error(planted, user: str):
+    """ws://TOKEN@host/ (websockets refuses a user name without a password): the InvalidURL masks it,
+    whatever it looks like."""
+    error = _error(lambda: wsbench.connect(f"ws://{user}@127.0.0.1:{_port(planted)}/echo", open_timeout=5))
+    assert isinstance(error, wsbench.InvalidURL)
+    assert f"{user}@" not in str(error) and "***@127.0.0.1" in str(error)
+
+
 def test_a_password_in_the_url_user_info_is_masked_everywhere(planted, tmp_path: Path):
     """ws://ada:PASSWORD@host/: the password (sent as Basic auth) shows nowhere, the user name stays."""
     conn = _talk(wsbench.connect(f"ws://ada:{PASSWORD}@127.0.0.1:{_port(planted)}/echo"), bench=False)
@@ -353,9 +376,11 @@ def test_the_protocol_header_is_masked_value_by_value(value: str, shown: str):
 
 
 def test_user_info_rules():
-    """The password is always masked; a user name only when it looks like a credential; #top stays."""
+    """The password is always masked; a user name alone always (it is how tokens travel: ws://TOKEN@host),
+    one with a password only when it looks like a credential; #top stays."""
     assert mask_url("ws://ada:pw@h/p") == "ws://ada:***@h/p"
-    assert mask_url("ws://ada@h/p") == "ws://ada@h/p"
+    assert mask_url("ws://ada@h/p") == "ws://***@h/p"
+    assert mask_url("ws://@h/p") == "ws://@h/p"  # nothing to hide
     assert mask_url(f"ws://{USER_TOKEN}@h/p") == "ws://***@h/p"
     assert mask_url(f"ws://{USER_TOKEN}:pw@h/p") == "ws://***:***@h/p"
     assert mask_url("http://u:p@proxy:3128") == "http://u:***@proxy:3128"

@@ -119,9 +119,10 @@ def test_urls_without_secrets_are_unchanged(url):
 
 
 def test_user_info_password_is_masked():
-    """ws://user:password@host/ keeps the user name and masks the password (websockets sends it as Basic auth)."""
+    """ws://user:password@host/ keeps the user name and masks the password (websockets sends it as Basic auth);
+    a user name alone is masked (ws://TOKEN@host/ is how a token travels)."""
     assert mask_url("ws://ada:pw@h/p?x=1") == "ws://ada:***@h/p?x=1"
-    assert mask_url("ws://ada@h/p") == "ws://ada@h/p"
+    assert mask_url("ws://ada@h/p") == "ws://***@h/p"
 
 
 def test_mask_url_is_idempotent():

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -185,19 +189,28 @@ def test_two_transcripts_of_one_connection_encode_each_batch_once(monkeypatch: p
     assert payloads(bench)[100:] == [f"n{i}" for i in range(1, 100, 2)]
 
 
-def test_a_failing_disk_loses_nothing(monkeypatch: pytest.MonkeyPatch):
-    """When the spool cannot be written, the events stay in memory and none is lost."""
+def test_a_failing_disk_keeps_memory_bounded_and_says_what_was_not_kept(monkeypatch: pytest.MonkeyPatch):
+    """When the spool cannot be written, the older events give way to one "not kept" event (their
+    positions kept) and a warning; memory stays bounded; once the disk works again, nothing more is lost."""
 
     def full(self: EventLog[Event], events: object, **options: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(EventLog, "append", full)
-    transcript = numbered(100)
-    assert payloads(transcript) == [f"m{i}" for i in range(100)]
+    with pytest.warns(RuntimeWarning, match=r"No space left on device.*not kept"):
+        transcript = numbered(100)
+    assert len(transcript._events) < 10 and len(transcript) == 100
     monkeypatch.undo()
-    record(transcript, side="client", kind="receive", conn=0, data="m100")
-    record(transcript, side="client", kind="receive", conn=0, data="m101")
-    assert payloads(transcript) == [f"m{i}" for i in range(102)]
+    for i in range(100, 120):
+        record(transcript, side="client", kind="receive", conn=0, data=f"m{i}")
+    shown = list(transcript)
+    assert shown[0].kind == "not kept" and shown[0].detail is not None
+    lost = int(shown[0].detail.split()[0])
+    assert payloads(shown[1:]) == [f"m{i}" for i in range(lost, 120)]
+    assert len(transcript) == 120 and transcript[lost - 1] == shown[0]  # every lost position reads as the note
+    assert transcript.text().splitlines()[0] == f"client  ! {lost} events not kept from here on: " + (
+        "the spool's disk failed (No space left on device)"
+    )
 
 
 def test_an_event_the_spool_cannot_write_stays_in_memory():
@@ -341,3 +354,170 @@ def test_a_collected_transcript_gives_its_share_of_the_budget_back():
     gc.collect()
     transcript_module._over_budget()
     assert transcript_module._held[0] == before
+
+
+# -- a full disk, a removed spool, a planted file, a killed process (issue 21) -----------------------
+
+_DISK_FULL = textwrap.dedent(
+    """
+    import json, resource, signal, warnings
+    from wsbench.transcript import Transcript, record, spool
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG) instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))  # no file of this process grows past 1 MiB
+    packed = []
+    pack = spool._pack
+    spool._pack = lambda events: (packed.append(len(events)), pack(events))[1]
+    n, hold = 50_000, 1000
+    t = Transcript(in_memory=hold)
+    most = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(n):
+            record(t, side="client", kind="receive", conn=1, data=f"{i:08d}" + "x" * 200)
+            most = max(most, len(t._events))
+    events = list(t)
+    notes = [(k, e.detail) for k, e in enumerate(events) if e.kind == "not kept"]
+    kept = [int(e.data[:8]) for e in events if e.kind != "not kept"]
+    print(json.dumps({"len": len(t), "most": most, "packed": max(packed), "notes": notes, "kept": kept,
+                      "text": t.text(full=True).splitlines()[notes[0][0] if notes else 0],
+                      "warnings": [str(w.message) for w in caught if w.category is RuntimeWarning]}))
+    """
+)
+
+
+def test_a_full_disk_costs_bounded_memory_and_time_and_says_what_was_not_kept(tmp_path: Path):
+    """The spool's file may not grow past 1 MiB (RLIMIT_FSIZE, in a subprocess): recording goes on with
+    at most in_memory events in memory, each spill packs at most half of them (no re-packing of a growing
+    backlog), the events the disk could not keep give way to one "not kept" event saying how many, and a
+    warning says so; everything before and after the gap is there, in order."""
+    env = dict(os.environ, WSBENCH_SPOOL_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", _DISK_FULL], capture_output=True, text=True, timeout=280, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["len"] == 50_000
+    assert found["most"] <= 1000 and found["packed"] <= 500
+    ((where, detail),) = found["notes"]  # one gap: the failed spills in a row are one note
+    lost = int(detail.split()[0])
+    assert detail == f"{lost} events not kept from here on: the spool's disk failed (File too large)"
+    assert found["kept"] == list(range(where)) + list(range(where + lost, 50_000))
+    assert 0 < where and lost >= 40_000
+    assert found["text"] == f"client  ! {detail}"
+    (warning,) = found["warnings"]  # once a transcript
+    assert "File too large" in warning and "events not kept" in warning
+
+
+def test_a_removed_spool_keeps_every_view_working_and_says_so(tmp_path: Path):
+    """A /tmp cleaner removes the spool's directory: every view still reads every event (through the
+    file the transcript holds open), recording goes on, and a warning says the file was removed."""
+    transcript = numbered(500, in_memory=100)
+    assert transcript._log is not None and transcript._log.directory is not None
+    shutil.rmtree(transcript._log.directory)
+    with pytest.warns(RuntimeWarning, match="was removed"):
+        for i in range(500, 1000):
+            record(transcript, side="client", kind="receive", conn=0, data=f"m{i}")
+    expected = [f"m{i}" for i in range(1000)]
+    assert payloads(transcript) == expected
+    assert transcript[0].data == "m0" and transcript[499].data == "m499"
+    assert [row["text"] for row in transcript.records()] == expected
+    assert payloads(Transcript.load(transcript.save(tmp_path / "saved.jsonl"))) == expected
+    assert transcript.text().splitlines()[2] == "client  ← text 'm0'"
+
+
+def test_a_file_planted_under_the_spools_name_is_never_read():
+    """Once the spool's directory is gone, whoever re-creates it and its file by that name cannot put
+    events into the transcript: reads go through the descriptor opened at the start, never by name."""
+    transcript = numbered(100, in_memory=100)
+    log = transcript._log
+    assert log is not None and log.directory is not None and log.path is not None and log.batches == 1
+    shutil.rmtree(log.directory)
+    planted = [tuple(Event(i, 1.0, "client", "receive", 0, "INJECTED")) for i in range(50)]
+    os.mkdir(log.directory, 0o755)
+    try:
+        with open(log.path, "wb") as file:
+            file.write(spool._pack(planted).ljust(1 << 16, b"\0"))
+        assert payloads(transcript) == [f"m{i}" for i in range(100)]
+        assert transcript[0].data == "m0"
+    finally:
+        shutil.rmtree(log.directory)
+
+
+_SPOOLER = textwrap.dedent(
+    """
+    import sys, time
+    from wsbench.transcript import Transcript, record
+    t = Transcript(in_memory=10)
+    for i in range(100):
+        record(t, side="client", kind="send", conn=1, data=f"token=SECRET{i}")
+    print(t._log.directory, flush=True)
+    time.sleep(float(sys.argv[1]))
+    """
+)
+
+_SWEEPER = textwrap.dedent(
+    """
+    from wsbench.transcript import Transcript, record, spool
+    t = Transcript(in_memory=10)
+    for i in range(100):
+        record(t, side="client", kind="send", conn=1, data=f"m{i}")
+    sweep = spool._sweeps[spool.spool_parent()]
+    sweep.join(60)
+    print("swept" if not sweep.is_alive() else "still sweeping", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_the_spool_of_a_dead_process_is_removed_by_the_next_one(tmp_path: Path, how: signal.Signals):
+    """A process killed (SIGKILL; SIGTERM of a plain script) leaves its spool (0700, its file 0600) in
+    $WSBENCH_SPOOL_DIR; the next process that spools removes it, and leaves a living process's spool alone."""
+    env = dict(os.environ, WSBENCH_SPOOL_DIR=str(tmp_path))
+    spoolers = [
+        subprocess.Popen([sys.executable, "-c", _SPOOLER, "120"], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    try:
+        alive, dead = (Path(spooler.stdout.readline().strip()) for spooler in spoolers)  # type: ignore[union-attr]
+        assert alive.parent == tmp_path and dead.parent == tmp_path
+        spoolers[1].send_signal(how)
+        assert spoolers[1].wait(30) == -how
+        for directory in (alive, dead):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+            assert [stat.S_IMODE(f.stat().st_mode) for f in directory.iterdir()] == [0o600]
+        assert b"SECRET1" in next(dead.iterdir()).read_bytes()  # what is at stake
+        done = subprocess.run(
+            [sys.executable, "-c", _SWEEPER], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        assert done.stdout.strip() == "swept", done.stderr[-2000:]
+        assert not dead.exists()
+        assert alive.is_dir() and [f.is_file() for f in alive.iterdir()] == [True]
+        assert [p.name for p in tmp_path.iterdir()] == [alive.name]  # the sweeper's own spool went at its exit
+    finally:
+        for spooler in spoolers:
+            spooler.kill()
+            spooler.wait(30)
+    assert alive.exists()  # SIGKILLed: the next process would remove it, as above
+
+
+def test_a_sweep_leaves_alone_what_it_cannot_tell_is_stale(tmp_path: Path):
+    """Not removed: another name, a symbolic link, a spool in the making (no file yet), a spool of a
+    wsbench from before the lock (an unlocked events.json) changed within 7 days; removed: such an old
+    one not changed for longer, and a locked-protocol spool nobody holds."""
+    keep = [tmp_path / name for name in ("other-dir", "wsbench-spool-new", "wsbench-spool-recent")]
+    for directory in keep:
+        directory.mkdir()
+    (tmp_path / "wsbench-spool-recent" / "events.json").write_bytes(b"x")
+    (tmp_path / "wsbench-spool-link").symlink_to(tmp_path / "other-dir")
+    old = tmp_path / "wsbench-spool-old"
+    old.mkdir()
+    (old / "events.json").write_bytes(b"x")
+    week = 8 * 86400
+    for path in (old / "events.json", old):
+        os.utime(path, (path.stat().st_atime - week, path.stat().st_mtime - week))
+    unheld = tmp_path / "wsbench-spool-unheld"
+    unheld.mkdir()
+    (unheld / "events.locked").write_bytes(b"x")
+    assert sorted(spool.sweep(str(tmp_path))) == [str(old), str(unheld)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(d.name for d in keep), "wsbench-spool-link"])

@@ -164,7 +164,8 @@ def test_one_connection_has_no_number():
 
 
 def test_connections_are_numbered_in_order_of_appearance():
-    """With several connections, each one's lines come together, prefixed "#1", "#2" by first appearance."""
+    """With several connections, one conversation (issue 23): the lines of unnamed connections are
+    prefixed "#1", "#2" by first appearance, and interleaved (clients alone: in recorded order)."""
     transcript = Transcript(
         [
             _event(seq=1, conn=900, data="a"),
@@ -174,8 +175,8 @@ def test_connections_are_numbered_in_order_of_appearance():
         ]
     )
     lines = transcript.text().splitlines()
-    assert [line.split(" ", 1)[0] for line in lines] == ["#1", "#1", "#2", "#3"]
-    assert [line[-2] for line in lines] == ["a", "c", "b", "d"]
+    assert [line.split(" ", 1)[0] for line in lines] == ["#1", "#2", "#1", "#3"]
+    assert [line[-2] for line in lines] == ["a", "b", "c", "d"]
 
 
 def test_long_text_preview_is_truncated():

@@ -29,6 +29,8 @@ import json
 import os
 from pathlib import Path
 
+from .errors import InvalidPath
+
 __all__ = ["browser_url", "server_base_url"]
 
 #: How many jpserver-*.json files are read at most (a runtime directory full of stale ones stays cheap).
@@ -50,19 +52,20 @@ def browser_url(port: int, path: str, *, secure: bool = False) -> str:
     ``wss://`` with *secure* (a bench serving TLS).
 
     *path* starts with "/" and may carry a query (``/echo?token=...``).
-    ValueError (TypeError for a wrong type) names a bad port or path, and a TLS bench behind
-    the proxy, which jupyter-server-proxy reaches over plain HTTP only.
+    InvalidPath names a bad path (as every entry point that takes a path does); ValueError
+    (TypeError for a wrong type) a bad port, and a TLS bench behind the proxy, which
+    jupyter-server-proxy reaches over plain HTTP only.
     """
     if isinstance(port, bool) or not isinstance(port, int):
         raise TypeError(f"port must be an int, got {type(port).__name__} {port!r}")
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is not a TCP port a server listens on (1-65535)")
     if not isinstance(path, str):
-        raise TypeError(f"path must be a str, got {type(path).__name__} {path!r}")
+        raise InvalidPath(f"path must be a str, got {type(path).__name__} {path!r}")
     if not path.startswith("/"):
-        raise ValueError(f"path must start with '/', got {path!r} (try {'/' + path!r})")
+        raise InvalidPath(f"path must start with '/', got {path!r} (try {'/' + path!r})")
     if any(char.isspace() for char in path):
-        raise ValueError(f"path {path!r} holds whitespace; percent-encode it (%20) first")
+        raise InvalidPath(f"path {path!r} holds whitespace; percent-encode it (%20) first")
     base = server_base_url()
     if base is None or base == "/":
         return f"{'wss' if secure else 'ws'}://127.0.0.1:{port}{path}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import ipaddress
 import socket
 import threading
 import warnings
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import loop
 from ._gate import Gate
-from .errors import BenchError
+from ._net import is_loopback
+from .errors import BenchError, InvalidPath, Timeout
 
 if TYPE_CHECKING:
     from .transcript import Transcript
@@ -49,8 +49,9 @@ class Pairing(Protocol):
     def url_for(self, path: str) -> str:
         """The ws:// or wss:// URL of *path* there; BenchError when it no longer runs."""
 
-    def pair(self, port: int, transcript: Transcript | None) -> None:
-        """Copy the events of the client on TCP *port* into *transcript* (None: stop)."""
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
+        """Copy the events of the client on TCP *port* into *transcript* (None: stop); *name*
+        is what the client is called, for the events recorded of it there."""
 
     @property
     def endpoint_ended(self) -> Gate:
@@ -59,16 +60,6 @@ class Pairing(Protocol):
     def blocked_since(self, started: float) -> str | None:
         """What blocked the background loop since ``time.time()`` *started*, if anything did:
         a Timeout names it instead of blaming the peer."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and every loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def warn_unless_loopback(host: str, what: str) -> None:
@@ -108,6 +99,8 @@ class LoopbackService:
     _tls: Any = None
     _port: int = 0
     _task: asyncio.Future | None = None
+    _loop: asyncio.AbstractEventLoop | None = None  #: the loop it runs on (set by _launch)
+    _left_behind = False  #: stopped while its loop stayed blocked: see _halt
     _pairs: dict[int, Transcript]  #: client TCP port -> the transcript its events are copied into
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -116,13 +109,19 @@ class LoopbackService:
         LoopbackService._kinds.append(cls)
 
     def _launch(self, port: int) -> None:
-        """Stop the running service of this class and name, if any, then start this one."""
+        """Stop the running service of this class and name, if any, then start this one: on the
+        background loop, or on a fresh one if that loop is blocked (see :meth:`_halt`)."""
         registry = type(self)._running
         with LoopbackService._registry_lock:
             previous = registry.pop(self.name, None)
         if previous is not None:
             previous.stop()
-        loop.run(self._start(port), timeout=self.timeout, what=f"starting the {self._what}")
+        current = loop.get_loop()
+        blocked = loop.blocked_now(current)
+        if blocked is not None and blocked.seconds >= loop.STUCK_AFTER:  # stuck: start where it can run
+            loop.abandon(current)
+        self._loop = loop.get_loop()
+        loop.run(self._start(port), timeout=self.timeout, what=f"starting the {self._what}", on=self._loop)
         with LoopbackService._registry_lock:
             registry[self.name] = self
 
@@ -135,17 +134,50 @@ class LoopbackService:
     @property
     def running(self) -> bool:
         """True while it accepts connections."""
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self._left_behind
 
     def stop(self) -> None:
         """Stop it (see the class for what connections see). Idempotent."""
         if self._unregister():
-            loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}")
+            self._halt()
 
     async def astop(self) -> None:
         """Coroutine form of :meth:`stop`, from any event loop."""
         if self._unregister():
-            await asyncio.wait_for(loop.arun(self._stop()), self.timeout)
+            if loop.blocked_now(self._loop) is not None:
+                await asyncio.to_thread(self._halt)
+            else:
+                await asyncio.wait_for(loop.arun(self._stop(), on=self._loop), self.timeout)
+
+    def _halt(self) -> None:
+        """Run :meth:`_stop` on the service's loop. If that loop is blocked, first stop what blocks
+        it where that is safe (:meth:`_unblock`); if it stays blocked, leave the service behind:
+        its stop runs whenever the loop wakes, and new services start on a fresh loop."""
+        target = self._loop
+        assert target is not None
+        if loop.blocked_now(target) is not None:
+            self._unblock()
+        try:
+            loop.run(self._stop(), timeout=self.timeout, what=f"stopping the {self._what}", on=target)
+        except Timeout:  # stuck for STUCK_AFTER s (a short stall just delays the stop)
+            if loop.blocked_now(target) is None:
+                raise
+            loop.abandon(target)
+            self._left_behind = True
+            target.call_soon_threadsafe(target.create_task, self._stop_left_behind())
+            return
+        _retire(target)
+
+    async def _stop_left_behind(self) -> None:
+        """Once the loop left behind wakes: stop the service, then the loop if nothing else runs on it."""
+        try:
+            await self._stop()
+        finally:
+            assert self._loop is not None
+            _retire(self._loop)
+
+    def _unblock(self) -> None:
+        """Stop what of this service blocks its loop, if it can (a Bench: its endpoint)."""
 
     def _unregister(self) -> bool:
         """Take a running service out of the registry; False if it is not running."""
@@ -183,8 +215,8 @@ class LoopbackService:
         """The URL of *path* here; BenchError when stopped (the :class:`Pairing` contract)."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidPath(f"path must start with '/', got {path!r}")
         return self.url + path
 
     @property
@@ -193,19 +225,37 @@ class LoopbackService:
         return _NEVER
 
     def blocked_since(self, started: float) -> str | None:
-        """The last blockage of the background loop that ended after *started* (the
-        :class:`Pairing` contract); every service shares the one loop, so every one can tell."""
+        """What blocks the service's loop now, or the last blockage that ended after *started*
+        (the :class:`Pairing` contract); every service on a loop shares it, so every one can tell."""
+        now = loop.blocked_now(self._loop)
+        if now is not None:
+            return self._describe(now)
         with LoopbackService._registry_lock:
             last = _blockages[-1] if _blockages else None
         return last[1] if last is not None and last[0] >= started else None
 
-    def pair(self, port: int, transcript: Transcript | None) -> None:
+    def _describe(self, blockage: loop.Blockage) -> str:
+        """A blockage of its loop in words (a Bench names the endpoint)."""
+        return loop._stuck(blockage)
+
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         """Route the events of the client on *port* into *transcript* as well (None: stop): a
         :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
         if transcript is None:
             self._pairs.pop(port, None)
         else:
             self._pairs[port] = transcript
+
+
+def _retire(target: asyncio.AbstractEventLoop) -> None:
+    """Stop a loop :func:`wsbench.loop.abandon` left behind once no service runs on it any more: its
+    thread then ends (a loop that is still blocked stops whenever it wakes)."""
+    if not loop.is_abandoned(target):
+        return
+    with LoopbackService._registry_lock:
+        busy = any(s._loop is target for kind in LoopbackService._kinds for s in kind._running.values())
+    if not busy:
+        target.call_soon_threadsafe(target.stop)
 
 
 _NEVER = Gate()  # nothing ever notifies it: waiting on it ends at the timeout

@@ -214,6 +214,7 @@ class BrowserLink:
         self.timeout = timeout
         self.transcript = Transcript()  #: this page's conversation, both sides
         self.key = id(self)  #: the conn key of its events (both sides print as one connection)
+        self.name: str | None = None  #: what every view calls it (the bench names it)
         self.gate = Gate()  #: notified on every report and when the page comes or goes
         self._sinks = (bench_transcript, self.transcript)
         # the rest is guarded by gate.lock
@@ -299,7 +300,7 @@ class BrowserLink:
                 fields["detail"] = report.get("detail")
             if report.get("buffered") is not None:
                 self.buffered_amount = report["buffered"]
-            event = record(*self._sinks, side="browser", kind=kind, conn=self.key, **fields)
+            event = record(*self._sinks, side="browser", kind=kind, conn=self.key, name=self.name, **fields)
             if report.get("re") in self._waiting:
                 self._waiting[report["re"]] = event
             self.gate.notify()

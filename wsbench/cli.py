@@ -32,6 +32,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from ._net import WS_IMPLEMENTATIONS
+
 if TYPE_CHECKING:
     from .loop import Blockage
 
@@ -40,7 +42,6 @@ __all__ = ["DEFAULT_PORT", "main"]
 #: The port ``wsbench serve`` listens on unless told otherwise (the one the websockets docs use).
 DEFAULT_PORT = 8765
 
-_WS_CHOICES = ("auto", "websockets-sansio", "wsproto", "websockets")  # wsbench.server.WS_IMPLEMENTATIONS
 _POLL = 0.1  # seconds between two looks at the transcript while serving: lines show within this
 _SHOWN = 60  # characters of a payload shown in a log line; longer ones are cut, with their size
 _LINES = 10_000  # log lines waiting for the terminal at most; past it, newer ones are counted, not kept
@@ -124,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--ws",
-        choices=_WS_CHOICES,
+        choices=WS_IMPLEMENTATIONS,
         default="auto",
         help="uvicorn's WebSocket implementation (default: auto, which is websockets-sansio)",
     )
@@ -180,7 +181,9 @@ def _add_upgrade_check(commands: Any) -> None:
         metavar="REQUIREMENT",
         help="something else the app imports, installed on both sides (repeatable)",
     )
-    check.add_argument("--ws", choices=_WS_CHOICES[1:], default="websockets-sansio", help="uvicorn's implementation")
+    check.add_argument(
+        "--ws", choices=WS_IMPLEMENTATIONS[1:], default="websockets-sansio", help="uvicorn's implementation"
+    )
 
 
 def _upgrade_check(args: argparse.Namespace) -> int:

@@ -148,7 +148,7 @@ def pytest_source(
     lines = [_docstring(filename, len(tests), url=url, app=app, paths=paths), ""]
     if app is not None:
         lines += ["import importlib", ""]
-    lines += ["import wsbench"] + (["import wsbench.conversation"] if uses_helpers else []) + [""]
+    lines += ["import wsbench"] + (["import wsbench.asserts"] if uses_helpers else []) + [""]
     if app is not None:
         module, attr = app.split(":")  # checked above: ASCII identifiers, no keywords
         lines += ["#: The app under test, served on a wsbench.Bench by each test."]
@@ -288,7 +288,7 @@ def _test(
     else:
         if closed.by != "client":
             uses_helpers = True
-            body.append(f"{indent}wsbench.conversation.expect_close(conn)  # the server closes: no more messages")
+            body.append(f"{indent}wsbench.asserts.expect_close(conn)  # the server closes: no more messages")
         reason = "" if closed.reason is None else closed.reason
         if not isinstance(reason, str):  # a list, as FastAPI's validation failure gives it
             reason = json.dumps(reason)
@@ -465,7 +465,7 @@ def _receive(indent: str, data: Any, ignore: bool) -> tuple[list[str], bool]:
         return _assert_equal(indent, "conn.receive_text()", data or ""), False
     if ignore:
         args = [_Code("conn.receive_json()"), value, ("ignore", _Code("IGNORE"))]
-        return _call(indent, "wsbench.conversation.assert_json_matches", args), True
+        return _call(indent, "wsbench.asserts.assert_json_matches", args), True
     return _assert_equal(indent, "conn.receive_json()", value), False
 
 

@@ -28,6 +28,11 @@ Pure logic: no I/O, no third-party imports.
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+from types import TracebackType
+
 __all__ = [
     "BenchError",
     "ConnectError",
@@ -51,7 +56,14 @@ __all__ = [
 
 
 class WsbenchError(Exception):
-    """Base class of every error wsbench raises itself."""
+    """Base class of every error wsbench raises itself.
+
+    In IPython (a notebook) it shows as the caller's own lines and the message: the frames from the
+    first one inside wsbench on are wsbench's internals, left out (``_render_traceback_``);
+    ``%xmode Verbose`` shows them all."""
+
+    def _render_traceback_(self) -> list[str]:
+        return _caller_traceback(self)
 
 
 class InvalidURL(WsbenchError, ValueError):
@@ -165,3 +177,28 @@ class InvalidPath(BenchError, ValueError):
 class UpgradeError(WsbenchError):
     """Raised when the upgrade check cannot make an environment or its app does not start
     (the message carries uv's or the server's own words)."""
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_traceback(error: BaseException) -> list[str]:
+    """What IPython shows for *error*: its traceback cut before the first frame inside wsbench (and
+    without IPython's own frames, marked ``__tracebackhide__``), formatted by IPython as usual, so a
+    learner sees the cell that called wsbench and the message, not wsbench's internals."""
+    kept: list[tuple[object, int, int]] = []
+    tb = error.__traceback__
+    while tb is not None and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_HERE):
+        if not tb.tb_frame.f_locals.get("__tracebackhide__"):
+            kept.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    short: TracebackType | None = None
+    for frame, lasti, lineno in reversed(kept):
+        short = TracebackType(short, frame, lasti, lineno)  # type: ignore[arg-type]
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    formatter = getattr(shell, "InteractiveTB", None)
+    if formatter is not None and getattr(formatter, "mode", "") == "Verbose":  # %xmode Verbose: everything
+        return list(formatter.structured_traceback(type(error), error, error.__traceback__))
+    if formatter is not None:
+        return list(formatter.structured_traceback(type(error), error, short, tb_offset=0))
+    return "".join(traceback.format_exception(type(error), error, short)).rstrip("\n").split("\n")

@@ -14,6 +14,17 @@ endless loop or blocking endpoint ends in a hint, not a hung cell.
         ex.equal(conn.receive_text(), "HI", "the reply to 'hi'")
         ex.expect(ex.server_saw(conn, "websocket.close"), "close the connection from the endpoint")
 
+A prediction ("what will the client see?") is compared with what the live bench shows, and its
+explanation lives in :mod:`wsbench.predictions`, so the check cell never spells the answer::
+
+    with wsbench.exercises.check("27.2 predict the close code", bench) as ex:
+        conn = ex.connect(forgetful)
+        ex.predicted("ex27_2_predicted_code", conn.wait_closed(), "the close code the client saw")
+
+A check takes only plain values from the learner (numbers, str, bytes, True/False/None, and lists,
+tuples, sets and dicts of those): an object that claims to equal anything (``unittest.mock.ANY``)
+fails with a hint instead of passing every comparison.
+
 The check cell is what nbgrader grades (``grade: true``): it raises :class:`CheckFailed`
 (an AssertionError) on a wrong answer, so an autograder counts it as failed, and IPython
 shows only the hint (``_render_traceback_``), not a stack of wsbench frames.
@@ -21,6 +32,8 @@ shows only the hint (``_render_traceback_``), not a stack of wsbench frames.
 
 from __future__ import annotations
 
+import enum
+import inspect
 import itertools
 import re
 import sys
@@ -30,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codes import describe
 from .errors import ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
+from .predictions import WHY
 from .transcript import Event
 
 if TYPE_CHECKING:
@@ -79,6 +93,11 @@ class Check:
             raise RuntimeError(f"check({self.name!r}) was given no bench to serve the endpoint on")
         if not callable(endpoint):
             raise _Hint(f"expected an endpoint (an `async def` function taking a WebSocket), got {endpoint!r}.")
+        if inspect.isfunction(endpoint) and not inspect.iscoroutinefunction(endpoint):
+            raise _Hint(
+                f"`{endpoint.__name__}` is a plain function (`def`): an endpoint is `async def "
+                f"{endpoint.__name__}(websocket: WebSocket):`, and awaits accept(), receive and send."
+            )
         slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "exercise"
         path = path or f"/check/{slug}-{next(_paths)}"
         self.bench.websocket(path)(endpoint)
@@ -95,9 +114,43 @@ class Check:
             raise _Hint(hint)
 
     def equal(self, got: object, expected: object, what: str) -> None:
-        """Fail unless *got* == *expected*, saying what was expected and what came instead."""
+        """Fail unless *got* == *expected* (plain values both), saying what was expected and what came instead."""
+        _require_plain(got, what)
+        _require_plain(expected, what)
         if got != expected:
-            raise _Hint(f"expected {what} to be {expected!r}, but it is {got!r}.")
+            raise _Hint(f"expected {what} to be {expected!r}, but it is {got!r}{_type_remark(got, expected)}.")
+
+    def predicted(
+        self, name: str, seen: object, what: str, *, convert: Callable[[Any], Any] | None = None, **facts: object
+    ) -> None:
+        """Fail unless the learner's prediction *name* equals *seen*, what the live bench showed.
+
+        The hint says what was predicted and what *what* really is, then why
+        (:data:`wsbench.predictions.WHY`, its fields filled from *facts* and ``seen``). A list
+        answer is compared item by item when the explanation has one reason per item. *convert*
+        turns the learner's plain value into the form of *seen* first (e.g. enum members to names).
+        """
+        said = self.answer(name)
+        _require_plain(said, f"`{name}`")
+        if convert is not None:
+            try:
+                said = convert(said)
+            except (TypeError, ValueError, AttributeError):  # not the shape convert expects: compared as it is
+                pass
+        if said == seen:
+            return
+        why = WHY.get(name, "")
+        if isinstance(why, tuple):
+            raise _Hint(_itemwise(said, seen, what, why))
+        if isinstance(said, str) and not isinstance(seen, str) and said.strip() == str(seen):
+            raise _Hint(
+                f"you predicted {said!r}, a str, and {what} is {seen!r}, {_a(seen)}: "
+                "the right value, written as text: remove the quotes."
+            )
+        if isinstance(said, str) and isinstance(seen, str) and said.strip().lower() == seen.lower():
+            raise _Hint(f"you predicted {said!r}, and {what} is {seen!r}: the right word; write it exactly so.")
+        reason = why.format(seen=seen, **facts) if why else ""
+        raise _Hint(f"you predicted {said!r}, and {what} is {seen!r}{_type_remark(said, seen)}: {reason}".rstrip(": "))
 
     def server_saw(self, conn: Connection, kind: str) -> list[Event]:
         """The server side's events of *kind* on *conn*, once its endpoint has ended (bounded wait)."""
@@ -143,6 +196,9 @@ def _checking(name: str, bench: Bench | None, namespace: dict[str, Any], timeout
 
 def _explain(exc: Exception, current: Check) -> str:
     """A hint for what went wrong while the check talked to the learner's endpoint."""
+    stuck = _stuck(current)
+    if stuck:
+        return stuck
     raised = _endpoint_error(current)
     if raised:
         return f"your endpoint raised {raised}: read the message, fix the endpoint, run its cell and this one again."
@@ -158,8 +214,33 @@ def _explain(exc: Exception, current: Check) -> str:
             "`await websocket.accept()`."
         )
     if isinstance(exc, ConnectionClosed):
-        return f"the connection closed with {describe(exc.code, exc.reason)} before the check was done."
+        return _closed_early(exc, current)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _stuck(current: Check) -> str | None:
+    """A hint when the bench's loop is blocked now: by this check's endpoint (then wsbench stops it
+    where it can, so the next answer gets a working bench), or by an earlier answer (blamed, not this one)."""
+    bench = current.bench
+    blocker = bench.blocker() if bench is not None else None
+    if bench is None or blocker is None:
+        return None
+    fix = "re-run the cell that makes the bench (`bench = wsbench.Bench()`) to get going again"
+    if blocker.key is not None and blocker.key in {conn.key for conn in current._connections}:
+        stopped = bench.stop_blocker(blocker)
+        return (
+            f"your endpoint blocked the bench's loop for {blocker.seconds:.1f} s, in {blocker.at or 'it'}: it never "
+            "awaits, so nothing else could run, not even its reply. "
+            + ("wsbench stopped it. " if stopped else f"It is still blocked: {fix}. ")
+            + "Wait with `await` (`await websocket.receive_text()`, `async for ... in websocket.iter_text()`, "
+            "`await asyncio.sleep(...)`), never in a loop that does not await, nor with time.sleep."
+        )
+    who = f"endpoint {blocker.path}" if blocker.path else "code that is no endpoint"
+    return (
+        f"the bench's loop is still blocked by an earlier answer, not this one: {who}"
+        + (f", in {blocker.at}" if blocker.at else "")
+        + f", for {blocker.seconds:.0f} s now. Nothing on the bench runs until it ends: {fix}, then run this check."
+    )
 
 
 def _endpoint_error(current: Check) -> str | None:
@@ -169,3 +250,77 @@ def _endpoint_error(current: Check) -> str | None:
             if event.side == "server" and event.kind == "exception" and event.detail:
                 return event.detail.removeprefix("endpoint raised ")
     return None
+
+
+def _closed_early(exc: ConnectionClosed, current: Check) -> str:
+    """A hint for a connection that closed while the check still talked to it (read from the transcript)."""
+    closed = f"the connection closed with {describe(exc.code, exc.reason)} before the check was done"
+    for conn in current._connections:
+        events = list(conn.transcript)
+        if any(e.side == "server" and e.kind == "return" for e in events):
+            heard = sum(1 for e in events if e.side == "server" and e.kind == "websocket.receive")
+            return (
+                f"your endpoint returned (its function ended) after reading {heard} message"
+                f"{'' if heard == 1 else 's'}, and with it {closed}. To answer every message, keep answering in "
+                "a loop (`async for text in websocket.iter_text(): ...`) until the client leaves."
+            )
+    return f"{closed}."
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """Whether *value* is plain data whose == is Python's own (nested at most 20 deep)."""
+    if depth > 20:
+        return False
+    kind = type(value)
+    if kind in (type(None), bool, int, float, str, bytes):
+        return True
+    if kind in (list, tuple, set, frozenset):
+        return all(_plain(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())  # type: ignore[attr-defined]
+    return isinstance(value, enum.Enum) and kind.__eq__ is object.__eq__
+
+
+def _require_plain(value: object, what: str) -> None:
+    """Fail with a hint unless *value* is plain data (an object may claim to equal anything)."""
+    if _plain(value):
+        return
+    try:
+        claims = value == object()  # nothing plain equals a fresh object
+    except Exception:
+        claims = False
+    why = " it claims to equal anything (like unittest.mock.ANY)," if claims is True else ""
+    raise _Hint(
+        f"{what} is {value!r}, {_a(value)}:{why} not a plain value. A check compares plain values "
+        "only: a number, a str, bytes, True/False/None, or a list, tuple, set or dict of those."
+    )
+
+
+def _type_remark(said: object, seen: object) -> str:
+    """ " (a str, not an int)" when the two differ in type, beyond int/float/bool; else ""."""
+    numbers = (int, float)
+    if type(said) is type(seen) or (isinstance(said, numbers) and isinstance(seen, numbers)):
+        return ""
+    return f" ({_a(seen)}, not {_a(said)})"
+
+
+def _a(value: object) -> str:
+    """ "an int", "a str": the type of *value* with its article."""
+    name = type(value).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _itemwise(said: object, seen: object, what: str, reasons: tuple[str, ...]) -> str:
+    """The hint for a list prediction with one reason per item: how many, then each wrong item and why."""
+    if not isinstance(said, (list, tuple)) or not isinstance(seen, (list, tuple)) or len(said) != len(seen):
+        count = len(said) if isinstance(said, (list, tuple)) else f"a {type(said).__name__}"
+        return f"write a list of {len(reasons)}, one for each of {what}; you wrote {count}."
+    return (
+        "; ".join(
+            f"at ({i + 1}) you said {mine!r}, the endpoint saw {theirs!r}"
+            + (f": {reasons[i]}" if i < len(reasons) else "")
+            for i, (mine, theirs) in enumerate(zip(said, seen, strict=True))
+            if mine != theirs
+        )
+        + "."
+    )

@@ -16,6 +16,9 @@ they need from here, instead of spelling them out again:
   what the widgets show (:data:`LOG_KINDS`, :data:`CLOSING`).
 * Who closed is data: a client's ``closed`` event carries ``by`` (one of
   :data:`CLOSED_BY`, or None when no close frame went either way).
+* Who sent is data too: what the app sends carries :data:`CAUSED` (the handler task that ran
+  the ASGI send, and that task's last receive), so a broadcast on bob's socket made by ann's
+  handler says so; every event may carry the connection's ``name`` (:data:`ALWAYS`).
 
 Nothing here checks events: a server records whatever ASGI message type the app sends,
 also a wrong one. ``tests/test_kinds.py`` checks that every kind wsbench records is here.
@@ -29,8 +32,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "ALWAYS",
     "APP_SENDS",
     "BROWSER_ACTIONS",
+    "CAUSED",
     "CAUSES",
     "CLIENT_ACTIONS",
     "CLIENT_SIDES",
@@ -60,13 +65,24 @@ CLOSED_BY = ("client", "server")
 @dataclass(frozen=True)
 class Kind:
     """One kind of event: its side, its name (``Event.kind``), what it means, and the
-    :class:`~wsbench.Event` fields it may carry besides seq, time, side, kind and conn."""
+    :class:`~wsbench.Event` fields it may carry besides those every event may carry
+    (:data:`ALWAYS`: seq, time, side, kind, conn and name)."""
 
     side: str
     name: str
     meaning: str
     fields: tuple[str, ...] = ()
 
+
+#: The fields any event may carry, whatever its kind: name is the connection's (``bench.connect(path,
+#: name="ann")``, or "c1", "c2" ... in order of opening), None where nothing named it.
+ALWAYS = ("seq", "time", "side", "kind", "conn", "name")
+
+#: On what the app sends (:data:`APP_SENDS`), who made it: ``handler`` names the task that ran the
+#: ASGI send (the name of the connection whose handler it is, or ``task <task name>`` for any other
+#: task), ``cause`` is the seq of that task's last ``websocket.receive`` (None: it had received none).
+#: So a send on bob's socket made by ann's handler says so, and which of ann's messages it answers.
+CAUSED = ("handler", "cause")
 
 _STATES = ("client_state", "application_state")  # every ASGI message: the WebSocket's states after it
 # detail on an ASGI message: the subprotocol of an accept, or the app's mistake (a payload neither str nor bytes)
@@ -108,20 +124,30 @@ _ALL = (
         "server",
         "websocket.accept",
         "the endpoint accepts: detail is the subprotocol, headers its own",
-        ("headers", *_ASGI),
+        ("headers", *_ASGI, *CAUSED),
     ),
     Kind("server", "websocket.receive", "a message from the client: data", ("data", *_ASGI)),
-    Kind("server", "websocket.send", "the endpoint sends a message: data", ("data", *_ASGI)),
-    Kind("server", "websocket.close", "the endpoint closes (before accepting: HTTP 403)", ("code", "reason", *_ASGI)),
+    Kind("server", "websocket.send", "the endpoint sends a message: data", ("data", *_ASGI, *CAUSED)),
+    Kind(
+        "server",
+        "websocket.close",
+        "the endpoint closes (before accepting: HTTP 403)",
+        ("code", "reason", *_ASGI, *CAUSED),
+    ),
     Kind("server", "websocket.disconnect", "the client is gone: code and reason", ("code", "reason", *_ASGI)),
     Kind(
         "server",
         "websocket.http.response.start",
         "a denial response starts: code is the status, headers the response's",
-        ("code", "headers", *_ASGI),
+        ("code", "headers", *_ASGI, *CAUSED),
     ),
-    Kind("server", "websocket.http.response.body", "a denial response's body: data", ("data", *_ASGI)),
-    Kind("server", "send failed", "a message the endpoint sent did not go out: detail says why", ("detail",)),
+    Kind("server", "websocket.http.response.body", "a denial response's body: data", ("data", *_ASGI, *CAUSED)),
+    Kind(
+        "server",
+        "send failed",
+        "a message the endpoint sent did not go out: detail says why",
+        ("detail", *CAUSED),
+    ),
     Kind("server", "exception", "the endpoint raised: detail names the exception", ("detail",)),
     Kind("server", "return", "the endpoint returned", ("detail",)),
     Kind(
@@ -178,6 +204,11 @@ _ALL = (
     Kind("proxy", "eof", "one side closed its TCP connection", ("detail",)),
     Kind("proxy", "stop", "the proxy stopped: closed both TCP connections", ("detail",)),
     Kind("proxy", "upstream error", "cannot reach the target: answered HTTP 502 or closed", ("detail",)),
+    # -- any side: the transcript's spool could not keep some events (the disk failed) ---------
+    *(
+        Kind(side, "not kept", "in place of events the disk failed to keep: detail says how many", ("detail",))
+        for side in ("client", "server", "proxy", "browser")
+    ),
 )
 
 #: Every kind, by (side, name).

@@ -9,7 +9,9 @@
   the close. It never sends what was recorded as ``***``: masked secrets must be passed
   again (``params=`` / ``headers=``).
 * Differences are data, not exceptions: a changed payload or close code, a missing
-  message (nothing came within *timeout*), an extra one, a rejected handshake. The
+  message (nothing came within *timeout*), an extra one, a rejected handshake, a server that
+  did not close. Every wait is bounded: by *timeout* each, and at the end by *timeout* and
+  :data:`MORE` messages overall. The
   :class:`ReplayResult` lists them as :class:`Difference` records and prints them as a
   unified diff of the client-side lines (``-`` recorded, ``+`` replayed), with the JSON
   paths that differ. Its text holds no ports or times, so a notebook can compare it.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -70,6 +73,8 @@ __all__ = ["Difference", "ReplayResult", "assert_json_matches", "expect_close", 
 Payload = str | bytes | None
 
 _SHOWN = 200  # characters of a payload's repr shown in a diff line
+#: The most messages a replay takes after the last recorded one (a server may send for ever).
+MORE = 100
 _bench_names = itertools.count(1)
 
 # -- the records -------------------------------------------------------------------
@@ -250,7 +255,11 @@ def replay(
     *conn* picks a connection by its number (#1, #2 ... as the transcript prints them) when
     there are several. *ignore* lists JSON paths (``"$.id"``, ``"$.items[*].ts"``) left out
     when comparing JSON messages. Each recorded message is waited for at most *timeout*
-    seconds. *connect_options* go to :func:`wsbench.connect`; ``params=`` and ``headers=``
+    seconds; after the last recorded step, what else comes is taken for at most *timeout*
+    seconds and :data:`MORE` messages in all, and a server that has not closed by then is
+    closed by the replay, the close difference saying so ("the server did not close; N extra
+    messages ..."): a server that sends for ever cannot keep a replay running.
+    *connect_options* go to :func:`wsbench.connect`; ``params=`` and ``headers=``
     also supply secrets recorded as ``***``. Every error, and the note on a refused
     handshake, names the URL tried (secrets masked).
     """
@@ -396,22 +405,37 @@ def _run(
             got.append(_message_line("←", "receive", message, compiled))
         elif kind == "closed":
             break
-    # The end: take whatever else comes; wait for the server's close if it closed in the recording.
-    close_note: tuple[str, ...] = ()
+    # The end: take what else comes, for at most *timeout* seconds and MORE messages in all (a server
+    # may send for ever); wait for the server's close if it closed in the recording, else close.
     if not closed_recorded:
         conn.close()
-    while True:
-        try:
-            message = conn.receive(timeout=timeout)
-        except ConnectionClosed:
+    before = sum(line.key[0] == "receive" for line in got)  # messages taken so far: the extra ones come after
+    deadline = time.monotonic() + timeout
+    taken = 0
+    while taken < MORE:
+        left = deadline - time.monotonic()
+        if left <= 0:
             break
-        except Timeout:
-            if conn.state != "open":
-                break
-            close_note = (f"the server did not close within {timeout} s, so the replay closed it",)
-            conn.close()
-            continue
+        try:
+            message = conn.receive(timeout=left)
+        except (ConnectionClosed, Timeout):
+            break
         got.append(_message_line("←", "receive", message, compiled))
+        taken += 1
+    close_note: tuple[str, ...] = ()
+    if conn.state == "open":  # it did not close within the bounds: the replay closes it
+        conn.close()
+        extra = _received(conn) - before
+        if extra:
+            bound = f"within {timeout} s" if taken < MORE else f"after {MORE} messages"
+            close_note = (
+                f"the server did not close; {extra} extra messages, the replay took {taken} of them "
+                f"and closed it {bound}",
+            )
+        else:
+            close_note = (f"the server did not close within {timeout} s, so the replay closed it",)
+    elif taken == MORE and _received(conn) - before > taken:  # the client closed: the rest is not shown
+        notes[len(got) - 1] = (f"{_received(conn) - before} extra messages; the replay shows the first {MORE}",)
     if closed_recorded:
         closed = next((e for e in conn.transcript if e.side == "client" and e.kind == "closed"), None)
         if close_note:
@@ -421,6 +445,11 @@ def _run(
         else:
             got.append(_closed_line(conn.close_code, conn.close_reason, None, None))
     return got, conn, notes
+
+
+def _received(conn: Connection) -> int:
+    """How many messages *conn* has received (its transcript counts those a close read past too)."""
+    return sum(e.side == "client" and e.kind == "receive" for e in conn.transcript.since(0))
 
 
 def _naming(exc: ConnectError | Timeout, url: str) -> BaseException:

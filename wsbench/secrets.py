@@ -1,62 +1,13 @@
 """What wsbench treats as a secret, and how it hides one: the policy in one place.
 
-wsbench is used in classes, on projectors and in shared notebooks, so credentials must
-not show up in what it prints, draws or writes unless someone asks for them.
-
-* **Masked by default, everywhere wsbench shows or exports**: the text form of a
-  transcript (``str(transcript)``, ``Event.text()``), its data (``records()``,
-  ``to_jsonl()``, ``save()``), ``repr`` of a connection or an event, the panel and the
-  timeline (live and saved), generated tests, and the messages of the errors wsbench raises
-  or passes on. Each view has an opt-out, ``unmasked=True``, for one call or one widget.
-  What wsbench *keeps* is never changed: ``conn.url`` is the real URL (it is needed to
-  connect) and each :class:`~wsbench.Event` holds the real values.
-* **One function masks a URL**, :func:`mask_url`, and every other place goes through it:
-  :func:`display_url` (a URL as wsbench shows it), :func:`mask_text` (every URL inside a
-  message, such as websockets' own exception messages) and :func:`mask_netloc` (a
-  ``user:password@host`` alone).
-* **Secret query parameters** (names percent-decoded, compared case-insensitively):
-  the token-like names of :data:`SECRET_PARAMS` (``token``, ``api_key``, ``sig`` ...),
-  and any name ending in ``_token``, ``_secret`` or ``_password`` (``-`` counts as
-  ``_``), such as ``refresh_token`` or ``client_secret``. Parameters in a fragment
-  (``#access_token=...``, as OAuth's implicit flow sends them) follow the same rule.
-* **URL user info and fragments**: the password of ``ws://ada:pw@host/`` (websockets
-  sends it as Basic auth; so do proxy URLs, ``http://user:pw@proxy:3128``) is always
-  masked; the user name stays, unless it looks like a credential (:func:`looks_secret`:
-  ``ws://TOKEN@host``). A fragment without ``name=value`` pairs is masked whole when it
-  looks like a credential (``#eyJ...``); ``#top`` stays.
-* **Secret headers** (names compared case-insensitively): ``Authorization``,
-  ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``, ``Sec-WebSocket-Key`` and
-  ``Sec-WebSocket-Accept`` (:data:`SECRET_HEADERS`), and token-like custom headers: an
-  ``X-`` header whose rest is a token-like name (``X-Token``, ``X-Api-Key``,
-  ``X-Auth-Token``). ``Sec-WebSocket-Protocol`` is masked value by value, as below.
-* **Subprotocols that carry credentials** (browsers cannot set headers on a WebSocket,
-  so tokens travel as subprotocols: ``new WebSocket(url, ["access_token", TOKEN])``).
-  In an offered list (:func:`mask_subprotocols`; the ``Sec-WebSocket-Protocol`` request
-  header, :func:`mask_protocol_header`), a value is masked when
-
-  - it follows an **auth marker**: a value that is a token-like parameter name (as
-    above: ``access_token``, ``token``, ``jwt`` ...) or one of :data:`AUTH_MARKERS`
-    (``bearer``, ``basic``, ``authorization``), compared case-insensitively;
-  - it holds a marker and more, as one value: what follows the first marker word is
-    masked (``Bearer abc`` → ``Bearer ***``, ``access_token=abc`` → ``access_token=***``,
-    ``base64url.bearer.authorization.k8s.io.abc`` → ``base64url.bearer.***``);
-  - it looks like a credential by itself (:func:`looks_secret`): at least 16 characters
-    of ``[A-Za-z0-9._~+/=:-]`` that are **JWT-like** (three base64url parts separated by
-    dots, the first a JSON object: ``eyJ...``), or whose letters and digits (at least 12;
-    16 for hex) are **hex** with at least two digits and two letters (keys, hashes,
-    UUIDs), or **long and mixed**
-    (24 or more, with at least two each of digits, lower and upper case), or **random**:
-    two kinds or more (digit, lower, upper) that change kind at least 3 times in 10
-    characters, not counting a capital that starts a word, as random tokens do and names
-    such as ``graphql-transport-ws``, ``v12.stomp`` or ``SecWebSocketVersion`` do not.
-
-  The chosen subprotocol (the client's "open" event, the server's "websocket.accept")
-  is one value with no list around it: masked by the last two rules
-  (:func:`mask_subprotocol`).
-* **The mask** is :data:`MASK` (``"***"``) in place of the value; the name stays
-  visible, so a learner still sees *that* a token was sent. An empty value has nothing
-  to hide and stays empty. Everything else is left exactly as written (no re-encoding),
-  so a URL without secrets comes out unchanged.
+* Masked by default in everything wsbench shows or exports (transcript text and data, reprs,
+  panel, timeline, generated tests, error messages), each view with ``unmasked=True`` to opt out;
+  what wsbench keeps (``conn.url``, each event) is never changed.
+* One function masks a URL, :func:`mask_url` (token-like query and fragment parameters, a
+  password, a user name alone, a credential-like user name or fragment); one masks headers,
+  :func:`mask_headers`; subprotocols carrying a credential are masked by marker or by look,
+  :func:`looks_secret` (JWTs, ``secrets.token_hex`` and ``token_urlsafe`` tokens, random strings).
+* The full rules, and how often the look-based one is right: ``docs/secrets.md``.
 
 Pure functions, standard library only; nothing here raises on odd input.
 """
@@ -65,10 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from urllib.parse import unquote_plus, urlsplit
+
+from ._net import is_loopback
 
 __all__ = [
     "AUTH_MARKERS",
@@ -161,6 +115,14 @@ _JWT = re.compile(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=:-]+")
 _SEPARATORS = re.compile(r"[._~+/=:-]")
 _HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]{11,}")  # secrets.token_urlsafe(n), n >= 8: 11 characters or more
+_PART = re.compile(r"[_-]+")
+_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPResponse2 -> HTTP, Response, 2
+_VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
+_CONSONANTS = re.compile(r"[b-df-hj-np-tv-xz]{6}", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_LOWER_HEAD = re.compile(r"[a-z]*")
 
 
 def _kind(char: str) -> int:
@@ -168,14 +130,20 @@ def _kind(char: str) -> int:
 
 
 def looks_secret(value: str) -> bool:
-    """True for a value that looks like a credential by itself: JWT-like, hex, or long and
-    random (the module docstring gives the rule)."""
-    if not isinstance(value, str) or len(value) < 16 or not _TOKEN_CHARS.fullmatch(value):
+    """True for a value that looks like a credential by itself: JWT-like, hex, or random
+    (docs/secrets.md gives the rules and how often they are right)."""
+    if not isinstance(value, str) or len(value) < 11 or not _TOKEN_CHARS.fullmatch(value):
+        return False
+    if len(value) >= 16 and _HEX.fullmatch(value):  # secrets.token_hex(n), n >= 8; a hash
+        return True
+    if _URLSAFE.fullmatch(value) and not _reads_as_words(value):  # secrets.token_urlsafe(n), n >= 8
+        return True
+    if len(value) < 16:
         return False
     if _JWT.fullmatch(value):
         head = value.split(".", 1)[0]
-        try:
-            if base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).lstrip().startswith(b"{"):
+        try:  # a JSON object, not merely "{": "examples" decodes to b"{\x16..."
+            if isinstance(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))), dict):
                 return True
         except (ValueError, binascii.Error):
             pass
@@ -184,7 +152,7 @@ def looks_secret(value: str) -> bool:
         return False
     kinds = [_kind(char) for char in plain]
     counts = [kinds.count(kind) for kind in (0, 1, 2)]
-    if _HEX.fullmatch(plain):  # a hex key, a hash, a UUID
+    if _HEX.fullmatch(plain):  # a hex key with separators: a UUID
         return len(plain) >= 16 and 2 <= counts[0] <= len(plain) - 2
     if len(plain) >= 24 and min(counts) >= 2:  # long, with digits, lower and upper case
         return True
@@ -192,6 +160,47 @@ def looks_secret(value: str) -> bool:
     # CamelCase names have few, random tokens many
     changes = sum(a != b and (a, b) != (2, 1) for a, b in pairwise(kinds))
     return sum(count > 0 for count in counts) >= 2 and changes * 10 >= len(plain) * 3
+
+
+def _reads_as_words(value: str) -> bool:
+    """True when *value* (letters, digits, ``_`` and ``-``) reads as a name made of words, as
+    identifiers, header names and file names do (docs/secrets.md: "Reads as words")."""
+    if len(_DIGITS.findall(value)) > 2:
+        return False
+    parts = [part for part in _PART.split(value) if part]
+    words: list[str] = []  # every word of letters
+    camel: list[str] = []  # those of parts in mixed case
+    for part in parts:
+        if part.isdigit():
+            continue
+        if part.lower() == part or part.upper() == part:  # snake_case, kebab-case, UPPER_CASE, b64decode
+            words += _LETTERS.findall(part)
+            continue
+        head = _LOWER_HEAD.match(part).group()  # type: ignore[union-attr]  # matches always
+        if len(parts) > 1 and head and (len(head) < 2 or not _VOWEL.search(head)):
+            return False  # joined mixed-case parts start with a capital or a word: Sec-WebSocket-Key
+        if not _LETTERS.match(part) or _DIGITS.search(part.rstrip("0123456789")):
+            return False  # digits only at the end of a mixed-case part: MyProtocolV2
+        found = [word for word in _NAME_WORD.findall(part) if not word.isdigit()]
+        camel += found
+        words += found
+    if not words:
+        return False
+    if camel:
+        acronyms = [word for word in camel if word.isupper()]
+        if sum(len(w) == 1 for w in acronyms) > 1 or len(acronyms) > 2 or any(len(w) > 5 for w in acronyms):
+            return False
+        if len(camel) >= 3 and 2 * sum(map(len, camel)) < 5 * len(camel):  # 2.5 letters a word
+            return False
+    bare = 0  # mixed-case words of 2 to 5 letters without a vowel (Http, Xml): a few only
+    for word in words:
+        if word in camel and _CONSONANTS.search(word):  # lower case may join words: httpbearer
+            return False
+        if len(word) > 1 and not _VOWEL.search(word):
+            if len(word) > 5:  # Http, Xml, https
+                return False
+            bare += word in camel
+    return bare <= 3
 
 
 _WORDS = re.compile(r"([.\s:=]+)")
@@ -278,7 +287,7 @@ def mask_netloc(netloc: str) -> str:
     if not at:
         return netloc
     name, colon, password = user.partition(":")
-    if looks_secret(unquote_plus(name)):
+    if name and (not colon or looks_secret(unquote_plus(name))):  # a user name alone is how tokens travel
         name = MASK
     if colon and password:
         password = MASK
@@ -330,10 +339,6 @@ def mask_text(text: str) -> str:
     return text
 
 
-#: Hosts whose port changes from run to run (a Bench, a FaultProxy): shown without host and port.
-_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
-
-
 def display_url(url: str) -> str:
     """*url* as wsbench shows it: secrets masked (:func:`mask_url`), and for a loopback host
     only the path and query, since its port changes from run to run."""
@@ -342,6 +347,6 @@ def display_url(url: str) -> str:
         host = parts.hostname or ""
     except (ValueError, TypeError, AttributeError):
         return mask_url(url)
-    if parts.netloc.startswith(_LOOPBACK_HOSTS) or host.startswith("127.") or host in ("localhost", "::1"):
+    if is_loopback(host):  # a Bench or FaultProxy: its port changes from run to run
         return mask_url(parts.path + (f"?{parts.query}" if parts.query else ""))
     return mask_url(url)

@@ -26,6 +26,7 @@ exception). What cannot be matched is listed in ``docs/testclient_differences.md
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import json
 import os
@@ -43,6 +44,7 @@ from .transcript import Event, Transcript
 if TYPE_CHECKING:
     import httpx
 
+    from ._gate import Gate
     from .client import Connection
     from .server import Bench
 
@@ -259,7 +261,7 @@ class LiveWebSocketSession:
         self._ours = (parts.scheme, parts.hostname, parts.port) == ("ws", bench.host, bench.port)
         conn = Connection(
             self.url,
-            pairing=bench if self._ours else None,
+            pairing=_CarryingContext(bench, contextvars.copy_context()) if self._ours else None,
             subprotocols=self._subprotocols,
             require_subprotocol=False,  # the TestClient lets the app pick none
             headers=self._headers,
@@ -449,6 +451,36 @@ class LiveWebSocketSession:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+class _CarryingContext:
+    """The bench as a session's pairing, handing the opening call's context to its handler: the
+    endpoint sees the context variables the test set, as through the TestClient's portal."""
+
+    def __init__(self, bench: Bench, context: contextvars.Context) -> None:
+        self._bench, self._context = bench, context
+
+    @property
+    def transcript(self) -> Transcript:
+        return self._bench.transcript
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._bench.address
+
+    def url_for(self, path: str) -> str:
+        return self._bench.url_for(path)
+
+    def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
+        self._bench.carry_context(port, self._context if transcript is not None else None)
+        self._bench.pair(port, transcript, name)
+
+    @property
+    def endpoint_ended(self) -> Gate:
+        return self._bench.endpoint_ended
+
+    def blocked_since(self, started: float) -> str | None:
+        return self._bench.blocked_since(started)
 
 
 def _raise_on_close(message: Message) -> None:

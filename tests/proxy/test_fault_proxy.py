@@ -249,3 +249,10 @@ def test_wait_endpoint_through_the_proxy_waits_for_the_benchs_endpoint(proxy):
         assert conn.receive_text(timeout=5) == "hi"
     conn.wait_endpoint(timeout=5)
     assert any(e.side == "server" and e.kind in ("return", "exception") for e in conn.transcript)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:80", "ws://127.0.0.1:9/echo", "ws://127.0.0.1:99999"])
+def test_a_bad_target_url_raises_invalid_url_as_the_client_does(url):
+    """One error for one mistake: a target URL the proxy cannot use is an InvalidURL, as for connect()."""
+    with pytest.raises(wsbench.InvalidURL):
+        FaultProxy(url, name="bad-url")

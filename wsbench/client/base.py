@@ -46,6 +46,7 @@ class ConnectionBase:
         options = self._options
         self.timeout = options.timeout
         self.auto_reconnect = options.auto_reconnect
+        self.name: str | None = options.name  #: what every view calls it (None: unnamed)
         self.transcript = Transcript()
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
@@ -133,7 +134,7 @@ class ConnectionBase:
         self._inbox.finish(closed)
 
     def _note(self, kind: str, **fields: Any) -> None:
-        record(*self._sinks, side="client", kind=kind, conn=self._key, **fields)
+        record(*self._sinks, side="client", kind=kind, conn=self._key, name=self.name, **fields)
 
     @property
     def state(self) -> str:
@@ -231,10 +232,14 @@ class ConnectionBase:
     def _timeout(self, what: str, timeout: float) -> Timeout:
         blocked = self._pairing.blocked_since(time.time() - timeout) if self._pairing is not None else None
         if blocked:  # the peer is not to blame: the bench could not run
-            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}; nothing was lost")
+            return Timeout(f"{what}: no message from {self} within {timeout} s: {blocked}")
         return Timeout(
             f"{what}: no message from {self} within {timeout} s; nothing was lost, call again to keep waiting"
         )
+
+    def _no_pong(self, timeout: float) -> Timeout:
+        blocked = self._pairing.blocked_since(time.time() - timeout) if self._pairing is not None else None
+        return Timeout(f"ping: no pong from {self} within {timeout} s" + (f": {blocked}" if blocked else ""))
 
     def _pop(self, kind: type | None, what: str, parse: Callable[[Message], Any] | None = None) -> Any:
         return self._inbox.pop(kind, what, parse, self._closed_error)

@@ -13,7 +13,7 @@ import math
 import threading
 from typing import Any
 
-__all__ = ["MAX_QUEUE", "TIMEOUT_MAX", "check_max_queue", "check_timeout"]
+__all__ = ["MAX_QUEUE", "TIMEOUT_MAX", "check_max_queue", "check_name", "check_timeout"]
 
 #: The longest wait the OS accepts (``threading.TIMEOUT_MAX``, about 292 years on Linux).
 TIMEOUT_MAX = float(threading.TIMEOUT_MAX)
@@ -61,3 +61,16 @@ def check_max_queue(value: Any) -> tuple[int | None, int | None]:
     if high is not None and low is not None and low > high:
         raise ValueError(f"max_queue=(high, low) needs low <= high, not {value!r}")
     return high, low
+
+
+def check_name(name: object) -> str:
+    """A connection name as every view prints it: printable text, 1-40 characters, no
+    surrounding space; ValueError naming the problem otherwise."""
+    if not isinstance(name, str):
+        raise ValueError(f"a connection's name is text, not {type(name).__name__}: {name!r}")
+    if not 1 <= len(name) <= 40 or not name.isprintable() or name != name.strip() or name.startswith("#"):
+        raise ValueError(
+            f"a connection's name is 1-40 printable characters, without surrounding space or a leading '#' "
+            f"(which numbers unnamed connections), not {name!r}"
+        )
+    return name

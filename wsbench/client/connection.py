@@ -75,6 +75,9 @@ class Connection(ConnectionBase):
     ``http://`` or ``socks5://`` / ``socks5h://`` / ``socks4://`` proxy URL, ``True`` for the
     environment's ``HTTPS_PROXY`` / ``ALL_PROXY``, or None (default: connect directly).
 
+    ``name``: what every view calls this connection ("ann"); a Bench names its connections
+    "c1", "c2" ... in order of opening when not told.
+
     ``subprotocols``: offered in the handshake; a server that picks none of them is a
     SubprotocolNotAccepted unless ``require_subprotocol=False`` (then ``subprotocol`` is None).
 
@@ -116,6 +119,7 @@ class Connection(ConnectionBase):
         # Reconnecting after a drop (opt-in)
         auto_reconnect: int = 0,
         backoff: tuple[float, float] = (0.1, 5.0),
+        name: str | None = None,
         pairing: Pairing | None = None,
     ) -> None:
         self.url = check_url(url, params)
@@ -139,6 +143,7 @@ class Connection(ConnectionBase):
             timeout=timeout,
             auto_reconnect=auto_reconnect,
             backoff=backoff,
+            name=name,
         ).check(self.url)
         self._start(pairing)
 
@@ -211,7 +216,7 @@ class Connection(ConnectionBase):
         """Tell the bench which client port is ours, so it copies that connection's server events here."""
         assert self._pairing is not None
         self._key = sock.getsockname()[1]
-        self._pairing.pair(self._key, self.transcript)
+        self._pairing.pair(self._key, self.transcript, self.name)
         return sock
 
     def _failed(self, exc: BaseException) -> None:
@@ -475,7 +480,7 @@ class Connection(ConnectionBase):
         except websockets.ConnectionClosed:
             raise self._send_error(self._sync, "ping") from None
         if not pong.wait(timeout):
-            raise Timeout(f"ping: no pong from {self} within {timeout} s")
+            raise self._no_pong(timeout)
         latency = time.perf_counter() - start
         self._note("pong")
         return latency
@@ -494,7 +499,7 @@ class Connection(ConnectionBase):
             pong = await self._async.ping()  # the write is bounded by the drain's timeout
             latency = await asyncio.wait_for(pong, timeout)
         except asyncio.TimeoutError:
-            raise Timeout(f"ping: no pong from {self} within {timeout} s") from None
+            raise self._no_pong(timeout) from None
         except websockets.ConnectionClosed:
             raise self._send_error(self._async, "ping") from None
         self._note("pong")
@@ -668,7 +673,7 @@ def connect(url: str, **options: Any) -> Connection:
     Options are keyword-only, as for :class:`Connection`: ``headers``, ``subprotocols``,
     ``origin``, ``cookies``, ``params``, ``proxy``, ``compression``, ``max_size``,
     ``ping_interval``, ``max_queue``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
-    ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``.
+    ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``, ``name``.
     See :class:`Connection`.
     """
     return Connection(url, **options).open()

@@ -22,7 +22,7 @@ from websockets.sync.client import connect as sync_connect
 
 from ..errors import ConnectError, ConnectionRefused, HandshakeRejected, InvalidURL, Timeout, TLSFailure
 from ..secrets import mask_netloc, mask_text, mask_url
-from .bounds import MAX_QUEUE, check_max_queue, check_timeout
+from .bounds import MAX_QUEUE, check_max_queue, check_name, check_timeout
 from .reconnect import check_reconnect
 
 __all__ = ["Options", "check_proxy", "check_url", "connect_error", "tls_context"]
@@ -60,6 +60,8 @@ class Options:
     # Reconnecting after a drop (opt-in)
     auto_reconnect: int = 0
     backoff: tuple[float, float] = (0.1, 5.0)
+    #: the connection's name in every view ("ann"); a reconnect keeps it
+    name: str | None = None
     #: the TLS context :meth:`check` builds for a wss:// URL
     tls: ssl.SSLContext | None = field(default=None, compare=False)
 
@@ -71,6 +73,8 @@ class Options:
             check_timeout(getattr(self, name), name, none=False)
         check_timeout(self.ping_interval, "ping_interval")
         check_max_queue(self.max_queue)
+        if self.name is not None:
+            check_name(self.name)
         if url.startswith("wss://"):
             context = tls_context(self.ca_file, self.insecure, self.cert_file, self.key_file)
             return dataclasses.replace(self, tls=context)

@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._gate import Gate
+from .._net import is_loopback
+from ..errors import InvalidURL
+from ..secrets import mask_url
 from ..transcript import Event, Transcript, record, relay
 from .faults import Cut, Faults, directions_of
 from .frames import FrameCounter
@@ -48,7 +51,8 @@ class Target:
 
     @classmethod
     def parse(cls, target: Bench | str | tuple[str, int]) -> Target:
-        """A Target from a Bench, a ``ws://host:port`` URL or a ``(host, port)`` pair; ValueError otherwise."""
+        """A Target from a Bench, a ``ws://host:port`` URL or a ``(host, port)`` pair; InvalidURL for a bad URL
+        (as the client raises), ValueError for anything else."""
         from ..server import Bench
 
         if isinstance(target, Bench):
@@ -56,13 +60,15 @@ class Target:
         if isinstance(target, str):
             parts = urlsplit(target)
             if parts.scheme not in ("ws", "wss") or not parts.hostname:
-                raise ValueError(f"target URL must be ws://host:port (or wss://), not {target!r}")
+                raise InvalidURL(f"target URL must be ws://host:port (or wss://), not {mask_url(target)!r}")
             if parts.path not in ("", "/") or parts.query:
-                raise ValueError(f"target URL {target!r} has a path: give ws://host:port; connect(path) picks the path")
+                raise InvalidURL(
+                    f"target URL {mask_url(target)!r} has a path: give ws://host:port; connect(path) picks the path"
+                )
             try:
                 port = parts.port or (443 if parts.scheme == "wss" else 80)
             except ValueError:
-                raise ValueError(f"target URL {target!r} has an invalid port") from None
+                raise InvalidURL(f"target URL {mask_url(target)!r} has an invalid port") from None
             fixed, tls = (parts.hostname, port), parts.scheme == "wss"
         elif (
             isinstance(target, tuple)
@@ -87,8 +93,7 @@ class Target:
         if self.bench is not None:
             return f"Bench {self.bench.name!r}"
         host, port = self.fixed
-        loopback = host == "localhost" or host.startswith("127.") or host == "::1"
-        return f"{host}:<port>" if loopback else f"{host}:{port}"
+        return f"{host}:<port>" if is_loopback(host) else f"{host}:{port}"
 
 
 async def open_upstream(host: str, port: int) -> socket.socket:

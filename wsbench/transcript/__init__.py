@@ -24,6 +24,8 @@
 * Memory stays flat however long the conversation: past :data:`IN_MEMORY` events the older
   ones go to a private spool file (:mod:`wsbench.transcript.spool`) and are read back when asked; past
   :data:`SHOW_ALL` events the text form is a summary. Causal order is :mod:`wsbench.transcript.causal`'s.
+  Should the disk fail, the events it could not keep give way to one "not kept" event (and a
+  warning): memory and time stay bounded, and recording goes on.
 
 Pure logic: no I/O beyond JSON Lines files and the transcript's own spool file.
 """
@@ -37,6 +39,7 @@ import json
 import re
 import threading
 import time
+import warnings
 import weakref
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,12 +49,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 from ..codes import describe
 from ..kinds import APP_SENDS, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
-from .causal import causal_order, noticed
+from .causal import causal_order, conversation_order, noticed
 from .rows import MAX_DEPTH, by_from_detail, event_fields, open_regular, read_rows
-from .spool import EventLog, LazyEvents
+from .spool import SPOOL_DIR, EventLog, LazyEvents, spool_parent
 
 if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
     from ..replay import ReplayResult
+    from ..replay_many import ConversationReplay
 
 __all__ = [
     "DISRUPTIONS",  # re-exported from wsbench.kinds, where every event kind is declared
@@ -67,6 +71,8 @@ __all__ = [
     "Transcript",
     "by_connection",
     "causal_order",
+    "conversation_order",
+    "labels",
     "noticed",
     "record",
     "relay",
@@ -75,6 +81,7 @@ __all__ = [
 Payload = str | bytes | None
 _Spilled = tuple[list["Event"], bytes]  # what a spill wrote: the events and their bytes
 _PREVIEW = 72  # characters of a payload shown in the text form
+_OPTIONAL = ("name", "handler", "cause")  # fields a JSON Lines row holds only when set
 
 #: The largest transcript file :meth:`Transcript.load` reads unless given ``max_bytes=``.
 MAX_BYTES = 100 * 2**20
@@ -96,6 +103,7 @@ _seq = itertools.count(1)
 _record_lock = threading.Lock()
 _held = [0]  # events in memory in all transcripts (changed under _record_lock)
 _freed: deque[int] = deque()  # events of collected transcripts, taken off _held at the next look
+_told: deque[str] = deque()  # warnings a spill left, issued once the record lock is let go
 
 
 class Event(NamedTuple):
@@ -118,6 +126,15 @@ class Event(NamedTuple):
     #: on the client's "closed": who sent the first close frame, "client" or "server"
     #: (:data:`wsbench.kinds.CLOSED_BY`); None when no close frame went either way (the connection dropped)
     by: str | None = None
+    #: the connection's name (``bench.connect(path, name="ann")``, or "c1", "c2" ... in order of
+    #: opening on a bench); None where nothing named it (a connection to a URL, an old file)
+    name: str | None = None
+    #: on what the app sends: the task that sent it, the name of the connection whose handler it
+    #: is ("ann": ann's handler, also when it sends on bob's socket) or ``task <name>`` for any other
+    handler: str | None = None
+    #: on what the app sends: the seq of the last "websocket.receive" of the task that sent it
+    #: (what it was handling), None if that task had received no message
+    cause: int | None = None
 
     @property
     def size(self) -> int:
@@ -129,6 +146,8 @@ class Event(NamedTuple):
     def text(self, *, unmasked: bool = False) -> str:
         """One deterministic line: no time, port or id; secrets masked unless *unmasked*."""
         body = _render_body(self if unmasked else self.masked())
+        if self.handler is not None and self.handler != self.name:  # sent by another handler, or a task
+            body += f" ({_sender(self.handler)})"
         if self.client_state is None:
             return f"{self.side:<6}  {body}"
         return (
@@ -200,6 +219,8 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
         spilled = None  # what a transcript spilled in this call: the next may write the same bytes
         for transcript in transcripts:
             spilled = _keep(transcript, event, spilled)
+    if _told:
+        _tell()
     return event
 
 
@@ -218,6 +239,22 @@ def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None)
     if _held[0] > MEMORY_BUDGET and len(events) >= transcript._budget_at and _over_budget():
         return transcript._spill(spilled, keep=KEEP_UNDER_BUDGET) or spilled
     return spilled
+
+
+def _not_kept(first: Event, count: int, why: str) -> Event:
+    """The note that takes the place of *count* events from *first* on, which the disk failed to keep (*why*)."""
+    detail = f"{count} event{'s' if count != 1 else ''} not kept from here on: the spool's disk failed ({why})"
+    return Event(first.seq, first.time, first.side, "not kept", first.conn, detail=detail)
+
+
+def _tell() -> None:
+    """Issue the warnings spills left (outside the record lock: a warning may print, or raise)."""
+    while _told:
+        message = _told.popleft()
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        except Exception:  # warnings turned into errors: never into the recording thread
+            pass
 
 
 def _over_budget() -> bool:
@@ -295,28 +332,47 @@ class Transcript:
         transcript :func:`record` spills in the same call (:meth:`EventLog.append`'s *same_as*),
         None when nothing was written.
 
-        Should the disk fail (full, gone), or an event hold what the spool cannot write (a
-        payload neither text nor bytes), every event stays in memory and the next try comes
-        after another half of *in_memory* events: nothing recorded is ever dropped, and the
-        recording thread never sees the failure.
+        Should the disk fail (full, gone), those events are not kept: a "not kept" event takes their
+        place (its detail says how many and why; their positions stay, so viewers counting positions
+        see no jump) and a RuntimeWarning says so, once a transcript. Memory and the time a spill
+        takes stay bounded however long the disk stays full, and the recording thread never sees
+        the failure. An event the spool cannot write (a payload neither text nor bytes) stays in
+        memory, and the next try comes after another half of *in_memory* events.
         """
         events = self._events
         count = len(events) - (self._hold // 2 if keep is None else keep)
         if count <= 0:
             return None
         batch = events[:count]
+        if self._log is None:
+            self._log = EventLog(_event_from_row)
+        log = self._log
         try:
-            if self._log is None:
-                self._log = EventLog(_event_from_row)
-            data = self._log.append(batch, same_as=same_as)
-        except (OSError, TypeError, ValueError):
+            data = log.append(batch, same_as=same_as)
+        except OSError as exc:
+            why = exc.strerror or str(exc)  # a string: the exception's traceback would hold this frame
+            log.lose(batch, lambda first, n: _not_kept(first, n, why))
+            if not log.lost - count:  # the first loss of this transcript: tell the user
+                _told.append(
+                    f"wsbench could not write a transcript's older events to disk ({exc}): {count} events "
+                    "not kept, and more as long as that lasts; a 'not kept' event in the transcript marks "
+                    f"where. Spools are made in {spool_parent()} (${SPOOL_DIR} chooses another folder)"
+                )
+            data = None
+        except (TypeError, ValueError):
             self._spill_at = self._budget_at = len(events) + self._hold // 2
             return None
-        del events[:count]  # after the log holds them: a reader snapshots under the lock
+        if log.removed():
+            _told.append(
+                f"wsbench's spool file {log.path} was removed (a temporary-file cleaner?): the transcript "
+                "keeps reading and writing it through its open file, nothing is lost, and its disk space "
+                "is freed when the transcript goes"
+            )
+        del events[:count]  # after the log holds them (or their note): a reader snapshots under the lock
         _held[0] -= count
         self._spill_at = self._hold
         self._budget_at = 2 * KEEP_UNDER_BUDGET if self._hold <= IN_MEMORY else self._hold
-        return batch, data
+        return (batch, data) if data is not None else None
 
     def _extend(self, events: Iterable[Event]) -> None:
         """Append *events* in order, spilling to disk as record() does (load, filter, the constructor)."""
@@ -332,6 +388,8 @@ class Transcript:
         with _record_lock:
             for event in batch:
                 _keep(self, event)
+        if _told:
+            _tell()
 
     def _view(self) -> LazyEvents[Event]:
         """A consistent snapshot of every event so far, those on disk read only when asked."""
@@ -393,10 +451,29 @@ class Transcript:
             in_memory=self._hold,
         )
 
+    def select(self, *who: Any) -> Transcript:
+        """A new transcript with the events of some connections: each of *who* a name ("ann"),
+        a connection key (``conn.key``) or a Connection. Printed, several connections are one
+        conversation (:meth:`text`). ValueError names what matches no connection here."""
+        events = self.events
+        names = {e.name: e.conn for e in events if e.name}
+        keys = {e.conn for e in events}
+        wanted: set[int] = set()
+        for item in who:
+            key = getattr(item, "key", item)
+            if isinstance(key, str) and key in names:
+                wanted.update(e.conn for e in events if e.name == key)
+            elif isinstance(key, int) and not isinstance(key, bool) and key in keys:
+                wanted.add(key)
+            else:
+                known = ", ".join(repr(name) for name in names) or "none"
+                raise ValueError(f"no connection {item!r} in this transcript (its named connections: {known})")
+        return Transcript((e for e in events if e.conn in wanted), in_memory=self._hold)
+
     def text(self, *, unmasked: bool = False, full: bool = False) -> str:
-        """All events, one line each, in causal order; connection by connection, numbered
-        #1, #2 ... in order of appearance when there are several. Secrets are masked
-        unless *unmasked*.
+        """All events, one line each, in causal order; several connections as one conversation
+        (:func:`conversation_order`), each line led by its connection's name, or #1, #2 ... in
+        order of appearance for unnamed ones (:func:`labels`). Secrets are masked unless *unmasked*.
 
         Past :data:`SHOW_ALL` events (unless *full*), a summary instead: the counts by
         kind, the first and last :data:`SHOW_ENDS` lines, and how to see the rest.
@@ -421,8 +498,9 @@ class Transcript:
     def records(self, *, unmasked: bool = False) -> list[dict[str, Any]]:
         """Every event as a JSON-ready dict (bytes as base64 under ``"bytes"``), connections numbered.
 
-        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs) and ``"by"``
-        (who closed) are there only for events that carry them.
+        Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs), ``"by"``
+        (who closed), ``"name"`` (the connection's), ``"handler"`` and ``"cause"`` (who made a
+        server-side send, :data:`wsbench.kinds.CAUSED`) are there only for events that carry them.
         """
         return list(self._rows(unmasked))
 
@@ -440,6 +518,9 @@ class Transcript:
                 event.side == "client" and event.kind == "closed" and by_from_detail(event.detail) is not None
             ):  # null where load() would derive who closed from the detail of an old row
                 row["by"] = by
+            for name in _OPTIONAL:  # only where set: files of unnamed connections read as before
+                if row[name] is None:
+                    del row[name]
             row["conn"] = order.setdefault(event.conn, len(order) + 1)
             data = row.pop("data")
             row["text"] = data if isinstance(data, str) else None
@@ -508,6 +589,21 @@ class Transcript:
 
         return replay(self, target, ignore=ignore, timeout=timeout, conn=conn, **connect_options)
 
+    def replay_all(self, target: Any, *, timeout: float = 2.0) -> ConversationReplay:
+        """Replay every client of this conversation against *target* (a Bench or an app), in the
+        recorded causal order, and compare what each received: see
+        :func:`wsbench.replay_many.replay_conversation`."""
+        from ..replay_many import replay_conversation
+
+        return replay_conversation(self, target, timeout=timeout)
+
+    def to_pytest_all(self, path: str | Path, *, app: str, name: str = "conversation", timeout: float = 5.0) -> Path:
+        """Write one pytest test that replays every client of this conversation in the recorded
+        order against *app* (``package.module:app``): see :func:`wsbench.replay_many.write_pytest`."""
+        from ..replay_many import write_pytest
+
+        return write_pytest(self, path, app=app, name=name, timeout=timeout)
+
     def to_pytest(
         self,
         path: str | Path,
@@ -562,15 +658,29 @@ class Transcript:
 
 
 def _full_text(events: list[Event], unmasked: bool) -> str:
-    """Every event, one line each, in causal order, connection by connection."""
+    """Every event, one line each: one connection in causal order; several as one conversation
+    (:func:`conversation_order`), each line led by its connection's label (:func:`labels`)."""
     groups = by_connection(events)
     if len(groups) == 1:
         return "\n".join(event.text(unmasked=unmasked) for event in causal_order(groups[0]))
-    return "\n".join(
-        f"#{number} {event.text(unmasked=unmasked)}"
-        for number, events in enumerate(groups, 1)
-        for event in causal_order(events)
-    )
+    shown = labels(events)
+    return "\n".join(f"{shown[event.conn]} {event.text(unmasked=unmasked)}" for event in conversation_order(events))
+
+
+def labels(events: Iterable[Event], numbers: dict[int, int] | None = None) -> dict[int, str]:
+    """What each connection of *events* is called in a view, by its key, padded to one width:
+    its name (``bench.connect(path, name="ann")``, "c1" ...), else ``#n`` by order of appearance
+    (or by *numbers*, key -> n)."""
+    names: dict[int, str | None] = {}
+    for event in events:
+        if not names.get(event.conn):
+            names[event.conn] = event.name or None
+    if numbers is not None:
+        names = {conn: names.get(conn) for conn in numbers}
+    order = numbers if numbers is not None else {conn: n for n, conn in enumerate(names, 1)}
+    shown = {conn: name if name is not None else f"#{order[conn]}" for conn, name in names.items()}
+    width = max((len(label) for label in shown.values()), default=0)
+    return {conn: label.ljust(width) for conn, label in shown.items()}
 
 
 def _summary(events: LazyEvents[Event], unmasked: bool) -> str:
@@ -608,14 +718,16 @@ def _summary(events: LazyEvents[Event], unmasked: bool) -> str:
 def _window_lines(
     events: list[Event], numbers: dict[int, int], unmasked: bool, before: Counter[tuple[str, str]] | None = None
 ) -> list[str]:
-    """The lines of a window of events: connection by connection, each in causal order (of one
-    connection, *before* counting its events before the window: :func:`causal_order`)."""
+    """The lines of a window of events in causal order: of one connection, *before* counting its
+    events before the window (:func:`causal_order`); of several, as one conversation."""
     if len(numbers) == 1:
         return [event.text(unmasked=unmasked) for event in causal_order(events, before)]
+    shown = labels(events)
+    width = max((len(label) for label in shown.values()), default=0)
     return [
-        f"#{numbers[group[0].conn]} {event.text(unmasked=unmasked)}"
-        for group in by_connection(events)
-        for event in causal_order(group)
+        f"{shown[event.conn].strip() if event.name else f'#{numbers[event.conn]}':<{width}} "
+        f"{event.text(unmasked=unmasked)}"
+        for event in conversation_order(events)
     ]
 
 
@@ -690,7 +802,22 @@ def _path(url: Payload) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
+_DEFAULT_TASK = re.compile(r"task Task-\d+")
+
+
+def _sender(handler: str) -> str:
+    """Who sent, as the text form says it: "by ann's handler", "by task 'ticker'", or "by a
+    background task" for a task asyncio numbered (its number changes from run to run)."""
+    if _DEFAULT_TASK.fullmatch(handler):
+        return "by a background task"
+    if handler.startswith("task "):
+        return f"by task {handler[5:]!r}"
+    return f"by {handler}'s handler"
+
+
 def _render_body(event: Event) -> str:
+    if event.kind == "not kept":  # any side: the spool's disk failed
+        return f"! {event.detail}"
     if event.side == "proxy":
         return f"{event.kind}: {event.detail}" if event.detail else event.kind
     if event.side in ("client", "browser"):

@@ -8,6 +8,8 @@ fault, and how soon. Both re-exported from :mod:`wsbench.transcript`. Pure logic
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from ..kinds import CAUSES, DISRUPTIONS, HEALS, NOTICES, READER_KINDS, SETTINGS
 if TYPE_CHECKING:
     from . import Event
 
-__all__ = ["causal_order", "noticed", "paired"]
+__all__ = ["causal_order", "conversation_order", "noticed", "paired"]
 
 # A client's events come from two places: the calls a cell makes (connect, send, close ...)
 # and the reader that takes what arrives (READER_KINDS: receive, closed). The server's events
@@ -63,12 +65,63 @@ def causal_order(events: list[Event], before: Mapping[tuple[str, str], int] | No
     *before* then counts, by (side, kind), that connection's events before the window, so the
     k-th send is still matched with the k-th receive.
     """
+    chains, needs = _connection(events, before)
+    if not chains["server"]:
+        return sorted(events, key=lambda event: event.seq)
+    return _walk([chains[name] for name in _CHAINS], needs, len(events))
+
+
+def conversation_order(events: list[Event]) -> list[Event]:
+    """The events of several connections as one conversation, in a deterministic order that
+    respects cause and effect across connections (:meth:`wsbench.Transcript.text`).
+
+    Each connection's own rules hold (:func:`causal_order`), and three orders join them: the
+    server's events of every connection in the order its one loop recorded them (a handler
+    that sends on bob's socket after ann's message did so in that order); the client actions
+    (connect, send, close ...) of every connection in the order the caller made them (program
+    order: ann's send before bob's connect if the cell did so); and each connection's receives
+    in its reader's order. Where several events could come next, the server's come first, then
+    the receives (connection by connection, in order of appearance), then the next action, so
+    the same conversation prints alike on every machine.
+    """
+    groups: dict[int, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.conn, []).append(event)
+    if len(groups) <= 1:
+        return causal_order(events)
+    needs: dict[int, list[int]] = {}
+    server: list[Event] = []
+    caller: list[Event] = []
+    readers: list[list[Event]] = []
+    others: list[list[Event]] = []
+    for group in groups.values():
+        chains, own = _connection(group)
+        for effect, causes in own.items():
+            needs.setdefault(effect, []).extend(causes)
+        if not chains["server"]:  # a connection to a URL: its recorded order is all there is
+            ordered = sorted(group, key=lambda event: event.seq)
+            for earlier, later in itertools.pairwise(ordered):
+                needs.setdefault(id(later), []).append(id(earlier))
+        server += chains["server"]
+        caller += chains["caller"]
+        readers += [chains["browser"], chains["reader"]]
+        others.append(chains["proxy"])
+    server.sort(key=lambda event: event.seq)
+    caller.sort(key=lambda event: event.seq)
+    return _walk([server, *readers, caller, *others], needs, len(events))
+
+
+def _connection(
+    events: list[Event], before: Mapping[tuple[str, str], int] | None = None
+) -> tuple[dict[str, list[Event]], dict[int, list[int]]]:
+    """One connection's chains (by name, each in recorded order) and what each event needs
+    first (ids of its causes, by the id of the event)."""
     chains: dict[str, list[Event]] = {name: [] for name in _CHAINS}
     for event in events:
         chains[_chain(event)].append(event)
-    if not chains["server"]:
-        return sorted(events, key=lambda event: event.seq)
     needs: dict[int, list[int]] = {}
+    if not chains["server"]:
+        return chains, needs
     for (cause_kind, cause_chain, cause_side), (effect_kind, effect_chain, effect_side) in _CAUSES:
         causes = [e for e in chains[cause_chain] if e.kind == cause_kind]
         effects = [e for e in chains[effect_chain] if e.kind == effect_kind]
@@ -84,17 +137,54 @@ def causal_order(events: list[Event], before: Mapping[tuple[str, str], int] | No
         needs.setdefault(id(chains["server"][0]), []).append(id(connects[0]))
     if chains["proxy"]:
         _proxy_needs(chains, needs, connects[0] if connects else None)
-    done: set[int] = set()
-    position = dict.fromkeys(_CHAINS, 0)
+    return chains, needs
+
+
+def _walk(chains: list[list[Event]], needs: dict[int, list[int]], total: int) -> list[Event]:
+    """Take the head of the first chain (lowest index) whose causes are all taken, until all
+    *total* events are: a heap of the chains whose head is ready, so each step costs log(chains)."""
+    unmet: dict[int, int] = {}  # id(event) -> how many of its causes are not taken yet
+    waiting: dict[int, list[int]] = {}  # id(cause) -> ids of the events that need it
+    for effect, causes in needs.items():
+        distinct = set(causes)
+        unmet[effect] = len(distinct)
+        for cause in distinct:
+            waiting.setdefault(cause, []).append(effect)
+    chain_of = {id(event): n for n, chain in enumerate(chains) for event in chain}
+    position = [0] * len(chains)
+    ready: list[int] = []  # a heap of the chains whose head has all its causes taken
+
+    def offer(n: int) -> None:  # chain n's head may have become ready
+        chain = chains[n]
+        if position[n] < len(chain) and not unmet.get(id(chain[position[n]])) and n not in queued:
+            queued.add(n)
+            heapq.heappush(ready, n)
+
+    queued: set[int] = set()
+    for n in range(len(chains)):
+        offer(n)
     ordered: list[Event] = []
-    while len(ordered) < len(events):
-        heads = [(name, chains[name][position[name]]) for name in _CHAINS if position[name] < len(chains[name])]
-        ready = [(name, e) for name, e in heads if all(cause in done for cause in needs.get(id(e), ()))]
-        name, event = ready[0] if ready else min(heads, key=lambda head: head[1].seq)  # min: never for real data
-        position[name] += 1
-        done.add(id(event))
+    while len(ordered) < total:
+        if ready:
+            n = heapq.heappop(ready)
+            queued.discard(n)
+        else:
+            n = _stuck(chains, position)  # causes that contradict each other: never for real data
+        event = chains[n][position[n]]
+        position[n] += 1
         ordered.append(event)
+        for effect in waiting.get(id(event), ()):
+            unmet[effect] -= 1
+            if not unmet[effect]:
+                offer(chain_of[effect])
+        offer(n)
     return ordered
+
+
+def _stuck(chains: list[list[Event]], position: list[int]) -> int:
+    """No head is ready (causes that contradict each other): the chain whose head was recorded first."""
+    heads = [(chain[position[n]].seq, n) for n, chain in enumerate(chains) if position[n] < len(chain)]
+    return min(heads)[1]
 
 
 def _proxy_needs(chains: dict[str, list[Event]], needs: dict[int, list[int]], connect: Event | None) -> None:

@@ -29,7 +29,7 @@ __all__ = ["MAX_DEPTH", "by_from_detail", "event_fields", "open_regular", "read_
 MAX_DEPTH = 32
 
 _INTS = ("seq", "conn")  # integers, never booleans
-_STRINGS = ("side", "kind", "text", "client_state", "application_state", "detail")
+_STRINGS = ("side", "kind", "text", "client_state", "application_state", "detail", "name", "handler")
 
 
 @contextmanager
@@ -110,6 +110,9 @@ def event_fields(line: str, number: int) -> dict[str, Any]:
         if not isinstance(reason, (str, list)):
             raise bad("reason", "is not a string (or a list, as FastAPI sends)")
         _check_json(reason, bad, "reason")
+    cause = row.get("cause")
+    if cause is not None and type(cause) is not int:
+        raise bad("cause", f"is not an integer (the seq of the receive a send answers), not {cause!r}")
     code = row.get("code")
     if code is not None and (type(code) is not int or not 0 <= code <= 65535):
         raise bad("code", f"is not an integer from 0 to 65535 (a close code or HTTP status), not {code!r}")
@@ -147,7 +150,7 @@ def event_fields(line: str, number: int) -> dict[str, Any]:
         by = by_from_detail(row.get("detail"))
     else:
         by = None
-    known = {"code", "reason", "client_state", "application_state", "detail"}
+    known = {"code", "reason", "client_state", "application_state", "detail", "name", "handler", "cause"}
     return dict(
         seq=row["seq"],
         time=float(time_),

@@ -4,9 +4,14 @@ A :class:`~wsbench.Transcript` holds its recent events in memory; once it holds
 ``in_memory`` of them, the older part goes here as one *batch*, so memory stays flat
 however long the conversation runs (issue 15). The format, and why:
 
-* One file per transcript, in its own private directory (``tempfile.mkdtemp``: mode 0700),
-  appended to and never rewritten; the directory goes when the transcript is garbage
-  collected, or at interpreter exit (``weakref.finalize``).
+* One file per transcript (mode 0600), in its own private directory (``tempfile.mkdtemp``:
+  mode 0700) in ``$WSBENCH_SPOOL_DIR`` or the system's temporary folder, appended to and never
+  rewritten; the directory goes when the transcript is garbage collected, or at interpreter exit
+  (``weakref.finalize``), and only if it is still the one made (not one re-created by that name).
+* No spool outlives its process for long: the file is locked (``flock``) for the life of its
+  descriptor, and the kernel lets go of the lock however the process dies (SIGKILL, SIGTERM of
+  a script). The first spool a process makes in a folder starts a sweep there (in a thread of
+  its own) that removes this user's spools whose lock it can take (:func:`sweep`).
 * A batch is written by columns, so that the costly part of JSON, one value at a time, is
   left to the fields that are small: a 32-byte prefix (four little-endian lengths), then a
   JSON array of the fields of every event but time and payload, one list per field (header
@@ -22,10 +27,17 @@ however long the conversation runs (issue 15). The format, and why:
   by (side, kind) and the connections in it, so ``len``, random access and a transcript's
   summary never read the file at all, and reading any event reads one batch.
 
-Writes happen on the recording thread under :func:`wsbench.transcript.record`'s lock;
-reads open the file for each batch and use ``os.pread``, so any thread may read, and a log
-holds one file descriptor (a load test's thousand connections hold a thousand, not two).
-Standard library only.
+* A failed write (disk full, file too large) writes nothing: :meth:`EventLog.append` cuts off a
+  torn batch and raises, and the transcript keeps a note in the batch's place (:meth:`EventLog.lose`):
+  a hole in the index with the events' positions and one note, no bytes, so memory and the cost of
+  a spill stay bounded however long the disk stays full.
+
+Writes happen on the recording thread under :func:`wsbench.transcript.record`'s lock. Every
+read and write goes through the one descriptor opened at the start (``os.pread``, so any thread
+may read), never through the path again: a spool whose directory a /tmp cleaner removed still
+reads back whole, and a file someone re-creates by that name is never read. A log holds one
+file descriptor (a load test's thousand connections hold a thousand, not two). Standard library
+only (``fcntl`` where there is one).
 """
 
 from __future__ import annotations
@@ -36,14 +48,34 @@ import json
 import operator
 import os
 import shutil
+import stat
 import struct
 import tempfile
+import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["EventLog", "LazyEvents"]
+try:
+    import fcntl
+except ImportError:  # not on Windows: no lock, so no sweeping of other processes' spools either
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["PREFIX", "SPOOL_DIR", "EventLog", "LazyEvents", "spool_parent", "sweep"]
+
+#: The environment variable naming the folder spools are made in (default: the system's temporary folder).
+SPOOL_DIR = "WSBENCH_SPOOL_DIR"
+#: How a spool's directory name starts.
+PREFIX = "wsbench-spool-"
+_FILE = "events.locked"  # locked for the life of its log (before issue 21: "events.json", never locked)
+_UNLOCKED = "events.json"
+#: A spool directory with no file in it is left alone this long (seconds): it may be in the making.
+_YOUNG = 3600.0
+#: A spool of a wsbench from before the lock (its file never locked, so its process cannot be told
+#: alive or dead) is removed once its file is this old (seconds).
+_OLD = 7 * 86400.0
 
 T = TypeVar("T", bound=tuple)  # an event: a named tuple
 
@@ -121,47 +153,186 @@ def _restored(value: Any) -> Any:
     return base64.b64decode(value["b"]) if isinstance(value, dict) and value.keys() == {"b"} else value
 
 
-def _remove(fd: int, directory: str) -> None:
+def spool_parent(directory: str | None = None) -> str:
+    """The folder spools are made in: *directory*, else ``$WSBENCH_SPOOL_DIR``, else the system's temporary folder."""
+    return directory or os.environ.get(SPOOL_DIR) or tempfile.gettempdir()
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _remove(fd: int, directory: str, identity: tuple[int, int]) -> None:
+    """Remove the spool *directory* if it is still the one made (not one re-created under its name); close *fd*."""
     try:
-        os.close(fd)
+        if _identity(os.lstat(directory)) == identity:
+            shutil.rmtree(directory, ignore_errors=True)
     except OSError:
         pass
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        os.close(fd)  # last: the lock goes with it
+    except OSError:
+        pass
+
+
+def sweep(parent: str | None = None) -> list[str]:
+    """Remove the spools in *parent* (see :func:`spool_parent`) that no living process holds, and return them.
+
+    A spool's file is locked (``flock``) for as long as its log is open, and the kernel lets go of
+    the lock when the process dies however it dies (SIGKILL, SIGTERM of a script, a crash). So a
+    spool of this user whose lock can be taken is stale: its process is gone. A spool directory with
+    no file in it is left alone for an hour (it may be in the making). Only directories owned by
+    this user, never a symbolic link, and nothing but ``wsbench-spool-*``.
+    """
+    if fcntl is None:
+        return []
+    parent = spool_parent(parent)
+    removed = []
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(PREFIX)]
+    except OSError:
+        return []
+    for name in names:
+        directory = os.path.join(parent, name)
+        try:
+            info = os.lstat(directory)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        try:
+            fd = os.open(os.path.join(directory, _FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            if time.time() - _changed(directory, info) > (_OLD if _has(directory, _UNLOCKED) else _YOUNG):
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(directory)
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a living process's spool
+            os.close(fd)
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _identity(os.lstat(directory)) == _identity(info):
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(directory)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # the lock goes with it: a log that opened the file meanwhile sees it unlinked
+    return removed
+
+
+def _has(directory: str, name: str) -> bool:
+    return os.path.lexists(os.path.join(directory, name))
+
+
+def _changed(directory: str, info: os.stat_result) -> float:
+    """When the spool in *directory* last changed: its directory's or its old file's mtime, the later."""
+    try:
+        return max(info.st_mtime, os.lstat(os.path.join(directory, _UNLOCKED)).st_mtime)
+    except OSError:
+        return info.st_mtime
+
+
+_sweeps: dict[str, threading.Thread] = {}  # by parent folder: the sweep this process started there
+_sweeps_lock = threading.Lock()
+
+
+def _sweep_once(parent: str) -> None:
+    """Sweep *parent* once per process, in a thread of its own (removing a big stale spool takes time)."""
+    with _sweeps_lock:
+        if parent in _sweeps:
+            return
+        thread = threading.Thread(target=sweep, args=(parent,), name="wsbench-spool-sweep", daemon=True)
+        _sweeps[parent] = thread
+    thread.start()
+
+
+def _make(parent: str) -> tuple[str, int, tuple[int, int]]:
+    """A new spool in *parent*: its directory (0700), its file (0600, open for reading and appending
+    and locked for the life of the descriptor), and the directory's identity."""
+    os.makedirs(parent, mode=0o700, exist_ok=True)  # $WSBENCH_SPOOL_DIR may name a folder not made yet
+    for _ in range(5):
+        directory = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
+        identity = _identity(os.lstat(directory))
+        try:
+            fd = os.open(
+                os.path.join(directory, _FILE),
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                0o600,
+            )
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        if fcntl is None:
+            return directory, fd, identity
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_nlink:
+                return directory, fd, identity
+        except BlockingIOError:  # a sweep took it for stale in the instant before the lock: it removes it
+            pass
+        except BaseException:
+            _remove(fd, directory, identity)
+            raise
+        os.close(fd)  # swept already: make another
+    raise OSError(f"could not make a spool in {parent}: each new one was swept away at once")
 
 
 class EventLog(Generic[T]):
     """Batches of events appended to one private file, read back by position.
 
     *make* turns a stored row back into an event (lists it stored for tuples made tuples again).
+    The file is made at the first :meth:`append`, in *directory* (see :func:`spool_parent`).
     """
 
     def __init__(self, make: Callable[[Any], T], *, directory: str | None = None) -> None:
         self._make = make
-        self.directory = tempfile.mkdtemp(prefix="wsbench-spool-", dir=directory)
-        self.path = os.path.join(self.directory, "events.json")
-        try:
-            write = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        except BaseException:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            raise
-        self._write = write  # one descriptor a log: a reader opens the file for each batch it reads
-        self._finalizer = weakref.finalize(self, _remove, write, self.directory)
+        self._parent = directory
+        self.directory: str | None = None  #: the spool's own directory, once made
+        self.path: str | None = None  #: its file (shown in messages; never opened again by this name)
+        self._fd = -1  # the one descriptor: every write and every read goes through it
+        self._finalizer: weakref.finalize | None = None
+        self._removed = False  # the file was found removed from its directory (and the caller told)
         self._end = 0  # bytes written so far
         self.starts: list[int] = []  #: each batch's first position
-        self._places: list[tuple[int, int]] = []  # each batch's (offset, length) in the file
+        self._places: list[tuple[int, int]] = []  # each batch's (offset, length) in the file; (-1, 0) for a hole
+        self._holes: dict[int, tuple[T, T]] = {}  # a batch not kept: (its first event, the note in its place)
         self.kinds: list[Counter[tuple[str, str]]] = []  #: each batch's counts by (side, kind)
         self.conns: list[tuple[int, ...]] = []  #: each batch's connections, in order of first appearance
-        self.total = 0  #: events written
+        self.total = 0  #: events written, or not kept (each has its position)
+        self.lost = 0  #: events not kept (the disk failed)
         self._cache: tuple[int, list[T]] = (-1, [])  # the batch read last: sequential reads decode it once
 
     @property
     def batches(self) -> int:
-        """How many batches are written."""
+        """How many batches are written (holes included)."""
         return len(self.starts)
 
+    def removed(self) -> bool:
+        """True the first time this is asked after the spool's file was removed from its directory (a
+        /tmp cleaner): it is still read and written through the open descriptor, and freed when the log goes."""
+        if self._fd < 0 or self._removed:
+            return False
+        try:
+            self._removed = os.fstat(self._fd).st_nlink == 0
+        except OSError:
+            return False
+        return self._removed
+
+    def _open(self) -> None:
+        parent = spool_parent(self._parent)
+        _sweep_once(parent)
+        self.directory, self._fd, identity = _make(parent)
+        self.path = os.path.join(self.directory, _FILE)
+        self._finalizer = weakref.finalize(self, _remove, self._fd, self.directory, identity)
+
     def append(self, events: Sequence[T], *, same_as: tuple[Sequence[T], bytes] | None = None) -> bytes:
-        """Write *events* as one batch and return it as written; on OSError (disk full) nothing is
-        written and the caller keeps them.
+        """Write *events* as one batch and return it as written; on OSError (disk full or gone)
+        nothing is written and the caller keeps them (or calls :meth:`lose`).
 
         *same_as* is (events, bytes) another log has just written: when it holds the very same
         event objects (two transcripts of one connection spill the same events at the same
@@ -169,6 +340,8 @@ class EventLog(Generic[T]):
         """
         if not events:
             return b""
+        if self._fd < 0:
+            self._open()
         if same_as is not None and len(same_as[0]) == len(events) and all(map(operator.is_, same_as[0], events)):
             data = same_as[1]
         else:
@@ -176,35 +349,63 @@ class EventLog(Generic[T]):
         written = 0
         try:
             while written < len(data):
-                written += os.write(self._write, data[written:])
+                written += os.write(self._fd, data[written:])
         except OSError:
             if written:  # a torn batch: cut it off, so the file holds whole batches only
-                os.ftruncate(self._write, self._end)
+                os.ftruncate(self._fd, self._end)
             raise
-        self.kinds.append(Counter(map(_SIDE_KIND, events)))  # fields 2, 3: side, kind
-        self.conns.append(tuple(dict.fromkeys(map(_CONN, events))))  # field 4: conn
-        self._places.append((self._end, len(data)))
+        self._index(events, (self._end, len(data)), Counter(map(_SIDE_KIND, events)))
         self._end += len(data)
-        self.starts.append(self.total)  # last: a reader that sees the batch sees its index entries
-        self.total += len(events)
         return data
 
+    def lose(self, events: Sequence[T], note: Callable[[T, int], T]) -> None:
+        """Keep only a note in place of *events* (the disk failed): ``note(first event, count)`` makes
+        it. Their positions stay (a viewer counting positions sees no jump); reading any of them gives
+        the note, iterating gives it once. Holes next to each other are one, with one note."""
+        if not events:
+            return
+        self.lost += len(events)
+        number = self.batches - 1
+        if number in self._holes:  # the one before was not kept either: one hole, one note
+            first, _ = self._holes[number]
+            count = self.total - self.starts[number] + len(events)
+            marker = note(first, count)
+            self._holes[number] = (first, marker)
+            self.kinds[number] = Counter({_SIDE_KIND(marker): count})
+            self.conns[number] = tuple(dict.fromkeys((*self.conns[number], *map(_CONN, events))))
+            self.total += len(events)
+            return
+        marker = note(events[0], len(events))
+        self._holes[self.batches] = (events[0], marker)
+        self._index(events, (-1, 0), Counter({_SIDE_KIND(marker): len(events)}))
+
+    def _index(self, events: Sequence[T], place: tuple[int, int], kinds: Counter[tuple[str, str]]) -> None:
+        self.kinds.append(kinds)  # fields 2, 3: side, kind
+        self.conns.append(tuple(dict.fromkeys(map(_CONN, events))))  # field 4: conn
+        self._places.append(place)
+        self.starts.append(self.total)  # last: a reader that sees the batch sees its index entries
+        self.total += len(events)
+
     def batch(self, number: int) -> list[T]:
-        """The events of batch *number*, read from the file (the last one read is cached)."""
+        """The events of batch *number*, read from the file (the last one read is cached); a hole
+        (a batch not kept) reads as its one note."""
         cached, events = self._cache
         if cached == number:
             return events
+        if number in self._holes:
+            return [self._holes[number][1]]
         offset, length = self._places[number]
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
+        data = os.pread(self._fd, length, offset)  # the open descriptor, never the path: see the module
         if len(data) != length:
             raise OSError(f"{self.path}: batch {number} is cut short ({len(data)} of {length} bytes)")
         events = [self._make(row) for row in _unpack(data)]
         self._cache = (number, events)
         return events
+
+    def at(self, number: int, index: int) -> T:
+        """The event at *index* in batch *number*: in a hole, its note."""
+        events = self.batch(number)
+        return events[index] if number not in self._holes else events[0]
 
     def find(self, position: int) -> tuple[int, int]:
         """(batch number, index in it) of the event at *position* (0 <= position < total)."""
@@ -213,7 +414,8 @@ class EventLog(Generic[T]):
 
     def close(self) -> None:
         """Remove the file and its directory now (also done when this log is collected, or at exit)."""
-        self._finalizer()
+        if self._finalizer is not None:
+            self._finalizer()
 
 
 class LazyEvents(Sequence[T]):
@@ -256,8 +458,7 @@ class LazyEvents(Sequence[T]):
         if index >= self._base:
             return self._tail[index - self._base]
         assert self._log is not None
-        number, offset = self._log.find(index)
-        return self._log.batch(number)[offset]
+        return self._log.at(*self._log.find(index))
 
     def __iter__(self) -> Iterator[T]:
         if self._start < self._base:

@@ -447,7 +447,7 @@ class Panel(widgets.VBox):
         try:
             if old.state == "open":
                 old.close(1000, "reconnect")
-            new = self._reconnect() if self._reconnect is not None else old.reconnect()
+            new = self._reconnect() if self._reconnect is not None else _reconnect(old)
         except WsbenchError as exc:
             self.result.value = f"{type(exc).__name__}: {exc}"
             self.flush()
@@ -479,6 +479,15 @@ class Panel(widgets.VBox):
             found.append(widget)
             stack.extend(getattr(widget, "children", ()))
         return found
+
+
+def _reconnect(conn: Connection) -> Connection:
+    """``conn.reconnect()``; for a bench's connection ``bench.reopen(conn)``: when that bench was
+    replaced (its cell re-run), the same path on the new bench, or a BenchError saying which cell to run."""
+    from ..server import Bench
+
+    bench = conn._pairing
+    return bench.reopen(conn) if isinstance(bench, Bench) else conn.reconnect()
 
 
 def _with_html(bundle: Any, html: str) -> Any:

@@ -1,0 +1,470 @@
+"""Many clients, one conversation (issue 23): who caused a send, named connections, one
+interleaved text in a deterministic causal order, fan-out figures."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import pytest
+from conftest import TIMEOUT_SCALE, wait_until
+from fastapi import WebSocket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wsbench
+from wsbench.replay_many import replay_conversation
+from wsbench.transcript import Event, Transcript, causal, conversation_order
+from wsbench.transcript.fanout import fanout, summary
+
+IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
+
+
+def add_chat(
+    bench: wsbench.Bench, path: str = "/chat/{who}", gate: threading.Event | None = None, skip_sender: bool = False
+) -> None:
+    """FastAPI's ConnectionManager chat: every message to everyone, a leave announced. With *gate*,
+    a broadcast waits for it after the first two sends (so a test can close a client meanwhile);
+    with *skip_sender*, a message goes to everyone but its sender."""
+    clients: list[WebSocket] = []
+
+    async def broadcast(text: str, sender: WebSocket | None = None) -> None:
+        for n, client in enumerate([c for c in clients if not (skip_sender and c is sender)]):
+            if gate is not None and n == 2:
+                await asyncio.to_thread(gate.wait, 5 * TIMEOUT_SCALE)
+            try:
+                await client.send_text(text)
+            except Exception:  # a client that is gone: drop it, tell the others
+                if client in clients:
+                    clients.remove(client)
+
+    @bench.websocket(path)
+    async def chat(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        clients.append(websocket)
+        try:
+            async for text in websocket.iter_text():
+                await broadcast(f"{who}: {text}", websocket)
+        finally:
+            if websocket in clients:
+                clients.remove(websocket)
+        await broadcast(f"{who} left")
+
+
+def chat_once(bench: wsbench.Bench) -> str:
+    """Three named clients, each says something, one leaves: the bench's text."""
+    add_chat(bench)
+    ann = bench.connect("/chat/ann", name="ann")
+    bob = bench.connect("/chat/bob", name="bob")
+    cat = bench.connect("/chat/cat", name="cat")
+    ann.send_text("hi")
+    assert [c.receive_text() for c in (ann, bob, cat)] == ["ann: hi"] * 3
+    bob.send_text("yo")
+    assert [c.receive_text() for c in (ann, bob, cat)] == ["bob: yo"] * 3
+    cat.close()
+    assert [c.receive_text() for c in (ann, bob)] == ["cat left"] * 2
+    ann.close()
+    assert bob.receive_text() == "ann left"
+    bob.close()
+    bench.wait_idle()
+    return str(bench.transcript)
+
+
+# -- 1. who caused a send ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ws", IMPLEMENTATIONS)
+def test_a_send_on_another_socket_names_the_handler_that_made_it(make_bench: Callable[..., wsbench.Bench], ws: str):
+    """On each of uvicorn's implementations, the ASGI send on bob's socket runs in ann's handler
+    task: the event says so (handler "ann") and which receive it answered (cause: its seq)."""
+    bench = make_bench(ws=ws, endpoints=False)
+    add_chat(bench)
+    ann = bench.connect("/chat/ann", name="ann")
+    bob = bench.connect("/chat/bob", name="bob")
+    ann.send_text("hi")
+    assert bob.receive_text() == "ann: hi" and ann.receive_text() == "ann: hi"
+    ann.close()
+    bob.close()
+    bench.wait_idle()
+    (hi,) = [e for e in bench.transcript if e.kind == "websocket.receive" and e.data == "hi"]
+    assert hi.name == "ann"
+    sends = [e for e in bench.transcript if e.kind == "websocket.send" and e.data == "ann: hi"]
+    assert sorted((e.name, e.handler, e.cause) for e in sends) == [("ann", "ann", hi.seq), ("bob", "ann", hi.seq)]
+    accepts = [e for e in bench.transcript if e.kind == "websocket.accept"]
+    assert [(e.name, e.handler) for e in accepts] == [("ann", "ann"), ("bob", "bob")]
+    text = str(bench.transcript)
+    assert "bob server  → websocket.send text 'ann: hi' (by ann's handler)" in text
+    assert "ann server  → websocket.send text 'ann: hi'  " in text  # its own handler: nothing added
+    # bob's own view shows who sent on his socket, and stays a one-connection text
+    assert "→ websocket.send text 'ann: hi' (by ann's handler)" in str(bob.transcript)
+    assert not str(bob.transcript).startswith("bob")
+
+
+def test_a_background_task_is_named_as_such(bench: wsbench.Bench):
+    """A send from a task that is no connection's handler names the task: by its name when it
+    was given one, as "a background task" in the text when asyncio numbered it (Task-12)."""
+    done: list[asyncio.Task] = []
+
+    @bench.websocket("/ticker")
+    async def ticker(websocket: WebSocket) -> None:
+        await websocket.accept()
+
+        async def tick(text: str) -> None:
+            await websocket.send_text(text)
+
+        await websocket.receive_text()
+        done.append(asyncio.create_task(tick("named"), name="ticker"))
+        done.append(asyncio.create_task(tick("unnamed")))
+        await asyncio.gather(*done)
+        await websocket.receive_text()
+
+    conn = bench.connect("/ticker", name="ann")
+    conn.send_text("go")
+    assert {conn.receive_text(), conn.receive_text()} == {"named", "unnamed"}
+    conn.close()
+    conn.wait_endpoint()
+    sends = {e.data: e for e in conn.transcript if e.kind == "websocket.send"}
+    assert sends["named"].handler == "task ticker"
+    assert sends["unnamed"].handler.startswith("task Task-")
+    assert sends["named"].cause is None  # that task received nothing
+    text = str(conn.transcript)
+    assert "text 'named' (by task 'ticker')" in text
+    assert "text 'unnamed' (by a background task)" in text
+
+
+# -- 2. named clients ------------------------------------------------------------------------
+
+
+def test_connections_are_named_c1_c2_by_default_and_as_given(bench: wsbench.Bench):
+    """Default names count per bench in order of opening, skipping names given; every event of
+    the connection, both sides, carries it; a bad name is refused before anything opens."""
+    first = bench.connect("/echo")
+    given_ = bench.connect("/echo", name="c2")
+    third = bench.connect("/echo")
+    assert (first.name, given_.name, third.name) == ("c1", "c2", "c3")
+    for conn in (first, given_, third):
+        conn.send_text("x")
+        conn.receive_text()
+        conn.close()
+        conn.wait_endpoint()
+        assert {e.name for e in conn.transcript} == {conn.name}
+        assert {e.side for e in conn.transcript} == {"client", "server"}
+    for bad in ("", " ann", "#1", "a\nb", "x" * 41, 7):
+        with pytest.raises(ValueError, match="name"):
+            bench.connect("/echo", name=bad)
+
+
+def test_aconnect_takes_a_name_too(bench: wsbench.Bench):
+    """The coroutine form names its connection the same way, on both sides."""
+
+    async def talk() -> wsbench.Connection:
+        conn = await bench.aconnect("/echo", name="zed")
+        await conn.asend_text("x")
+        await conn.areceive_text()
+        await conn.aclose()
+        await conn.await_endpoint()
+        return conn
+
+    conn = asyncio.run(talk())
+    assert conn.name == "zed"
+    assert {(e.side, e.name) for e in conn.transcript} == {("client", "zed"), ("server", "zed")}
+
+
+def test_names_causes_and_selection_survive_json_lines(bench: wsbench.Bench, tmp_path):
+    """The JSON Lines rows carry name, handler and cause; load reads them back and checks them;
+    select() picks connections by name, key or Connection."""
+    add_chat(bench)
+    ann = bench.connect("/chat/ann", name="ann")
+    bob = bench.connect("/chat/bob", name="bob")
+    ann.send_text("hi")
+    bob.receive_text()
+    ann.receive_text()
+    ann.close()
+    bob.close()
+    bench.wait_idle()
+    loaded = Transcript.load(bench.transcript.save(tmp_path / "chat.jsonl"))
+    fields = [(e.seq, e.kind, e.name, e.handler, e.cause) for e in bench.transcript]
+    assert [(e.seq, e.kind, e.name, e.handler, e.cause) for e in loaded] == fields
+    assert str(loaded) == str(bench.transcript)
+    rows = bench.transcript.records()
+    assert {row["name"] for row in rows} == {"ann", "bob"}
+    assert any(row.get("handler") == "ann" and row["name"] == "bob" for row in rows)
+    bad = tmp_path / "bad.jsonl"
+    row = '{"seq": 1, "time": 0, "side": "server", "kind": "websocket.send", "conn": 1, "cause": "x"}\n'
+    bad.write_text(row)
+    with pytest.raises(wsbench.InvalidTranscript, match="cause"):
+        Transcript.load(bad)
+    bad.write_text(row.replace('"cause": "x"', '"name": 3'))
+    with pytest.raises(wsbench.InvalidTranscript, match="name"):
+        Transcript.load(bad)
+    assert str(bench.transcript.select("bob")) == str(bob.transcript)
+    assert str(bench.transcript.select(ann, bob.key)) == str(bench.transcript)
+    with pytest.raises(ValueError, match="'ann', 'bob'"):
+        bench.transcript.select("dan")
+
+
+# -- 3. one conversation ---------------------------------------------------------------------
+
+
+def test_a_three_client_chat_prints_alike_on_two_runs(make_bench: Callable[..., wsbench.Bench]):
+    """The same chat on two benches prints the same interleaved text: every broadcast send on
+    another socket names the handler that made it, and each client's lines come in causal order
+    across connections (bob connects after ann's handshake; ann's "hi" reaches all three before
+    bob says "yo")."""
+    first = chat_once(make_bench(endpoints=False))
+    second = chat_once(make_bench(endpoints=False))
+    assert first == second
+    lines = first.splitlines()
+    assert lines[0].startswith("ann client  connect /chat/ann")
+    assert "bob server  → websocket.send text 'ann: hi' (by ann's handler)" in first
+    assert "cat server  → websocket.send text 'bob: yo' (by bob's handler)" in first
+    assert "ann server  → websocket.send text 'cat left' (by cat's handler)" in first
+    where = {line: n for n, line in reversed(list(enumerate(lines)))}  # first occurrence
+
+    def at(prefix: str) -> int:
+        return next(where[line] for line in where if line.startswith(prefix))
+
+    assert at("ann client  open") < at("bob client  connect") < at("cat client  connect")
+    assert at("cat client  ← text 'ann: hi'") < at("bob client  → text 'yo'")
+    assert at("cat server  ← websocket.disconnect") < at("ann server  → websocket.send text 'cat left'")
+
+
+def _orders(events: list[Event]) -> tuple[list[list[Event]], dict[int, list[int]]]:
+    """The chains a recording can interleave (server, caller; each connection's reader) and the
+    causes each event needs: what any real recording of this conversation keeps."""
+    chains: dict[object, list[Event]] = {}
+    needs: dict[int, list[int]] = {}
+    for conn in dict.fromkeys(e.conn for e in events):
+        group = [e for e in events if e.conn == conn]
+        own, own_needs = causal._connection(group)
+        for effect, causes in own_needs.items():
+            needs.setdefault(effect, []).extend(causes)
+        chains.setdefault("server", []).extend(own["server"])
+        chains.setdefault("caller", []).extend(own["caller"])
+        chains[conn] = own["reader"]
+    for name in ("server", "caller"):
+        chains[name].sort(key=lambda e: e.seq)
+    return list(chains.values()), needs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_text_does_not_depend_on_how_the_recording_interleaved(chat_events: list[Event], seed: int):
+    """Any recording of the same conversation (each chain in its order, each cause before its
+    effect, independent events in any order: a reader thread late, a handler early) prints the
+    same text: a random such interleaving, renumbered, prints as the real one did."""
+    expected = str(Transcript(chat_events))
+    chains, needs = _orders(chat_events)
+    rng = random.Random(seed)
+    position = [0] * len(chains)
+    done: set[int] = set()
+    shuffled: list[Event] = []
+    while len(shuffled) < len(chat_events):
+        ready = [
+            n
+            for n, chain in enumerate(chains)
+            if position[n] < len(chain) and all(c in done for c in needs.get(id(chain[position[n]]), ()))
+        ]
+        n = rng.choice(ready)
+        event = chains[n][position[n]]
+        position[n] += 1
+        done.add(id(event))
+        shuffled.append(event)
+    renumbered = [e._replace(seq=n) for n, e in enumerate(shuffled, 1)]
+    cause_of = {e.seq: n for n, e in enumerate(shuffled, 1)}
+    renumbered = [e._replace(cause=cause_of.get(e.cause)) if e.cause is not None else e for e in renumbered]
+    assert str(Transcript(renumbered)) == expected
+
+
+@pytest.fixture(scope="module")
+def chat_events() -> list[Event]:
+    """The events of one real three-client chat (recorded once for the property test)."""
+    bench = wsbench.Bench(name="test_many_clients-chat_events")
+    try:
+        chat_once(bench)
+        return list(bench.transcript)
+    finally:
+        bench.stop()
+
+
+def test_conversation_order_keeps_every_cause_before_its_effect(chat_events: list[Event]):
+    """In the one conversation, each connection's chains keep their order and each of its causes
+    (send before receive, connect before the server's first event ...) comes before its effect;
+    the server's events keep the loop's order, across connections."""
+    ordered = conversation_order(chat_events)
+    assert sorted(e.seq for e in ordered) == sorted(e.seq for e in chat_events)
+    at = {id(e): n for n, e in enumerate(ordered)}
+    chains, needs = _orders(chat_events)
+    for chain in chains:
+        assert [at[id(e)] for e in chain] == sorted(at[id(e)] for e in chain)
+    assert all(at[cause] < at[effect] for effect, causes in needs.items() for cause in causes)
+
+
+# -- 4. fan-out --------------------------------------------------------------------------------
+
+
+def test_fanout_names_the_client_that_left_mid_broadcast(bench: wsbench.Bench):
+    """ann's "bye" is broadcast to ann, bob and cat; cat closes while the broadcast is under
+    way: cat never got it and is named; the others' delays are there as data."""
+    gate = threading.Event()
+    add_chat(bench, "/slow/{who}", gate=gate)
+    ann = bench.connect("/slow/ann", name="ann")
+    bob = bench.connect("/slow/bob", name="bob")
+    cat = bench.connect("/slow/cat", name="cat")
+    ann.send_text("bye")
+    assert ann.receive_text() == "ann: bye" and bob.receive_text() == "ann: bye"
+    cat.close()
+    wait_until(lambda: bench.transcript.select("cat").filter(kind="return"))  # cat's handler has ended
+    gate.set()  # now the broadcast goes on, to cat
+    assert bob.receive_text() == "cat left"
+    ann.close()
+    bob.close()
+    bench.wait_idle()
+    (bye,) = [f for f in bench.fanout() if f.data == "bye"]
+    assert (bye.sender, bye.handler) == ("ann", "ann")
+    assert [d.to for d in bye.deliveries] == ["ann", "bob", "cat"]
+    assert bye.missed == ("cat",)
+    assert all(d >= 0 for d in bye.delays) and len(bye.delays) == 2
+    expected = "ann sent 'bye': 3 sent by ann's handler, received by ann, bob; never got it: cat"
+    assert bye.summary(times=False) == expected
+    assert "min" in bye.summary() and "median" in bye.summary()
+    line = summary(bench.fanout(), times=False)
+    assert "never received: cat ('ann: bye')" in line
+    assert fanout(bench.transcript) == bench.fanout()
+
+
+# -- 6. replay of a multi-client conversation ------------------------------------------------
+
+
+def test_a_three_client_chat_replays_with_no_difference_and_names_what_a_changed_app_misses(
+    make_bench: Callable[..., wsbench.Bench],
+):
+    """Replayed against the same app, every client gets what it got; against an app that skips
+    the sender, each sender's own copy is missing, and the difference names the client and the
+    message. The replay keeps the recorded cross-client order (its transcript prints alike)."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    same = make_bench(endpoints=False)
+    add_chat(same)
+    result = recorded.transcript.replay_all(same)
+    assert result.ok, str(result)
+    assert result.clients == ["ann", "bob", "cat"]
+    assert str(result) == f"replay of 3 clients (ann, bob, cat): same answers ({result.steps} client events)"
+    same.wait_idle()
+    assert str(result.transcript) == str(recorded.transcript)
+    skipping = make_bench(endpoints=False)
+    add_chat(skipping, skip_sender=True)
+    changed = replay_conversation(recorded.transcript, skipping, timeout=0.5)
+    assert [(d.client, d.what, d.expected) for d in changed.differences] == [
+        ("ann", "missing message", "← text 'ann: hi'"),
+        ("bob", "missing message", "← text 'bob: yo'"),
+    ]
+    assert "ann: missing message: expected ← text 'ann: hi'" in str(changed)
+
+
+_CHAT_APP = """
+from fastapi import FastAPI, WebSocket
+
+app = FastAPI()
+clients = []
+
+
+@app.websocket("/chat/{who}")
+async def chat(websocket: WebSocket, who: str):
+    await websocket.accept()
+    clients.append(websocket)
+    try:
+        async for text in websocket.iter_text():
+            for client in list(clients):
+                if SKIP_SENDER and client is websocket:
+                    continue
+                await client.send_text(f"{who}: {text}")
+    finally:
+        clients.remove(websocket)
+    for client in list(clients):
+        await client.send_text(f"{who} left")
+"""
+
+
+def test_a_written_test_opens_all_clients_in_order_and_names_a_difference(
+    make_bench: Callable[..., wsbench.Bench], tmp_path
+):
+    """to_pytest_all writes one test (data, not pasted code) that replays the 3-client chat: it
+    passes against the same app and fails against one that skips the sender, naming ann."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    (tmp_path / "chat_same.py").write_text("SKIP_SENDER = False\n" + _CHAT_APP)
+    (tmp_path / "chat_skip.py").write_text("SKIP_SENDER = True\n" + _CHAT_APP)
+    same = recorded.transcript.to_pytest_all(tmp_path / "test_same.py", app="chat_same:app", timeout=0.5)
+    skip = recorded.transcript.to_pytest_all(tmp_path / "test_skip.py", app="chat_skip:app", timeout=0.5)
+    text = same.read_text()
+    assert "(1, 'connect', 'ws://127.0.0.1:" in text and "'ann')" in text and "exec(" not in text
+    run = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    passed = subprocess.run([*run, str(same)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert passed.returncode == 0, passed.stdout[-2000:]
+    failed = subprocess.run([*run, str(skip)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stdout[-2000:]
+    assert "ann: missing message: expected ← text 'ann: hi'" in failed.stdout
+    with pytest.raises(ValueError, match="import string"):
+        recorded.transcript.to_pytest_all(tmp_path / "x.py", app="not an app")
+
+
+def test_a_written_test_holds_names_and_messages_as_data_only(tmp_path):
+    """A hostile name or message cannot become code in the written test: both are repr() data,
+    and the file's statements are the template's, whatever the transcript holds."""
+    hostile = '"""; import os; os._exit(3) #\n\nraise SystemExit'
+    events = [
+        Event(seq=1, time=0.0, side="client", kind="connect", conn=1, data="ws://h/x", name=hostile),
+        Event(seq=2, time=0.0, side="client", kind="send", conn=1, data=hostile, name=hostile),
+    ]
+    source = Transcript(events).to_pytest_all(tmp_path / "test_hostile.py", app="m:app").read_text()
+    tree = ast.parse(source)
+    kinds = [type(node).__name__ for node in tree.body]
+    assert kinds == ["Expr", "Import", "ImportFrom", "ImportFrom", "Assign", "Assign", "FunctionDef"]
+    steps = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "STEPS")  # type: ignore[attr-defined]
+    assert ast.literal_eval(steps.value) == [
+        (1, "connect", "ws://h/x", None, None, hostile),
+        (1, "send", hostile, None, None, hostile),
+    ]
+
+
+def _reference_walk(chains: list[list[Event]], needs: dict[int, list[int]], total: int) -> list[Event]:
+    """The plain form of causal._walk: each step, the first chain whose head has all its causes
+    taken; with none, the head recorded first."""
+    done: set[int] = set()
+    position = [0] * len(chains)
+    ordered: list[Event] = []
+    while len(ordered) < total:
+        heads = [(n, chain[position[n]]) for n, chain in enumerate(chains) if position[n] < len(chain)]
+        ready = next((h for h in heads if all(c in done for c in needs.get(id(h[1]), ()))), None)
+        n, event = ready if ready is not None else min(heads, key=lambda head: head[1].seq)
+        position[n] += 1
+        done.add(id(event))
+        ordered.append(event)
+    return ordered
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_walk_takes_what_the_plain_walk_takes(data: st.DataObject):
+    """The heap-driven walk orders any chains and needs (contradictory ones included) as the plain
+    walk does, which looks at every chain at every step."""
+    count = data.draw(st.integers(1, 25))
+    events = [Event(seq=n, time=0.0, side="client", kind="send", conn=0) for n in range(count)]
+    order = data.draw(st.permutations(events))
+    width = data.draw(st.integers(1, 5))
+    chains: list[list[Event]] = [[] for _ in range(width)]
+    for event in order:
+        chains[data.draw(st.integers(0, width - 1))].append(event)
+    needs: dict[int, list[int]] = {}
+    for _ in range(data.draw(st.integers(0, 30))):
+        cause, effect = data.draw(st.sampled_from(events)), data.draw(st.sampled_from(events))
+        needs.setdefault(id(effect), []).append(id(cause))
+    assert causal._walk(chains, needs, count) == _reference_walk(chains, needs, count)
