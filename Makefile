@@ -11,7 +11,7 @@ TOOLS := .tools
 UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
-EXTRAS := --extra notebooks --extra test
+EXTRAS := --extra notebooks --extra test --extra load
 CHROMIUM := /usr/bin/chromium
 # JupyterHub's proxy, from npm, into the project (tests/test_jupyterhub.py looks here first; nothing global).
 CHP := $(TOOLS)/node/node_modules/.bin/configurable-http-proxy
@@ -94,3 +94,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/echo.py
 	$(BIN)/python benchmarks/testclient.py
 	$(BIN)/python benchmarks/panel_flood.py
+	$(BIN)/python benchmarks/load.py

@@ -42,6 +42,7 @@ LAYERS = {
     "wsbench.codegen": 4,
     "wsbench.loop": 4,
     "wsbench._service": 5,
+    "wsbench.locustgen": 5,  # locustfiles from a transcript: on codegen's literals; loads no locust or gevent
     "wsbench.client": 6,
     "wsbench.browser_link": 6,  # the bench's end of a browser page's control socket
     "wsbench.server": 7,
@@ -51,6 +52,7 @@ LAYERS = {
     "wsbench.replay_many": 8,  # several clients replayed in their recorded order (issue 23)
     "wsbench.testing": 8,
     "wsbench.exercises": 8,
+    "wsbench.swarm": 8,  # wsbench.load: Locust in a subprocess, never imported
     "wsbench.demo": 9,
     "wsbench.upgrade": 9,  # replays against an app served under other versions
     "wsbench._app_server": 9,  # the upgrade check's server script: run alone, it loads no wsbench module
@@ -152,10 +154,21 @@ def test_vocabulary_and_transcript_load_only_the_standard_library(module):
     assert sorted(outside) == []
 
 
-@pytest.mark.parametrize("module", ["wsbench.asserts", "wsbench.conversation", "wsbench.codegen", "wsbench.testing"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "wsbench.asserts",
+        "wsbench.conversation",
+        "wsbench.codegen",
+        "wsbench.testing",
+        "wsbench.locustgen",
+        "wsbench.swarm",
+    ],
+)
 def test_conversation_codegen_and_plugin_load_no_server_or_client(module):
-    """The conversation layer, codegen and the auto-loaded pytest plugin load no fastapi, uvicorn or websockets."""
-    assert packages_loaded(loaded_by_all()[module], SERVER_PACKAGES) == []
+    """The conversation layer, codegen, the locustfile writer, the swarm and the auto-loaded pytest plugin load no
+    fastapi, uvicorn or websockets, and no Locust or gevent (whose monkey-patching hangs a kernel)."""
+    assert packages_loaded(loaded_by_all()[module], (*SERVER_PACKAGES, "locust", "gevent")) == []
 
 
 def test_generated_test_files_load_no_server_or_client(tmp_path):

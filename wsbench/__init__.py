@@ -53,6 +53,7 @@ _HOMES = {
     ),
     ".proxy": ("FaultProxy",),
     ".server": ("Bench", "server_log"),
+    ".swarm": ("load",),
     ".transcript": ("Event", "Transcript"),
     ".upgrade": ("upgrade_check",),
 }
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from .proxy import FaultProxy
     from .server import Bench, server_log
+    from .swarm import load
     from .transcript import Event, Transcript
     from .upgrade import upgrade_check
 
@@ -132,6 +134,7 @@ __all__ = [
     "check_close",
     "connect",
     "describe",
+    "load",
     "lookup",
     "server_log",
     "upgrade_check",

@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "such as: #1 /echo open; secrets masked, long payloads cut)",
     )
     _add_upgrade_check(commands)
+    from .swarm import add_command  # `wsbench load`: Locust in subprocesses (wsbench/swarm.py)
+
+    add_command(commands)
     return parser
 
 
@@ -218,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "upgrade-check":
         return _upgrade_check(args)
     try:
+        if args.command == "load":
+            from .swarm import run_command
+
+            return run_command(args, _load_app)
         return _serve(args)
     except UsageError as exc:
         _say(f"wsbench serve: error: {exc}", file=sys.stderr)

@@ -570,7 +570,7 @@ class Transcript:
         return transcript
 
     # -- replay and tests (in their own modules: this one stays pure) ----------------
-    # The lazy delegators: replay() and to_pytest() are the only methods that reach up a layer,
+    # The lazy delegators: replay(), to_pytest() and to_locustfile() are the only methods that reach up a layer,
     # each with the real signature of the function it calls and importing it on first use, so
     # this module loads no client, server or code generator.
 
@@ -622,6 +622,38 @@ class Transcript:
 
         return write_pytest(
             self, path, url=url, app=app, ignore=ignore, name=name, conn=conn, timeout=timeout, unmasked=unmasked
+        )
+
+    def to_locustfile(
+        self,
+        path: str | Path,
+        *,
+        url: str | None = None,
+        conn: int | None = None,
+        match: Any = None,
+        ignore: str | Iterable[str] = (),
+        check: bool = True,
+        think: float = 1.0,
+        pause: float = 0.0,
+        timeout: float = 5.0,
+        unmasked: bool = False,
+    ) -> Path:
+        """Write a locustfile whose users replay this conversation under load:
+        see :func:`wsbench.locustgen.write_locustfile`."""
+        from ..locustgen import write_locustfile
+
+        return write_locustfile(
+            self,
+            path,
+            url=url,
+            conn=conn,
+            match=match,
+            ignore=ignore,
+            check=check,
+            think=think,
+            pause=pause,
+            timeout=timeout,
+            unmasked=unmasked,
         )
 
 

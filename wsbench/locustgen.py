@@ -1,0 +1,511 @@
+"""Turn a recorded conversation into a Locust file whose users replay its client side under load.
+
+* :func:`write_locustfile` (also ``transcript.to_locustfile(path, ...)``) writes one Locust
+  ``User`` class per recorded connection. Each user, again and again: connects (timed), and
+  for each recorded send waits the recorded think time (scaled by *think*), sends, and waits
+  for the matching reply; then closes as recorded.
+* Which message is a send's reply: by default the recorded order (the messages recorded
+  after a send, up to the next one, are its replies, in order); with ``match="$.id"`` (a JSON
+  path) or ``match=function`` (its source is copied into the file) the message whose key
+  equals the sent message's key, among interleaved ones. Every other message is an
+  unsolicited push: read and counted (request type ``PUSH``).
+* Each step fires a Locust request event named after it: ``connect /echo``, ``/echo 1: 'hi'``
+  (send to reply, in ms), ``close /echo``. A failure says what was expected and what arrived
+  (a different message, nothing within the timeout, or the connection closed).
+* The file needs locust and websockets (and jsonpath-ng for a JSON-path *match* or *ignore*),
+  not wsbench: a Locust worker on another machine receives the file (``locust --worker -f -``)
+  and needs only those. Its runtime is a fixed template; recorded data reaches the source only
+  through the safe literals of :mod:`wsbench.codegen` (``repr()`` of str, bytes, numbers,
+  lists and dicts); it passes ``ruff check`` and is the same bytes for the same transcript
+  and options.
+* Secrets follow :mod:`wsbench.secrets` as in :mod:`wsbench.codegen`: written only with
+  ``unmasked=True``.
+
+Pure logic: builds text; :func:`write_locustfile` writes one file. It imports neither locust
+nor gevent (a kernel that imported them would be monkey-patched).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import textwrap
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .codegen import _INDENT, _assign, _prose
+from .conversation import compile_ignore, connection_label, connections, json_value, plan, secrets_in, select
+from .errors import InvalidTranscript, InvalidURL
+from .secrets import mask_url
+from .transcript import Event, Transcript
+
+__all__ = ["locust_source", "write_locustfile"]
+
+_THINK_CAP = 60.0  # the longest recorded think time replayed, in seconds (before scaling)
+_NAME_PREVIEW = 24  # characters of a sent message shown in its step's name
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}", re.ASCII)
+
+Match = str | Callable[[Any], Any] | None
+
+
+def write_locustfile(
+    transcript: Transcript,
+    path: str | Path,
+    *,
+    url: str | None = None,
+    conn: int | None = None,
+    match: Match = None,
+    ignore: str | Iterable[str] = (),
+    check: bool = True,
+    think: float = 1.0,
+    pause: float = 0.0,
+    timeout: float = 5.0,
+    unmasked: bool = False,
+) -> Path:
+    """Write a locustfile to *path* whose users replay *transcript*'s client side; return the path.
+
+    *url* is the default host (``ws://host:port``; Locust's ``--host`` overrides it). *conn*
+    picks one connection (default: each one that opened, one user class each). *match* says
+    which message answers a send: None (the recorded order), a JSON path such as ``"$.id"``,
+    or a function ``message -> key`` (a top-level ``def``; its source is copied into the file).
+    *ignore* lists JSON paths left out when a reply is compared with the recorded one;
+    ``check=False`` compares nothing (any reply, or any with the right key, will do). *think*
+    scales the recorded think times (0: none); *pause* is the wait between two conversations of
+    one user; *timeout* bounds each wait for a reply, the handshake and the close.
+    """
+    path = Path(path)
+    source = locust_source(
+        transcript,
+        url=url,
+        conn=conn,
+        match=match,
+        ignore=ignore,
+        check=check,
+        think=think,
+        pause=pause,
+        timeout=timeout,
+        unmasked=unmasked,
+        filename=path.name,
+    )
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def _seconds(name: str, value: Any, *, zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{name} must be {'>= 0' if zero else '> 0'}, not {value!r}")
+    return float(value)
+
+
+def _key_function(match: Match) -> tuple[Callable[[Any], Any] | None, str | None, str | None]:
+    """(key of a message, the JSON path to write, the function's source to write) for *match*."""
+    if match is None:
+        return None, None, None
+    if isinstance(match, str):
+        [(text, expr)] = compile_ignore([match])  # ValueError naming a path that does not parse
+
+        def by_path(message: Any) -> Any:
+            value = json_value(message) if isinstance(message, str) else None
+            found = expr.find(value) if value is not None else []
+            return json.dumps(found[0].value, sort_keys=True) if found else None
+
+        return by_path, text, None
+    if not callable(match):
+        raise TypeError(f"match must be None, a JSON path like '$.id' or a function, not {type(match).__name__}")
+    name = getattr(match, "__name__", "")
+    if not _FUNCTION_NAME.fullmatch(name) or name == "<lambda>":
+        raise ValueError(f"match={match!r}: give a function defined with def (its source is copied into the file)")
+    try:
+        source = textwrap.dedent(inspect.getsource(match))
+    except (OSError, TypeError) as exc:
+        raise ValueError(f"the source of match={name} cannot be read ({exc}): define it in a file or a cell") from None
+    if not source.lstrip().startswith("def "):
+        raise ValueError(f"match={name}: give a plain function defined with def, without decorators")
+    return match, None, source.rstrip() + "\n"
+
+
+def _safe_key(key: Callable[[Any], Any], message: Any) -> Any:
+    try:
+        return key(message)
+    except Exception:  # the user's function on recorded data: no key, as in the file's runtime
+        return None
+
+
+def _steps(
+    client: list[Event], label: str, key: Callable[[Any], Any] | None, think: float
+) -> tuple[list[list[Any]], list[Any]]:
+    """The steps of one connection and its end ([kind, code, reason]).
+
+    A step is [name, think, message, replies, answered]: the replies awaited after its send, each
+    [owner, expected, last] (the index of the step whose send it answers, the recorded message, and
+    whether it is that send's last reply), and whether any reply answers its own send (if not, its
+    event fires when it is sent). In the recorded order a step's replies are the messages recorded
+    after its send; by key, each message goes where it was recorded, owned by the last send with its key.
+    """
+    steps: list[list[Any]] = []
+    keys: list[Any] = []
+    end: list[Any] = ["open", None, ""]
+    last = next((e.time for e in client if e.kind == "open"), client[0].time)
+    for event in client[1:]:
+        if event.kind == "receive":
+            last = event.time
+            if key is None:  # recorded order: a reply of the last send (or a message before the first send)
+                if not steps:
+                    steps.append([f"{label} 0: (before the first send)", 0.0, None, [], False])
+                    keys.append(None)
+                steps[-1][3].append([len(steps) - 1, event.data, False])
+                continue
+            wanted = _safe_key(key, event.data)
+            owner = next((i for i in range(len(keys) - 1, -1, -1) if wanted is not None and keys[i] == wanted), None)
+            if owner is not None:  # else a push: read and counted, not awaited
+                steps[-1][3].append([owner, event.data, False])
+        elif event.kind == "send":
+            pause = round(min(max(event.time - last, 0.0), _THINK_CAP) * think, 3)
+            number = sum(step[2] is not None for step in steps) + 1
+            data = event.data if event.data is not None else ""
+            shown = repr(data[:_NAME_PREVIEW]) + ("…" if len(data) > _NAME_PREVIEW else "")
+            steps.append([f"{label} {number}: {shown}", pause, event.data, [], False])
+            keys.append(_safe_key(key, event.data) if key is not None else None)
+            last = event.time
+        elif event.kind == "close":
+            end = ["close", event.code if isinstance(event.code, int) else 1000, event.reason or ""]
+        elif event.kind == "closed":
+            if end[0] != "close" and event.by == "server":
+                end = ["closed", event.code if isinstance(event.code, int) else None, event.reason or ""]
+            break
+    seen: set[int] = set()
+    for step in reversed(steps):  # mark each send's last reply, and which sends get one
+        for reply in reversed(step[3]):
+            if reply[0] not in seen:
+                seen.add(reply[0])
+                reply[2] = True
+    for index, step in enumerate(steps):
+        step[4] = index in seen
+    return steps, end
+
+
+def locust_source(
+    transcript: Transcript,
+    *,
+    url: str | None = None,
+    conn: int | None = None,
+    match: Match = None,
+    ignore: str | Iterable[str] = (),
+    check: bool = True,
+    think: float = 1.0,
+    pause: float = 0.0,
+    timeout: float = 5.0,
+    unmasked: bool = False,
+    filename: str = "locustfile.py",
+) -> str:
+    """The text :func:`write_locustfile` writes (*filename* is named in its docstring)."""
+    if url is not None and (not isinstance(url, str) or not url.startswith(("ws://", "wss://"))):
+        raise InvalidURL(f"{mask_url(url)!r} isn't a ws:// or wss:// base URL to write into the locustfile")
+    think = _seconds("think", think, zero=True)
+    pause = _seconds("pause", pause, zero=True)
+    timeout = _seconds("timeout", timeout, zero=False)
+    if not isinstance(check, bool):
+        raise TypeError(f"check must be True or False, not {check!r}")
+    key, match_path, match_source = _key_function(match)
+    paths = [path for path, _ in compile_ignore(ignore)]
+    if conn is not None:
+        chosen = [select(transcript, conn)]
+    else:
+        found = connections(transcript)
+        if not found:
+            select(transcript, None)  # raises: the transcript has no client side
+        chosen = [select(transcript, number) for number, _ in found]
+    chosen = [(n, client) for n, client in chosen if any(e.kind == "open" for e in client)]
+    if not chosen:
+        raise InvalidTranscript("no chosen connection of the transcript opened: there is nothing to replay")
+    several = len(chosen) > 1
+    hint = "record it again and call to_locustfile(path, unmasked=True), or save it with save(path, unmasked=True)"
+    users: list[str] = []
+    for number, client in chosen:
+        opening = plan(number, client[0], client, hint=hint)
+        found_secrets = secrets_in(opening)
+        if found_secrets and not unmasked:
+            raise InvalidTranscript(
+                f"connection #{number} sends secrets ({', '.join(found_secrets)}); wsbench writes them into a "
+                "locustfile only when asked: pass unmasked=True (and keep the file out of version control)"
+            )
+        label = (f"#{number} " if several else "") + connection_label(client)
+        steps, end = _steps(client, label, key, think)
+        options: dict[str, Any] = {k: opening.options[k] for k in ("subprotocols", "origin") if k in opening.options}
+        if opening.options.get("compression") is False:
+            options["compression"] = None
+        recorded = {
+            "label": label,
+            "path": opening.path,
+            "headers": [list(pair) for pair in opening.headers],
+            "options": options,
+            "steps": steps,
+            "end": end,
+        }
+        summary = f"{len(steps)} steps, then {'the server closes' if end[0] == 'closed' else 'close'}"
+        lines = [f"#: Connection #{number} {_prose(mask_url(label))}: {summary}."]
+        lines += _assign(f"CONNECTION_{number}", recorded)
+        lines += ["", "", f"class Connection{number}(RecordedUser):"]
+        lines.append(f'{_INDENT}"""Replays connection #{number}."""')
+        lines += ["", f"{_INDENT}recorded = CONNECTION_{number}"]
+        users.append("\n".join(lines))
+    imports = ["import json", "import time", ""]
+    uses_jsonpath = bool(paths) or match_path is not None
+    if uses_jsonpath:
+        imports += ["from jsonpath_ng.ext import parse"]
+    imports += [
+        "from locust import User, constant, task",
+        "from websockets.exceptions import ConnectionClosed",
+        "from websockets.sync.client import connect",
+    ]
+    constants = [_docstring(filename, len(users), url=url, match=match_path or match_source, uses=uses_jsonpath), ""]
+    constants += [*imports, ""]
+    constants += ["#: The default host; locust's --host replaces it.", *_assign("HOST", url)]
+    constants += ["#: Seconds each wait may take: the handshake, each reply, the close.", *_assign("TIMEOUT", timeout)]
+    constants += ["#: Seconds a user waits between two conversations.", *_assign("PAUSE", pause)]
+    constants += ["#: Compare each reply with the recorded one (else any reply will do).", *_assign("CHECK", check)]
+    constants += ["#: JSON paths left out when comparing JSON replies.", *_assign("IGNORE", paths)]
+    if match_path is not None:
+        constants += ["#: A reply is the message whose value at this JSON path equals the sent message's."]
+        constants += _assign("MATCH", match_path)
+    runtime = _RUNTIME
+    if match_path is not None:
+        runtime = runtime.replace(_KEY_NONE, _KEY_PATH)
+    elif match_source is not None:
+        runtime = runtime.replace(_KEY_NONE, f"{match_source}\n\nKEY = {getattr(match, '__name__', '')}\n")
+    if not uses_jsonpath:
+        runtime = runtime.replace(_IGNORE_PATHS, "_IGNORE = []\n")
+    body = "\n\n\n".join(users)
+    return "\n".join(constants) + "\n\n" + runtime + "\n\n" + body + "\n"
+
+
+def _docstring(filename: str, count: int, *, url: str | None, match: str | None, uses: bool) -> str:
+    users = "one user class" if count == 1 else f"{count} user classes, one per recorded connection"
+    host = "" if url else " --host ws://HOST:PORT"
+    needs = "locust, websockets" + (" and jsonpath-ng" if uses else "")
+    how = "in the recorded order" if match is None else "by key (MATCH / KEY below)"
+    lines = [
+        '"""Replays a WebSocket conversation recorded with wsbench, as Locust users.',
+        "",
+        f"Generated by wsbench (transcript.to_locustfile): {users}. Each user connects,",
+        f"sends what the client sent after the recorded think time, waits for each reply ({how}),",
+        "counts every other message as a push, and closes as recorded. Each step is a Locust",
+        "request: its name says which; a failure says what was expected and what arrived.",
+        f"Needs {needs} (not wsbench), so Locust workers can get it with -f -.",
+        "",
+        "Run it with:",
+        "",
+        f"    locust -f {_prose(filename)} --headless -u 10 -r 5 -t 30s{host}",
+        '"""',
+    ]
+    return "\n".join(lines)
+
+
+_KEY_NONE = "KEY = None  # a reply is the next message, as recorded\n"
+_KEY_PATH = '''_MATCH = parse(MATCH)
+
+
+def KEY(message):
+    """The value at the MATCH path of a JSON message, or None."""
+    if not isinstance(message, str) or not message.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        found = _MATCH.find(json.loads(message))
+    except ValueError:
+        return None
+    return json.dumps(found[0].value, sort_keys=True) if found else None
+'''
+_IGNORE_PATHS = "_IGNORE = [parse(path) for path in IGNORE]\n"
+
+#: The runtime every generated file carries (fixed text: no recorded data reaches it).
+_RUNTIME = (
+    '''
+class StepFailed(Exception):
+    """A step did not get what was recorded: the message says what was expected and what arrived."""
+
+
+'''
+    + _KEY_NONE
+    + "\n"
+    + _IGNORE_PATHS
+    + '''
+
+def _shown(message):
+    text = repr(message)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _key(message):
+    try:
+        return KEY(message) if KEY is not None else None
+    except Exception:
+        return None
+
+
+def _json(text):
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    for path in _IGNORE:
+        value = path.filter(lambda _: True, value)
+    return value
+
+
+def _same(expected, got):
+    """True if *got* is the recorded reply *expected*: JSON compared as values, without IGNORE paths."""
+    if not CHECK or expected == got:
+        return True
+    if isinstance(expected, str) and isinstance(got, str) and expected.lstrip().startswith(("{", "[")):
+        value = _json(expected)
+        return value is not None and value == _json(got)
+    return False
+
+
+class RecordedUser(User):
+    """Replays one recorded connection (``recorded``: see the CONNECTION_ constants)."""
+
+    abstract = True
+    wait_time = constant(PAUSE)
+    host = HOST
+    recorded = None
+
+    def _fire(self, kind, name, started, length=0, exception=None):
+        self.environment.events.request.fire(
+            request_type=kind,
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000 if started else 0,
+            response_length=length,
+            exception=exception,
+            context={},
+        )
+
+    def _push(self, message):
+        self._fire("PUSH", "push " + self.recorded["label"], None, len(message))
+
+    def _receive(self, ws, deadline):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError
+        return ws.recv(timeout=remaining)
+
+    def _classify(self, message, pending):
+        """A message nobody awaits now: kept for a send that will await it (by key), else a push."""
+        key = _key(message) if KEY is not None else None
+        if key is not None and key in pending:
+            self._early.setdefault(key, []).append(message)
+        else:
+            self._push(message)
+
+    def _read_pushes(self, ws, seconds, pending):
+        """Wait *seconds* (a think time), reading what arrives meanwhile."""
+        deadline = time.perf_counter() + seconds
+        while seconds > 0:
+            try:
+                self._classify(self._receive(ws, deadline), pending)
+            except TimeoutError:
+                return
+
+    def _reply(self, ws, expected, key, deadline, pending):
+        """The next message (recorded order), or the next with *key* (by key); the others are put aside."""
+        early = self._early.get(key)
+        got = early.pop(0) if early else None
+        while got is None:
+            try:
+                message = self._receive(ws, deadline)
+            except TimeoutError:
+                raise StepFailed(f"expected {_shown(expected)} within {TIMEOUT} s, nothing arrived") from None
+            except ConnectionClosed as exc:
+                raise StepFailed(f"expected {_shown(expected)}, the connection closed: {exc}") from None
+            if KEY is None or _key(message) == key:
+                got = message
+            else:
+                self._classify(message, pending)
+        if not _same(expected, got):
+            raise StepFailed(f"expected {_shown(expected)}, arrived {_shown(got)}")
+        return got
+
+    def _steps(self, ws):
+        """Each step: think, send, await the replies recorded before the next send; one request event per
+        send, fired at its last reply (or when sent, if none answers it). False if a step failed."""
+        sent = {}  # step index -> [started, name, key, bytes received]
+        pending = set()
+        self._early = {}
+        for index, (name, think, message, replies, answered) in enumerate(self.recorded["steps"]):
+            self._read_pushes(ws, think, pending)
+            started = begun = time.perf_counter()
+            current = name
+            try:
+                if message is not None:
+                    ws.send(message)
+                key = _key(message) if KEY is not None and message is not None else None
+                sent[index] = [started, name, key, 0]
+                pending.add(key)
+                if not answered:
+                    self._fire("WS", name, started)
+                for owner, expected, last in replies:
+                    begun, current, key = sent[owner][:3]
+                    sent[owner][3] += len(self._reply(ws, expected, key, begun + TIMEOUT, pending))
+                    if last:
+                        self._fire("WS", current, begun, sent[owner][3])
+            except (StepFailed, ConnectionClosed, OSError) as exc:
+                self._fire("WS", current, begun, 0, exc)
+                return False
+        for messages in self._early.values():  # replies nobody awaited after all: pushes
+            for message in messages:
+                self._push(message)
+        return True
+
+    def _finish(self, ws):
+        """Close as recorded: the client's close, or wait for the server's (and check its code)."""
+        kind, code, reason = self.recorded["end"]
+        name = "close " + self.recorded["label"]
+        started = time.perf_counter()
+        if kind != "closed":
+            ws.close(code or 1000, reason)
+            self._fire("WS", name, started)
+            return
+        try:
+            while True:  # the server closes: what comes before is pushed
+                self._push(self._receive(ws, started + TIMEOUT))
+        except TimeoutError:
+            self._fire("WS", name, started, 0, StepFailed(f"expected the server to close within {TIMEOUT} s"))
+            return
+        except ConnectionClosed:
+            pass
+        if code is not None and ws.close_code != code:
+            got = f"close {ws.close_code} {ws.close_reason!r}"
+            self._fire("WS", name, started, 0, StepFailed(f"expected close {code} {reason!r}, arrived {got}"))
+            return
+        self._fire("WS", name, started)
+
+    @task
+    def conversation(self):
+        """One recorded conversation: connect (timed), the steps, the close."""
+        if not self.host:
+            raise ValueError("no host: pass --host ws://HOST:PORT")
+        recorded = self.recorded
+        name = "connect " + recorded["label"]
+        started = time.perf_counter()
+        try:
+            ws = connect(
+                self.host.rstrip("/") + recorded["path"],
+                additional_headers=recorded["headers"] or None,
+                open_timeout=TIMEOUT,
+                close_timeout=TIMEOUT,
+                **recorded["options"],
+            )
+        except Exception as exc:
+            self._fire("CONNECT", name, started, 0, exc)
+            return
+        self._fire("CONNECT", name, started)
+        with ws:
+            if self._steps(ws):
+                self._finish(ws)
+'''
+)
