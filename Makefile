@@ -81,13 +81,13 @@ versions: versions-newest versions-lowest
 # Newest releases, ignoring the lock; the pytest header and every failure name the versions.
 versions-newest: | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(NEWEST_PYTHON) .venv-newest
-	$(UV) pip install --quiet --python .venv-newest --upgrade -e '.[notebooks,test]'
+	$(UV) pip install --quiet --python .venv-newest --upgrade -e '.[notebooks,test,load]'
 	$(MAKE) run-tests VENV=.venv-newest
 
 # The lowest version pyproject.toml allows of every direct dependency.
 versions-lowest: | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(LOWEST_PYTHON) .venv-lowest
-	$(UV) pip install --quiet --python .venv-lowest --upgrade --resolution lowest-direct -e '.[notebooks,test]'
+	$(UV) pip install --quiet --python .venv-lowest --upgrade --resolution lowest-direct -e '.[notebooks,test,load]'
 	$(MAKE) run-tests VENV=.venv-lowest
 
 bench: $(STAMP)

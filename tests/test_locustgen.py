@@ -159,3 +159,18 @@ def test_several_connections_become_one_user_class_each():
     source = locust_source(t)
     assert recorded(source, 1)["label"] == "#1 /echo" and recorded(source, 2)["label"] == "#2 /chat"
     assert "class Connection1(RecordedUser):" in source and "class Connection2(RecordedUser):" in source
+
+
+def test_load_without_locust_says_how_to_get_it(tmp_path):
+    """An interpreter that cannot import Locust (here: this one without its site-packages, -S) gets one
+    clear error before anything starts, not an empty result (found by hand on Python 3.10)."""
+    from wsbench.swarm import LoadError, load, locust_installed
+
+    bare = tmp_path / "python-without-site-packages"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    assert not locust_installed(str(bare))
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text("raise SystemExit('never run')\n")
+    with pytest.raises(LoadError, match=r"pip install 'wsbench\[load\]'"):
+        load(str(locustfile), users=1, run_time=1, target="ws://127.0.0.1:9", python=str(bare), folder=tmp_path / "run")

@@ -15,6 +15,7 @@ def _pyproject() -> dict:
 
 
 def _split(requirement: str) -> tuple[str, str]:
+    requirement = requirement.split(";", 1)[0]  # an environment marker (conda has none: it picks by Python)
     match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?(.*)", requirement.strip())
     assert match, requirement
     return match.group(1).lower().replace("_", "-"), match.group(2).strip()

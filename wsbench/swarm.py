@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import html
+import importlib.util
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from typing import Any
 from .errors import InvalidURL, WsbenchError
 from .secrets import mask_url
 
-__all__ = ["HOOK", "LoadError", "LoadResult", "Swarm", "load"]
+__all__ = ["HOOK", "LoadError", "LoadResult", "Swarm", "load", "locust_installed"]
 
 _GRACE = 30.0  # seconds past run_time a swarm may take to start and to stop before it is killed
 _STOP_WAIT = 10.0  # seconds between SIGTERM and SIGKILL
@@ -550,6 +551,17 @@ def _write_locustfile(source: Any, folder: Path, options: dict[str, Any]) -> Pat
     raise TypeError(f"load() takes a Transcript or a locustfile path, not {type(source).__name__}")
 
 
+def locust_installed(python: str) -> bool:
+    """Whether *python* can import Locust (asked without importing it here: gevent would patch the kernel)."""
+    if python == sys.executable:
+        return importlib.util.find_spec("locust") is not None
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('locust') is None)"
+    try:
+        return subprocess.run([python, "-c", probe], capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def load(
     source: Any,
     *,
@@ -596,6 +608,11 @@ def load(
         hook.write_text(HOOK, encoding="utf-8")
         files = f"{locustfile},{hook}"
         exe = python or sys.executable
+        if not locust_installed(exe):
+            raise LoadError(
+                f"wsbench.load runs Locust, which {exe} cannot import: pip install 'wsbench[load]' "
+                "(Locust 2.47 needs Python 3.11 or later)"
+            )
         command = [exe, "-m", "locust", "-f", files, "--headless", "-u", str(users), "-r", str(rate)]
         # the hook stops the test run_time seconds after it starts; -t is the backstop
         command += ["-t", f"{math.ceil(run_time + _GRACE)}s", "--stop-timeout", "2", "--only-summary"]
