@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import re
 import ssl
 import warnings
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ __all__ = ["Options", "check_proxy", "check_url", "connect_error", "tls_context"
 # websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
 PLAIN_CONNECTION = {"legacy": True} if "legacy" in inspect.signature(sync_connect).parameters else {}
 # websockets' sync connect() follows redirects from 17.1 on (17 needs Python 3.11); its asyncio one always did.
-SYNC_FOLLOWS_REDIRECTS = tuple(int(part) for part in websockets.__version__.split(".")[:2]) >= (17, 1)
+SYNC_FOLLOWS_REDIRECTS = tuple(map(int, re.findall(r"\d+", websockets.__version__)[:2])) >= (17, 1)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ other side.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 import threading
@@ -47,7 +48,7 @@ _OVER = object()  # an event of our own, queued after the frame that ended the c
 # websockets 17.3 and later wait in select() before each read of the sync reader; earlier ones call
 # recv() at once, so a socket timeout there would also drop a connection whose server is merely quiet
 # for that long (1006, "no close frame received or sent"). There a timer bounds each write instead.
-_READER_SELECTS = tuple(int(part) for part in _websockets_version.split(".")[:2]) >= (17, 3)
+_READER_SELECTS = tuple(map(int, re.findall(r"\d+", _websockets_version)[:2])) >= (17, 3)
 
 
 class Owner(Protocol):
