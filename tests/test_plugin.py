@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from typing import Annotated
 
+import httpx
 import pytest
 from conftest import wait_until
 from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
@@ -443,11 +444,15 @@ def test_send_after_the_app_closed_does_not_raise(client):
 
 
 def test_headers_and_query_reach_the_app(client):
-    """headers= and the URL's query string reach the app; params= replaces the query string (httpx's rule)."""
+    """headers= and the URL's query string reach the app; params= replaces the query string (httpx's rule).
+
+    That rule is httpx 0.28's: httpx 0.27 merged params= into the URL's query, and the TestClient builds
+    its URL with the installed httpx, so there it gets both; the live session replaces on every version."""
     with client.websocket_connect("/request?a=1", headers={"x-token": "t0k"}) as websocket:
         assert websocket.receive_json() == {"x-token": "t0k", "query": {"a": "1"}, "cookie": None, "path": "/request"}
+    merges = isinstance(client, TestClient) and tuple(int(p) for p in httpx.__version__.split(".")[:2]) < (0, 28)
     with client.websocket_connect("/request?a=1", params={"b": "2"}) as websocket:
-        assert websocket.receive_json()["query"] == {"b": "2"}
+        assert websocket.receive_json()["query"] == ({"a": "1", "b": "2"} if merges else {"b": "2"})
 
 
 def test_cookies_reach_the_app(live):

@@ -87,6 +87,30 @@ def test_receive_timeout_says_what_was_awaited(bench):
     assert conn.receive_text(timeout=2) == "after"
 
 
+@pytest.mark.parametrize("option", ["timeout", "open_timeout"])
+@pytest.mark.parametrize("pairing", ["bench", "plain"])
+def test_a_quiet_server_does_not_end_the_connection_after_timeout(bench, pairing, option):
+    """timeout= bounds writes and open_timeout= the handshake, not silence: a server quiet for 3x that
+    long leaves the connection open.
+
+    Writes are bounded by a socket timeout where websockets' sync reader waits in select() before it
+    reads (websockets 17.3 and later); before 17.3 it calls recv() at once, so that socket timeout, or
+    the one left on a bench connection's socket from its TCP connect (open_timeout), dropped the
+    connection (1006, no close frame) after that many seconds of silence. There (every websockets on
+    Python 3.10) a timer bounds each write instead, and the connect's timeout is cleared."""
+    options = {option: 0.2}
+    url = bench.url_for("/echo")
+    conn = bench.connect("/echo", **options) if pairing == "bench" else wsbench.connect(url, **options)
+    with pytest.raises(wsbench.Timeout):
+        conn.receive_text(timeout=0.6)
+    assert conn.state == "open", conn.transcript
+    conn.send_text("still here")
+    assert conn.receive_text(timeout=2) == "still here"
+    conn.close()
+    assert [e.kind for e in conn.transcript if e.side == "client"][-1] == "closed"
+    assert conn.close_code == 1000
+
+
 def test_server_close_raises_connection_closed_with_code_and_reason(bench):
     """The server closing with 4001 "bye": receive raises ConnectionClosed(4001, "bye") after the messages."""
     conn = bench.connect("/send?n=0&code=4001&reason=bye")

@@ -168,7 +168,9 @@ class Connection(ConnectionBase):
         options = dict(self._connect_kwargs)
         try:
             if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
-                options["sock"] = self._pair(socket.create_connection(self._pairing.address, self._open_timeout))
+                sock = socket.create_connection(self._pairing.address, self._open_timeout)
+                sock.settimeout(None)  # websockets bounds the handshake; before 17.3 its reader obeys this timeout
+                options["sock"] = self._pair(sock)
             create = functools.partial(RecordingSyncConnection, owner=self, write_timeout=self.timeout)
             self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:

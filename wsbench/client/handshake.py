@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import re
 import ssl
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,8 @@ __all__ = ["Options", "check_proxy", "check_url", "connect_error", "tls_context"
 
 # websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
 PLAIN_CONNECTION = {"legacy": True} if "legacy" in inspect.signature(sync_connect).parameters else {}
+# websockets' sync connect() follows redirects from 17.1 on (17 needs Python 3.11); its asyncio one always did.
+SYNC_FOLLOWS_REDIRECTS = tuple(map(int, re.findall(r"\d+", websockets.__version__)[:2])) >= (17, 1)
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,17 @@ def connect_error(
             return ConnectionRefused(
                 f"nothing accepts connections at the proxy {shown} (connection refused): is the proxy running?"
             )
+    unfollowed = ""  # why a redirect was not followed, where websockets did not say
     if isinstance(exc, ValueError) and isinstance(exc.__context__, websockets.InvalidStatus):
         exc = exc.__context__  # a bench connection's own socket cannot follow a redirect
+    elif isinstance(exc, websockets.InvalidStatus) and not SYNC_FOLLOWS_REDIRECTS:
+        location = exc.response.headers.get("Location")
+        if 300 <= exc.response.status_code < 400 and location:
+            unfollowed = (
+                f"; it redirects to {mask_url(urljoin(real_url, location))}, which websockets "
+                f"{websockets.__version__}'s sync connect() does not follow (17.1 and later do, on Python 3.11+; "
+                "aconnect() does on every version): connect to that URL"
+            )
     elif redirect is not None and isinstance(exc, OSError):  # websockets followed it, then failed there
         where = mask_netloc(urlsplit(urljoin(real_url, redirect[1])).netloc)
         host = f"{where}, where {url} redirected to (HTTP {redirect[0]})"
@@ -205,7 +217,8 @@ def connect_error(
         return HandshakeRejected(
             f"{url} rejected the WebSocket handshake with HTTP {response.status_code}"
             + (f" {response.reason_phrase}" if response.reason_phrase else "")
-            + (f": {body[:80]!r}" if body else " (empty body)"),
+            + (f": {body[:80]!r}" if body else " (empty body)")
+            + unfollowed,
             status=response.status_code,
             headers={k.lower(): v for k, v in response.headers.raw_items()},
             body=body,

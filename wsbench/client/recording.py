@@ -24,6 +24,7 @@ other side.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 import threading
@@ -36,12 +37,18 @@ from websockets.frames import DATA_OPCODES, Frame, Opcode
 from websockets.protocol import OPEN
 from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.utils import Deadline
+from websockets.version import version as _websockets_version
 
 from .messages import Message
 
 __all__ = ["Owner", "RecordingAsyncConnection", "RecordingSyncConnection"]
 
 _OVER = object()  # an event of our own, queued after the frame that ended the connection
+
+# websockets 17.3 and later wait in select() before each read of the sync reader; earlier ones call
+# recv() at once, so a socket timeout there would also drop a connection whose server is merely quiet
+# for that long (1006, "no close frame received or sent"). There a timer bounds each write instead.
+_READER_SELECTS = tuple(map(int, re.findall(r"\d+", _websockets_version)[:2])) >= (17, 3)
 
 
 class Owner(Protocol):
@@ -227,6 +234,7 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
     ) -> None:
         self._setup(owner, write_timeout, protocol)  # first: the reader thread starts inside __init__
         self._abort_timer: threading.Timer | None = None
+        self._timed_writes = False
         super().__init__(sock, protocol, *args, **kwargs)
 
     def wait_ended(self, timeout: float | None) -> bool:
@@ -241,17 +249,39 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
 
     def _opening(self) -> None:
         # A write to a peer that does not read blocks in sendall holding the protocol lock: bound
-        # it. Reads are unaffected: the reader only reads once select() says data is there.
-        if self._write_timeout is not None:
+        # it. Reads are unaffected where the reader only reads once select() says data is there.
+        if self._write_timeout is not None and _READER_SELECTS:
             self.socket.settimeout(max(self._write_timeout, 0.001))
+        self._timed_writes = self._write_timeout is not None and not _READER_SELECTS
 
     def send_data(self) -> None:
+        timer = None
+        if self._timed_writes:  # websockets < 17.3: a timer, not a socket timeout (_READER_SELECTS)
+            timer = threading.Timer(max(self._write_timeout or 0.0, 0.001), self._write_stuck)
+            timer.daemon = True
+            timer.start()
         try:
             super().send_data()
         except TimeoutError:
             self._timed_out()
             _reset_on_close(self.socket)
             raise
+        except OSError:
+            if timer is not None and self.write_timed_out:  # the timer broke the stuck write
+                raise TimeoutError(self._note) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _write_stuck(self) -> None:
+        """The timer of a write that did not finish: break it as a socket timeout would."""
+        self._timed_out()
+        _reset_on_close(self.socket)
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the sendall blocked on the peer
+        except OSError:
+            pass
 
     def send_close(self, code: int, reason: str, timeout: float) -> None:
         """Send a close frame, waiting at most *timeout* for the protocol lock and the write;
