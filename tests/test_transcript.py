@@ -704,3 +704,15 @@ def test_noticed_measures_from_the_latest_disruption():
         _event(seq=3, kind="closed", code=1000),
     ]
     assert noticed(healed) == []
+
+
+def test_a_peers_control_characters_never_reach_the_terminal_through_the_text():
+    """print(transcript) escapes what a peer chose: a close reason or a path with a newline, ESC or BEL
+    cannot forge a line, colour the terminal or set its title (issue 21, finding 4, beyond serve)."""
+    transcript = Transcript()
+    record(transcript, side="client", kind="connect", conn=1, data="ws://h/echo%0a\n#9 /admin open\x1b]0;pwned\x07")
+    record(transcript, side="server", kind="websocket.close", conn=1, code=4000, reason="bye\n\x1b[31mred")
+    text = transcript.text()
+    assert "\x1b" not in text and "\x07" not in text
+    assert len(text.splitlines()) == 2  # one line per event, whatever the peer sent
+    assert "\\x1b[31mred" in text and "\\n#9 /admin open" in text

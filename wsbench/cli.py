@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._net import WS_IMPLEMENTATIONS
+from ._text import printable
 
 if TYPE_CHECKING:
     from .loop import Blockage
@@ -299,21 +300,8 @@ def _proxied_url(port: int) -> str | None:
     return None if url.startswith("ws://") else url
 
 
-def _printable(text: str) -> str:
-    """*text* safe to print to a terminal: each character that is not printable (C0 and C1 controls
-    such as ESC, newline and BEL, DEL, bidirectional overrides, line separators) written as Python
-    writes it in a repr (``\\n``, ``\\x1b``, ``\\u202e``), the rest as it is.
-
-    The one escaping function of ``wsbench serve``: every line it prints goes through it, since a
-    peer chooses the paths, queries, close reasons, subprotocols and payloads in its log and must
-    not write lines, colours or a window title into the operator's terminal."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
 def _say(line: str, *, file: TextIO | None = None) -> None:
-    print(_printable(line), file=file or sys.stdout, flush=True)
+    print(printable(line), file=file or sys.stdout, flush=True)
 
 
 def _path(scope: dict[str, Any]) -> str:

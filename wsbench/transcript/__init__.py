@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from .._text import printable
 from ..codes import describe
 from ..kinds import APP_SENDS, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
@@ -144,8 +145,9 @@ class Event(NamedTuple):
         return len(self.data) if self.data is not None else 0
 
     def text(self, *, unmasked: bool = False) -> str:
-        """One deterministic line: no time, port or id; secrets masked unless *unmasked*."""
-        body = _render_body(self if unmasked else self.masked())
+        """One deterministic line: no time, port or id; secrets masked unless *unmasked*; what a peer
+        chose (a close reason, a path) with its control characters escaped (:func:`~wsbench._text.printable`)."""
+        body = printable(_render_body(self if unmasked else self.masked()))
         if self.handler is not None and self.handler != self.name:  # sent by another handler, or a task
             body += f" ({_sender(self.handler)})"
         if self.client_state is None:
