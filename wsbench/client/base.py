@@ -70,18 +70,18 @@ class ConnectionBase:
         self._redirect: tuple[int, str] | None = None  # the last 3xx of the handshake, if any
         self._endpoint_seen, self._endpoint_ended = 0, False  # how far wait_endpoint has read, and what it found
 
-    def requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
+    def _requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
         """Record "connect" with the request headers as they go out (websockets adds Host,
         Sec-WebSocket-Key ... to ours); once, not again for each redirect websockets follows."""
         if not self._connect_noted:
             self._connect_noted = True
             self._note("connect", data=self.url, headers=headers)
 
-    def redirected(self, status: int, location: str) -> None:
+    def _redirected(self, status: int, location: str) -> None:
         """Keep the last 3xx: websockets follows redirects without chaining them to a later failure."""
         self._redirect = (status, location)
 
-    def opened(self, ws: Any, response: Any) -> None:
+    def _opened(self, ws: Any, response: Any) -> None:
         """The handshake succeeded (called from the reader, before any message)."""
         self._ws = ws
         self._inbox.attach(*ws.flow_control())  # before any message: the inbox pauses this reader
@@ -100,12 +100,12 @@ class ConnectionBase:
             "offer one it supports, or check its accept(subprotocol=...)"
         )
 
-    def deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message) -> None:
         """Record and queue one message, as it arrives (reader thread or task)."""
         self._note("receive", data=message)
         self._inbox.put(message)
 
-    def ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
+    def _ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
         """Record the end as it went on the wire (once: when the client failed the connection or
         the closing handshake completed, even if the server keeps TCP open; else when TCP closed
         or was aborted, *note* saying why), and wake every waiter."""

@@ -54,19 +54,19 @@ _READER_SELECTS = tuple(map(int, re.findall(r"\d+", _websockets_version)[:2])) >
 class Owner(Protocol):
     """What a recording connection reports to (every call may come from websockets' reader)."""
 
-    def requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
+    def _requesting(self, headers: tuple[tuple[str, str], ...]) -> None:
         """The handshake request is about to be written, with these headers."""
 
-    def redirected(self, status: int, location: str) -> None:
+    def _redirected(self, status: int, location: str) -> None:
         """The server answered the handshake with a 3xx; websockets follows it."""
 
-    def opened(self, ws: Any, response: Any) -> None:
+    def _opened(self, ws: Any, response: Any) -> None:
         """The handshake succeeded (before any message is delivered)."""
 
-    def deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message) -> None:
         """One whole message arrived."""
 
-    def ended(self, ws: Any, closed: WebSocketsClosed, note: str) -> None:
+    def _ended(self, ws: Any, closed: WebSocketsClosed, note: str) -> None:
         """The connection is over (once): closing handshake done, failed, dropped or aborted;
         *closed* says what went on the wire, *note* what wsbench did about it ("" if nothing)."""
 
@@ -119,7 +119,7 @@ class _Recording:
         send_request, owner = self.protocol.send_request, self._owner
 
         def recorded(request: Any) -> None:
-            owner.requesting(tuple(request.headers.raw_items()))
+            owner._requesting(tuple(request.headers.raw_items()))
             send_request(request)
 
         self.protocol.send_request = recorded
@@ -131,12 +131,12 @@ class _Recording:
             return
         if self.response is None and 300 <= getattr(event, "status_code", 0) < 400:
             # websockets follows redirects itself, without chaining the 3xx to a later failure
-            self._owner.redirected(event.status_code, event.headers.get("Location", ""))
+            self._owner._redirected(event.status_code, event.headers.get("Location", ""))
         if self.response is None and self.protocol.handshake_exc is None:
             # Recorded here, before websockets wakes the caller and before any message is
             # delivered, so "open" comes first in every view of the transcript.
             self._opening()
-            self._owner.opened(self, event)
+            self._owner._opened(self, event)
         if self.response is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # type: ignore[misc]  # handshake response, pings, pongs, close
             return
@@ -151,7 +151,7 @@ class _Recording:
             frames, self._fragments = self._fragments, []
             opcode, data = frames[0].opcode, b"".join(frame.data for frame in frames)
         if opcode is not Opcode.TEXT:
-            self._owner.deliver(bytes(data))
+            self._owner._deliver(bytes(data))
             return
         try:
             text = str(data, "utf-8")
@@ -159,7 +159,7 @@ class _Recording:
             self._fail_connection(1007, "invalid UTF-8 in a text message")
             self._end()
             return
-        self._owner.deliver(text)
+        self._owner._deliver(text)
 
     def _claim_end(self) -> bool:
         """True for the one caller that reports the end."""
@@ -177,18 +177,18 @@ class _Recording:
         complete) and drop TCP after close_timeout unless the server closes it first."""
         if self.response is None or not self._claim_end():
             return
-        self._owner.ended(self, self._closed_now(), "")
+        self._owner._ended(self, self._closed_now(), "")
         self._abort_later(self.close_timeout or 0.0)
 
     def _ended(self) -> None:
         """TCP is closed: report the end unless it was reported already."""
         if self._claim_end():
-            self._owner.ended(self, self.protocol.close_exc, self._note)
+            self._owner._ended(self, self.protocol.close_exc, self._note)
 
     def abort(self, note: str) -> None:
         """Give up on the peer: report the end (if not yet) with *note*, and drop TCP at once."""
         if self._claim_end():
-            self._owner.ended(self, self._closed_now(), note)
+            self._owner._ended(self, self._closed_now(), note)
         self._note = self._note or note
         self._drop()
 
