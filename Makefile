@@ -64,7 +64,7 @@ check: $(STAMP)
 	$(BIN)/ruff check --quiet wsbench tests benchmarks conftest.py
 	$(BIN)/ruff format --check --quiet wsbench tests benchmarks conftest.py
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 2 -m "not (browser or hub or notebooks or static or slow)"
+	$(BIN)/pytest -q -n 2 -p no:nbval -m "not (browser or hub or notebooks or static or slow or load)"
 
 # The suite in whatever environment VENV names (the version runs install their own first). Lint
 # and type checks are left out there: their verdict belongs to the tools' versions, not to behaviour.
