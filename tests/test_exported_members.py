@@ -36,6 +36,7 @@ PUBLIC = [
     "check_close",
     "connect",
     "describe",
+    "load",
     "lookup",
     "server_log",
     "upgrade_check",

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI, WebSocket
 
 import wsbench
+from wsbench.loop import BLOCKED_AFTER
 
 pytestmark = [
     pytest.mark.load,
@@ -177,8 +178,10 @@ def test_bad_arguments_are_refused_before_anything_starts(bench, tmp_path):
         wsbench.load(tmp_path / "f.py", target=bench, think=0)
 
 
-def test_an_endpoint_that_blocks_the_loop_shows_in_the_percentiles(make_bench, tmp_path):
-    """The same conversation on an endpoint that blocks the event loop (time.sleep) answers far slower under load."""
+def test_an_endpoint_that_blocks_the_loop_is_named_under_load(make_bench, tmp_path):
+    """Swarmed, an endpoint that blocks the event loop (time.sleep) is named by the bench's watchdog
+    on the connections it served; one that awaits is not. (Facts, not times: a ratio of percentiles
+    failed a CI run on a loaded machine.)"""
     bench = make_bench(endpoints=False)
 
     @bench.websocket("/fast")
@@ -194,26 +197,24 @@ def test_an_endpoint_that_blocks_the_loop_shows_in_the_percentiles(make_bench, t
 
         await websocket.accept()
         async for text in websocket.iter_text():
-            time.sleep(0.01)  # blocks every connection's handler meanwhile
+            time.sleep(2 * BLOCKED_AFTER)  # blocks every connection's handler meanwhile
             await websocket.send_text(text)
 
-    conn = bench.connect("/fast")
-    conn.send_text("x")
-    conn.receive_text(timeout=5)
-    conn.close()
-    fast_run = wsbench.load(
-        conn.transcript, users=10, run_time=2, target=bench, think=0, folder=tmp_path / "fast", show=False
-    )
-    conn = bench.connect("/slow")
-    conn.send_text("x")
-    conn.receive_text(timeout=5)
-    conn.close()
-    slow_run = wsbench.load(
-        conn.transcript, users=10, run_time=2, target=bench, think=0, folder=tmp_path / "slow", show=False
-    )
-    assert fast_run.step("/fast 1: 'x'")["failures"] == 0 and slow_run.step("/slow 1: 'x'")["failures"] == 0
-    # a ratio of the two runs, not a time: 10 users serialised behind a 10 ms block wait for each other
-    assert slow_run.step("/slow 1: 'x'")["p50"] > 2 * fast_run.step("/fast 1: 'x'")["p50"]
+    runs = {}
+    for path in ("/fast", "/slow"):
+        conn = bench.connect(path)
+        conn.send_text("x")
+        conn.receive_text(timeout=10)
+        conn.close()
+        conn.wait_endpoint(timeout=10)
+        before = len(bench.transcript)
+        runs[path] = wsbench.load(
+            conn.transcript, users=3, run_time=2, target=bench, think=0, folder=tmp_path / path[1:], show=False
+        )
+        runs[path, "blocked"] = [e.detail for e in list(bench.transcript)[before:] if e.kind == "blocked"]
+    assert runs["/fast"].step("/fast 1: 'x'")["requests"] > 0 and runs["/slow"].step("/slow 1: 'x'")["requests"] > 0
+    assert runs["/fast", "blocked"] == []
+    assert runs["/slow", "blocked"] and all("/slow" in detail for detail in runs["/slow", "blocked"])
 
 
 def test_a_transcript_of_several_connections_swarms_each_of_them(make_bench, tmp_path):
