@@ -12,15 +12,16 @@ import tempfile
 
 import pytest
 
-_SPOOLS: list[str] = []  # the spool folder this process made for the run (the controller's, under xdist)
+_SPOOLS: list[str] = []  # the folder this process made for the run (the controller's, under xdist)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Every transcript spool of the run, and of every process it starts (kernels, `wsbench serve`,
-    killed subprocesses), goes to one folder of its own, removed at the end: a run leaves /tmp as it was."""
+    """Every transcript spool and temporary file of the run, and of every process it starts (kernels,
+    `wsbench serve`, Locust, killed subprocesses), goes to one folder of its own (their TMPDIR),
+    removed at the end: a run leaves /tmp as it was (notebook 37's and load()'s report folders too)."""
     if not os.environ.get("WSBENCH_SPOOL_DIR"):  # set already: an xdist worker of this run, or the caller's
-        _SPOOLS.append(tempfile.mkdtemp(prefix="wsbench-test-spools-"))
-        os.environ["WSBENCH_SPOOL_DIR"] = _SPOOLS[-1]
+        _SPOOLS.append(tempfile.mkdtemp(prefix="wsbench-test-run-"))
+        os.environ["WSBENCH_SPOOL_DIR"] = os.environ["TMPDIR"] = tempfile.tempdir = _SPOOLS[-1]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
