@@ -561,6 +561,10 @@ _TIMELINE_STYLE = """<style>
   stroke-linejoin:round}
 .wsb-timeline text.wsb-tl-after{fill:#8250df;font-style:italic;font-weight:600}
 .wsb-timeline text.wsb-tl-gap{fill:var(--jp-content-font-color1,#424a53);font-style:italic}
+.wsbench-timeline.jupyter-widgets-disconnected::before{content:none;display:none}
+.wsbench-timeline.jupyter-widgets-disconnected .wsb-timeline::before{
+  content:"disconnected from the kernel: the picture no longer follows; run its cell again";
+  display:block;font:italic 12px var(--jp-ui-font-family,sans-serif);color:#cf222e;padding:2px 4px}
 </style>"""
 
 
