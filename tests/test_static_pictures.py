@@ -27,8 +27,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TOUR = ROOT / "notebooks" / "00_start_here.ipynb"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WAIT_MS = 60_000
-#: How to re-execute a notebook so that it keeps no widget state (the README's rule for notebooks).
-EXECUTE = "jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=False X.ipynb"
+#: How to re-execute a notebook so that it keeps no widget state. store_widget_state=False writes no new
+#: state but leaves the old one, so that goes first.
+EXECUTE = (
+    "python -c \"import nbformat as n, sys; p = sys.argv[1]; b = n.read(p, 4); b.metadata.pop('widgets', None); "
+    'n.write(b, p)" X.ipynb && '
+    "jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=False X.ipynb"
+)
 
 
 def _widget_outputs(notebook: dict) -> Iterator[tuple[int, dict]]:

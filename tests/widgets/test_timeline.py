@@ -355,7 +355,8 @@ def test_a_close_after_the_client_left_is_drawn_going_nowhere(bench):
     line = _line(late[0])
     assert float(line.get("x2")) > client_x + 100  # it stops well before the client's lane
     assert late[0].find(f"{_SVG}path") is not None  # the cross it ends in
-    assert any("went nowhere" in _shown(t) for t in late[0].iter(f"{_SVG}text"))
+    assert "websocket.close 1000 (OK) stopped (went nowhere)" in [_shown(t) for t in svg.iter(f"{_SVG}text")]
+    assert "had heard the client leave" in late[0].find(f"{_SVG}title").text
     reaching = [g for g in _arrows(html, "server") if abs(float(_line(g).get("y2")) - closed_y) < 1]
     assert [g.get("data-cause") for g in reaching] == ["websocket.disconnect"]  # uvicorn's reply, dashed
     assert "wsb-dashed" in _line(reaching[0]).get("class")
@@ -435,3 +436,29 @@ def test_the_timeline_scales_to_a_narrow_notebook():
             assert f"max-width:{width:.0f}px" in svg.get("style") and "height:auto" in svg.get("style")
             for left, _, right, _, words in _boxes(svg):  # the states and lane names all inside the viewBox
                 assert 0 <= left and right <= width, (words, left, right, width)
+
+
+def test_a_send_that_failed_is_drawn_going_nowhere():
+    """The endpoint wrote to a connection the client had dropped: its send stops short in a cross, and
+    its tooltip says why (the "send failed" detail); nothing is drawn reaching the client."""
+    rows = [
+        ("client", "connect", {"data": "ws://127.0.0.1:1/room"}),
+        ("server", "websocket.connect", {"client_state": "CONNECTED", "application_state": "CONNECTING"}),
+        ("server", "websocket.accept", {"client_state": "CONNECTED", "application_state": "CONNECTED"}),
+        ("client", "open", {}),
+        ("client", "closed", {"code": 1006, "detail": "no close frame received or sent"}),
+        ("server", "websocket.send", {"data": "to a member who left", "client_state": "CONNECTED"}),
+        ("server", "send failed", {"detail": "websocket.send failed: ClientDisconnected"}),
+    ]
+    events = [
+        wsbench.Event(seq=n, time=100 + n / 100, side=side, kind=kind, conn=1, **extra)
+        for n, (side, kind, extra) in enumerate(rows, 1)
+    ]
+    html = timeline_html(events)
+    svg = _svgs(html)[0]
+    sent = [g for g in _arrows(html, "server") if g.get("data-cause") == "websocket.send"]
+    assert len(sent) == 1 and sent[0].get("data-to") == "nowhere"
+    assert "ClientDisconnected" in sent[0].find(f"{_SVG}title").text
+    assert any(_shown(t).endswith("(went nowhere)") for t in svg.iter(f"{_SVG}text"))
+    assert float(_line(sent[0]).get("x2")) > _lane_x(svg, "client") + 100
+    assert _crossings(html) == []

@@ -31,7 +31,8 @@ __all__ = ["Windows", "timeline_html"]
 # "server (not observed)" lane: the client's frames go to it and what it received comes from it.
 # Text is 12 px or more, dark on white, and every label has its full text as a tooltip.
 # What the endpoint sent that is known never to have arrived (a close after the client left, a send
-# that failed) is a stub ending in a cross, short of the client's lane. A proxy's label goes where
+# that failed) is a stub ending in a cross, short of the client's lane, its label "(went nowhere)"
+# beside the message on the server lane, where no arrow runs. A proxy's label goes where
 # no arrow runs through it: between the lanes if there is room, else in the server's label column.
 # The SVG is as wide as its container up to its natural width (a viewBox): in a narrow notebook it
 # scales down, so every column (the states too) stays in view, and no scroll bar hides them.
@@ -280,10 +281,10 @@ def _all_arrows(
     causes = {cause_i for cause_i, _, _ in pairs}
     for i, event in enumerate(ordered):  # what the endpoint sent that never arrived: a stub ending in a cross
         why = None if i in causes else _went_nowhere(ordered, i)
-        if why is not None:  # the message itself is the server lane's label; the stub's says only where it went
+        if why is not None:  # no label of its own (arrows may pass there): the server lane's label says it
             tip = f"{_arrow_label(event)}: {why}"
             cls = (" wsb-close" if event.kind in CLOSING else "") + " wsb-nowhere"
-            found.append(_Arrow(i, i, _X_SERVER, _X_STUB, ["went nowhere"], tip, cls, event.kind, "server"))
+            found.append(_Arrow(i, i, _X_SERVER, _X_STUB, [], tip, cls, event.kind, "server"))
     index = {id(e): i for i, e in enumerate(ordered)}
     for disruption, notice, _seconds in notices:  # the proxy's disruption, dotted to each side that noticed it
         x2 = _X_CLIENT if notice.side in CLIENT_SIDES else _X_SERVER
@@ -329,6 +330,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
 
     # what each row holds: its label lines (and a notice line), the room it needs above and below its y
     labels: list[list[str]] = []
+    nowhere = {arrow.start for arrow in shown if " wsb-nowhere" in arrow.cls}
     above = [10] * len(rows)
     below = [8] * len(rows)
     for i, event in enumerate(rows):
@@ -339,7 +341,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
         elif event.side in CLIENT_SIDES:
             lines = _wrap(_client_label(event), _CLIENT_CHARS)
         else:
-            lines = _wrap(_server_label(event), _SERVER_CHARS)
+            lines = _wrap(_server_label(event) + (" (went nowhere)" if i in nowhere else ""), _SERVER_CHARS)
         if event is not None and id(event) in after:
             disruption, seconds = after[id(event)]
             lines = [*lines, f"noticed +{seconds * 1000:.1f} ms after {disruption.kind}"]
@@ -502,6 +504,7 @@ def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
         end = arrow.x2
         out = [
             f'<g class="wsb-tl-arrow-g" data-from="{arrow.source}" data-cause="{_t(arrow.cause)}" data-to="nowhere">'
+            f"<title>{_t(arrow.tip)}</title>"
             f'<line x1="{start}" y1="{y1:.0f}" x2="{end}" y2="{y2:.0f}" class="wsb-tl-arrow{arrow.cls}"/>'
             f'<path d="M{end - 6},{y2 - 6:.0f} L{end + 6},{y2 + 6:.0f} '
             f'M{end - 6},{y2 + 6:.0f} L{end + 6},{y2 - 6:.0f}" class="wsb-tl-cross{arrow.cls}"/>'
