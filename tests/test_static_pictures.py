@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from jupyter_run import CHROMIUM, FLAGS
 
+import wsbench
 from wsbench.widgets._render import panel_style
+from wsbench.widgets._svg import timeline_html
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -133,5 +135,29 @@ def test_a_disconnected_panel_shows_one_note_not_an_icon_per_control():
             assert icons == ["none"] * 5
             note = page.locator(".wsbench-panel").evaluate(before)
             assert "disconnected from the kernel" in note and "run this cell again" in note
+        finally:
+            browser.close()
+
+
+def test_where_styles_are_stripped_the_timeline_shows_one_line_not_its_labels_run_together():
+    """A sanitizing viewer (JupyterLab, for an untrusted notebook) drops <style> and <svg>: the timeline's
+    HTML then shows a one-line fallback naming its connections; with its style it shows the pictures."""
+    events = [
+        wsbench.Event(seq=1, time=1.0, side="client", kind="connect", conn=1, data="ws://127.0.0.1:1/echo"),
+        wsbench.Event(seq=2, time=1.1, side="client", kind="open", conn=1),
+    ]
+    html = timeline_html(events)
+    stripped = re.sub(r"<style>.*?</style>|<svg.*?</svg>", "", html, flags=re.S)  # what a sanitizer leaves
+    with sync_api.sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_context(offline=True).new_page()
+            page.set_content(html)
+            assert page.locator("svg").first.is_visible()
+            assert not page.locator(".wsb-tl-fallback").is_visible()
+            page.set_content(stripped)
+            assert page.locator("body").inner_text().strip() == (
+                "Timeline of 1 connection (#1 /echo): the picture shows in a trusted notebook, or when the cell runs"
+            )
         finally:
             browser.close()

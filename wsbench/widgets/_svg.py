@@ -365,10 +365,8 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
     y_end = height - 6
     width = _W_OBSERVED if observed else _W_EXTERNAL
 
-    connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
     client = "browser" if any(e.side == "browser" for e in events) else "client"  # the client lane's name
-    title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
-    title = _no_proxy_port(title)
+    title = _title(number, events)
     server_lane = "server (endpoint)" if observed else "server (not observed)"
     out = [
         f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="100%" '
@@ -480,6 +478,14 @@ def _clear_of(arrows: list[_Arrow], ys: list[float], x: float, top: float, botto
     return min(free, key=lambda c: abs(c - x)) if free else None
 
 
+def _title(number: int, events: Iterable[Event]) -> str:
+    """A connection's heading: "#2 /echo" (its number, and the path of its client's connect)."""
+    connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
+    return _no_proxy_port(
+        f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
+    )
+
+
 def _v_room(arrow: _Arrow, ys: list[float]) -> float:
     """The least y of a V arrow's end row such that its label fits between its line and the arriving
     one's (whose rows are placed already); sets ``arrow.gap``, how far from the start it sits."""
@@ -529,9 +535,12 @@ def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
 
 # Presentation: 12 px and up, dark text on white (contrast 7:1 or more; the colours at least 4.5:1),
 # JupyterLab's theme colours where it sets them. The SVG also carries font size and family as
-# attributes, so a renderer that drops <style> (a static notebook viewer) still draws it legibly.
+# attributes. The pictures sit in a ``hidden`` block that only this style shows: a renderer that
+# drops <style> drops <svg> too (JupyterLab's sanitizer, for an untrusted notebook) and would run
+# the labels' text together, so there the one-line fallback shows instead.
 _TIMELINE_STYLE = """<style>
 .wsb-timeline{font-family:var(--jp-code-font-family,monospace);overflow-x:auto}
+.wsb-timeline .wsb-tl-pictures[hidden]{display:block}.wsb-timeline .wsb-tl-fallback{display:none}
 .wsb-timeline svg{display:block;margin-bottom:8px}
 .wsb-timeline svg text{font-family:var(--jp-code-font-family,monospace);font-size:12px;
   fill:var(--jp-content-font-color0,#1f2328)}
@@ -647,6 +656,18 @@ class Windows:
 
     def html(self, *, unmasked: bool = False) -> str:
         """The picture of every connection taken in so far."""
-        blocks = [_connection_svg(n, window, unmasked) for n, window in enumerate(self._windows.values(), 1)]
+        windows = list(self._windows.values())
+        blocks = [_connection_svg(n, window, unmasked) for n, window in enumerate(windows, 1)]
         body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
-        return f'<div class="wsb-timeline">{_TIMELINE_STYLE}{body}</div>'
+        # Where HTML is sanitized (an untrusted notebook in JupyterLab), <style> and <svg> are dropped
+        # and their text would run together: there the pictures stay hidden and one line shows instead.
+        titles = ", ".join(_title(n, window.head) for n, window in enumerate(windows, 1)).strip()
+        fallback = (
+            f"Timeline of {len(windows)} connection{'' if len(windows) == 1 else 's'}"
+            + (f" ({_t(titles)})" if titles else "")
+            + ": the picture shows in a trusted notebook, or when the cell runs"
+        )
+        return (
+            f'<div class="wsb-timeline">{_TIMELINE_STYLE}<div class="wsb-tl-fallback">{fallback}</div>'
+            f'<div class="wsb-tl-pictures" hidden>{body}</div></div>'
+        )
