@@ -535,12 +535,13 @@ def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
 
 # Presentation: 12 px and up, dark text on white (contrast 7:1 or more; the colours at least 4.5:1),
 # JupyterLab's theme colours where it sets them. The SVG also carries font size and family as
-# attributes. The pictures sit in a ``hidden`` block that only this style shows: a renderer that
+# attributes. The pictures sit in a hidden block (``hidden="hidden"``, as JupyterLab's sanitizer drops
+# an empty one, and ``display:none``) that only this style shows: a renderer that
 # drops <style> drops <svg> too (JupyterLab's sanitizer, for an untrusted notebook) and would run
 # the labels' text together, so there the one-line fallback shows instead.
 _TIMELINE_STYLE = """<style>
 .wsb-timeline{font-family:var(--jp-code-font-family,monospace);overflow-x:auto}
-.wsb-timeline .wsb-tl-pictures[hidden]{display:block}.wsb-timeline .wsb-tl-fallback{display:none}
+.wsb-timeline .wsb-tl-pictures{display:block!important}.wsb-timeline .wsb-tl-fallback{display:none}
 .wsb-timeline svg{display:block;margin-bottom:8px}
 .wsb-timeline svg text{font-family:var(--jp-code-font-family,monospace);font-size:12px;
   fill:var(--jp-content-font-color0,#1f2328)}
@@ -669,5 +670,5 @@ class Windows:
         )
         return (
             f'<div class="wsb-timeline">{_TIMELINE_STYLE}<div class="wsb-tl-fallback">{fallback}</div>'
-            f'<div class="wsb-tl-pictures" hidden>{body}</div></div>'
+            f'<div class="wsb-tl-pictures" hidden="hidden" style="display:none">{body}</div></div>'
         )
