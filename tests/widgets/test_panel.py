@@ -246,17 +246,6 @@ def test_typing_a_custom_code_selects_custom(echo, panels):
     assert not panel.custom_code.disabled
 
 
-def test_custom_code_box_is_enabled_only_for_custom(echo, panels):
-    """The custom code box is disabled unless the picker is on 'custom code …', so one code shows."""
-    panel = panels(echo, live=False)
-    assert panel.custom_code.disabled
-    panel.code.value = CUSTOM
-    assert not panel.custom_code.disabled
-    panel.code.value = 1001
-    assert panel.custom_code.disabled
-    assert panel.selected_code() == 1001
-
-
 def _descendants(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
     """Every widget under *widget*."""
     found, stack = [], list(widget.children)
@@ -575,3 +564,50 @@ def test_a_panel_opened_on_a_long_conversation_shows_what_an_early_one_shows(ech
     assert late.counts.value == early.counts.value
     assert late.log_view.value == early.log_view.value
     assert "m19999" in late.log_view.value
+
+
+# -- a panel says why it dropped, and the custom code box (issue 20) --------------------------
+
+
+def test_a_dropped_panel_says_why(bench, panels):
+    """An endpoint that raises drops the connection (1006): the badge and the repr name the exception,
+    which before was only in print(panel.conn.transcript)."""
+
+    @bench.websocket("/wants-text")
+    async def wants_text(websocket: WebSocket):
+        await websocket.accept()
+        await websocket.receive_text()
+
+    conn = bench.connect("/wants-text", timeout=5)
+    panel = panels(conn, live=False)
+    conn.send_bytes(b"\x00")
+    conn.wait_closed(5)
+    conn.wait_endpoint(5)
+    panel.flush()
+    why = "closed 1006 (abnormal closure [internal]): endpoint raised KeyError: 'text'"
+    assert panel.status == why
+    assert repr(panel) == f"<Panel /wants-text {why}>"
+    assert "endpoint raised KeyError: &#x27;text&#x27;" in panel.badge.value
+    assert "endpoint raised KeyError" in panel.static_html()
+
+
+def test_a_clean_close_names_no_cause(bench, echo, panels):
+    """A close with a frame says its code and reason only, even after an earlier connection of the panel dropped."""
+    panel = panels(echo, live=False)
+    echo.close(4001, "bye")
+    panel.flush()
+    assert panel.status == "closed 4001 (private use) bye"
+
+
+def test_the_custom_code_box_can_be_typed_in_before_choosing_custom(echo, panels):
+    """The custom code box is never disabled (a browser does not let one type into a disabled box): it is
+    dimmed until chosen, and typing into it (each keystroke synced) selects "custom code"."""
+    panel = panels(echo, live=False)
+    assert panel.code.value == 1000
+    assert not panel.custom_code.disabled and panel.custom_code.continuous_update
+    assert "wsb-inactive" in panel.custom_code._dom_classes
+    panel.custom_code.value = 4002  # what a keystroke in the browser does
+    assert (panel.code.value, panel.selected_code()) == (CUSTOM, 4002)
+    assert "wsb-inactive" not in panel.custom_code._dom_classes
+    panel.code.value = 1001
+    assert "wsb-inactive" in panel.custom_code._dom_classes and panel.selected_code() == 1001

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import pipelined_echo, wait_until
+from fastapi import WebSocket
 
 import wsbench
 from wsbench.transcript import Transcript, causal_order, record
@@ -304,3 +305,160 @@ def test_a_live_timeline_reads_each_event_once(monkeypatch: pytest.MonkeyPatch):
         assert "one more" in timeline.value and f"… {30_001 - 400} events not shown …" in timeline.value
     finally:
         timeline.close()
+
+
+# -- pictures that tell the truth (issue 20) -------------------------------------------------
+
+
+def _line(g: ET.Element) -> ET.Element:
+    line = g.find(f"{_SVG}line")
+    assert line is not None
+    return line
+
+
+def _lane_x(svg: ET.Element, lane: str) -> float:
+    """The x of *lane*'s lifeline ("client", "server", "proxy")."""
+    return float(
+        next(e for e in svg.iter(f"{_SVG}line") if f"wsb-tl-lifeline wsb-{lane}" in e.get("class", "")).get("x1")
+    )
+
+
+def _row_of(svg: ET.Element, words: str) -> float:
+    """The y of the dot on the row whose label shows *words*."""
+    label = next(t for t in svg.iter(f"{_SVG}text") if words in _shown(t))
+    return float(next(iter(label.iter(f"{_SVG}tspan"))).get("y")) - 4
+
+
+def test_a_close_after_the_client_left_is_drawn_going_nowhere(bench):
+    """Exercise 21.1: the endpoint's close(1000) after the client's close 4002 went nowhere, and is drawn
+    so (a stub ending in a cross before the client's lane); the close the client did receive, uvicorn's
+    reply 4002, is the arrow that reaches its "closed 4002"."""
+
+    @bench.websocket("/close-after-loop")
+    async def probe(websocket: WebSocket):
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(f"echo: {text}")
+        await websocket.close(1000, "stopped")
+
+    conn = bench.connect("/close-after-loop", timeout=5)
+    conn.send_text("a")
+    assert conn.receive_text(timeout=5) == "echo: a"
+    conn.close(4002, "kicked")
+    conn.wait_endpoint(5)
+    html = Timeline(conn, live=False).value
+    svg = _svgs(html)[0]
+    client_x = _lane_x(svg, "client")
+    closed_y = _row_of(svg, "closed 4002")
+    late = [g for g in _arrows(html, "server") if g.get("data-cause") == "websocket.close"]
+    assert len(late) == 1 and late[0].get("data-to") == "nowhere"
+    line = _line(late[0])
+    assert float(line.get("x2")) > client_x + 100  # it stops well before the client's lane
+    assert late[0].find(f"{_SVG}path") is not None  # the cross it ends in
+    assert "websocket.close 1000 (OK) stopped (went nowhere)" in [_shown(t) for t in svg.iter(f"{_SVG}text")]
+    assert "had heard the client leave" in late[0].find(f"{_SVG}title").text
+    reaching = [g for g in _arrows(html, "server") if abs(float(_line(g).get("y2")) - closed_y) < 1]
+    assert [g.get("data-cause") for g in reaching] == ["websocket.disconnect"]  # uvicorn's reply, dashed
+    assert "wsb-dashed" in _line(reaching[0]).get("class")
+    label = _shown(reaching[0].find(f"{_SVG}text"))
+    assert "4002" in label and "uvicorn's reply" in label
+    assert abs(float(_line(reaching[0]).get("x2")) - client_x) < 10
+    assert not _crossings(html)
+
+
+_CHAR = 0.61 * 12  # px: one character of the 12 px monospace labels
+
+
+def _boxes(svg: ET.Element) -> list[tuple[float, float, float, float, str]]:
+    """(left, top, right, bottom, words) of every line of text the picture shows."""
+    boxes = []
+    for text in svg.iter(f"{_SVG}text"):
+        anchor = text.get("text-anchor", "start")
+        spans = list(text.iter(f"{_SVG}tspan")) or [text]
+        for span in spans:
+            x, y, words = float(span.get("x")), float(span.get("y")), (span.text or "").strip()
+            width = len(words) * _CHAR
+            left = {"start": x, "end": x - width, "middle": x - width / 2}[anchor]
+            boxes.append((left + 1, y - 10, left + width - 1, y + 2, words))
+    return boxes
+
+
+def _crossings(html: str) -> list[str]:
+    """Every label of the picture that an arrow's line runs through: the label's text and the arrow's cause."""
+    found = []
+    for svg in _svgs(html):
+        boxes = _boxes(svg)
+        for g in svg.iter(f"{_SVG}g"):
+            line = _line(g)
+            x1, y1, x2, y2 = (float(line.get(k)) for k in ("x1", "y1", "x2", "y2"))
+            points = [(x1 + (x2 - x1) * k / 400, y1 + (y2 - y1) * k / 400) for k in range(401)]
+            for left, top, right, bottom, words in boxes:
+                if any(left < x < right and top < y < bottom for x, y in points):
+                    found.append(f"{words!r} crossed by the arrow of {g.get('data-cause')}")
+    return found
+
+
+def _faulted_events() -> list[wsbench.Event]:
+    """A connection through a FaultProxy with latency set before it: the proxy records the fault
+    before forwarding the handshake, so the GET's arrow passes the proxy's row."""
+    rows = [
+        ("client", "connect", {"data": "ws://127.0.0.1:1/orders"}),
+        ("proxy", "fault", {"detail": "latency 0.2 s each way"}),
+        ("server", "websocket.connect", {"client_state": "CONNECTED", "application_state": "CONNECTING"}),
+        ("server", "websocket.accept", {"client_state": "CONNECTED", "application_state": "CONNECTED"}),
+        ("client", "open", {}),
+        ("client", "close", {"code": 1000}),
+        ("server", "websocket.disconnect", {"code": 1000, "client_state": "DISCONNECTED"}),
+        ("client", "closed", {"code": 1000, "by": "client", "detail": "sent 1000 (OK); then received 1000 (OK)"}),
+    ]
+    return [
+        wsbench.Event(seq=n, time=100 + n / 100, side=side, kind=kind, conn=1, **extra)
+        for n, (side, kind, extra) in enumerate(rows, 1)
+    ]
+
+
+def test_a_proxy_label_is_never_crossed_by_an_arrow():
+    """A fault set before the handshake: its label goes where the GET's arrow does not run through it."""
+    html = timeline_html(_faulted_events())
+    assert "fault: latency 0.2 s each way" in html
+    assert _crossings(html) == []
+    assert _crossings(timeline_html(_proxied_events())) == []
+
+
+def test_the_timeline_scales_to_a_narrow_notebook():
+    """Every connection's SVG is as wide as its container (width 100%) up to its natural width, its
+    viewBox holding every column (the state columns too): a narrow notebook scales it, never cuts it."""
+    external = [e for e in _proxied_events() if e.side == "client"]
+    for html in (timeline_html(_faulted_events()), timeline_html(external)):
+        for svg in _svgs(html):
+            assert svg.get("width") == "100%" and svg.get("height") is None
+            _, _, width, _ = (float(n) for n in svg.get("viewBox").split())
+            assert f"max-width:{width:.0f}px" in svg.get("style") and "height:auto" in svg.get("style")
+            for left, _, right, _, words in _boxes(svg):  # the states and lane names all inside the viewBox
+                assert 0 <= left and right <= width, (words, left, right, width)
+
+
+def test_a_send_that_failed_is_drawn_going_nowhere():
+    """The endpoint wrote to a connection the client had dropped: its send stops short in a cross, and
+    its tooltip says why (the "send failed" detail); nothing is drawn reaching the client."""
+    rows = [
+        ("client", "connect", {"data": "ws://127.0.0.1:1/room"}),
+        ("server", "websocket.connect", {"client_state": "CONNECTED", "application_state": "CONNECTING"}),
+        ("server", "websocket.accept", {"client_state": "CONNECTED", "application_state": "CONNECTED"}),
+        ("client", "open", {}),
+        ("client", "closed", {"code": 1006, "detail": "no close frame received or sent"}),
+        ("server", "websocket.send", {"data": "to a member who left", "client_state": "CONNECTED"}),
+        ("server", "send failed", {"detail": "websocket.send failed: ClientDisconnected"}),
+    ]
+    events = [
+        wsbench.Event(seq=n, time=100 + n / 100, side=side, kind=kind, conn=1, **extra)
+        for n, (side, kind, extra) in enumerate(rows, 1)
+    ]
+    html = timeline_html(events)
+    svg = _svgs(html)[0]
+    sent = [g for g in _arrows(html, "server") if g.get("data-cause") == "websocket.send"]
+    assert len(sent) == 1 and sent[0].get("data-to") == "nowhere"
+    assert "ClientDisconnected" in sent[0].find(f"{_SVG}title").text
+    assert any(_shown(t).endswith("(went nowhere)") for t in svg.iter(f"{_SVG}text"))
+    assert float(_line(sent[0]).get("x2")) > _lane_x(svg, "client") + 100
+    assert _crossings(html) == []

@@ -221,6 +221,11 @@ def panel_style() -> str:
 .wsbench-panel .widget-label.wsbench-send-error,.wsbench-panel .widget-label.wsbench-close-error,
 .wsbench-panel .widget-label.wsbench-result{white-space:pre-wrap;height:auto;line-height:1.4;overflow:visible}
 .wsbench-panel .wsb-reason-size{white-space:nowrap}
+.wsbench-panel .wsb-inactive input{color:var(--jp-content-font-color3,#888)}
+.wsbench-panel .jupyter-widgets-disconnected::before{content:none;display:none}
+.wsbench-panel.jupyter-widgets-disconnected::before{
+  content:"disconnected from the kernel (restarted or stopped): run this cell again";
+  display:block;font:italic 12px var(--jp-ui-font-family,sans-serif);color:#cf222e;padding:2px 4px}
 .wsbench-panel .wsb-over{color:#cf222e;font-weight:600}
 .wsbench-panel .wsb-ok{color:var(--jp-content-font-color2,#555)}
 </style>"""

@@ -30,6 +30,12 @@ __all__ = ["Windows", "timeline_html"]
 # received one. A connection with no server-side events (a URL outside the bench) gets a
 # "server (not observed)" lane: the client's frames go to it and what it received comes from it.
 # Text is 12 px or more, dark on white, and every label has its full text as a tooltip.
+# What the endpoint sent that is known never to have arrived (a close after the client left, a send
+# that failed) is a stub ending in a cross, short of the client's lane, its label "(went nowhere)"
+# beside the message on the server lane, where no arrow runs. A proxy's label goes where
+# no arrow runs through it: between the lanes if there is room, else in the server's label column.
+# The SVG is as wide as its container up to its natural width (a viewBox): in a narrow notebook it
+# scales down, so every column (the states too) stays in view, and no scroll bar hides them.
 
 # (cause side, cause kind) -> (effect side, effect kind): the k-th cause is drawn as an arrow to
 # the k-th effect. The last rule is a fallback: the close frame uvicorn answers a client's close
@@ -63,6 +69,7 @@ _RECEIVED = frozenset({"open", "receive", "message", "pong", "rejected", "closed
 _FONT, _LINE = 12, 15  # px: the smallest text, and the distance between two wrapped lines
 _X_CLIENT, _X_SERVER = 250, 620
 _X_PROXY = (_X_CLIENT + _X_SERVER) // 2  # the middle lane, drawn when a FaultProxy took part
+_X_STUB = _X_SERVER - (_X_SERVER - _X_CLIENT) * 30 // 100  # where a message that went nowhere stops
 _X_CLIENT_STATE, _X_APP_STATE = 935, 1045
 _W_OBSERVED, _W_EXTERNAL = 1175, 720
 _HEAD = 62  # the y of the first row when it needs no room above it
@@ -127,6 +134,30 @@ def _close_frame_received(event: Event) -> bool:
     """Whether a client's "closed" event says a close frame arrived (1006 and websockets' "no close
     frame received" say none did: then no close arrow may reach the client)."""
     return event.code != 1006 and "no close frame received" not in (event.detail or "")
+
+
+def _close_went_out(close: Event, closed: Event) -> bool:
+    """Whether the endpoint's *close* can be the close frame the client's *closed* event received.
+    Not when the endpoint had heard the client leave before it (``client_state`` DISCONNECTED:
+    uvicorn drops the close, exercise 21.1), nor when the client closed first and received a
+    code other than this one (uvicorn answered the client's close frame itself)."""
+    if close.client_state == "DISCONNECTED":
+        return False
+    return not (closed.by == "client" and closed.kind == "closed" and closed.code != close.code)
+
+
+def _went_nowhere(rows: list[Event], i: int) -> str | None:
+    """Why the endpoint's message at row *i* (a send or a close) never reached the client, if it
+    is known that it did not: None when it may have (or may yet)."""
+    event = rows[i]
+    if event.side != "server" or event.kind not in ("websocket.send", "websocket.close"):
+        return None
+    if event.client_state == "DISCONNECTED":
+        return "went nowhere: the endpoint had heard the client leave (websocket.disconnect) before it"
+    after = next((e for e in rows[i + 1 :] if e.side == "server"), None)
+    if after is not None and after.kind == "send failed":
+        return f"went nowhere: {after.detail or 'the send failed'}"
+    return None
 
 
 def _tip(event: Event) -> str:
@@ -208,6 +239,8 @@ def _arrows(rows: list[Event], before: Mapping[tuple[str, str], int]) -> list[tu
         for cause, effect in paired(causes, effects, shift):  # unmatched ones: not arrived yet
             if effect_kind == "closed" and not _close_frame_received(effect):
                 continue  # the connection was dropped: no close frame came, so no arrow either
+            if cause_kind == "websocket.close" and not _close_went_out(cause, effect):
+                continue  # the client's "closed" came from another close frame (uvicorn's reply)
             if dashed and effect.code != cause.code:
                 continue  # another answered the close (a proxy between them): not uvicorn's reply
             if index[id(cause)] <= index[id(effect)]:
@@ -238,12 +271,20 @@ def _all_arrows(
             label = _arrow_label(event)
             found.append(_Arrow(i, i, x1, x2, _wrap(label, _ARROW_CHARS), label, closing, event.kind, source))
         return found
-    for cause_i, effect_i, dashed in _arrows(ordered, before):
+    pairs = _arrows(ordered, before)
+    for cause_i, effect_i, dashed in pairs:
         cause = ordered[cause_i]
         label = _arrow_label(cause) + (" (uvicorn's reply)" if dashed else "")
         x1, x2 = (_X_CLIENT, _X_SERVER) if cause.side in CLIENT_SIDES else (_X_SERVER, _X_CLIENT)
         cls = (" wsb-close" if cause.kind in CLOSING else "") + (" wsb-dashed" if dashed else "")
         found.append(_Arrow(cause_i, effect_i, x1, x2, _wrap(label, _ARROW_CHARS), label, cls, cause.kind, cause.side))
+    causes = {cause_i for cause_i, _, _ in pairs}
+    for i, event in enumerate(ordered):  # what the endpoint sent that never arrived: a stub ending in a cross
+        why = None if i in causes else _went_nowhere(ordered, i)
+        if why is not None:  # no label of its own (arrows may pass there): the server lane's label says it
+            tip = f"{_arrow_label(event)}: {why}"
+            cls = (" wsb-close" if event.kind in CLOSING else "") + " wsb-nowhere"
+            found.append(_Arrow(i, i, _X_SERVER, _X_STUB, [], tip, cls, event.kind, "server"))
     index = {id(e): i for i, e in enumerate(ordered)}
     for disruption, notice, _seconds in notices:  # the proxy's disruption, dotted to each side that noticed it
         x2 = _X_CLIENT if notice.side in CLIENT_SIDES else _X_SERVER
@@ -289,6 +330,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
 
     # what each row holds: its label lines (and a notice line), the room it needs above and below its y
     labels: list[list[str]] = []
+    nowhere = {arrow.start for arrow in shown if " wsb-nowhere" in arrow.cls}
     above = [10] * len(rows)
     below = [8] * len(rows)
     for i, event in enumerate(rows):
@@ -299,7 +341,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
         elif event.side in CLIENT_SIDES:
             lines = _wrap(_client_label(event), _CLIENT_CHARS)
         else:
-            lines = _wrap(_server_label(event), _SERVER_CHARS)
+            lines = _wrap(_server_label(event) + (" (went nowhere)" if i in nowhere else ""), _SERVER_CHARS)
         if event is not None and id(event) in after:
             disruption, seconds = after[id(event)]
             lines = [*lines, f"noticed +{seconds * 1000:.1f} ms after {disruption.kind}"]
@@ -323,13 +365,12 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
     y_end = height - 6
     width = _W_OBSERVED if observed else _W_EXTERNAL
 
-    connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
     client = "browser" if any(e.side == "browser" for e in events) else "client"  # the client lane's name
-    title = f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
-    title = _no_proxy_port(title)
+    title = _title(number, events)
     server_lane = "server (endpoint)" if observed else "server (not observed)"
     out = [
-        f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" '
+        f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="100%" '
+        f'style="max-width:{width}px;height:auto" preserveAspectRatio="xMinYMin meet" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" font-family="monospace" font-size="{_FONT}">',
         f"<title>{_t(title)}: {client} | {server_lane}</title>",
         "<defs>"
@@ -378,8 +419,13 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
                 'class="wsb-tl-dot wsb-proxy"/>'
             )
             first = y - 12 - (len(lines) - 1) * _LINE
-            out.append(_backdrop(c, first, lines))
-            out.append(_text(c, first, lines, "wsb-tl-ev wsb-proxy", tip, anchor="middle"))
+            label_width = max(len(line.strip()) for line in lines) * _CHAR + 8
+            free = _clear_of(shown, ys, c, first - _FONT, y - 8, label_width)
+            if free is None and observed:  # arrows fill the middle here: the server's label column is free
+                out.append(_text(_X_SERVER + 12, y + 4, lines, "wsb-tl-ev wsb-proxy", tip))
+                continue
+            out.append(_backdrop(free or c, first, lines))
+            out.append(_text(free or c, first, lines, "wsb-tl-ev wsb-proxy", tip, anchor="middle"))
             continue
         lane = _X_CLIENT if event.side in CLIENT_SIDES else _X_SERVER
         x, anchor = (lane - 12, "end") if event.side in CLIENT_SIDES else (lane + 12, "start")
@@ -408,6 +454,38 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
     return "".join(out)
 
 
+def _clear_of(arrows: list[_Arrow], ys: list[float], x: float, top: float, bottom: float, width: float) -> float | None:
+    """The centre nearest *x* for a label *width* wide between the client and server lanes, from *top*
+    to *bottom*, that no arrow's line runs through (a proxy's label: arrows pass its lane while its
+    events happen); None when there is none."""
+    taken = []
+    for arrow in arrows:
+        y1, y2 = ys[arrow.start], ys[arrow.end]
+        if arrow.source == "proxy" or max(y1, y2) < top or min(y1, y2) > bottom:
+            continue
+        xs: list[float]
+        if y1 == y2:
+            xs = [arrow.x1, arrow.x2]
+        else:  # where the line is at the band's top and bottom (or at its own ends, inside the band)
+            ts = [min(max((y - y1) / (y2 - y1), 0.0), 1.0) for y in (top, bottom)]
+            xs = [arrow.x1 + (arrow.x2 - arrow.x1) * t for t in ts]
+        taken.append((min(xs) - 6, max(xs) + 6))
+    low, high = _X_CLIENT + 10 + width / 2, _X_SERVER - 10 - width / 2
+    candidates = [x] + [edge for a, b in taken for edge in (a - width / 2, b + width / 2)]
+    free = [
+        c for c in candidates if low <= c <= high and all(b <= c - width / 2 or a >= c + width / 2 for a, b in taken)
+    ]
+    return min(free, key=lambda c: abs(c - x)) if free else None
+
+
+def _title(number: int, events: Iterable[Event]) -> str:
+    """A connection's heading: "#2 /echo" (its number, and the path of its client's connect)."""
+    connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
+    return _no_proxy_port(
+        f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
+    )
+
+
 def _v_room(arrow: _Arrow, ys: list[float]) -> float:
     """The least y of a V arrow's end row such that its label fits between its line and the arriving
     one's (whose rows are placed already); sets ``arrow.gap``, how far from the start it sits."""
@@ -428,11 +506,21 @@ def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
     toward = 1 if arrow.x2 > arrow.x1 else -1
     start = arrow.x1 + toward * (8 if arrow.source == "proxy" else 5)
     head = "-close" if " wsb-close" in arrow.cls else "-notice" if " wsb-notice" in arrow.cls else ""
-    out = [
-        f'<g class="wsb-tl-arrow-g" data-from="{arrow.source}" data-cause="{_t(arrow.cause)}">'
-        f'<line x1="{start}" y1="{y1:.0f}" x2="{arrow.x2 - toward * 6}" y2="{y2:.0f}" '
-        f'class="wsb-tl-arrow{arrow.cls}" marker-end="url(#wsb-ah{head})"/>'
-    ]
+    if " wsb-nowhere" in arrow.cls:  # a stub that stops short of the other lane, ending in a cross
+        end = arrow.x2
+        out = [
+            f'<g class="wsb-tl-arrow-g" data-from="{arrow.source}" data-cause="{_t(arrow.cause)}" data-to="nowhere">'
+            f"<title>{_t(arrow.tip)}</title>"
+            f'<line x1="{start}" y1="{y1:.0f}" x2="{end}" y2="{y2:.0f}" class="wsb-tl-arrow{arrow.cls}"/>'
+            f'<path d="M{end - 6},{y2 - 6:.0f} L{end + 6},{y2 + 6:.0f} '
+            f'M{end - 6},{y2 + 6:.0f} L{end + 6},{y2 - 6:.0f}" class="wsb-tl-cross{arrow.cls}"/>'
+        ]
+    else:
+        out = [
+            f'<g class="wsb-tl-arrow-g" data-from="{arrow.source}" data-cause="{_t(arrow.cause)}">'
+            f'<line x1="{start}" y1="{y1:.0f}" x2="{arrow.x2 - toward * 6}" y2="{y2:.0f}" '
+            f'class="wsb-tl-arrow{arrow.cls}" marker-end="url(#wsb-ah{head})"/>'
+        ]
     if arrow.label:
         span = abs(arrow.x2 - arrow.x1) or 1
         # next to its start (for a V, along the line until it clears the arriving one), above the
@@ -447,9 +535,13 @@ def _arrow_svg(arrow: _Arrow, y1: float, y2: float) -> str:
 
 # Presentation: 12 px and up, dark text on white (contrast 7:1 or more; the colours at least 4.5:1),
 # JupyterLab's theme colours where it sets them. The SVG also carries font size and family as
-# attributes, so a renderer that drops <style> (a static notebook viewer) still draws it legibly.
+# attributes. The pictures sit in a hidden block (``hidden="hidden"``, as JupyterLab's sanitizer drops
+# an empty one, and ``display:none``) that only this style shows: a renderer that
+# drops <style> drops <svg> too (JupyterLab's sanitizer, for an untrusted notebook) and would run
+# the labels' text together, so there the one-line fallback shows instead.
 _TIMELINE_STYLE = """<style>
 .wsb-timeline{font-family:var(--jp-code-font-family,monospace);overflow-x:auto}
+.wsb-timeline .wsb-tl-pictures{display:block!important}.wsb-timeline .wsb-tl-fallback{display:none}
 .wsb-timeline svg{display:block;margin-bottom:8px}
 .wsb-timeline svg text{font-family:var(--jp-code-font-family,monospace);font-size:12px;
   fill:var(--jp-content-font-color0,#1f2328)}
@@ -469,6 +561,9 @@ _TIMELINE_STYLE = """<style>
 .wsb-timeline .wsb-tl-arrow.wsb-close{stroke:#cf222e}
 .wsb-timeline .wsb-tl-arrow.wsb-notice{stroke:#8250df;stroke-dasharray:2 3}
 .wsb-timeline .wsb-dashed{stroke-dasharray:6 4}
+.wsb-timeline .wsb-tl-arrow.wsb-nowhere{stroke-dasharray:3 3}
+.wsb-timeline .wsb-tl-cross{stroke:var(--jp-content-font-color1,#424a53);stroke-width:2.5;fill:none}
+.wsb-timeline .wsb-tl-cross.wsb-close{stroke:#cf222e}
 .wsb-timeline text.wsb-tl-al{fill:var(--jp-content-font-color0,#1f2328);paint-order:stroke;
   stroke:var(--jp-layout-color0,#fff);stroke-width:4px;stroke-linejoin:round}
 .wsb-timeline text.wsb-close{fill:#cf222e}
@@ -479,6 +574,10 @@ _TIMELINE_STYLE = """<style>
   stroke-linejoin:round}
 .wsb-timeline text.wsb-tl-after{fill:#8250df;font-style:italic;font-weight:600}
 .wsb-timeline text.wsb-tl-gap{fill:var(--jp-content-font-color1,#424a53);font-style:italic}
+.wsbench-timeline.jupyter-widgets-disconnected::before{content:none;display:none}
+.wsbench-timeline.jupyter-widgets-disconnected .wsb-timeline::before{
+  content:"disconnected from the kernel: the picture no longer follows; run its cell again";
+  display:block;font:italic 12px var(--jp-ui-font-family,sans-serif);color:#cf222e;padding:2px 4px}
 </style>"""
 
 
@@ -558,6 +657,18 @@ class Windows:
 
     def html(self, *, unmasked: bool = False) -> str:
         """The picture of every connection taken in so far."""
-        blocks = [_connection_svg(n, window, unmasked) for n, window in enumerate(self._windows.values(), 1)]
+        windows = list(self._windows.values())
+        blocks = [_connection_svg(n, window, unmasked) for n, window in enumerate(windows, 1)]
         body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
-        return f'<div class="wsb-timeline">{_TIMELINE_STYLE}{body}</div>'
+        # Where HTML is sanitized (an untrusted notebook in JupyterLab), <style> and <svg> are dropped
+        # and their text would run together: there the pictures stay hidden and one line shows instead.
+        titles = ", ".join(_title(n, window.head) for n, window in enumerate(windows, 1)).strip()
+        fallback = (
+            f"Timeline of {len(windows)} connection{'' if len(windows) == 1 else 's'}"
+            + (f" ({_t(titles)})" if titles else "")
+            + ": the picture shows in a trusted notebook, or when the cell runs"
+        )
+        return (
+            f'<div class="wsb-timeline">{_TIMELINE_STYLE}<div class="wsb-tl-fallback">{fallback}</div>'
+            f'<div class="wsb-tl-pictures" hidden="hidden" style="display:none">{body}</div></div>'
+        )

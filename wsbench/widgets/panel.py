@@ -22,6 +22,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from ..client import Connection
 from ..codes import REGISTERED, check_close, describe
 from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
+from ..kinds import DISRUPTIONS
 from ..secrets import mask_url
 from ..transcript import Event
 from ..transcript.spool import LazyEvents
@@ -36,6 +37,9 @@ __all__ = ["CUSTOM", "Panel"]
 
 #: The value of the code picker's "custom code" entry: the custom code field then gives the code.
 CUSTOM = 0
+#: Close codes that say the connection dropped (no close frame, or the server's internal error):
+#: the badge then adds the cause the transcript knows.
+_DROPS = frozenset({1006, 1011})
 #: A panel opened on a long conversation reads at most this many times its ring of the newest events.
 _LOOK_BACK = 20
 
@@ -91,16 +95,19 @@ def _no_constant(name: str) -> Any:
 class Panel(widgets.VBox):
     """A live view of one :class:`~wsbench.Connection`, with controls that drive it.
 
-    * ``badge``: "connecting", "open", "closing" or "closed 4001 (private use) bye".
+    * ``badge``: "connecting", "open", "closing" or "closed 4001 (private use) bye"; a dropped
+      connection says why when its transcript knows ("closed 1006 (abnormal closure [internal]):
+      endpoint raised KeyError: 'text'").
     * ``log_view``: the last *ring* client-side events (messages, open, close, ping), newest at the
       bottom; ``filter`` narrows it. The full record stays in ``conn.transcript``.
     * ``mode`` / ``message`` / ``send_button``: send text, JSON or bytes written as hex;
       Ctrl+Enter (Cmd+Enter on a Mac) in ``message`` sends as the button does; input that does
       not parse shows in ``send_error`` and nothing is sent.
     * ``code`` (every registered code, plus :data:`CUSTOM`) / ``custom_code`` / ``reason`` /
-      ``close_button``: close with a code; ``custom_code`` is enabled only while the picker is on
-      "custom code …" (setting it from code selects that entry). Codes that may not be sent and
-      reasons over 123 bytes are refused with the rule in ``close_error``, and nothing is sent.
+      ``close_button``: close with a code; ``custom_code`` is dimmed unless the picker is on
+      "custom code …", and typing into it (or setting it from code) selects that entry. Codes
+      that may not be sent and reasons over 123 bytes are refused with the rule in ``close_error``,
+      and nothing is sent.
     * ``ping_button`` / ``reconnect_button``: their outcome shows in ``result``.
     * ``refresh_error``: why the timer's last refresh failed, if it did (``tick_error`` holds
       the exception and its traceback).
@@ -147,7 +154,9 @@ class Panel(widgets.VBox):
             value=1000,
             layout=widgets.Layout(width="330px"),
         )
-        self.custom_code = widgets.IntText(value=4000, disabled=True, layout=widgets.Layout(width="90px"))
+        # never disabled: a browser lets no one type into a disabled box; dimmed until chosen, and a
+        # keystroke in it (synced at once) chooses "custom code" (issue 20)
+        self.custom_code = widgets.IntText(value=4000, continuous_update=True, layout=widgets.Layout(width="90px"))
         self.reason = widgets.Text(placeholder="reason (at most 123 bytes)", layout=widgets.Layout(width="220px"))
         self.reason_size = widgets.HTML(reason_size_html(""), layout=widgets.Layout(min_width="100px"))
         self.close_button = widgets.Button(description="close", button_style="danger")
@@ -177,6 +186,7 @@ class Panel(widgets.VBox):
             "result",
         ):
             getattr(self, name).add_class("wsbench-" + name.replace("_", "-"))
+        self.custom_code.add_class("wsb-inactive")
         super().__init__(
             children=[
                 widgets.HTML(panel_style(), layout=widgets.Layout(display="none")),
@@ -206,6 +216,7 @@ class Panel(widgets.VBox):
         self._index = 0
         self._sent = self._received = 0
         self._t0: float | None = None
+        self._cause: str | None = None  # why the live connection dropped, when its transcript says
         self._due = 0.0
         self.tick_error: BaseException | None = None  #: the last exception the refresh timer met here
         self.send_button.on_click(self._on_send)
@@ -230,9 +241,11 @@ class Panel(widgets.VBox):
     def status(self) -> str:
         """The badge's words: "open", "closed 4001 (private use) bye", ..."""
         conn = self.conn
-        if conn.state == "closed":
-            return f"closed {describe(conn.close_code, conn.close_reason or '')}"
-        return conn.state
+        if conn.state != "closed":
+            return conn.state
+        closed = f"closed {describe(conn.close_code, conn.close_reason or '')}"
+        cause = self._cause if conn.close_code in _DROPS else None
+        return f"{closed}: {cause}" if cause else closed
 
     def __repr__(self) -> str:
         return f"<Panel {self._url()} {self.status}>"
@@ -303,6 +316,7 @@ class Panel(widgets.VBox):
         shown = []
         for event in new:
             if event.side != "client":
+                self._note_cause(event)
                 continue
             if event.kind == "send":
                 self._sent += 1
@@ -315,6 +329,14 @@ class Panel(widgets.VBox):
         self._lines_total += len(shown)
         return shown
 
+    def _note_cause(self, event: Event) -> None:
+        """Keep what the other side or a proxy recorded that drops a connection: the endpoint's
+        exception ("endpoint raised KeyError: 'text'"), a proxy's cut."""
+        if (event.side, event.kind) == ("server", "exception") or (event.side == "proxy" and event.kind in DISRUPTIONS):
+            shown = event if self.unmasked else event.masked()
+            words = shown.detail or ""
+            self._cause = words if event.side == "server" else f"the proxy's {event.kind}: {words}".rstrip(": ")
+
     def _take_in_long(self, events: LazyEvents[Event]) -> list[Event]:
         """As :meth:`_take_in` for a whole long transcript, in time that does not grow with it:
         the counts come from the spool's index, and only the newest events are read, backwards,
@@ -323,6 +345,11 @@ class Panel(widgets.VBox):
         self._sent += counts["client", "send"]
         self._received += counts["client", "receive"]
         self._lines_total += sum(counts["client", kind] for kind in LOG_KINDS)
+        for event in itertools.islice(reversed(events), self.ring * _LOOK_BACK):  # the newest cause, if near the end
+            if event.side != "client":
+                self._note_cause(event)
+                if self._cause is not None:
+                    break
         if events and self._t0 is None:
             self._t0 = events[0].time
         newest = itertools.islice(reversed(events), self.ring * _LOOK_BACK)
@@ -395,7 +422,11 @@ class Panel(widgets.VBox):
         self.code.value = CUSTOM
 
     def _on_code(self, change: dict[str, Any]) -> None:
-        self.custom_code.disabled = change["new"] != CUSTOM  # one code on screen: the one that is sent
+        """Dim the custom code box unless it is the code that is sent (one code on screen reads as sent)."""
+        if change["new"] == CUSTOM:
+            self.custom_code.remove_class("wsb-inactive")
+        else:
+            self.custom_code.add_class("wsb-inactive")
 
     def selected_code(self) -> int:
         """The code the close button would send: the picker's, or the custom field's."""
@@ -457,6 +488,7 @@ class Panel(widgets.VBox):
             self.conn = new
             self._connections.append(new)
             self._index = 0  # of the new transcript; the counts and the times (t0) run on
+            self._cause = None
             self._lines.append(_MARK)
             self._lines_total += 1
             self.send_error.value = self.close_error.value = ""

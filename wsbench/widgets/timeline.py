@@ -44,7 +44,9 @@ class Timeline(widgets.HTML):
     where the client is a browser page's WebSocket (:meth:`~wsbench.Bench.browser_connect`); the server
     lane every ASGI message the endpoint saw or sent, with ``client_state`` and
     ``application_state`` after it (changes in bold); arrows join each message to its other
-    end, close frames in red with their code. Where a :class:`~wsbench.proxy.FaultProxy` took part,
+    end, close frames in red with their code; what the endpoint sent that is known never to have
+    arrived (a close after the client had left, a failed send) stops short in a cross. Where a
+    :class:`~wsbench.proxy.FaultProxy` took part,
     a proxy lane in the middle shows its events (faults set, cuts, each side's FIN or reset), and
     each side's first sign of trouble says how many ms after the proxy's disruption it came.
     *source* is a :class:`~wsbench.Transcript`, or
