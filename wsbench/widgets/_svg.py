@@ -662,7 +662,10 @@ class Windows:
         body = "".join(blocks) or '<div class="wsb-tl-empty">no events yet</div>'
         # Where HTML is sanitized (an untrusted notebook in JupyterLab), <style> and <svg> are dropped
         # and their text would run together: there the pictures stay hidden and one line shows instead.
-        titles = ", ".join(_title(n, window.head) for n, window in enumerate(windows, 1)).strip()
+        titles = ", ".join(
+            _title(n, window.head if unmasked else [e.masked() for e in window.head])  # secrets masked here too
+            for n, window in enumerate(windows, 1)
+        ).strip()
         fallback = (
             f"Timeline of {len(windows)} connection{'' if len(windows) == 1 else 's'}"
             + (f" ({_t(titles)})" if titles else "")
