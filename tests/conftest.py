@@ -225,6 +225,21 @@ SLOW = {
     "tests/hostile/test_hostile_flow.py::test_unread_flood_keeps_memory_bounded_and_loses_nothing",
     "tests/test_server.py::test_importing_wsbench_changes_no_logging",
     "tests/test_errors.py::test_package_names_load_on_first_use",
+    "tests/test_stuck_answer.py",
+    "tests/test_blocked.py",
+    "tests/test_layers.py::test_import_wsbench_loads_nothing_else",
+    "tests/test_many_clients.py::test_a_written_test_opens_all_clients_in_order_and_names_a_difference",
+    "tests/test_cli.py::test_serve_keeps_no_history_of_messages_or_ended_connections",
+    "tests/test_cli.py::test_quiet_serve_keeps_nothing_of_a_connection",
+    "tests/test_cli.py::test_an_endpoint_that_blocks_the_loop_is_named_in_the_log",
+    "tests/test_cli.py::test_a_peer_cannot_write_into_the_terminal",
+    "tests/test_cli.py::test_an_app_module_that_exits_at_import_is_one_line_and_status_2",
+    "tests/test_static_pictures.py::test_nbconvert_html_of_the_tour_shows_the_pictures_offline",
+    "tests/test_static_pictures.py::test_a_disconnected_panel_shows_one_note_not_an_icon_per_control",
+    "tests/test_static_pictures.py::test_where_styles_are_stripped_the_timeline_shows_one_line_not_its_labels_run_together",
+    "tests/test_server.py::test_a_timeout_while_an_endpoint_blocked_the_loop_names_that_endpoint",
+    "tests/proxy/test_link.py::test_slow_reader_blocks_the_servers_send_then_all_arrive_in_order",
+    "tests/test_exercises.py::test_an_endpoint_that_never_answers_ends_in_a_hint",
 }
 
 

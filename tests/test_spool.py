@@ -447,10 +447,11 @@ def test_a_file_planted_under_the_spools_name_is_never_read():
 _SPOOLER = textwrap.dedent(
     """
     import sys, time
-    from wsbench.transcript import Transcript, record
+    from wsbench.transcript import Transcript, record, spool
     t = Transcript(in_memory=10)
     for i in range(100):
         record(t, side="client", kind="send", conn=1, data=f"token=SECRET{i}")
+    spool._sweeps[spool.spool_parent()].join(60)  # its own start-up sweep is over before the test goes on
     print(t._log.directory, flush=True)
     time.sleep(float(sys.argv[1]))
     """
