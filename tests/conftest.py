@@ -23,10 +23,12 @@ import asyncio
 import itertools
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -253,3 +255,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(key in SLOW for key in _slow_key(item)):
             item.add_marker(pytest.mark.slow)
+
+
+def ruff_isolated(file: Path) -> subprocess.CompletedProcess[str]:
+    """ruff check of a generated *file* with the project's rules, independent of any configuration
+    around it (test_codegen and test_locustgen check what they write)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    return subprocess.run(
+        [str(ruff), "check", "--isolated", "--select", "E,F,W,I,B,UP,RUF", "--line-length", "120", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

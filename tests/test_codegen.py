@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import ruff_isolated
 from fastapi import WebSocket
 
 import wsbench
@@ -79,17 +80,6 @@ def _run_pytest(file: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _ruff(file: Path) -> subprocess.CompletedProcess[str]:
-    """ruff check with the project's rules, independent of any configuration around the file."""
-    ruff = Path(sys.executable).with_name("ruff")
-    return subprocess.run(
-        [str(ruff), "check", "--isolated", "--select", "E,F,W,I,B,UP,RUF", "--line-length", "120", str(file)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def _record(bench: wsbench.Bench) -> Transcript:
     """Two connections: JSON on /api (the server closes with 4000), bytes and text on /bin (the client closes)."""
     conn = bench.connect("/api?room=blue")
@@ -123,7 +113,7 @@ def test_generated_test_passes_against_the_app_and_fails_when_it_changes(make_be
     assert 'conn.close(4001, "bye")' in source
     assert "wsbench.asserts.expect_close(conn)" in source
     assert "assert conn.close_code == 4000" in source
-    assert _ruff(file).returncode == 0, _ruff(file).stdout
+    assert ruff_isolated(file).returncode == 0, ruff_isolated(file).stdout
 
     passed = _run_pytest(file)
     assert passed.returncode == 0, passed.stdout + passed.stderr
@@ -149,7 +139,7 @@ def test_generated_test_against_a_url(bench, tmp_path: Path):
     assert 'with wsbench.connect(URL + "/send?n=2&code=4000&reason=done", timeout=5.0) as conn:' in source
     assert "def test_two_messages():" in source
     assert 'assert conn.close_reason == "done"' in source
-    assert _ruff(file).returncode == 0, _ruff(file).stdout
+    assert ruff_isolated(file).returncode == 0, ruff_isolated(file).stdout
     result = _run_pytest(file)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -187,7 +177,7 @@ def test_output_is_deterministic_and_readable(bench, tmp_path: Path):
     assert "assert conn.close_code == 1000" in source
     assert not re.search(r"\b_\w|\._", source.replace("__", "")), "a private name"
     assert "wsbench.asserts" not in source  # no helper needed: no ignore, the client closed
-    assert _ruff(first).returncode == 0
+    assert ruff_isolated(first).returncode == 0
 
 
 def test_long_values_are_wrapped_to_fit(tmp_path: Path):
@@ -205,7 +195,7 @@ def test_long_values_are_wrapped_to_fit(tmp_path: Path):
     assert "        assert conn.receive_json() == {" in lines
     assert '            "items": [' in lines
     assert all(len(line) <= 120 or line.endswith("# noqa: E501") for line in lines)
-    assert _ruff(file).returncode == 0, _ruff(file).stdout
+    assert ruff_isolated(file).returncode == 0, ruff_isolated(file).stdout
     compile(file.read_text(), str(file), "exec")
 
 
@@ -218,7 +208,7 @@ def test_a_rejected_handshake_becomes_an_expected_rejection(bench, tmp_path: Pat
     assert "assert exc.status == 401" in source
     file = tmp_path / "test_reject.py"
     file.write_text(source)
-    assert _ruff(file).returncode == 0
+    assert ruff_isolated(file).returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ruff_isolated
 
 import wsbench
 from wsbench.locustgen import locust_source
 from wsbench.transcript import Event, Transcript
-
-
-def _ruff(file: Path) -> subprocess.CompletedProcess[str]:
-    """ruff check with the project's rules, independent of any configuration around the file."""
-    ruff = Path(sys.executable).with_name("ruff")
-    return subprocess.run(
-        [str(ruff), "check", "--isolated", "--select", "E,F,W,I,B,UP,RUF", "--line-length", "120", str(file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def conversation(*messages: tuple[str, str | bytes], conn: int = 7, url: str = "ws://127.0.0.1:9/echo") -> Transcript:
@@ -62,7 +49,7 @@ def test_three_steps_become_one_user_with_named_steps_and_recorded_think_times(t
     ]
     assert data["end"] == ["close", 4001, "bye"]
     assert "class Connection1(RecordedUser):" in source
-    assert _ruff(path).returncode == 0, _ruff(path).stdout
+    assert ruff_isolated(path).returncode == 0, ruff_isolated(path).stdout
 
 
 def test_the_file_is_deterministic_and_imports_no_wsbench(tmp_path):
@@ -85,7 +72,7 @@ def test_hostile_data_reaches_the_file_only_as_literals(tmp_path):
     data = recorded(path.read_text())
     assert data["steps"][0][2] == nasty
     assert data["steps"][0][3] == [[0, b"\x00\xff" + nasty.encode(), True]]
-    assert _ruff(path).returncode == 0, _ruff(path).stdout
+    assert ruff_isolated(path).returncode == 0, ruff_isolated(path).stdout
     tree = ast.parse(path.read_text())
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"]
     assert calls == []
@@ -106,7 +93,7 @@ def test_match_by_json_path_awaits_each_reply_where_it_was_recorded(tmp_path):
     assert [s[3] for s in steps] == [[], [[1, '{"id": 2, "ok": true}', True], [0, '{"id": 1, "ok": true}', True]]]
     assert [s[4] for s in steps] == [True, True]
     assert "from jsonpath_ng.ext import parse" in source and 'MATCH = "$.id"' in source
-    assert _ruff(path).returncode == 0, _ruff(path).stdout
+    assert ruff_isolated(path).returncode == 0, ruff_isolated(path).stdout
 
 
 def key_of(message):
