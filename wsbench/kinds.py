@@ -119,7 +119,12 @@ _ALL = (
         ("code", "detail"),
     ),
     # -- server: the ASGI messages in and out of the endpoint, and how it ended -------------
-    Kind("server", "websocket.connect", "the client asks to open", _ASGI),
+    Kind(
+        "server",
+        "websocket.connect",
+        "the client asks to open: detail is the path and query it asked for, below root_path",
+        _ASGI,
+    ),
     Kind(
         "server",
         "websocket.accept",

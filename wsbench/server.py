@@ -154,10 +154,22 @@ class Blocker(NamedTuple):
     task: asyncio.Task | None
 
 
-def _route(scope: dict[str, Any]) -> str:
-    """The request's path below the app's root_path."""
-    path, root = scope.get("path", ""), scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+def route_path(scope: dict[str, Any]) -> str:
+    """The request's path below the app's root_path (uvicorn prefixes it; the app's routes do
+    not), as Starlette's routing reads it: ``/api/echo`` under ``/api`` is ``/echo``, ``/apiary`` stays."""
+    path, root = str(scope.get("path") or ""), str(scope.get("root_path") or "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
+
+
+def request_path(scope: dict[str, Any]) -> str:
+    """The path and query a WebSocket connection asked for, below the app's root_path: what the
+    server's "websocket.connect" records, and what ``wsbench serve`` logs (shown masked, as URLs are)."""
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    return (route_path(scope) or "/") + (f"?{query}" if query else "")
 
 
 class Recorder:
@@ -195,7 +207,7 @@ class Recorder:
                 self.lifespan = asyncio.current_task()
             await self.app(scope, receive, send)
             return
-        route = _route(scope)
+        route = route_path(scope)
         if route.startswith(CONTROL_PREFIX):  # a page's control socket: answered here, never recorded
             await control(self._links.get(route[len(CONTROL_PREFIX) :]), receive, send)
             return
@@ -213,6 +225,7 @@ class Recorder:
             for variable, value in context.items():
                 variable.set(value)
         mirror = StateMirror()
+        asked = request_path(scope)
         task = asyncio.current_task()
         if task is not None:
             self._handlers[task] = name
@@ -255,7 +268,9 @@ class Recorder:
         async def recorded_receive() -> dict:
             message = await receive()
             mirror.received(message["type"])
-            event = note(message)
+            # the connect says which path the client asked for: where no client side is recorded
+            # (an outside client, one through a FaultProxy) it is the only place that says so
+            event = note(message, detail=asked) if message["type"] == "websocket.connect" else note(message)
             sender = asyncio.current_task()
             if sender is not None:
                 self._received[sender] = event.seq

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from .._text import printable
 from ..codes import describe
-from ..kinds import APP_SENDS, DISRUPTIONS, NOTICES, SIDES
+from ..kinds import APP_SENDS, CLIENT_SIDES, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
 from .causal import causal_order, conversation_order, noticed
 from .rows import MAX_DEPTH, by_from_detail, event_fields, open_regular, read_rows
@@ -75,8 +75,10 @@ __all__ = [
     "conversation_order",
     "labels",
     "noticed",
+    "paths_said",
     "record",
     "relay",
+    "said_once",
 ]
 
 Payload = str | bytes | None
@@ -190,6 +192,8 @@ def _masked_detail(event: Event, detail: str) -> str:
         return detail
     if event.side in ("client", "browser") and event.kind == "open":
         return mask_subprotocol(detail)
+    if event.kind == "websocket.connect":  # the path and query the client asked for: masked as a URL is
+        return mask_text(mask_url(detail))
     if "subprotocol " in detail:
         detail = _SUBPROTOCOL.sub(lambda m: f"subprotocol {_shown_repr(m.group(1))}", detail)
     return mask_text(detail)
@@ -659,14 +663,32 @@ class Transcript:
         )
 
 
+def paths_said(events: Iterable[Event]) -> set[int]:
+    """The connections of *events* whose client side's "connect" is among them: its line says
+    the path, so the server's "websocket.connect" line need not (:func:`said_once`)."""
+    return {event.conn for event in events if event.kind == "connect" and event.side in CLIENT_SIDES}
+
+
+def said_once(event: Event, said: set[int]) -> Event:
+    """*event* as a view of several events shows it: a server's "websocket.connect" without its
+    path when its client's "connect" line says it (*said*: :func:`paths_said`); with it otherwise
+    (an outside client, one through a FaultProxy), so every connection is labelled by its path."""
+    if event.kind == "websocket.connect" and event.conn in said and event.detail is not None:
+        return event._replace(detail=None)
+    return event
+
+
 def _full_text(events: list[Event], unmasked: bool) -> str:
     """Every event, one line each: one connection in causal order; several as one conversation
     (:func:`conversation_order`), each line led by its connection's label (:func:`labels`)."""
     groups = by_connection(events)
+    said = paths_said(events)
     if len(groups) == 1:
-        return "\n".join(event.text(unmasked=unmasked) for event in causal_order(groups[0]))
+        return "\n".join(said_once(event, said).text(unmasked=unmasked) for event in causal_order(groups[0]))
     shown = labels(events)
-    return "\n".join(f"{shown[event.conn]} {event.text(unmasked=unmasked)}" for event in conversation_order(events))
+    return "\n".join(
+        f"{shown[event.conn]} {said_once(event, said).text(unmasked=unmasked)}" for event in conversation_order(events)
+    )
 
 
 def labels(events: Iterable[Event], numbers: dict[int, int] | None = None) -> dict[int, str]:
@@ -722,13 +744,14 @@ def _window_lines(
 ) -> list[str]:
     """The lines of a window of events in causal order: of one connection, *before* counting its
     events before the window (:func:`causal_order`); of several, as one conversation."""
+    said = paths_said(events)
     if len(numbers) == 1:
-        return [event.text(unmasked=unmasked) for event in causal_order(events, before)]
+        return [said_once(event, said).text(unmasked=unmasked) for event in causal_order(events, before)]
     shown = labels(events)
     width = max((len(label) for label in shown.values()), default=0)
     return [
         f"{shown[event.conn].strip() if event.name else f'#{numbers[event.conn]}':<{width}} "
-        f"{event.text(unmasked=unmasked)}"
+        f"{said_once(event, said).text(unmasked=unmasked)}"
         for event in conversation_order(events)
     ]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..kinds import CLIENT_SIDES, CLOSING
-from ..transcript import Event, conversation_order, labels
+from ..transcript import Event, conversation_order, labels, paths_said, said_once
 from ..transcript.causal import paired
 from ._render import _t
 
@@ -81,6 +81,7 @@ def lanes_html(events: Iterable[Event], *, limit: int = 400, max_lanes: int = MA
     else:
         rows, hidden = list(conversation_order(events)), 0
     shown = [e for e in rows if e is not None]
+    said = paths_said(events)
     lane_of, heads = _lanes(conns, names, max_lanes)
     colour = {conn: _PALETTE[n % len(_PALETTE)] for n, conn in enumerate(conns)}
     by_name = {names[conn]: conn for conn in conns}
@@ -113,7 +114,7 @@ def lanes_html(events: Iterable[Event], *, limit: int = 400, max_lanes: int = MA
     delays = _delays(shown)
     for cause, effect in _arrows(shown):
         sender = by_name.get(cause.handler or "", cause.conn) if cause.side == "server" else cause.conn
-        tip = f"{names[cause.conn]}: {_line(cause, unmasked)}"
+        tip = f"{names[cause.conn]}: {_line(cause, unmasked, said)}"
         if id(effect) in delays:
             tip += f"\nreceived {delays[id(effect)] * 1000:.1f} ms after the client's send"
         dashed = " wsb-ln-close" if cause.kind in CLOSING else ""
@@ -134,7 +135,7 @@ def lanes_html(events: Iterable[Event], *, limit: int = 400, max_lanes: int = MA
             continue
         fill = _SERVER if event.side == "server" else colour[event.conn]
         out.append(f'<circle cx="{x_of(event)}" cy="{row_y}" r="3.5" fill="{fill}"/>')
-        line = f"{names[event.conn]:<{max(len(name) for name in names.values())}} {_line(event, unmasked)}"
+        line = f"{names[event.conn]:<{max(len(name) for name in names.values())}} {_line(event, unmasked, said)}"
         shown_line = line if len(line) <= _CHARS else line[: _CHARS - 1] + "…"
         out.append(
             f'<text x="{text_x}" y="{row_y + 4}" xml:space="preserve"><title>{_t(line)}</title>{_t(shown_line)}</text>'
@@ -204,7 +205,9 @@ def _delays(events: list[Event]) -> dict[int, float]:
     return found
 
 
-def _line(event: Event, unmasked: bool) -> str:
-    """The event as the text form says it, without the ASGI states (the tooltip of the row)."""
-    shown = event if event.client_state is None else event._replace(client_state=None)
+def _line(event: Event, unmasked: bool, said: set[int]) -> str:
+    """The event as the text form says it, without the ASGI states (the tooltip of the row); a
+    server's connect says the path where no client's connect line does (*said*: ``paths_said``)."""
+    shown = said_once(event, said)
+    shown = shown if shown.client_state is None else shown._replace(client_state=None)
     return shown.text(unmasked=unmasked)

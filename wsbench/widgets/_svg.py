@@ -10,9 +10,10 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .._text import printable
 from ..codes import describe
 from ..kinds import CLIENT_SIDES, CLOSING
-from ..transcript import Event, causal_order, noticed
+from ..transcript import Event, causal_order, noticed, paths_said, said_once
 from ..transcript.causal import paired
 from ._render import _LOOPBACK, _control, _one_line, _size, _t, body_kind, display_url
 
@@ -160,10 +161,11 @@ def _went_nowhere(rows: list[Event], i: int) -> str | None:
     return None
 
 
-def _tip(event: Event) -> str:
-    """A label's tooltip: the event's text line, and the request headers of a "connect" (a loopback
-    Host's port written <port>, as the picture leaves out what changes from run to run)."""
-    text = event.text(unmasked=True).strip()  # timeline_html masked the events already, if asked to
+def _tip(event: Event, said: set[int]) -> str:
+    """A label's tooltip: the event's text line (a server's connect with its path where no client's
+    connect says it: *said*), and the request headers of a "connect" (a loopback Host's port
+    written <port>, as the picture leaves out what changes from run to run)."""
+    text = said_once(event, said).text(unmasked=True).strip()  # timeline_html masked the events already, if asked to
     if event.kind == "connect" and event.headers:
         for name, value in event.headers:
             host, colon, port = value.rpartition(":")
@@ -367,6 +369,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
 
     client = "browser" if any(e.side == "browser" for e in events) else "client"  # the client lane's name
     title = _title(number, events)
+    said = paths_said(events)
     server_lane = "server (endpoint)" if observed else "server (not observed)"
     out = [
         f'<svg class="wsb-tl-svg" viewBox="0 0 {width} {height:.0f}" width="100%" '
@@ -410,7 +413,7 @@ def _connection_svg(number: int, window: _Window, unmasked: bool) -> str:
             last_states = (None, None)
             continue
         close_class = " wsb-close" if event.kind in CLOSING else ""
-        tip = _tip(event)
+        tip = _tip(event, said)
         notice = id(event) in after
         if event.side == "proxy":
             c = _X_PROXY
@@ -479,11 +482,16 @@ def _clear_of(arrows: list[_Arrow], ys: list[float], x: float, top: float, botto
 
 
 def _title(number: int, events: Iterable[Event]) -> str:
-    """A connection's heading: "#2 /echo" (its number, and the path of its client's connect)."""
+    """A connection's heading: "#2 /echo" (its number, and the path of its client's connect, or
+    where no client side was recorded, the path the server's connect says the client asked for)."""
+    events = list(events)
     connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
-    return _no_proxy_port(
-        f"#{number} " + (display_url(connect.data) if connect and isinstance(connect.data, str) else "")
-    )
+    if connect is not None and isinstance(connect.data, str):
+        path = display_url(connect.data)
+    else:
+        asked = next((e for e in events if e.side == "server" and e.kind == "websocket.connect"), None)
+        path = asked.detail if asked is not None and isinstance(asked.detail, str) else ""
+    return _no_proxy_port(f"#{number} {printable(path)}".rstrip())
 
 
 def _v_room(arrow: _Arrow, ys: list[float]) -> float:
