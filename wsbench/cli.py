@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._net import WS_IMPLEMENTATIONS
-from ._text import printable
+from ._text import preview, printable
 
 if TYPE_CHECKING:
     from .loop import Blockage
@@ -304,15 +304,6 @@ def _say(line: str, *, file: TextIO | None = None) -> None:
     print(printable(line), file=file or sys.stdout, flush=True)
 
 
-def _path(scope: dict[str, Any]) -> str:
-    """The path and query a WebSocket connection asked for, below the app's root path."""
-    query = bytes(scope.get("query_string") or b"").decode("latin-1")
-    path, root = str(scope.get("path") or "/"), str(scope.get("root_path") or "")
-    if root and path.startswith(root + "/"):  # uvicorn prefixes root_path; the app's routes do not
-        path = path[len(root) :]
-    return path + (f"?{query}" if query else "")
-
-
 class _Lines:
     """serve's log lines on their way from the bench's loop to the terminal: the loop adds them
     (:meth:`add`, never waiting on the terminal), the main thread prints them (:meth:`flush`).
@@ -386,9 +377,10 @@ class _ConnectionLog:
             await self.app(scope, receive, send)
             return
         from .secrets import mask_text, mask_url
+        from .server import request_path  # the one reading of root_path: as the bench's recorder reads it
 
         self._count += 1
-        path = mask_url(_path(scope))
+        path = mask_url(request_path(scope))
         conn = _Connection(self._count, path if len(path) <= _PATH else path[:_PATH] + "…")
 
         async def logged_receive() -> dict[str, Any]:
@@ -459,20 +451,13 @@ class _ConnectionLog:
 
 
 def _shown(data: object) -> str:
-    """A payload in a log line: its repr, cut past :data:`_SHOWN` characters, secrets in URLs masked."""
+    """A payload in a log line as every view shows it (:func:`~wsbench._text.preview`), cut past
+    :data:`_SHOWN` characters, secrets in URLs masked."""
     from .secrets import mask_text
 
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, (str, bytes)):
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
         return "(nothing)"
-    shown = repr(data[:_SHOWN])  # a bytes repr may be 4 characters a byte: cut the repr too
-    if len(data) > _SHOWN or len(shown) > _SHOWN + 3:
-        shown = shown[:_SHOWN] + "…"
-    shown = mask_text(shown)
-    if isinstance(data, bytes):
-        return f"bytes {shown} ({len(data)} bytes)"
-    return f"text {shown} ({len(data)} characters)" if shown.endswith("…") else f"text {shown}"
+    return mask_text(preview(data, _SHOWN))
 
 
 def _load_app(spec: str) -> Any:

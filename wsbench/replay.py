@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from ._text import preview
 from .client import Connection
 from .codes import describe
 from .conversation import (
@@ -165,14 +166,7 @@ class _Line(NamedTuple):
 
 
 def _payload(data: Payload) -> str:
-    if data is None:
-        return ""
-    shown = repr(data)
-    if len(shown) > _SHOWN:
-        shown = shown[: _SHOWN - 1] + "…"
-    if isinstance(data, bytes):
-        return f"bytes {shown} ({len(data)} bytes)"
-    return f"text {shown}"
+    return preview(data, _SHOWN)
 
 
 def _message_line(arrow: str, kind: str, data: Payload, compiled: list[tuple[str, Any]]) -> _Line:

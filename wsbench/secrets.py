@@ -20,9 +20,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
-from ._net import is_loopback
+from ._net import loopback_path
 
 __all__ = [
     "AUTH_MARKERS",
@@ -341,12 +341,5 @@ def mask_text(text: str) -> str:
 
 def display_url(url: str) -> str:
     """*url* as wsbench shows it: secrets masked (:func:`mask_url`), and for a loopback host
-    only the path and query, since its port changes from run to run."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except (ValueError, TypeError, AttributeError):
-        return mask_url(url)
-    if is_loopback(host):  # a Bench or FaultProxy: its port changes from run to run
-        return mask_url(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return mask_url(url)
+    only the path and query, since its port changes from run to run (:func:`~wsbench._net.loopback_path`)."""
+    return mask_url(loopback_path(url))

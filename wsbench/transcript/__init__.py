@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-from .._text import printable
+from .._text import preview, printable
 from ..codes import describe
 from ..kinds import APP_SENDS, CLIENT_SIDES, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
@@ -759,30 +759,22 @@ def _window_lines(
 # -- rendering -------------------------------------------------------------
 
 
-def _preview(data: Payload) -> str:
-    if data is None:
-        return ""
-    shown = repr(data[:_PREVIEW])
-    more = "…" if len(data) > _PREVIEW else ""
-    if isinstance(data, bytes):
-        return f"bytes {shown}{more} ({len(data)} bytes)"
-    return f"text {shown}{more}"
-
-
 def _close(event: Event) -> str:
     return describe(event.code, event.reason or "")
 
 
 _CLIENT = {
-    "send": lambda e: f"→ {_preview(e.data)}",
-    "receive": lambda e: f"← {_preview(e.data)}",
+    "send": lambda e: f"→ {preview(e.data, _PREVIEW)}",
+    "receive": lambda e: f"← {preview(e.data, _PREVIEW)}",
     "ping": lambda e: "→ ping",
     "pong": lambda e: "← pong",
     "close": lambda e: f"→ close {_close(e)}",
     "closed": lambda e: f"closed: {e.detail}",
     "connect": lambda e: f"connect {_path(e.data)}",
     "open": lambda e: "open" + (f" (subprotocol {e.detail!r})" if e.detail else ""),
-    "rejected": lambda e: f"rejected: HTTP {e.code} {_no_ports(_preview(e.data)) if e.data else '(empty body)'}",
+    "rejected": lambda e: (
+        f"rejected: HTTP {e.code} {_no_ports(preview(e.data, _PREVIEW)) if e.data else '(empty body)'}"
+    ),
     "error": lambda e: f"error: {e.detail}",
     "reconnect": lambda e: f"reconnect: {e.detail}",
 }
@@ -794,7 +786,7 @@ _PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\
 def _browser_message(e: Event) -> str:
     if e.data is None:  # the page could not report it (too long): detail says what it was
         return f"← {e.detail}"
-    return f"← {_preview(e.data)}" + (f" as {e.detail}" if isinstance(e.data, bytes) and e.detail else "")
+    return f"← {preview(e.data, _PREVIEW)}" + (f" as {e.detail}" if isinstance(e.data, bytes) and e.detail else "")
 
 
 #: A browser page's WebSocket (:meth:`wsbench.Bench.browser_connect`): as the client's where the two
@@ -852,7 +844,7 @@ def _render_body(event: Event) -> str:
         return f"! {event.detail}"
     parts = ["→" if event.kind in APP_SENDS else "←", event.kind]
     if event.data is not None:
-        parts.append(_preview(event.data))
+        parts.append(preview(event.data, _PREVIEW))
     if event.kind in ("websocket.close", "websocket.disconnect"):
         parts.append(_close(event))
     elif event.code is not None:

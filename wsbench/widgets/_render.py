@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import urlsplit
 
+from .._net import loopback_path
+from .._text import cut
 from ..codes import MAX_REASON_BYTES, REGISTERED, describe
 from ..kinds import CLOSING, LOG_KINDS
 from ..transcript import Event
@@ -24,7 +25,6 @@ __all__ = [
     "body_kind",
     "code_table_html",
     "code_table_rows",
-    "display_url",
     "hexdump",
     "log_line",
     "panel_style",
@@ -35,30 +35,14 @@ __all__ = [
 # LOG_KINDS (the client kinds the panel's log shows) is declared in wsbench.kinds, re-exported here.
 
 _TEXT_CHARS = 600  # characters of a text body shown in one log line
+_PREVIEW_CHARS = 60  # characters of a text body in the line's plain form (``panel.log_lines()``)
 _JSON_LINES = 30  # lines of pretty JSON shown in one log line
 _HEX_ROWS = 8  # rows of 16 bytes shown in one log line
-_LOOPBACK = ("127.", "localhost", "[::1]")
 
 
 def _t(text: str) -> str:
     """Escape text for HTML content (quotes stay readable)."""
     return escape(text, quote=False)
-
-
-def display_url(url: str) -> str:
-    """Path and query for loopback URLs (their ports change from run to run), else the whole URL.
-
-    Not a masking function: the views mask their events first (``Event.masked()``, which
-    uses :func:`wsbench.secrets.mask_url`), so ``unmasked=True`` can still show the real URL.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:  # not a URL urllib can split ("ws://[::1"): shown as written
-        return url
-    if parts.netloc.startswith(_LOOPBACK) or host.startswith("127.") or host in ("localhost", "::1"):
-        return parts.path + (f"?{parts.query}" if parts.query else "")
-    return url
 
 
 # -- message bodies ---------------------------------------------------------------
@@ -105,11 +89,6 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
-def _one_line(text: str, limit: int = 60) -> str:
-    flat = text.replace("\r", "").replace("\n", "⏎")
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
 def _size(size: int) -> str:
     return f"{size} B" if size < 10_000 else f"{size / 1024:.1f} KiB"
 
@@ -129,7 +108,7 @@ def _control(event: Event) -> tuple[str, str]:
     """(arrow, words) for a client event that is not a message."""
     kind = event.kind
     if kind == "connect":
-        return "·", f"connect {display_url(event.data) if isinstance(event.data, str) else ''}".rstrip()
+        return "·", f"connect {loopback_path(event.data) if isinstance(event.data, str) else ''}".rstrip()
     if kind == "open":
         return "·", "open" + (f" (subprotocol {event.detail!r})" if event.detail else "")
     if kind == "close":
@@ -171,7 +150,7 @@ def log_line(event: Event, t0: float, *, unmasked: bool = False) -> LogLine:
             body = hexdump(data)
         else:
             text = data or ""
-            preview = _one_line(text)
+            preview = cut(text, _PREVIEW_CHARS)
             body = pretty_json(text) if kind == "json" else _cut(text, _TEXT_CHARS)
         size = _size(event.size)
         plain = f"{arrow} {kind} {size} {preview}"

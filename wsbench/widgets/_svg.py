@@ -10,12 +10,13 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .._text import printable
+from .._net import is_loopback, loopback_path
+from .._text import cut, printable
 from ..codes import describe
 from ..kinds import CLIENT_SIDES, CLOSING
 from ..transcript import Event, causal_order, noticed, paths_said, said_once
 from ..transcript.causal import paired
-from ._render import _LOOPBACK, _control, _one_line, _size, _t, body_kind, display_url
+from ._render import _control, _size, _t, body_kind
 
 __all__ = ["Windows", "timeline_html"]
 
@@ -118,7 +119,7 @@ def _arrow_label(cause: Event) -> str:
     if cause.kind in CLOSING:
         return describe(cause.code, cause.reason or "")
     if cause.kind == "connect":
-        return f"GET {_no_proxy_port(display_url(cause.data)) if isinstance(cause.data, str) else ''} (upgrade)"
+        return f"GET {_no_proxy_port(loopback_path(cause.data)) if isinstance(cause.data, str) else ''} (upgrade)"
     if cause.kind in ("websocket.accept", "open"):
         return "101 Switching Protocols" + (f", {cause.detail}" if cause.detail else "")
     if cause.kind in ("websocket.http.response.start", "rejected"):
@@ -128,7 +129,7 @@ def _arrow_label(cause: Event) -> str:
     data = cause.data
     if isinstance(data, bytes):
         return f"bytes {data[:12].hex(' ')}" + (" …" if len(data) > 12 else "")
-    return _one_line(repr(data or ""), 80)
+    return cut(repr(data or ""), 80)
 
 
 def _close_frame_received(event: Event) -> bool:
@@ -169,7 +170,7 @@ def _tip(event: Event, said: set[int]) -> str:
     if event.kind == "connect" and event.headers:
         for name, value in event.headers:
             host, colon, port = value.rpartition(":")
-            if name.lower() == "host" and value.startswith(_LOOPBACK) and colon and port.isdigit():
+            if name.lower() == "host" and is_loopback(host) and colon and port.isdigit():
                 value = f"{host}:<port>"
             text += f"\n{name}: {value}"
     return text
@@ -487,7 +488,7 @@ def _title(number: int, events: Iterable[Event]) -> str:
     events = list(events)
     connect = next((e for e in events if e.side in CLIENT_SIDES and e.kind == "connect"), None)
     if connect is not None and isinstance(connect.data, str):
-        path = display_url(connect.data)
+        path = loopback_path(connect.data)
     else:
         asked = next((e for e in events if e.side == "server" and e.kind == "websocket.connect"), None)
         path = asked.detail if asked is not None and isinstance(asked.detail, str) else ""

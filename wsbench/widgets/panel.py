@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from .._net import loopback_path
 from ..client import Connection
 from ..codes import REGISTERED, check_close, describe
 from ..errors import InvalidCloseCode, ReasonTooLong, WsbenchError
 from ..kinds import DISRUPTIONS
-from ..secrets import mask_url
+from ..secrets import display_url
 from ..transcript import Event
 from ..transcript.spool import LazyEvents
 from . import _ticker
-from ._render import LOG_KINDS, LogLine, display_url, log_line, panel_style, reason_size_html
+from ._render import LOG_KINDS, LogLine, log_line, panel_style, reason_size_html
 from ._sendbox import SendBox
 
 if TYPE_CHECKING:
@@ -266,8 +267,7 @@ class Panel(widgets.VBox):
         return _with_html(super()._repr_mimebundle_(**kwargs), self.static_html())
 
     def _url(self) -> str:
-        url = display_url(self.conn.url)
-        return url if self.unmasked else mask_url(url)
+        return loopback_path(self.conn.url) if self.unmasked else display_url(self.conn.url)
 
     def log_lines(self) -> list[str]:
         """The log lines shown now (filter applied), as deterministic text without times."""
