@@ -28,8 +28,8 @@ LAYERS = {
     # the vocabulary: stdlib only
     "wsbench.errors": 0,
     "wsbench._gate": 0,
-    "wsbench._net": 0,
-    "wsbench._text": 0,  # the one escaping function of printed lines  # loopback and uvicorn's implementation names
+    "wsbench._net": 0,  # loopback (and loopback_path) and uvicorn's implementation names
+    "wsbench._text": 0,  # the one escaping of printed lines, and the one preview of a payload
     "wsbench.student": 0,  # student copies of the notebooks (make lab): stdlib only
     "wsbench.codes": 1,
     "wsbench.secrets": 1,

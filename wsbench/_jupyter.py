@@ -27,11 +27,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from .errors import InvalidPath
 
-__all__ = ["browser_url", "server_base_url"]
+__all__ = ["browser_url", "no_proxy_port", "server_base_url"]
+
+# jupyter-server-proxy's path holds the bench's port, which changes from run to run
+_PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\d{1,5}(?=/|$)")
+
+
+def no_proxy_port(text: str) -> str:
+    """*text* with a jupyter-server-proxy path's port written <port> (``/proxy/<port>/echo``), as
+    every view leaves out loopback ports: they change from run to run."""
+    return _PROXY_PORT.sub(r"/proxy/\1<port>", text)
+
 
 #: How many jpserver-*.json files are read at most (a runtime directory full of stale ones stays cheap).
 _MAX_SERVER_FILES = 200

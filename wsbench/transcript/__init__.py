@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from .._jupyter import no_proxy_port
 from .._text import preview, printable
 from ..codes import describe
 from ..kinds import APP_SENDS, CLIENT_SIDES, DISRUPTIONS, NOTICES, SIDES
@@ -780,9 +781,6 @@ _CLIENT = {
 }
 
 
-_PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\d{1,5}(?=/|$)")
-
-
 def _browser_message(e: Event) -> str:
     if e.data is None:  # the page could not report it (too long): detail says what it was
         return f"← {e.detail}"
@@ -795,7 +793,7 @@ _BROWSER = {
     "send": _CLIENT["send"],
     "open": _CLIENT["open"],
     "close": _CLIENT["close"],
-    "connect": lambda e: "connect " + _PROXY_PORT.sub(r"/proxy/\1<port>", _path(e.data)),
+    "connect": lambda e: "connect " + no_proxy_port(_path(e.data)),
     "message": _browser_message,
     "error": lambda e: "error" + (f": {e.detail}" if e.detail else ""),
     "refused": lambda e: f"refused: {e.detail}",

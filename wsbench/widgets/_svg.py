@@ -4,12 +4,12 @@ HTML out; :mod:`wsbench.widgets.timeline` wraps it in a widget."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .._jupyter import no_proxy_port
 from .._net import is_loopback, loopback_path
 from .._text import cut, printable
 from ..codes import describe
@@ -82,20 +82,11 @@ _CHAR = 0.61 * _FONT  # the width of one character (monospace)
 _ROW_MIN = 26
 
 
-# jupyter-server-proxy's path holds the bench's port, which changes from run to run
-_PROXY_PORT = re.compile(r"/proxy/((?:absolute/)?(?:127\.0\.0\.1:|localhost:)?)\d{1,5}(?=/|$)")
-
-
-def _no_proxy_port(text: str) -> str:
-    """*text* with a jupyter-server-proxy path's port written <port>, as loopback ports are left out."""
-    return _PROXY_PORT.sub(r"/proxy/\1<port>", text)
-
-
 def _client_label(event: Event) -> str:
     if event.kind in ("send", "receive", "message"):
         binary = f", {event.detail}" if event.kind == "message" and event.detail else ""  # ArrayBuffer, Blob
         return f"{event.kind} {body_kind(event.data)} ({_size(event.size)}{binary})"
-    words = _no_proxy_port(_control(event)[1])
+    words = no_proxy_port(_control(event)[1])
     if event.kind == "closed" and not _close_frame_received(event) and event.detail:
         words += f": {event.detail}"  # "no close frame received or sent": the reason nothing is drawn to it
     return words
@@ -119,7 +110,7 @@ def _arrow_label(cause: Event) -> str:
     if cause.kind in CLOSING:
         return describe(cause.code, cause.reason or "")
     if cause.kind == "connect":
-        return f"GET {_no_proxy_port(loopback_path(cause.data)) if isinstance(cause.data, str) else ''} (upgrade)"
+        return f"GET {no_proxy_port(loopback_path(cause.data)) if isinstance(cause.data, str) else ''} (upgrade)"
     if cause.kind in ("websocket.accept", "open"):
         return "101 Switching Protocols" + (f", {cause.detail}" if cause.detail else "")
     if cause.kind in ("websocket.http.response.start", "rejected"):
@@ -492,7 +483,7 @@ def _title(number: int, events: Iterable[Event]) -> str:
     else:
         asked = next((e for e in events if e.side == "server" and e.kind == "websocket.connect"), None)
         path = asked.detail if asked is not None and isinstance(asked.detail, str) else ""
-    return _no_proxy_port(f"#{number} {printable(path)}".rstrip())
+    return no_proxy_port(f"#{number} {printable(path)}".rstrip())
 
 
 def _v_room(arrow: _Arrow, ys: list[float]) -> float:
