@@ -122,3 +122,12 @@ def test_a_file_from_before_the_path_was_recorded_still_loads(tmp_path):
     assert loaded[0].detail is None
     assert re.search(r"← websocket\.connect\s+\[client_state=CONNECTING", loaded.text())
     assert _titles(timeline_html(loaded)) == ["#1"]
+
+
+def test_the_path_survives_a_file_masked(outside, tmp_path):
+    """transcript.save masks the query's secret in the recorded path too; the file loads with the path."""
+    path = outside.transcript.save(tmp_path / "outside.jsonl")
+    assert SECRET not in path.read_text(encoding="utf-8")
+    loaded = Transcript.load(path)
+    assert loaded.text(full=True) == outside.transcript.text(full=True)
+    assert "websocket.connect /echo?token=***&room=7" in loaded.text(full=True, unmasked=True)
