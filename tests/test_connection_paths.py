@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi import WebSocket
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as raw_connect
 
 import wsbench
@@ -131,3 +133,23 @@ def test_the_path_survives_a_file_masked(outside, tmp_path):
     loaded = Transcript.load(path)
     assert loaded.text(full=True) == outside.transcript.text(full=True)
     assert "websocket.connect /echo?token=***&room=7" in loaded.text(full=True, unmasked=True)
+
+
+def test_a_path_a_peer_chose_is_escaped_in_every_view(bench):
+    """uvicorn decodes %1b into ESC in the scope's path: the recorded path keeps it, every view escapes it."""
+
+    @bench.websocket("/room/{name}")
+    async def room(websocket: WebSocket, name: str) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    with raw_connect(bench.url_for("/room/a%1b%5b31mred%07"), open_timeout=5, close_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    bench.wait_idle(timeout=5)
+    connect = next(e for e in bench.transcript if e.kind == "websocket.connect")
+    assert connect.detail == "/room/a\x1b[31mred\x07"
+    views = [bench.transcript.text(full=True), timeline_html(bench.transcript), lanes_html(bench.transcript)]
+    for shown in views:
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "/room/a\\x1b[31mred\\x07" in shown

@@ -125,7 +125,9 @@ class Event(NamedTuple):
     reason: Any = None  #: close reason: a str, except that FastAPI's validation failure sends a list
     client_state: str | None = None  #: server side: ``websocket.client_state`` after the message
     application_state: str | None = None  #: server side: ``websocket.application_state`` after it
-    detail: str | None = None  #: anything else, deterministic (subprotocol, error text)
+    #: anything else, deterministic (subprotocol, error text; on a server's "websocket.connect", the
+    #: path and query the client asked for, below root_path: None in files written before it was recorded)
+    detail: str | None = None
     headers: tuple[tuple[str, str], ...] | None = None  #: HTTP headers as sent (on "connect": the request's)
     #: on the client's "closed": who sent the first close frame, "client" or "server"
     #: (:data:`wsbench.kinds.CLOSED_BY`); None when no close frame went either way (the connection dropped)
