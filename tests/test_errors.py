@@ -132,7 +132,7 @@ def test_package_names_load_on_first_use():
     """wsbench's names come from their modules on first use, so importing the package (as the
     pytest plugin does in every test run) loads no server or client library."""
     code = (
-        "import sys, wsbench, wsbench.testing\n"
+        "import sys, wsbench, wsbench.pytest_plugin, wsbench.testing\n"
         "heavy = [m for m in ('fastapi', 'starlette', 'uvicorn', 'websockets', 'ipywidgets') if m in sys.modules]\n"
         "assert heavy == [], heavy\n"
         "assert sorted(wsbench._HOME_OF) == sorted(wsbench.__all__)\n"

@@ -19,14 +19,14 @@ codes, and read what both sides did::
 
 For exploratory testing: ``conn.transcript.save(path)`` / ``Transcript.load(path).replay(target)``
 (a readable diff), ``transcript.to_pytest(path, app=...)``, :class:`FaultProxy` between a
-client and a server, the ``wsbench_client`` pytest fixture (:mod:`wsbench.testing`) and
+client and a server, the ``wsbench_client`` pytest fixture (:mod:`wsbench.pytest_plugin`) and
 ``wsbench serve`` (:mod:`wsbench.cli`).
 """
 
 from typing import TYPE_CHECKING
 
 # The names below are imported on first use (PEP 562), not with the package: the pytest
-# plugin (wsbench.testing) is loaded into every pytest run of an environment with wsbench,
+# plugin (wsbench.pytest_plugin) is loaded into every pytest run of an environment with wsbench,
 # and importing fastapi, uvicorn and websockets there would cost every run ~0.3 s.
 _HOMES = {
     ".client": ("Connection", "aconnect", "connect"),
