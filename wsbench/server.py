@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import itertools
 import logging
 import socket
@@ -25,7 +24,7 @@ import ssl
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -39,15 +38,18 @@ from ._gate import Gate
 from ._net import WS_IMPLEMENTATIONS
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
-from .client import Connection, aconnect, connect
+from .client import Connection
 from .client.bounds import check_name, check_timeout
 from .client.handshake import check_url
+from .client.options import ConnectOptions, takes_options
 from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
 from .states import CONNECTED, StateMirror
 from .transcript import Event, Transcript, record
 from .transcript.fanout import Fanout, fanout
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
+
     from .widgets import Timeline
     from .widgets.browser import BrowserClient
     from .widgets.lanes import Lanes
@@ -504,20 +506,30 @@ class Bench(LoopbackService):
 
         return register
 
-    def connect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
-        """Open a client :class:`~wsbench.Connection` to *path* on this bench, called *name* in
-        every view ("ann"; by default "c1", "c2" ... in order of opening)."""
+    @takes_options
+    def connect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Open a client :class:`~wsbench.Connection` to *path* on this bench, called ``name`` in
+        every view ("ann"; by default "c1", "c2" ... in order of opening). Raises BenchError when the
+        bench is stopped, and what :func:`wsbench.connect` raises; a HandshakeRejected or Timeout
+        says what the bench saw of it."""
         url, began = self._url_to(path), time.time()
+        options["name"] = self.names.give(options.get("name"))
         try:
-            return connect(url, pairing=self, name=self.names.give(name), **options)
+            return Connection(url, params=params, pairing=self, **options).open()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
-    async def aconnect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
-        """Coroutine form of :meth:`connect`."""
+    @takes_options
+    async def aconnect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Coroutine form of :meth:`connect`; raises as it does."""
         url, began = self._url_to(path), time.time()
+        options["name"] = self.names.give(options.get("name"))
         try:
-            return await aconnect(url, pairing=self, name=self.names.give(name), **options)
+            return await Connection(url, params=params, pairing=self, **options).aopen()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
@@ -544,8 +556,7 @@ class Bench(LoopbackService):
             )
         parts = urlsplit(conn.url)  # this bench's URL, then the path and query the connection asked for
         path = parts.path
-        options = {f.name: getattr(conn._options, f.name) for f in dataclasses.fields(conn._options) if f.compare}
-        return successor.connect(path + (f"?{parts.query}" if parts.query else ""), **options)
+        return successor.connect(path + (f"?{parts.query}" if parts.query else ""), **conn._options.chosen())
 
     def _url_to(self, path: str) -> str:
         """The URL of *path*, once the bench is known to be able to answer: a Timeout at once, naming

@@ -22,9 +22,9 @@ from ..errors import BenchError, ConnectionClosed, SubprotocolNotAccepted, Timeo
 from ..secrets import display_url, mask_subprotocols
 from ..transcript import Transcript, record
 from .bounds import check_max_queue, check_timeout
-from .handshake import Options
 from .inbox import Inbox
 from .messages import Message
+from .options import Options
 from .reconnect import RECONNECT_CODES, delays
 from .recording import RecordingSyncConnection
 

@@ -13,7 +13,7 @@
   message is recorded and queued the moment it arrives (:mod:`.recording`), so nothing
   received is lost, also when a ``receive_*`` call raises; the queue (:mod:`.inbox`)
   serves threads and coroutines on any loop alike.
-* Options are checked and kept once (:class:`.handshake.Options`); the message rules
+* Options are declared, checked and kept once (:class:`.options.Options`); the message rules
   live in :mod:`.messages`, the reconnect policy in :mod:`.reconnect`.
 """
 
@@ -24,7 +24,7 @@ import functools
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import websockets
@@ -40,13 +40,16 @@ from ..errors import (
     Timeout,
 )
 from .base import ConnectionBase, _keys, _not_on_server_loop
-from .bounds import MAX_QUEUE, check_timeout
-from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
+from .bounds import check_timeout
+from .handshake import PLAIN_CONNECTION, check_url, connect_error
 from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
+from .options import ConnectOptions, Options, takes_options
 from .reconnect import worth_retrying
 from .recording import RecordingAsyncConnection, RecordingSyncConnection
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
+
     from .._service import Pairing
     from ..widgets import Panel, Timeline
 
@@ -57,94 +60,26 @@ class Connection(ConnectionBase):
     """A client WebSocket connection, opened with :func:`connect` / ``bench.connect``
     (or :func:`aconnect` / ``bench.aconnect`` for a connection on the running event loop).
 
-    Every ``receive_*`` / ``iter_*`` waits at most *timeout* seconds (default: the
-    connection's ``timeout``), so a cell never hangs; a KeyboardInterrupt while
-    waiting cancels that call only. Every other wait is bounded too: a send waits at
-    most ``timeout`` for a server that does not read (then the connection is aborted
-    and the send raises Timeout), ``close()`` at most ``close_timeout`` (then TCP is
-    aborted, and the transcript's "closed" event says so), the handshake at most
-    ``open_timeout``. Timeouts are finite numbers of seconds >= 0.
-
-    ``max_queue``: how many received messages may wait unread before wsbench stops
-    reading the socket, so that TCP slows the server down (websockets' flow control):
-    16 by default, reading again once 4 are left; ``(high, low)`` sets both, None never
-    stops. Whatever is read is recorded and queued; nothing is dropped.
-
-    TLS: ``ca_file`` trusts a CA bundle, ``cert_file`` / ``key_file`` present a client
-    certificate, ``insecure=True`` skips verification (with a warning). ``proxy`` is an
-    ``http://`` or ``socks5://`` / ``socks5h://`` / ``socks4://`` proxy URL, ``True`` for the
-    environment's ``HTTPS_PROXY`` / ``ALL_PROXY``, or None (default: connect directly).
-
-    ``name``: what every view calls this connection ("ann"); a Bench names its connections
-    "c1", "c2" ... in order of opening when not told.
-
-    ``subprotocols``: offered in the handshake; a server that picks none of them is a
-    SubprotocolNotAccepted unless ``require_subprotocol=False`` (then ``subprotocol`` is None).
-
-    ``auto_reconnect=N`` (off by default): after the connection *drops* (a close code in
-    :data:`RECONNECT_CODES`, never after your own ``close()``), the next call that needs it
-    (send, receive, ping) reconnects to the same URL, up to N attempts, waiting
-    ``backoff[0]`` seconds before the first and doubling up to ``backoff[1]``. Messages
-    already received stay queued; each attempt is recorded ("reconnect"), and the new
-    connection appears in the transcript as the next connection. A send that raced the
-    drop is not resent: it raises ConnectionClosed, as it may or may not have arrived.
+    Every wait is bounded: ``receive_*`` / ``iter_*`` by their *timeout* (default: the
+    connection's ``timeout``; a KeyboardInterrupt while waiting cancels that call only), a
+    send by ``timeout``, ``close()`` by ``close_timeout``, the handshake by ``open_timeout``.
+    The options (keyword-only) are :class:`~wsbench.client.options.Options`' fields, listed
+    in the signature and ``docs/connection_options.md``; *params* adds query parameters to *url*.
+    Raises InvalidURL for a URL that is not ws:// or wss://, TypeError for an unknown option,
+    ValueError / TypeError for a bad value, naming it.
     """
 
+    @takes_options
     def __init__(
         self,
         url: str,
         *,
-        # HTTP handshake
-        headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-        subprotocols: Sequence[str] | None = None,
-        require_subprotocol: bool = True,
-        origin: str | None = None,
-        cookies: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
-        proxy: str | None = None,
-        # WebSocket
-        compression: bool = True,
-        max_size: int | None = 2**20,
-        ping_interval: float | None = 20.0,
-        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
-        # TLS
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        insecure: bool = False,
-        # Timeouts, in seconds
-        open_timeout: float = 10.0,
-        close_timeout: float = 10.0,
-        timeout: float = 10.0,
-        # Reconnecting after a drop (opt-in)
-        auto_reconnect: int = 0,
-        backoff: tuple[float, float] = (0.1, 5.0),
-        name: str | None = None,
         pairing: Pairing | None = None,
+        **options: Unpack[ConnectOptions],
     ) -> None:
         self.url = check_url(url, params)
-        self._options = Options(
-            headers=headers,
-            subprotocols=subprotocols,
-            require_subprotocol=require_subprotocol,
-            origin=origin,
-            cookies=cookies,
-            proxy=proxy,
-            compression=compression,
-            max_size=max_size,
-            ping_interval=ping_interval,
-            max_queue=max_queue,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            insecure=insecure,
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-            timeout=timeout,
-            auto_reconnect=auto_reconnect,
-            backoff=backoff,
-            name=name,
-        ).check(self.url)
+        self._options = Options.given(options).check(self.url)
         self._start(pairing)
 
     @classmethod
@@ -669,21 +604,23 @@ class Connection(ConnectionBase):
         await self.aclose()
 
 
-def connect(url: str, **options: Any) -> Connection:
-    """Open a WebSocket connection to *url* (ws:// or wss://) and return it.
+@takes_options
+def connect(url: str, *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]) -> Connection:
+    """Open a WebSocket connection to *url* (ws:// or wss://), with *params* added to its query, and return it.
 
-    Options are keyword-only, as for :class:`Connection`: ``headers``, ``subprotocols``,
-    ``origin``, ``cookies``, ``params``, ``proxy``, ``compression``, ``max_size``,
-    ``ping_interval``, ``max_queue``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
-    ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``, ``name``.
-    See :class:`Connection`.
+    Raises InvalidURL for a URL that is not ws:// or wss://, TypeError for an unknown option, and when
+    the handshake fails a ConnectError: ConnectionRefused, HandshakeRejected (an HTTP answer),
+    SubprotocolNotAccepted, TLSFailure; Timeout after ``open_timeout``.
     """
-    return Connection(url, **options).open()
+    return Connection(url, params=params, **options).open()
 
 
-async def aconnect(url: str, **options: Any) -> Connection:
-    """Coroutine form of :func:`connect`."""
-    return await Connection(url, **options).aopen()
+@takes_options
+async def aconnect(
+    url: str, *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+) -> Connection:
+    """Coroutine form of :func:`connect` (the connection lives on the running loop); raises as it does."""
+    return await Connection(url, params=params, **options).aopen()
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -32,13 +32,14 @@ data plane) <- here; :mod:`.report` (who noticed what) <- here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import loop
 from .._gate import Gate
 from .._service import LoopbackService, bind, warn_unless_loopback
-from ..client import Connection, aconnect, connect
+from ..client import Connection
+from ..client.options import ConnectOptions, takes_options
 from ..errors import BenchError, Timeout
 from ..transcript import Transcript
 from .faults import DIRECTIONS, Cut, Faults, check_number, directions_of, rate, where
@@ -48,6 +49,8 @@ from .report import report_rows
 
 if TYPE_CHECKING:
     import socket
+
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
 
     from ..server import Bench
     from ..widgets import Timeline
@@ -166,14 +169,21 @@ class FaultProxy(LoopbackService):
     def _still_busy(self, what: str, timeout: float) -> str:
         return f"{what}: {len(self._plane.links)} connection(s) still pass through {self!r} after {timeout} s"
 
-    def connect(self, path: str = "/", **options: Any) -> Connection:
+    @takes_options
+    def connect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* through the proxy; its transcript
-        gets the client's, the proxy's and (for a Bench target) the server's events."""
-        return connect(self.url_for(path), pairing=self, **options)
+        gets the client's, the proxy's and (for a Bench target) the server's events. Raises BenchError
+        when the proxy is stopped, and what :func:`wsbench.connect` raises."""
+        return Connection(self.url_for(path), params=params, pairing=self, **options).open()
 
-    async def aconnect(self, path: str = "/", **options: Any) -> Connection:
-        """Coroutine form of :meth:`connect`."""
-        return await aconnect(self.url_for(path), pairing=self, **options)
+    @takes_options
+    async def aconnect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Coroutine form of :meth:`connect`; raises as it does."""
+        return await Connection(self.url_for(path), params=params, pairing=self, **options).aopen()
 
     # -- faults: each setter checks its arguments here, then its change runs on the loop ------
 
