@@ -1,4 +1,4 @@
-"""wsbench.pytest_plugin and wsbench.testing: the fixtures, and the live session against Starlette's TestClient on the same app.
+"""wsbench.pytest_plugin and wsbench.testing: the fixtures, and the live session against Starlette's TestClient.
 
 Where the two behave alike, a test runs over both (``client`` is parametrized): that the
 TestClient passes it is the reference, that the live session passes it the evidence.
