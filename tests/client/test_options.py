@@ -69,7 +69,7 @@ def test_every_signature_and_help_lists_exactly_the_options(taker):
 def test_the_docs_page_is_made_from_the_fields():
     assert DOCS.read_text() == markdown(), (
         "docs/connection_options.md is out of date: python -c 'from wsbench.client.options import markdown; "
-        "print(markdown(), end=\"\")' > docs/connection_options.md"
+        'print(markdown(), end="")\' > docs/connection_options.md'
     )
 
 
