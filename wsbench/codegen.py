@@ -73,7 +73,8 @@ def write_pytest(
     transcript prints them; default: every connection, one test each). *name* names the
     test (``test_<name>``; default: from the path). *ignore* lists JSON paths left out of
     the comparison of JSON messages; *timeout* bounds each wait in the test. Secret query
-    parameters and headers are written into the file only with *unmasked*.
+    parameters and headers are written into the file only with *unmasked*. Raises ValueError or InvalidURL
+    for a bad argument, InvalidTranscript for a recording that cannot be replayed.
     """
     path = Path(path)
     source = pytest_source(

@@ -80,7 +80,7 @@ def replay_conversation(transcript: Transcript, target: Any, *, timeout: float =
 
     Each client connects again under its recorded name and path; a receive waits at most
     *timeout* seconds (a message that never comes is a "missing message", and the replay goes
-    on); a recorded "closed" compares the close code.
+    on); a recorded "closed" compares the close code. Raises TypeError for a target that is neither.
     """
     return run_steps(client_steps(transcript), target, timeout=timeout)
 
@@ -214,7 +214,8 @@ def write_pytest(
     """Write one pytest test that opens every client of *transcript* in the recorded order and
     replays the conversation against *app* (an import string, ``package.module:app``): it fails
     naming the client and the message where an answer differs. The recorded messages are data
-    in the file (each a ``repr``), never code; secrets stay masked as recorded."""
+    in the file (each a ``repr``), never code; secrets stay masked as recorded. Raises ValueError for a bad
+    *app*, *name* or *timeout*."""
     if not isinstance(app, str) or not _IMPORT_STRING.fullmatch(app):
         raise ValueError(f"app={app!r} is not an import string like 'package.module:app'")
     if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", name):

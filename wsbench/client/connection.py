@@ -93,7 +93,10 @@ class Connection(ConnectionBase):
     # -- opening --------------------------------------------------------------
 
     def open(self) -> Connection:
-        """Run the opening handshake, waiting at most ``open_timeout``; returns self."""
+        """Run the opening handshake, waiting at most ``open_timeout``; returns self.
+
+        Raises a ConnectError when it fails (ConnectionRefused, HandshakeRejected, SubprotocolNotAccepted,
+        TLSFailure; also when opened already), Timeout after ``open_timeout``."""
         self._starting()
         _not_on_server_loop("open")
         self._mode = "sync"
@@ -116,7 +119,7 @@ class Connection(ConnectionBase):
         return self
 
     async def aopen(self) -> Connection:
-        """Coroutine form of :meth:`open`; the connection then lives on the running loop."""
+        """Coroutine form of :meth:`open`; the connection then lives on the running loop. Raises as it does."""
         self._starting()
         self._home = asyncio.get_running_loop()
         self._home_thread = threading.get_ident()
@@ -179,7 +182,7 @@ class Connection(ConnectionBase):
 
     def wait_closed(self, timeout: float | None = None) -> int:
         """Wait until the connection has closed (either side's close, or a drop) and return the
-        close code; Timeout if it is still open after *timeout* seconds. Never reconnects."""
+        close code. Raises Timeout when it is still open after *timeout* seconds. Never reconnects."""
         self._not_on_home("wait_closed")
         timeout = self._bound(timeout)
         self._drain()
@@ -188,7 +191,7 @@ class Connection(ConnectionBase):
         return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
     async def await_closed(self, timeout: float | None = None) -> int:
-        """Coroutine form of :meth:`wait_closed`."""
+        """Coroutine form of :meth:`wait_closed`; raises as it does."""
         timeout = self._bound(timeout)
         self._drain()
         if not await self._inbox.await_(self._inbox.is_closed, timeout):
@@ -203,29 +206,32 @@ class Connection(ConnectionBase):
     # -- sending -----------------------------------------------------------------
 
     def send_text(self, data: str) -> None:
-        """Send a text message."""
+        """Send a text message. Raises ConnectionClosed when the connection is closed, Timeout when the server
+        does not take it within ``timeout``, UnsendableText for a lone surrogate, TypeError for bytes."""
         self._send(require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Send a binary message."""
+        """Send a binary message. Raises ConnectionClosed when the connection is closed, Timeout when the server
+        does not take it within ``timeout``, TypeError for a str."""
         self._send(bytes(require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")), "send_bytes")
 
     def send_json(self, data: Any, mode: str = "text") -> None:
-        """Send *data* as compact JSON, like Starlette's ``send_json``; TypeError before anything is sent."""
+        """Send *data* as compact JSON, like Starlette's ``send_json``. Raises TypeError (nothing sent) for what
+        JSON cannot hold, and what :meth:`send_text` raises."""
         self._send(encode_json(data, mode), "send_json")
 
     async def asend_text(self, data: str) -> None:
-        """Coroutine form of :meth:`send_text`."""
+        """Coroutine form of :meth:`send_text`; raises as it does."""
         await self._asend(require(data, str, "asend_text", "asend_bytes"), "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Coroutine form of :meth:`send_bytes`."""
+        """Coroutine form of :meth:`send_bytes`; raises as it does."""
         await self._asend(
             bytes(require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")), "asend_bytes"
         )
 
     async def asend_json(self, data: Any, mode: str = "text") -> None:
-        """Coroutine form of :meth:`send_json`."""
+        """Coroutine form of :meth:`send_json`; raises as it does."""
         await self._asend(encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
@@ -284,35 +290,39 @@ class Connection(ConnectionBase):
     # -- receiving ---------------------------------------------------------------
 
     def receive(self, timeout: float | None = None) -> Message:
-        """The next message, text (str) or binary (bytes)."""
+        """The next message, text (str) or binary (bytes). Raises Timeout when none comes within *timeout*,
+        ConnectionClosed once the connection closed and every message received before was taken."""
         return self._take(None, timeout, "receive")
 
     def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text; a binary one stays queued and raises WrongMessageType."""
+        """The next message, which must be text. Raises WrongMessageType for a binary one (it stays queued), and
+        what :meth:`receive` raises."""
         return self._take(str, timeout, "receive_text")
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary; a text one stays queued and raises WrongMessageType."""
+        """The next message, which must be binary. Raises WrongMessageType for a text one (it stays queued), and
+        what :meth:`receive` raises."""
         return self._take(bytes, timeout, "receive_bytes")
 
     def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``)."""
+        """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``). Raises
+        InvalidJSON when it is not JSON (it stays queued), and what :meth:`receive_text` raises."""
         return self._take(json_kind(mode), timeout, "receive_json", parse=parse_json)
 
     async def areceive(self, timeout: float | None = None) -> Message:
-        """Coroutine form of :meth:`receive`."""
+        """Coroutine form of :meth:`receive`; raises as it does."""
         return await self._atake(None, timeout, "areceive")
 
     async def areceive_text(self, timeout: float | None = None) -> str:
-        """Coroutine form of :meth:`receive_text`."""
+        """Coroutine form of :meth:`receive_text`; raises as it does."""
         return await self._atake(str, timeout, "areceive_text")
 
     async def areceive_bytes(self, timeout: float | None = None) -> bytes:
-        """Coroutine form of :meth:`receive_bytes`."""
+        """Coroutine form of :meth:`receive_bytes`; raises as it does."""
         return await self._atake(bytes, timeout, "areceive_bytes")
 
     async def areceive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """Coroutine form of :meth:`receive_json`."""
+        """Coroutine form of :meth:`receive_json`; raises as it does."""
         return await self._atake(json_kind(mode), timeout, "areceive_json", parse=parse_json)
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
@@ -343,19 +353,20 @@ class Connection(ConnectionBase):
     # -- iterating ---------------------------------------------------------------
 
     def iter_messages(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Message]:
-        """Yield messages until the peer closes (quietly on 1000/1001, else ConnectionClosed) or *limit*."""
+        """Yield messages until the peer closes or *limit*. Raises ConnectionClosed for a close other than
+        1000/1001 (those end it quietly), Timeout when no message comes within *timeout*."""
         return self._iter(self.receive, limit, self._iter_timeout(timeout))
 
     def iter_text(self, limit: int | None = None, timeout: float | None = None) -> Iterator[str]:
-        """Like :meth:`iter_messages`, each message text."""
+        """Like :meth:`iter_messages`, each message text; raises as it does, and WrongMessageType for a binary one."""
         return self._iter(self.receive_text, limit, self._iter_timeout(timeout))
 
     def iter_bytes(self, limit: int | None = None, timeout: float | None = None) -> Iterator[bytes]:
-        """Like :meth:`iter_messages`, each message binary."""
+        """Like :meth:`iter_messages`, each message binary; raises as it does, and WrongMessageType for a text one."""
         return self._iter(self.receive_bytes, limit, self._iter_timeout(timeout))
 
     def iter_json(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Any]:
-        """Like :meth:`iter_messages`, each message parsed as JSON."""
+        """Like :meth:`iter_messages`, each message parsed as JSON; raises as it does, and InvalidJSON."""
         return self._iter(lambda timeout: self.receive_json(timeout=timeout), limit, self._iter_timeout(timeout))
 
     def _iter_timeout(self, timeout: Any) -> float | None:
@@ -374,19 +385,19 @@ class Connection(ConnectionBase):
             count += 1
 
     def aiter_messages(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Message]:
-        """Coroutine form of :meth:`iter_messages`."""
+        """Coroutine form of :meth:`iter_messages`; raises as it does."""
         return self._aiter(self.areceive, limit, self._iter_timeout(timeout))
 
     def aiter_text(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[str]:
-        """Coroutine form of :meth:`iter_text`."""
+        """Coroutine form of :meth:`iter_text`; raises as it does."""
         return self._aiter(self.areceive_text, limit, self._iter_timeout(timeout))
 
     def aiter_bytes(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[bytes]:
-        """Coroutine form of :meth:`iter_bytes`."""
+        """Coroutine form of :meth:`iter_bytes`; raises as it does."""
         return self._aiter(self.areceive_bytes, limit, self._iter_timeout(timeout))
 
     def aiter_json(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Any]:
-        """Coroutine form of :meth:`iter_json`."""
+        """Coroutine form of :meth:`iter_json`; raises as it does."""
         return self._aiter(lambda timeout: self.areceive_json(timeout=timeout), limit, self._iter_timeout(timeout))
 
     async def _aiter(
@@ -405,7 +416,8 @@ class Connection(ConnectionBase):
     # -- ping and close ------------------------------------------------------------
 
     def ping(self, timeout: float | None = None) -> float:
-        """Send a ping and return the round-trip time in seconds when the pong comes."""
+        """Send a ping and return the round-trip time in seconds when the pong comes. Raises Timeout when no
+        pong comes within *timeout*, ConnectionClosed when the connection is closed."""
         timeout = self._bound(timeout)
         self._ensure_open("ping")
         if self._sync is None:
@@ -423,7 +435,7 @@ class Connection(ConnectionBase):
         return latency
 
     async def aping(self, timeout: float | None = None) -> float:
-        """Coroutine form of :meth:`ping`."""
+        """Coroutine form of :meth:`ping`; raises as it does."""
         timeout = self._bound(timeout)
         await self._aensure_open("ping")
         if self._sync is not None:
@@ -447,7 +459,7 @@ class Connection(ConnectionBase):
 
         Returns when the closing handshake is over and the server closed TCP, or after
         ``close_timeout``: then TCP is aborted and the transcript's "closed" event says so.
-        Closing a closed connection does nothing.
+        Closing a closed connection does nothing. Raises InvalidCloseCode or ReasonTooLong (nothing sent).
         """
         check_close(code, reason)
         if self.state in ("closed", "new"):
@@ -467,7 +479,7 @@ class Connection(ConnectionBase):
         self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        """Coroutine form of :meth:`close`."""
+        """Coroutine form of :meth:`close`; raises as it does."""
         check_close(code, reason)
         if self.state in ("closed", "new"):
             return
@@ -567,11 +579,12 @@ class Connection(ConnectionBase):
         raise self._gave_up(what, last)
 
     def reconnect(self) -> Connection:
-        """Open a new connection to the same URL with the same options (this one stays as it is)."""
+        """Open a new connection to the same URL with the same options (this one stays as it is); raises as
+        :meth:`open` does."""
         return Connection._with(self.url, self._options, self._pairing).open()
 
     async def areconnect(self) -> Connection:
-        """Coroutine form of :meth:`reconnect`: the new connection lives on the running loop."""
+        """Coroutine form of :meth:`reconnect`: the new connection lives on the running loop; raises as it does."""
         return await Connection._with(self.url, self._options, self._pairing).aopen()
 
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
@@ -579,14 +592,16 @@ class Connection(ConnectionBase):
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
 
     def panel(self, **options: Any) -> Panel:
-        """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping."""
+        """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping. Raises
+        ValueError for a *ring* below 1 or an *interval* that is not positive."""
         from ..widgets import Panel
 
         options.setdefault("reconnect", self.reconnect)
         return Panel(self, **options)
 
     def timeline(self, **options: Any) -> Timeline:
-        """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side."""
+        """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side. Raises
+        ValueError for a *limit* below 2 events."""
         from ..widgets import Timeline
 
         return Timeline(self.transcript, **options)

@@ -121,7 +121,7 @@ class FaultProxy(LoopbackService):
         self._task = asyncio.ensure_future(self._plane.accept(sock))
 
     def stop(self) -> None:
-        """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent."""
+        """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent; raises nothing."""
         super().stop()
 
     async def _stop(self) -> None:
@@ -152,13 +152,14 @@ class FaultProxy(LoopbackService):
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no connection passes through the proxy (both TCP ends closed and recorded),
-        e.g. before printing a transcript or setting a fault meant only for the next connection."""
+        e.g. before printing a transcript or setting a fault meant only for the next connection. Raises
+        Timeout when one still does after *timeout*."""
         timeout = self.timeout if timeout is None else timeout
         if self._plane.idle.wait(self._idle, timeout) is None:
             raise Timeout(self._still_busy("wait_idle", timeout))
 
     async def await_idle(self, timeout: float | None = None) -> None:
-        """Coroutine form of :meth:`wait_idle`."""
+        """Coroutine form of :meth:`wait_idle`; raises as it does."""
         timeout = self.timeout if timeout is None else timeout
         if await self._plane.idle.await_(self._idle, timeout) is None:
             raise Timeout(self._still_busy("await_idle", timeout))
@@ -194,11 +195,12 @@ class FaultProxy(LoopbackService):
 
     def latency(self, seconds: float, *, direction: str = "both") -> None:
         """Delay each chunk *seconds* before forwarding it, in *direction* (a round trip through
-        ``latency(L)`` takes at least 2L); 0 removes it. Chunks already read keep their delay."""
+        ``latency(L)`` takes at least 2L); 0 removes it. Chunks already read keep their delay.
+        Raises ValueError for a bad value or direction, BenchError when the proxy is stopped."""
         self._apply(self._latency(seconds, direction))
 
     async def alatency(self, seconds: float, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`latency`."""
+        """Coroutine form of :meth:`latency`; raises as it does."""
         await self._aapply(self._latency(seconds, direction))
 
     def _latency(self, seconds: float, direction: str) -> _Change:
@@ -216,11 +218,12 @@ class FaultProxy(LoopbackService):
 
     def bandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
         """Forward at most *bytes_per_second* in *direction*, per connection (in slices of a
-        twentieth of a second's worth); None removes the cap."""
+        twentieth of a second's worth); None removes the cap. Raises ValueError for a bad value or
+        direction, BenchError when the proxy is stopped."""
         self._apply(self._bandwidth(bytes_per_second, direction))
 
     async def abandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`bandwidth`."""
+        """Coroutine form of :meth:`bandwidth`; raises as it does."""
         await self._aapply(self._bandwidth(bytes_per_second, direction))
 
     def _bandwidth(self, bytes_per_second: float | None, direction: str) -> _Change:
@@ -248,13 +251,14 @@ class FaultProxy(LoopbackService):
         or *after_frames* more WebSocket frames (control frames count), have been forwarded in
         *direction* ("both": counted together); with neither, at once. Live connections count
         from now, new ones from their first byte (frames: from the end of the HTTP upgrade).
-        In force until :meth:`clear`."""
+        In force until :meth:`clear`. Raises ValueError for a bad count or direction (also for both
+        counts, or frames through TLS), BenchError when the proxy is stopped."""
         self._apply(self._cut(after_bytes, after_frames, direction))
 
     async def acut(
         self, *, after_bytes: int | None = None, after_frames: int | None = None, direction: str = "both"
     ) -> None:
-        """Coroutine form of :meth:`cut`."""
+        """Coroutine form of :meth:`cut`; raises as it does."""
         await self._aapply(self._cut(after_bytes, after_frames, direction))
 
     def _cut(self, after_bytes: int | None, after_frames: int | None, direction: str) -> _Change:
@@ -278,11 +282,12 @@ class FaultProxy(LoopbackService):
 
     def half_open(self, *, direction: str = "both") -> None:
         """Stop reading and forwarding in *direction*, sockets kept open: the peers see silence,
-        no FIN, no reset. :meth:`heal` resumes and delivers what was held."""
+        no FIN, no reset. :meth:`heal` resumes and delivers what was held. Raises ValueError for a bad
+        direction, BenchError when the proxy is stopped."""
         self._apply(self._half_open(direction))
 
     async def ahalf_open(self, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`half_open`."""
+        """Coroutine form of :meth:`half_open`; raises as it does."""
         await self._aapply(self._half_open(direction))
 
     def _half_open(self, direction: str) -> _Change:
@@ -297,11 +302,12 @@ class FaultProxy(LoopbackService):
         return change
 
     def heal(self, *, direction: str = "both") -> None:
-        """End :meth:`half_open` in *direction*: what was held is forwarded, in order."""
+        """End :meth:`half_open` in *direction*: what was held is forwarded, in order. Raises ValueError
+        for a bad direction, BenchError when the proxy is stopped."""
         self._apply(self._heal(direction))
 
     async def aheal(self, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`heal`."""
+        """Coroutine form of :meth:`heal`; raises as it does."""
         await self._aapply(self._heal(direction))
 
     def _heal(self, direction: str) -> _Change:
@@ -320,11 +326,11 @@ class FaultProxy(LoopbackService):
         worth), per connection, forwarding what was read at once; None removes it. What the
         server sends beyond that fills the proxy's socket receive buffer, the server's socket
         send buffer, then uvicorn's write buffer, whose high-water mark makes the endpoint's
-        ``send`` wait."""
+        ``send`` wait. Raises ValueError for a bad value, BenchError when the proxy is stopped."""
         self._apply(self._slow_reader(bytes_per_second))
 
     async def aslow_reader(self, bytes_per_second: float | None) -> None:
-        """Coroutine form of :meth:`slow_reader`."""
+        """Coroutine form of :meth:`slow_reader`; raises as it does."""
         await self._aapply(self._slow_reader(bytes_per_second))
 
     def _slow_reader(self, bytes_per_second: float | None) -> _Change:
@@ -346,11 +352,12 @@ class FaultProxy(LoopbackService):
         return change
 
     def clear(self) -> None:
-        """Remove every fault (half-open healed, held bytes forwarded); connections already cut stay cut."""
+        """Remove every fault (half-open healed, held bytes forwarded); connections already cut stay cut.
+        Raises BenchError when the proxy is stopped."""
         self._apply(self._clear())
 
     async def aclear(self) -> None:
-        """Coroutine form of :meth:`clear`."""
+        """Coroutine form of :meth:`clear`; raises as it does."""
         await self._aapply(self._clear())
 
     def _clear(self) -> _Change:
@@ -387,12 +394,13 @@ class FaultProxy(LoopbackService):
         """For each disruption of each connection (cut, half-open, reset, stop, upstream error):
         the connection's number (#1, #2 ... as in the text form), the disruption, what the
         client noticed and how many seconds after it, and the same for the server (None for a
-        side that has not noticed, or was not recorded)."""
+        side that has not noticed, or was not recorded). Raises nothing."""
         return report_rows(self.transcript)
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of every connection through this proxy: client,
-        proxy and server lanes, with how long after each disruption each side noticed."""
+        proxy and server lanes, with how long after each disruption each side noticed. Raises ValueError for a
+        *limit* below 2 events."""
         from ..widgets import Timeline
 
         return Timeline(self.transcript, **options)

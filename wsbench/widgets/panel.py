@@ -252,7 +252,7 @@ class Panel(widgets.VBox):
 
     def static_html(self) -> str:
         """The badge, the counts and the log as one static HTML fragment (no controls): what a
-        notebook shows of the panel where no kernel runs (GitHub, nbviewer, nbconvert)."""
+        notebook shows of the panel where no kernel runs (GitHub, nbviewer, nbconvert). Raises nothing."""
         with self._lock:
             self.flush()
             return (
@@ -270,7 +270,7 @@ class Panel(widgets.VBox):
         return url if self.unmasked else mask_url(url)
 
     def log_lines(self) -> list[str]:
-        """The log lines shown now (filter applied), as deterministic text without times."""
+        """The log lines shown now (filter applied), as deterministic text without times. Raises nothing."""
         with self._lock:
             return [line.text for line in self._visible()]
 
@@ -288,7 +288,7 @@ class Panel(widgets.VBox):
     def flush(self) -> bool:
         """Take in the transcript's new events and update the badge, counts and log now.
 
-        Returns True when some value changed (and so went to the front-end).
+        Returns True when some value changed (and so went to the front-end). Raises nothing.
         """
         with self._lock:
             conn = self.conn
@@ -407,7 +407,8 @@ class Panel(widgets.VBox):
 
     def timeline(self, *, limit: int = 400, live: bool = True, interval: float = 0.1) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of this panel's connections, which follows its
-        reconnects (``Timeline(conn)`` stays with that one connection); masked as the panel is."""
+        reconnects (``Timeline(conn)`` stays with that one connection); masked as the panel is. Raises
+        ValueError for a *limit* below 2 events."""
         from .timeline import Timeline  # timeline.py imports this module
 
         return Timeline(self, limit=limit, live=live, interval=interval, unmasked=self.unmasked)
@@ -429,7 +430,7 @@ class Panel(widgets.VBox):
             self.custom_code.add_class("wsb-inactive")
 
     def selected_code(self) -> int:
-        """The code the close button would send: the picker's, or the custom field's."""
+        """The code the close button would send: the picker's, or the custom field's. Raises nothing."""
         code: int = self.custom_code.value if self.code.value == CUSTOM else self.code.value
         return code
 
@@ -497,7 +498,7 @@ class Panel(widgets.VBox):
             self._render_log()  # the mark, even if the new transcript had nothing new yet
 
     def close(self) -> None:
-        """Close the widget (not the connection: that is the close button) and stop refreshing it."""
+        """Close the widget (not the connection: that is the close button) and stop refreshing it; raises nothing."""
         _ticker.discard(self)
         for child in self._all_children():
             child.close()

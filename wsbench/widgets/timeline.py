@@ -142,14 +142,15 @@ class Timeline(widgets.HTML):
         return grew
 
     def to_html(self, *, unmasked: bool | None = None) -> str:
-        """The picture as an HTML fragment (its own ``<style>`` included); *unmasked* defaults to the widget's."""
+        """The picture as an HTML fragment (its own ``<style>`` included), masked as the widget unless *unmasked*;
+        raises nothing."""
         unmasked = self.unmasked if unmasked is None else unmasked
         with self._lock:
             self._take_in()
             return self._windows.html(unmasked=unmasked)
 
     def refresh(self) -> bool:
-        """Redraw now if the transcript grew; True when the picture changed."""
+        """Redraw now if the transcript grew; True when the picture changed. Raises nothing."""
         with self._lock:
             if not self._take_in() and self._drawn:
                 return False
@@ -180,7 +181,7 @@ class Timeline(widgets.HTML):
 
     def save(self, path: str | Path, *, unmasked: bool | None = None) -> Path:
         """Write the picture as a standalone HTML page (no scripts, no network) and return the path;
-        secrets masked unless *unmasked* (default: as the widget shows them)."""
+        secrets masked unless *unmasked* (default: as the widget shows them). Raises OSError when it cannot."""
         path = Path(path)
         path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html(unmasked=unmasked)), encoding="utf-8")
         return path
@@ -197,6 +198,6 @@ class Timeline(widgets.HTML):
         return f"<Timeline: {count} connection{'' if count == 1 else 's'}>"
 
     def close(self) -> None:
-        """Close the widget and stop following the transcript."""
+        """Close the widget and stop following the transcript; raises nothing."""
         _ticker.discard(self)
         super().close()

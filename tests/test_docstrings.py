@@ -1,0 +1,45 @@
+"""Docstrings: public methods say what they raise, and no module or class docstring holds a long specification
+(that goes to docs/, with a one-line pointer)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import wsbench
+from wsbench.widgets import Panel, Timeline
+
+ROOT = Path(wsbench.__file__).parent
+
+#: The objects learners and testers hold: each public method says what it raises.
+CLASSES = [wsbench.Connection, wsbench.Bench, wsbench.Transcript, wsbench.FaultProxy, Panel, Timeline]
+
+SAYS_WHAT_IT_RAISES = re.compile(r"\b[Rr]aises?\b")
+
+
+def _public_methods(cls: type) -> list[str]:
+    names = []
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        value = inspect.getattr_static(cls, name)
+        function = getattr(value, "__func__", value)
+        if inspect.isfunction(function) and function.__module__.startswith("wsbench"):
+            names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_public_methods_say_what_they_raise(cls):
+    quiet = [name for name in _public_methods(cls) if not SAYS_WHAT_IT_RAISES.search(getattr(cls, name).__doc__ or "")]
+    assert quiet == [], f"{cls.__name__}: these docstrings do not say what they raise (or 'raises nothing')"
+
+
+def test_public_functions_say_what_they_raise():
+    functions = [name for name in wsbench.__all__ if inspect.isfunction(getattr(wsbench, name))]
+    quiet = [name for name in functions if not SAYS_WHAT_IT_RAISES.search(getattr(wsbench, name).__doc__ or "")]
+    assert quiet == []
