@@ -43,3 +43,38 @@ def test_public_functions_say_what_they_raise():
     functions = [name for name in wsbench.__all__ if inspect.isfunction(getattr(wsbench, name))]
     quiet = [name for name in functions if not SAYS_WHAT_IT_RAISES.search(getattr(wsbench, name).__doc__ or "")]
     assert quiet == []
+
+
+#: Long module or class docstrings not moved yet, each in a file another change owned at the time of writing
+#: (take one off once it is moved).
+NOT_MOVED_YET = {
+    "wsbench/cli.py:<module>",
+    "wsbench/client/recording.py:<module>",
+    "wsbench/locustgen.py:<module>",
+    "wsbench/replay.py:<module>",
+    "wsbench/swarm.py:<module>",
+    "wsbench/transcript/__init__.py:<module>",
+    "wsbench/transcript/spool.py:<module>",
+}
+LONGEST = 15  # lines: past it, a docstring's specification goes to docs/ with a one-line pointer
+
+
+def _long_docstrings() -> set[str]:
+    found = set()
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef))]:
+            doc = ast.get_docstring(node, clean=False)
+            if doc and len(doc.splitlines()) > LONGEST:
+                found.add(f"{path.relative_to(ROOT.parent)}:{getattr(node, 'name', '<module>')}")
+    return found
+
+
+def test_no_module_or_class_docstring_holds_a_long_specification():
+    assert _long_docstrings() - NOT_MOVED_YET == set(), "move the specification to docs/, with a one-line pointer"
+
+
+def test_every_pointer_to_docs_leads_to_a_file():
+    for path in sorted(ROOT.rglob("*.py")):
+        for target in re.findall(r"``(docs/[\w./-]+\.md)``", path.read_text()):
+            assert (ROOT.parent / target).is_file(), f"{path.name} points to {target}, which does not exist"

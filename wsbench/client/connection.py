@@ -1,20 +1,9 @@
 """The client connection: Starlette's method names over a real ``websockets`` connection.
 
-* Sync methods mirror Starlette's ``WebSocket`` names (``send_text``, ``receive_json``,
-  ``iter_text``, ``close(code, reason)``); each has a coroutine twin prefixed with ``a``
-  (``asend_text``, ``areceive_json``, ``aiter_text``, ``aclose``).
-* :func:`connect` builds on ``websockets``' sync client: the caller's thread writes,
-  a websockets thread reads. :func:`aconnect` builds on its asyncio client, on the
-  caller's running loop. Each is what a user of ``websockets`` would write by hand, so
-  wsbench adds little on top (``benchmarks/echo.py``); a design that moved every call
-  to the background loop measured at 0.7-0.8x of them. The server stays on the
-  background loop (:mod:`wsbench.loop`) either way, so a blocked cell never stalls it.
-* Whichever reads (websockets' reader thread, or ``data_received`` on the loop), every
-  message is recorded and queued the moment it arrives (:mod:`.recording`), so nothing
-  received is lost, also when a ``receive_*`` call raises; the queue (:mod:`.inbox`)
-  serves threads and coroutines on any loop alike.
-* Options are declared, checked and kept once (:class:`.options.Options`); the message rules
-  live in :mod:`.messages`, the reconnect policy in :mod:`.reconnect`.
+Sync methods mirror Starlette's ``WebSocket`` names, each with a coroutine twin prefixed with ``a``.
+:func:`connect` builds on websockets' sync client, :func:`aconnect` on its asyncio client; every
+message is recorded and queued the moment it arrives (:mod:`.recording`, :mod:`.inbox`); options are
+declared once (:class:`.options.Options`). Design and measurements: ``docs/modules/wsbench.client.md``.
 """
 
 from __future__ import annotations

@@ -1,32 +1,8 @@
 """A fault-injecting TCP proxy on loopback, between a WebSocket client and its server.
 
-* :class:`FaultProxy` listens on 127.0.0.1 and forwards each TCP connection it accepts to its
-  target (a :class:`~wsbench.Bench`, a ``ws://host:port`` URL or a ``(host, port)`` pair),
-  byte for byte, on the wsbench background loop (:mod:`wsbench.loop`): a few tasks per
-  connection, no thread.
-* Faults are set from a cell (or a test) at any time and apply at once to the live
-  connections and to every new one, until :meth:`~FaultProxy.clear` (or, for half-open,
-  :meth:`~FaultProxy.heal`): added latency, a bandwidth cap, a cut (a TCP reset of both
-  connections) after N bytes or N WebSocket frames, half-open (stop forwarding, sockets kept
-  open), and a slow reader (the proxy reads slowly from the server).
-* It parses only what it must to count frames: the end of the HTTP upgrade in each direction,
-  then each frame's header (FIN and opcode byte, mask bit, 7-, 16- or 64-bit length, masking
-  key). Payloads pass untouched, masked, compressed or not; a non-101 answer or a TLS target
-  leaves the stream opaque (bytes are still counted).
-* What each side saw lands in one transcript: a :meth:`FaultProxy.connect` connection's
-  ``conn.transcript`` gets the client's events, the server's (when the target is a Bench)
-  and the proxy's own (side ``"proxy"``: faults set, the cut, "upstream error", each side's
-  FIN or reset). :meth:`FaultProxy.report` says, per connection, how long after each
-  disruption the client and the server noticed.
-* A FaultProxy replaces a running one of the same *name*, so re-running the cell that made
-  it leaves no listener behind; all stop at interpreter exit.
-* Each fault setter, :meth:`~FaultProxy.wait_idle` and :meth:`~FaultProxy.stop` have a
-  coroutine twin named with an ``a`` (``alatency``, ``await_idle``, ``astop`` ...): one rule each,
-  two ways to wait for it.
-
-This module is the control API; the pieces under it, arrows pointing one way:
-:mod:`.frames` (the frame counter) and :mod:`.faults` (the fault model) <- :mod:`.link` (the
-data plane) <- here; :mod:`.report` (who noticed what) <- here.
+:class:`FaultProxy` is the control API; under it, arrows pointing one way: :mod:`.frames` (the
+frame counter) and :mod:`.faults` (the fault model) <- :mod:`.link` (the data plane) <- here;
+:mod:`.report` (who noticed what) <- here. Specification: ``docs/modules/wsbench.proxy.md``.
 """
 
 from __future__ import annotations
@@ -63,29 +39,11 @@ _Change = Callable[[], None]  # a fault change, run on the wsbench loop where th
 class FaultProxy(LoopbackService):
     """A TCP proxy on loopback between a client and *target*, injecting faults on demand.
 
-    *target* is a :class:`~wsbench.Bench` (its server-side events then land in each proxied
-    connection's transcript too), a ``ws://host:port`` URL (``wss://`` passes TLS through
-    untouched: no frame counting, no HTTP answers of its own) or a ``(host, port)`` pair.
-    ``host`` other than loopback must be asked for explicitly and draws a warning.
-
-    Faults (each applies at once to live connections and to every new one until
-    :meth:`clear`; each connection's transcript records those in force when it starts and
-    each one set while it lives, side ``"proxy"``):
-
-    * :meth:`latency` — each chunk read waits *seconds* before it is forwarded, per
-      direction; order is kept and throughput is not divided by it.
-    * :meth:`bandwidth` — at most *bytes_per_second* forwarded per direction per connection.
-    * :meth:`cut` — after N more bytes or N more WebSocket frames have been forwarded, reset
-      both TCP connections (SO_LINGER 0, so each peer gets an RST: no FIN, no close frame).
-    * :meth:`half_open` — stop reading and forwarding, sockets kept open; :meth:`heal` resumes
-      and delivers what was held (as TCP does when a network comes back in time).
-    * :meth:`slow_reader` — read from the server at most *bytes_per_second*; what it sends
-      beyond that waits in TCP buffers and then in uvicorn's, and the endpoint's ``send``
-      blocks.
-
-    Each setter has a coroutine twin (:meth:`alatency`, :meth:`abandwidth`, :meth:`acut`,
-    :meth:`ahalf_open`, :meth:`aheal`, :meth:`aslow_reader`, :meth:`aclear`) for callers on an
-    event loop, the wsbench loop included.
+    *target* is a :class:`~wsbench.Bench`, a ``ws://host:port`` URL (``wss://`` passes TLS through
+    untouched) or a ``(host, port)`` pair. Faults (:meth:`latency`, :meth:`bandwidth`, :meth:`cut`,
+    :meth:`half_open`, :meth:`slow_reader`) apply at once to live and new connections until
+    :meth:`clear`, each recorded on side ``"proxy"``; each setter has a coroutine twin (``alatency`` ...).
+    What each fault does: ``docs/modules/wsbench.proxy.md``.
     """
 
     _what = "fault proxy"

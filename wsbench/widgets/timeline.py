@@ -40,26 +40,11 @@ class _Recorded(Protocol):
 class Timeline(widgets.HTML):
     """Both sides of each connection in a transcript, in causal order, as an SVG sequence chart.
 
-    The client lane shows what the client did (connect, send, receive, close ...), named "browser"
-    where the client is a browser page's WebSocket (:meth:`~wsbench.Bench.browser_connect`); the server
-    lane every ASGI message the endpoint saw or sent, with ``client_state`` and
-    ``application_state`` after it (changes in bold); arrows join each message to its other
-    end, close frames in red with their code; what the endpoint sent that is known never to have
-    arrived (a close after the client had left, a failed send) stops short in a cross. Where a
-    :class:`~wsbench.proxy.FaultProxy` took part,
-    a proxy lane in the middle shows its events (faults set, cuts, each side's FIN or reset), and
-    each side's first sign of trouble says how many ms after the proxy's disruption it came.
-    *source* is a :class:`~wsbench.Transcript`, or
-    anything with a ``.transcript`` (a Connection, a Bench), or a
-    :class:`~wsbench.widgets.Panel`: then it draws every connection in ``panel.connections``
-    and so follows the panel's reconnects. A connection with more than
-    *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
-    the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
-    long); :meth:`save` writes a standalone HTML file.
-
-    Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
-    as ``***``, in the widget and in what it saves; ``unmasked=True`` shows them (and
-    :meth:`to_html` / :meth:`save` take ``unmasked=`` for one call).
+    *source* is a :class:`~wsbench.Transcript`, anything with a ``.transcript`` (a Connection, a
+    Bench) or a :class:`~wsbench.widgets.Panel` (then it follows the panel's reconnects). A connection
+    with more than *limit* events shows its first and last ``limit / 2``; while *live* it follows the
+    transcript at most once per *interval* seconds. Secrets show as ``***`` unless ``unmasked=True``.
+    What each lane shows: ``docs/modules/wsbench.widgets.md``.
     """
 
     value: str  # the widget's trait (ipywidgets is untyped): the picture's HTML
