@@ -7,6 +7,7 @@ where" names the public modules (checked here)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -16,6 +17,7 @@ import pytest
 
 import wsbench
 import wsbench.asserts
+from wsbench.transcript import Event, Transcript
 
 PUBLIC = [
     "Bench",
@@ -54,7 +56,7 @@ PUBLIC = [
 ]
 
 #: What generated test files call: users' repositories depend on these staying put.
-GENERATED_TESTS_CALL = ["Receiving", "assert_json_matches", "expect_close"]
+GENERATED_TESTS_CALL = ["Receiving", "assert_conversation", "assert_json_matches", "expect_close"]
 
 
 def test_the_package_exports_exactly_the_public_names():
@@ -67,6 +69,32 @@ def test_every_public_name_resolves_to_an_object_of_that_name():
         assert getattr(value, "__name__", name) == name, name
 
 
+def _wsbench_imports(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return {name for name in names if name.split(".")[0] == "wsbench"}
+
+
+def test_generated_test_files_import_only_the_stable_modules(tmp_path):
+    """What transcript.to_pytest and to_pytest_all write imports wsbench and wsbench.asserts, nothing internal."""
+    events = [
+        Event(seq=1, time=0.0, side="client", kind="connect", conn=7, data="ws://127.0.0.1:9/echo", name="ann"),
+        Event(seq=2, time=0.0, side="client", kind="open", conn=7, name="ann"),
+        Event(seq=3, time=0.0, side="client", kind="send", conn=7, data='{"n": 1}', name="ann"),
+        Event(seq=4, time=0.0, side="client", kind="receive", conn=7, data='{"n": 1, "id": 3}', name="ann"),
+        Event(seq=5, time=0.0, side="client", kind="close", conn=7, code=1000, reason="", name="ann"),
+        Event(seq=6, time=0.0, side="client", kind="closed", conn=7, code=1000, reason="", by="client", name="ann"),
+    ]
+    one = Transcript(events).to_pytest(tmp_path / "test_one.py", url="ws://127.0.0.1:9", ignore=["$.id"])
+    many = Transcript(events).to_pytest_all(tmp_path / "test_many.py", app="m:app")
+    assert _wsbench_imports(one.read_text()) == {"wsbench", "wsbench.asserts"}
+    assert _wsbench_imports(many.read_text()) == {"wsbench.asserts"}
+
+
 def test_what_generated_tests_call_stays_in_wsbench_asserts():
     assert set(GENERATED_TESTS_CALL) <= set(wsbench.asserts.__all__)
     for name in GENERATED_TESTS_CALL:
@@ -77,6 +105,8 @@ def test_what_generated_tests_call_stays_in_wsbench_asserts():
 PUBLIC_MODULES = {
     "wsbench.asserts": [
         "Receiving",
+        "STEP_FIELDS",
+        "assert_conversation",
         "assert_json_matches",
         "compile_ignore",
         "differing_paths",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .asserts import STEP_FIELDS
 from .client import Connection
 from .errors import ConnectError, ConnectionClosed, Timeout, WsbenchError
 from .server import Bench
@@ -184,7 +185,6 @@ def _serving(target: Any) -> Iterator[Bench]:
 
 
 _IMPORT_STRING = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)  # package.module:app
-_FIELDS = ("conn", "kind", "data", "code", "reason", "name")
 
 _TEMPLATE = '''"""Written by wsbench (issue 23): replays a conversation of {count} clients against
 {app}, each client doing what it did in the recorded causal order, and fails naming the client
@@ -192,19 +192,16 @@ and the message where an answer differs."""
 
 import importlib
 
-from wsbench.replay_many import run_steps
-from wsbench.transcript import Event
+import wsbench.asserts
 
 APP = getattr(importlib.import_module({module!r}), {attr!r})
 
-#: (conn, kind, data, code, reason, name) of each client event, in the recorded order
+#: {fields} of each client event, in the recorded order
 STEPS = {steps}
 
 
 def test_{function}():
-    events = [Event(seq=n, time=0.0, side="client", **dict(zip({fields!r}, step))) for n, step in enumerate(STEPS, 1)]
-    result = run_steps(events, APP, timeout={timeout!r})
-    assert result.ok, str(result)
+    wsbench.asserts.assert_conversation(STEPS, APP, timeout={timeout!r})
 '''
 
 
@@ -225,7 +222,7 @@ def write_pytest(
     steps = [e.masked() for e in client_steps(transcript)]
     numbers: dict[int, int] = {}
     rows = [
-        (numbers.setdefault(e.conn, len(numbers) + 1), e.kind, e.data, e.code, e.reason, e.name)
+        (numbers.setdefault(e.conn, len(numbers) + 1), *(getattr(e, field) for field in STEP_FIELDS[1:]))
         for e in steps
         if e.kind in _DONE
     ]
@@ -237,8 +234,8 @@ def write_pytest(
         module=module,
         attr=attr,
         steps="[\n" + "".join(f"    {row!r},\n" for row in rows) + "]",
+        fields=", ".join(STEP_FIELDS),
         function=name,
-        fields=_FIELDS,
         timeout=float(timeout),
     )
     path = Path(path)
