@@ -1,5 +1,5 @@
-"""Tests for wsbench.errors: the tree drawn in its docstring, the docstrings, and the
-public names of every wsbench module."""
+"""Tests for wsbench.errors: the tree drawn in docs/modules/wsbench.errors.md (its docstring points
+there), the docstrings, and the public names of every wsbench module."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pkgutil
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,15 +21,19 @@ from wsbench.errors import ConnectionClosed, WsbenchError
 _TREE_LINE = re.compile(r"^(?P<indent>(?:│   |    )*)[├└]── (?P<name>\w+)(?:\s+\(also (?P<also>\w+)\))?\s*$")
 
 
+TREE_DOC = Path(__file__).resolve().parents[1] / "docs" / "modules" / "wsbench.errors.md"
+
+
 def _docstring_tree() -> dict[str, tuple[str, str | None]]:
-    """Parse the drawing in the errors docstring into {name: (parent, also)}."""
-    lines = errors.__doc__.splitlines()
+    """Parse the drawing in docs/modules/wsbench.errors.md into {name: (parent, also)}."""
+    assert TREE_DOC.name in errors.__doc__  # the docstring points to it
+    lines = TREE_DOC.read_text().splitlines()
     root_index = next(i for i, line in enumerate(lines) if line.strip() == "WsbenchError")
     margin = lines[root_index].index("WsbenchError")
     parents = ["WsbenchError"]
     tree: dict[str, tuple[str, str | None]] = {}
     for line in lines[root_index + 1 :]:
-        if not line.strip():
+        if not line.strip() or line.startswith("```"):
             break
         match = _TREE_LINE.match(line[margin:])
         assert match, f"unreadable tree line: {line!r}"
@@ -132,7 +137,7 @@ def test_package_names_load_on_first_use():
     """wsbench's names come from their modules on first use, so importing the package (as the
     pytest plugin does in every test run) loads no server or client library."""
     code = (
-        "import sys, wsbench, wsbench.testing\n"
+        "import sys, wsbench, wsbench.pytest_plugin, wsbench.testing\n"
         "heavy = [m for m in ('fastapi', 'starlette', 'uvicorn', 'websockets', 'ipywidgets') if m in sys.modules]\n"
         "assert heavy == [], heavy\n"
         "assert sorted(wsbench._HOME_OF) == sorted(wsbench.__all__)\n"

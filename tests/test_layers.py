@@ -51,7 +51,8 @@ LAYERS = {
     "wsbench.proxy": 8,
     "wsbench.replay": 8,
     "wsbench.replay_many": 8,  # several clients replayed in their recorded order (issue 23)
-    "wsbench.testing": 8,
+    "wsbench.testing": 8,  # the live client of TestClient-style tests
+    "wsbench.pytest_plugin": 9,  # the fixtures, on the live client; loaded into every pytest run
     "wsbench.exercises": 8,
     "wsbench.swarm": 8,  # wsbench.load: Locust in a subprocess, never imported
     "wsbench.demo": 9,
@@ -162,6 +163,7 @@ def test_vocabulary_and_transcript_load_only_the_standard_library(module):
         "wsbench.conversation",
         "wsbench.codegen",
         "wsbench.testing",
+        "wsbench.pytest_plugin",
         "wsbench.locustgen",
         "wsbench.swarm",
     ],

@@ -427,7 +427,7 @@ def test_a_written_test_holds_names_and_messages_as_data_only(tmp_path):
     source = Transcript(events).to_pytest_all(tmp_path / "test_hostile.py", app="m:app").read_text()
     tree = ast.parse(source)
     kinds = [type(node).__name__ for node in tree.body]
-    assert kinds == ["Expr", "Import", "ImportFrom", "ImportFrom", "Assign", "Assign", "FunctionDef"]
+    assert kinds == ["Expr", "Import", "Import", "Assign", "Assign", "FunctionDef"]
     steps = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "STEPS")  # type: ignore[attr-defined]
     assert ast.literal_eval(steps.value) == [
         (1, "connect", "ws://h/x", None, None, hostile),

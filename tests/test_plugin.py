@@ -1,4 +1,4 @@
-"""wsbench.testing: the pytest plugin, its session against Starlette's TestClient on the same app.
+"""wsbench.pytest_plugin and wsbench.testing: the fixtures, and the live session against Starlette's TestClient.
 
 Where the two behave alike, a test runs over both (``client`` is parametrized): that the
 TestClient passes it is the reference, that the live session passes it the evidence.
@@ -817,12 +817,57 @@ def test_plugin_is_loaded_by_entry_point(pytester):
     assert result.ret == 0
 
 
+def test_the_entry_point_is_the_plugin_module():
+    """The pytest11 entry point names the fixtures' module, not the live client's."""
+    from importlib.metadata import entry_points
+
+    import wsbench.pytest_plugin
+
+    (point,) = [p for p in entry_points(group="pytest11") if p.name == "wsbench"]
+    assert point.value == "wsbench.pytest_plugin"
+    assert point.load() is wsbench.pytest_plugin
+
+
+def test_the_plugin_registered_by_its_old_name_still_offers_the_fixtures(pytester, monkeypatch):
+    """``pytest_plugins = ["wsbench.testing"]`` (or ``-p wsbench.testing``), written before the fixtures moved to
+    wsbench.pytest_plugin, still offers them, with the entry point's autoload off."""
+    pytester.makepyfile(
+        test_old="""
+        pytest_plugins = ["wsbench.testing"]
+
+        def test_fixtures(wsbench_client, wsbench_bench):
+            assert callable(wsbench_client) and wsbench_bench.running
+        """
+    )
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1)
+
+
+def test_the_fixtures_stay_importable_from_wsbench_testing():
+    import wsbench.pytest_plugin
+    import wsbench.testing
+
+    assert wsbench.testing.wsbench_client is wsbench.pytest_plugin.wsbench_client
+    assert wsbench.testing.wsbench_bench is wsbench.pytest_plugin.wsbench_bench
+    assert {"wsbench_client", "wsbench_bench"} <= set(dir(wsbench.testing))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        wsbench.testing.nope  # noqa: B018
+
+
+def test_the_live_client_needs_no_pytest():
+    """wsbench.testing is a library (LiveClient in a script, or another runner): importing it loads no pytest."""
+    code = "import sys, wsbench.testing; assert 'pytest' not in sys.modules, 'pytest loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
 def test_importing_the_plugin_starts_nothing():
-    """Importing wsbench.testing (as every pytest run does) starts no thread, loop or server."""
+    """Importing wsbench.pytest_plugin (as every pytest run does) or wsbench.testing starts no thread, loop or
+    server."""
     code = textwrap.dedent(
         """
         import threading
-        import wsbench.testing, wsbench.loop, wsbench.server
+        import wsbench.pytest_plugin, wsbench.testing, wsbench.loop, wsbench.server
         assert threading.active_count() == 1, threading.enumerate()
         assert wsbench.loop._loop is None
         assert not wsbench.server.Bench._running

@@ -1,32 +1,18 @@
 """wsbench: a Jupyter workbench for learning and testing WebSockets with FastAPI.
 
-Start a real uvicorn server, define endpoints live, connect, talk, close with
-codes, and read what both sides did::
-
-    bench = wsbench.Bench()
-
-    @bench.websocket("/echo")
-    async def echo(websocket: WebSocket):
-        await websocket.accept()
-        async for text in websocket.iter_text():
-            await websocket.send_text(f"echo: {text}")
-
-    conn = bench.connect("/echo")
-    conn.send_text("hi")
-    conn.receive_text()          # 'echo: hi'
-    conn.close(4001, "bye")
-    print(conn.transcript)       # both sides, deterministic
-
-For exploratory testing: ``conn.transcript.save(path)`` / ``Transcript.load(path).replay(target)``
-(a readable diff), ``transcript.to_pytest(path, app=...)``, :class:`FaultProxy` between a
-client and a server, the ``wsbench_client`` pytest fixture (:mod:`wsbench.testing`) and
-``wsbench serve`` (:mod:`wsbench.cli`).
+Start a real uvicorn server (``bench = wsbench.Bench()``), define endpoints live
+(``@bench.websocket("/echo")``), connect (``conn = bench.connect("/echo")``), talk, close with
+codes, and read what both sides did (``print(conn.transcript)``). For exploratory testing:
+``conn.transcript.save(path)`` / ``Transcript.load(path).replay(target)`` (a readable diff),
+``transcript.to_pytest(path, app=...)``, :class:`FaultProxy` between a client and a server, the
+``wsbench_client`` pytest fixture (:mod:`wsbench.pytest_plugin`) and ``wsbench serve``
+(:mod:`wsbench.cli`). The tour: README.md and notebooks/00_start_here.ipynb.
 """
 
 from typing import TYPE_CHECKING
 
 # The names below are imported on first use (PEP 562), not with the package: the pytest
-# plugin (wsbench.testing) is loaded into every pytest run of an environment with wsbench,
+# plugin (wsbench.pytest_plugin) is loaded into every pytest run of an environment with wsbench,
 # and importing fastapi, uvicorn and websockets there would cost every run ~0.3 s.
 _HOMES = {
     ".client": ("Connection", "aconnect", "connect"),

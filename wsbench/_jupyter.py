@@ -1,26 +1,10 @@
 """Where a browser in the same JupyterLab reaches a port on the kernel's loopback.
 
 A bench listens on 127.0.0.1 of the machine (or pod) that runs the kernel. A browser on that
-machine reaches it there. A browser anywhere else — a student on JupyterHub, anyone on
-Binder — reaches it only through jupyter-server-proxy, on the Jupyter server's own origin
-and behind Jupyter's own authentication: the bench stays on loopback.
-
-* :func:`server_base_url` finds the base URL of the Jupyter server this kernel runs under:
-  ``JUPYTERHUB_SERVICE_PREFIX`` first (a hub's single-user server sets it, and its kernels
-  inherit it; Binder runs a hub); else the running-server file (``jpserver-<pid>.json`` in
-  Jupyter's runtime directory) of the server that launched this kernel (``JPY_PARENT_PID``,
-  which jupyter_client sets, else the parent process); else None (a plain Python, a script,
-  nbval's own kernel).
-* :func:`browser_url` turns (port, path) into the URL a page's ``new WebSocket(...)`` opens:
-  ``{base_url}proxy/127.0.0.1:{port}{path}`` behind a base URL other than "/", plain
-  ``ws://127.0.0.1:{port}{path}`` otherwise.
-
-jupyter-server-proxy's ``proxy/{port}/`` forwards to "localhost", which may resolve to ::1
-first (where anything else may listen); ``proxy/127.0.0.1:{port}/`` names the very address
-the bench binds, and 127.0.0.1 is on the proxy's default ``host_allowlist``. Both forms strip
-the prefix: the bench sees ``{path}``.
-
-Standard library only; no network. jupyter_core, when installed, names the runtime directory.
+machine reaches it there; a browser anywhere else (JupyterHub, Binder) only through
+jupyter-server-proxy, on the Jupyter server's own origin and behind its authentication:
+:func:`server_base_url` finds that server's base URL, :func:`browser_url` the URL a page opens.
+Standard library only; no network. Specification: ``docs/modules/wsbench._jupyter.md``.
 """
 
 from __future__ import annotations

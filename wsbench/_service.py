@@ -142,7 +142,7 @@ class LoopbackService:
             self._halt()
 
     async def astop(self) -> None:
-        """Coroutine form of :meth:`stop`, from any event loop."""
+        """Coroutine form of :meth:`stop`, from any event loop; raises nothing."""
         if self._unregister():
             if loop.blocked_now(self._loop) is not None:
                 await asyncio.to_thread(self._halt)
@@ -212,7 +212,7 @@ class LoopbackService:
         return self.host, self._port
 
     def url_for(self, path: str) -> str:
-        """The URL of *path* here; BenchError when stopped (the :class:`Pairing` contract)."""
+        """The URL of *path* here (the :class:`Pairing` contract). Raises BenchError when stopped, InvalidPath."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
         if not isinstance(path, str) or not path.startswith("/"):
@@ -226,7 +226,7 @@ class LoopbackService:
 
     def blocked_since(self, started: float) -> str | None:
         """What blocks the service's loop now, or the last blockage that ended after *started*
-        (the :class:`Pairing` contract); every service on a loop shares it, so every one can tell."""
+        (the :class:`Pairing` contract); every service on a loop shares it, so every one can tell. Raises nothing."""
         now = loop.blocked_now(self._loop)
         if now is not None:
             return self._describe(now)
@@ -240,7 +240,7 @@ class LoopbackService:
 
     def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         """Route the events of the client on *port* into *transcript* as well (None: stop): a
-        :class:`~wsbench.Connection` calls this with its TCP port before its handshake."""
+        :class:`~wsbench.Connection` calls this with its TCP port before its handshake. Raises nothing."""
         if transcript is None:
             self._pairs.pop(port, None)
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from jsonpath_ng.ext import parse as _parse_jsonpath
@@ -21,7 +21,9 @@ from jsonpath_ng.ext import parse as _parse_jsonpath
 from .errors import ConnectionClosed
 
 __all__ = [
+    "STEP_FIELDS",
     "Receiving",
+    "assert_conversation",
     "assert_json_matches",
     "compile_ignore",
     "differing_paths",
@@ -171,3 +173,24 @@ def expect_close(conn: Receiving, *, timeout: float | None = None) -> None:
     except ConnectionClosed:
         return
     raise AssertionError(f"expected the server to close the connection, but it sent another message: {message!r}")
+
+
+#: What each step of :func:`assert_conversation` holds, in this order (files written by
+#: ``transcript.to_pytest_all`` depend on it).
+STEP_FIELDS = ("conn", "kind", "data", "code", "reason", "name")
+
+
+def assert_conversation(steps: Iterable[Sequence[Any]], app: Any, *, timeout: float) -> None:
+    """Replay a conversation of several clients against *app* (served on a temporary
+    :class:`~wsbench.Bench`), each client doing its recorded *steps* (tuples of
+    :data:`STEP_FIELDS`) in their order; AssertionError naming the client and the message where an
+    answer differs. Raises TypeError for an *app* that is not an ASGI app."""
+    from .replay_many import run_steps  # the server, on first use: importing this module loads none
+    from .transcript import Event
+
+    events = [
+        Event(seq=n, time=0.0, side="client", **dict(zip(STEP_FIELDS, step, strict=True)))
+        for n, step in enumerate(steps, 1)
+    ]
+    result = run_steps(events, app, timeout=timeout)
+    assert result.ok, str(result)

@@ -189,20 +189,9 @@ def _out_of_order(kind: str, seen: set[str]) -> str | None:
 class BrowserLink:
     """The bench's end of one browser page's WebSocket (see :meth:`Bench.browser_connect`).
 
-    The page's JavaScript opens two sockets to the bench: the learner's ``WebSocket`` to the
-    endpoint, and a control socket to :data:`CONTROL_PREFIX` ``+ token`` on which it reports, in
-    order and numbered, each thing its WebSocket did and saw; the bench records each on side
-    "browser" (into its own transcript and :attr:`transcript`), and sends the page the commands of
-    :meth:`command` (send, close) on the same socket. One page per link: a second page showing the
-    same widget is refused (close 1008), as is an unknown token.
-
-    Pairing: the bench cannot see which TCP connection is the page's (through
-    jupyter-server-proxy it comes from the proxy, on a port the page cannot know), and any local
-    process can connect to the path with a browser's headers. So the page's WebSocket carries a
-    secret: the "open" command hands the page a one-time secret (:attr:`pair_secret`, on the control
-    socket only that page holds), the page adds it to its URL's query (:data:`PAIR_PARAM`), and
-    :func:`pair` takes the connection that carries it, once, and takes it out of the query the app
-    sees. It is in no view: the page reports the URL without it. Any other connection is its own.
+    The page reports on a control socket what its WebSocket did and saw, and takes the commands of
+    :meth:`command`; its WebSocket is paired with this link by a one-time secret (:attr:`pair_secret`)
+    in its query. Specification (the two sockets, pairing): ``docs/modules/wsbench.browser_link.md``.
     """
 
     def __init__(self, bench_transcript: Transcript, path: str, *, timeout: float) -> None:

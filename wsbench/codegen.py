@@ -1,27 +1,9 @@
 """Turn a recorded conversation into a pytest file that replays it and asserts the answers.
 
-* :func:`write_pytest` (also ``transcript.to_pytest(path, ...)``) writes one
-  ``def test_<name>()`` per recorded connection: it opens the same path and query, sends
-  what the client sent, asserts each message the client received (``receive_text``,
-  ``receive_bytes``, or ``receive_json`` for a JSON object or array), and asserts the close.
-* The target is a ``ws://`` / ``wss://`` base URL, or an app given as an import string
-  (``"package.module:app"``) that the test serves on a :class:`~wsbench.Bench`.
-* The file is plain pytest with literal values, uses only the public wsbench API, passes
-  ``ruff check``, and is the same bytes for the same transcript and options, so it can be
-  committed and diffed.
-* A transcript is untrusted input (a file someone sent), so recorded data reaches the
-  source only through safe literals: values as ``repr()`` of str, bytes, int, float, bool,
-  None, lists and dicts (:func:`_repr`, nothing else); data shown in a docstring through
-  :func:`_prose`, which escapes every backslash, double quote and unprintable character, so
-  no text can end the docstring or start an escape; test names made of ``[a-z0-9_]`` only.
-  Characters of uncertain display width (zero-width, combining) are written as ``\\u``
-  escapes, so line widths are exact and ``# noqa: E501`` goes exactly where ruff complains.
-* Secrets follow :mod:`wsbench.secrets`: values recorded as ``***`` cannot be written into
-  a test, and real ones are written only with ``unmasked=True``.
-
-Pure logic: builds text; :func:`write_pytest` writes one file. It reads the transcript
-through :mod:`wsbench.conversation`, and the tests it writes call that module's helpers, so
-neither this module nor a generated file imports wsbench's server or a web framework for them.
+:func:`write_pytest` (also ``transcript.to_pytest(path, ...)``) writes one test per recorded
+connection: plain pytest with literal values, ruff-clean, the same bytes for the same transcript.
+Recorded data is untrusted: it reaches the source only through safe literals, and secrets only
+with ``unmasked=True``. Pure logic. Specification: ``docs/modules/wsbench.codegen.md``.
 """
 
 from __future__ import annotations
@@ -73,7 +55,8 @@ def write_pytest(
     transcript prints them; default: every connection, one test each). *name* names the
     test (``test_<name>``; default: from the path). *ignore* lists JSON paths left out of
     the comparison of JSON messages; *timeout* bounds each wait in the test. Secret query
-    parameters and headers are written into the file only with *unmasked*.
+    parameters and headers are written into the file only with *unmasked*. Raises ValueError or InvalidURL
+    for a bad argument, InvalidTranscript for a recording that cannot be replayed.
     """
     path = Path(path)
     source = pytest_source(

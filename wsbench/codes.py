@@ -133,7 +133,7 @@ _BY_CODE = {info.code: info for info in REGISTERED}
 
 
 def lookup(code: int) -> CodeInfo:
-    """Return what *code* means and whether it may be sent, for any integer."""
+    """Return what *code* means and whether it may be sent, for any integer. Raises InvalidCloseCode for a non-int."""
     if type(code) is not int and not isinstance(code, enum.IntEnum):
         raise InvalidCloseCode(f"close code must be an int, not {type(code).__name__} {code!r}")
     if code in _BY_CODE:
@@ -150,7 +150,7 @@ def lookup(code: int) -> CodeInfo:
 
 
 def describe(code: int | None, reason: str = "") -> str:
-    """Render a close as ``"4001 (private use) bye"``; ``None`` reads "no close code"."""
+    """Render a close as ``"4001 (private use) bye"``; ``None`` reads "no close code". Raises as :func:`lookup`."""
     if code is None:
         return "no close code"
     text = str(lookup(code))

@@ -1,29 +1,9 @@
-"""The one exception tree of wsbench.
+"""The one exception tree of wsbench, rooted at :class:`WsbenchError`.
 
-.. code-block:: text
-
-    WsbenchError
-    ├── InvalidURL                (also ValueError)
-    ├── InvalidCloseCode          (also ValueError)
-    ├── ReasonTooLong             (also ValueError)
-    ├── ConnectError
-    │   ├── ConnectionRefused
-    │   ├── HandshakeRejected
-    │   ├── SubprotocolNotAccepted
-    │   └── TLSFailure
-    ├── Timeout                   (also TimeoutError)
-    ├── UnsendableText            (also ValueError)
-    ├── WrongMessageType          (also TypeError)
-    ├── InvalidJSON               (also ValueError)
-    ├── ConnectionClosed
-    ├── InvalidTranscript         (also ValueError)
-    ├── BenchError
-    │   └── InvalidPath           (also ValueError)
-    └── UpgradeError
-
-Messages name the problem and, where there is one, the fix. Server-side code
-never sees these: an endpoint meets Starlette's own ``WebSocketDisconnect``.
-Pure logic: no I/O, no third-party imports.
+Messages name the problem and, where there is one, the fix; several are also a ValueError, TypeError
+or TimeoutError. Server-side code never sees these: an endpoint meets Starlette's own
+``WebSocketDisconnect``. Pure logic: no I/O, no third-party imports. The tree:
+``docs/modules/wsbench.errors.md``.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
 """Self-checks for notebook exercises: a check runs the learner's answer against the real
-bench and asserts on both sides of the conversation, the way otter-grader's
-``grader.check("q1")`` feels: a right answer says so in one line; a wrong or missing one
-fails with a hint that teaches (what was expected, what happened, where to look), never a
-bare NameError or NotImplementedError traceback. Every wait is bounded, so a learner's
-endless loop or blocking endpoint ends in a hint, not a hung cell.
-
-::
-
-    with wsbench.exercises.check("18.1 shout back", bench) as ex:
-        shout = ex.answer("shout")             # the learner's endpoint; a hint if it is missing
-        conn = ex.connect(shout)                # served on a fresh path of the bench
-        conn.send_text("hi")
-        ex.equal(conn.receive_text(), "HI", "the reply to 'hi'")
-        ex.expect(ex.server_saw(conn, "websocket.close"), "close the connection from the endpoint")
-
-A prediction ("what will the client see?") is compared with what the live bench shows, and its
-explanation lives in :mod:`wsbench.predictions`, so the check cell never spells the answer::
-
-    with wsbench.exercises.check("27.2 predict the close code", bench) as ex:
-        conn = ex.connect(forgetful)
-        ex.predicted("ex27_2_predicted_code", conn.wait_closed(), "the close code the client saw")
-
-A check takes only plain values from the learner (numbers, str, bytes, True/False/None, and lists,
-tuples, sets and dicts of those): an object that claims to equal anything (``unittest.mock.ANY``)
-fails with a hint instead of passing every comparison.
-
-The check cell is what nbgrader grades (``grade: true``): it raises :class:`CheckFailed`
-(an AssertionError) on a wrong answer, so an autograder counts it as failed, and IPython
-shows only the hint (``_render_traceback_``), not a stack of wsbench frames.
+bench and asserts on both sides of the conversation; a right answer says so in one line, a wrong
+or missing one fails with a hint that teaches, never a bare traceback. Every wait is bounded.
+It raises :class:`CheckFailed` (an AssertionError) on a wrong answer, which nbgrader counts.
+How to write a check, predictions, what a check accepts: ``docs/modules/wsbench.exercises.md``.
 """
 
 from __future__ import annotations

@@ -1,28 +1,9 @@
 """What events exist: every kind of :class:`~wsbench.Event`, with its side, meaning and fields.
 
-The one place that says so. Other modules name kinds by these strings and take the sets
-they need from here, instead of spelling them out again:
-
-* :data:`KINDS`, one :class:`Kind` per (side, name): ``client`` kinds are what a
-  :class:`~wsbench.Connection` did and saw, ``server`` kinds are the ASGI messages in and
-  out of an endpoint (and how the endpoint ended), ``proxy`` kinds are what a
-  :class:`~wsbench.FaultProxy` between the two did and saw, ``browser`` kinds are what a
-  browser page's own ``WebSocket`` did and saw (``bench.browser_connect``), in the words of
-  the browser's API (``message``, not ``receive``).
-* Named sets of kinds: who records what (:data:`READER_KINDS`), what the client does
-  (:data:`CLIENT_ACTIONS`) and what the app sends (:data:`APP_SENDS`), what causes what
-  (:data:`CAUSES`), a proxy's settings and disruptions and the events by which a side
-  notices one (:data:`SETTINGS`, :data:`HEALS`, :data:`DISRUPTIONS`, :data:`NOTICES`),
-  what the widgets show (:data:`LOG_KINDS`, :data:`CLOSING`).
-* Who closed is data: a client's ``closed`` event carries ``by`` (one of
-  :data:`CLOSED_BY`, or None when no close frame went either way).
-* Who sent is data too: what the app sends carries :data:`CAUSED` (the handler task that ran
-  the ASGI send, and that task's last receive), so a broadcast on bob's socket made by ann's
-  handler says so; every event may carry the connection's ``name`` (:data:`ALWAYS`).
-
-Nothing here checks events: a server records whatever ASGI message type the app sends,
-also a wrong one. ``tests/test_kinds.py`` checks that every kind wsbench records is here.
-Standard library only.
+The one place that says so: :data:`KINDS` (one :class:`Kind` per side and name) and the named
+sets of kinds other modules take from here instead of spelling them out again. Nothing here
+checks events; ``tests/test_kinds.py`` checks that every kind wsbench records is here. Standard
+library only. The sides, the sets, who closed and who sent: ``docs/modules/wsbench.kinds.md``.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def write_locustfile(
     *ignore* lists JSON paths left out when a reply is compared with the recorded one;
     ``check=False`` compares nothing (any reply, or any with the right key, will do). *think*
     scales the recorded think times (0: none); *pause* is the wait between two conversations of
-    one user; *timeout* bounds each wait for a reply, the handshake and the close.
+    one user; *timeout* bounds each wait for a reply, the handshake and the close. Raises ValueError,
+    TypeError or InvalidURL for a bad argument, InvalidTranscript for a recording that cannot be replayed.
     """
     path = Path(path)
     source = locust_source(

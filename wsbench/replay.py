@@ -255,7 +255,7 @@ def replay(
     messages ..."): a server that sends for ever cannot keep a replay running.
     *connect_options* go to :func:`wsbench.connect`; ``params=`` and ``headers=``
     also supply secrets recorded as ``***``. Every error, and the note on a refused
-    handshake, names the URL tried (secrets masked).
+    handshake, names the URL tried (secrets masked). Raises InvalidURL or TypeError for a bad target.
     """
     compiled = compile_ignore(ignore)
     _check_target(target)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .asserts import STEP_FIELDS
 from .client import Connection
 from .errors import ConnectError, ConnectionClosed, Timeout, WsbenchError
 from .server import Bench
@@ -80,7 +81,7 @@ def replay_conversation(transcript: Transcript, target: Any, *, timeout: float =
 
     Each client connects again under its recorded name and path; a receive waits at most
     *timeout* seconds (a message that never comes is a "missing message", and the replay goes
-    on); a recorded "closed" compares the close code.
+    on); a recorded "closed" compares the close code. Raises TypeError for a target that is neither.
     """
     return run_steps(client_steps(transcript), target, timeout=timeout)
 
@@ -184,7 +185,6 @@ def _serving(target: Any) -> Iterator[Bench]:
 
 
 _IMPORT_STRING = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)  # package.module:app
-_FIELDS = ("conn", "kind", "data", "code", "reason", "name")
 
 _TEMPLATE = '''"""Written by wsbench (issue 23): replays a conversation of {count} clients against
 {app}, each client doing what it did in the recorded causal order, and fails naming the client
@@ -192,19 +192,16 @@ and the message where an answer differs."""
 
 import importlib
 
-from wsbench.replay_many import run_steps
-from wsbench.transcript import Event
+import wsbench.asserts
 
 APP = getattr(importlib.import_module({module!r}), {attr!r})
 
-#: (conn, kind, data, code, reason, name) of each client event, in the recorded order
+#: {fields} of each client event, in the recorded order
 STEPS = {steps}
 
 
 def test_{function}():
-    events = [Event(seq=n, time=0.0, side="client", **dict(zip({fields!r}, step))) for n, step in enumerate(STEPS, 1)]
-    result = run_steps(events, APP, timeout={timeout!r})
-    assert result.ok, str(result)
+    wsbench.asserts.assert_conversation(STEPS, APP, timeout={timeout!r})
 '''
 
 
@@ -214,7 +211,8 @@ def write_pytest(
     """Write one pytest test that opens every client of *transcript* in the recorded order and
     replays the conversation against *app* (an import string, ``package.module:app``): it fails
     naming the client and the message where an answer differs. The recorded messages are data
-    in the file (each a ``repr``), never code; secrets stay masked as recorded."""
+    in the file (each a ``repr``), never code; secrets stay masked as recorded. Raises ValueError for a bad
+    *app*, *name* or *timeout*."""
     if not isinstance(app, str) or not _IMPORT_STRING.fullmatch(app):
         raise ValueError(f"app={app!r} is not an import string like 'package.module:app'")
     if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", name):
@@ -224,7 +222,7 @@ def write_pytest(
     steps = [e.masked() for e in client_steps(transcript)]
     numbers: dict[int, int] = {}
     rows = [
-        (numbers.setdefault(e.conn, len(numbers) + 1), e.kind, e.data, e.code, e.reason, e.name)
+        (numbers.setdefault(e.conn, len(numbers) + 1), *(getattr(e, field) for field in STEP_FIELDS[1:]))
         for e in steps
         if e.kind in _DONE
     ]
@@ -236,8 +234,8 @@ def write_pytest(
         module=module,
         attr=attr,
         steps="[\n" + "".join(f"    {row!r},\n" for row in rows) + "]",
+        fields=", ".join(STEP_FIELDS),
         function=name,
-        fields=_FIELDS,
         timeout=float(timeout),
     )
     path = Path(path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import itertools
 import logging
 import socket
@@ -25,7 +24,7 @@ import ssl
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -39,15 +38,18 @@ from ._gate import Gate
 from ._net import WS_IMPLEMENTATIONS
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
-from .client import Connection, aconnect, connect
+from .client import Connection
 from .client.bounds import check_name, check_timeout
 from .client.handshake import check_url
+from .client.options import ConnectOptions, takes_options
 from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
 from .states import CONNECTED, StateMirror
 from .transcript import Event, Transcript, record
 from .transcript.fanout import Fanout, fanout
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
+
     from .widgets import Timeline
     from .widgets.browser import BrowserClient
     from .widgets.lanes import Lanes
@@ -85,7 +87,7 @@ def _keep_uvicorn_logs() -> None:
 
 def server_log() -> list[str]:
     """The last uvicorn log lines of every Bench in this process (not printed, since
-    a background thread's output would land in whichever cell happens to run)."""
+    a background thread's output would land in whichever cell happens to run). Raises nothing."""
     return list(_log.lines)
 
 
@@ -458,7 +460,7 @@ class Bench(LoopbackService):
             sock.close()
 
     def stop(self) -> None:
-        """Stop the server: open connections get close code 1012 (service restart). Idempotent."""
+        """Stop the server: open connections get close code 1012 (service restart). Idempotent; raises nothing."""
         super().stop()
 
     async def _stop(self) -> None:
@@ -470,7 +472,7 @@ class Bench(LoopbackService):
         return _describe(blockage)
 
     def blocker(self) -> Blocker | None:
-        """What blocks the bench's loop now (noticed by the watchdog), or None."""
+        """What blocks the bench's loop now (noticed by the watchdog), or None; raises nothing."""
         blockage = loop.blocked_now(self._loop)
         if blockage is None:
             return None
@@ -504,7 +506,8 @@ class Bench(LoopbackService):
     # -- endpoints and clients ------------------------------------------------
 
     def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
-        """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there."""
+        """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there. Raises InvalidPath
+        for a path that is not one, BenchError when the bench is stopped."""
         _check_path(path)
         if not self.running:
             raise BenchError(f"{self!r} is stopped: create a new Bench() to serve {path}")
@@ -519,33 +522,43 @@ class Bench(LoopbackService):
 
         return register
 
-    def connect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
-        """Open a client :class:`~wsbench.Connection` to *path* on this bench, called *name* in
-        every view ("ann"; by default "c1", "c2" ... in order of opening)."""
+    @takes_options
+    def connect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Open a client :class:`~wsbench.Connection` to *path* on this bench, called ``name`` in
+        every view ("ann"; by default "c1", "c2" ... in order of opening). Raises BenchError when the
+        bench is stopped, and what :func:`wsbench.connect` raises; a HandshakeRejected or Timeout
+        says what the bench saw of it."""
         url, began = self._url_to(path), time.time()
+        options["name"] = self.names.give(options.get("name"))
         try:
-            return connect(url, pairing=self, name=self.names.give(name), **options)
+            return Connection(url, params=params, pairing=self, **options).open()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
-    async def aconnect(self, path: str = "/", *, name: str | None = None, **options: Any) -> Connection:
-        """Coroutine form of :meth:`connect`."""
+    @takes_options
+    async def aconnect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Coroutine form of :meth:`connect`; raises as it does."""
         url, began = self._url_to(path), time.time()
+        options["name"] = self.names.give(options.get("name"))
         try:
-            return await aconnect(url, pairing=self, name=self.names.give(name), **options)
+            return await Connection(url, params=params, pairing=self, **options).aopen()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
     def pair(self, port: int, transcript: Transcript | None, name: str | None = None) -> None:
         """Route the events of the client on *port* into *transcript* as well, and call its
-        server side *name* (the :class:`~wsbench._service.Pairing` contract)."""
+        server side *name* (the :class:`~wsbench._service.Pairing` contract); raises nothing."""
         super().pair(port, transcript, name)
         if transcript is not None and name is not None:
             self.names.expect(port, name)
 
     def reopen(self, conn: Connection) -> Connection:
         """A new connection like *conn* (its path, query and options): on this bench while it runs, else
-        on the bench that replaced it (the same *name*: its cell was re-run); BenchError saying what
+        on the bench that replaced it (the same *name*: its cell was re-run); raises BenchError saying what
         to run if none did. A panel's reconnect button goes this way, so it follows a replaced bench and
         names what blocks a stuck one."""
         successor: Bench | None = self
@@ -559,8 +572,7 @@ class Bench(LoopbackService):
             )
         parts = urlsplit(conn.url)  # this bench's URL, then the path and query the connection asked for
         path = parts.path
-        options = {f.name: getattr(conn._options, f.name) for f in dataclasses.fields(conn._options) if f.compare}
-        return successor.connect(path + (f"?{parts.query}" if parts.query else ""), **options)
+        return successor.connect(path + (f"?{parts.query}" if parts.query else ""), **conn._options.chosen())
 
     def _url_to(self, path: str) -> str:
         """The URL of *path*, once the bench is known to be able to answer: a Timeout at once, naming
@@ -616,7 +628,7 @@ class Bench(LoopbackService):
         """Where a browser in the same JupyterLab reaches *path* of this bench: through
         jupyter-server-proxy (``{base_url}proxy/127.0.0.1:{port}{path}``, relative to the page's
         host, behind Jupyter's own login) when Jupyter runs behind a base URL (a hub, Binder),
-        else ``ws://127.0.0.1:{port}{path}``. The bench itself stays on loopback.
+        else ``ws://127.0.0.1:{port}{path}``. The bench itself stays on loopback. Raises InvalidPath for a bad *path*.
         """
         from ._jupyter import browser_url
 
@@ -639,7 +651,8 @@ class Bench(LoopbackService):
         endpoint's side, in this bench's transcript and the widget's. *timeout* bounds the
         widget's waits (default: the bench's). Where no page shows it (nbval, a plain kernel),
         its waits and commands say so instead of hanging. *name* is what every view calls it,
-        as for :meth:`connect`.
+        as for :meth:`connect`. Raises InvalidPath, InvalidURL, ValueError or TypeError for a bad argument, BenchError
+        when the bench is stopped.
         """
         from .widgets.browser import BrowserClient
 
@@ -660,21 +673,21 @@ class Bench(LoopbackService):
 
         A client's call returns when the *client* is done (a rejected handshake, a close);
         the endpoint may still be running its last lines. For one connection, see
-        :meth:`Connection.wait_endpoint`.
+        :meth:`Connection.wait_endpoint`. Raises Timeout when one still runs after *timeout*.
         """
         timeout = self.timeout if timeout is None else timeout
         if self._recorder.changed.wait(self._recorder.is_idle, timeout) is None:
             raise self._still_running("wait_idle", timeout)
 
     async def await_idle(self, timeout: float | None = None) -> None:
-        """Coroutine form of :meth:`wait_idle`."""
+        """Coroutine form of :meth:`wait_idle`; raises as it does."""
         timeout = self.timeout if timeout is None else timeout
         if await self._recorder.changed.await_(self._recorder.is_idle, timeout) is None:
             raise self._still_running("await_idle", timeout)
 
     def carry_context(self, port: int, context: contextvars.Context | None) -> None:
         """Set the values of *context* in the handler of the client on TCP *port* (None: forget it),
-        as Starlette's TestClient runs the app in a copy of its caller's context (the pytest plugin)."""
+        as Starlette's TestClient runs the app in a copy of its caller's context (the pytest plugin). Raises nothing."""
         if context is None:
             self._contexts.pop(port, None)
         else:
@@ -696,7 +709,7 @@ class Bench(LoopbackService):
     def fanout(self) -> list[Fanout]:
         """For each client message an endpoint answered with sends (a broadcast), who received
         them and how long after the client sent it, and who never did: one
-        :class:`~wsbench.transcript.fanout.Fanout` each (``.summary()`` says it in a line)."""
+        :class:`~wsbench.transcript.fanout.Fanout` each (``.summary()`` says it in a line). Raises nothing."""
         return fanout(self.transcript)
 
     @overload
@@ -708,7 +721,8 @@ class Bench(LoopbackService):
     def timeline(self, *, lanes: bool = False, **options: Any) -> Timeline | Lanes:
         """A :class:`~wsbench.widgets.Timeline` of every connection to this bench, both sides; with
         *lanes*, one diagram of them all instead (:class:`~wsbench.widgets.lanes.Lanes`): a lane per
-        client, the server between them, a handler's sends in its connection's colour."""
+        client, the server between them, a handler's sends in its connection's colour. Raises TypeError for
+        an option the picture does not take."""
         if lanes:
             from .widgets.lanes import Lanes
 

@@ -591,6 +591,7 @@ def load(
     Returns a :class:`LoadResult` when the swarm ends (*wait*), else the running :class:`Swarm`
     at once (its ``result()`` waits). A KeyboardInterrupt stops the swarm and every process
     of it before it propagates. Locust runs with *python* (default: this interpreter).
+    Raises ValueError, TypeError or InvalidURL for a bad argument, LoadError without Locust or a locustfile.
     """
     users = _positive("users", users, integer=True)
     rate = float(users if spawn_rate is None else _positive("spawn_rate", spawn_rate))

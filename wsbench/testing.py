@@ -1,27 +1,12 @@
-"""pytest plugin: run TestClient-style WebSocket tests against a real uvicorn server.
+"""A live client for TestClient-style WebSocket tests: the app on real uvicorn, Starlette's API.
 
-Loaded into every pytest run of an environment where wsbench is installed (entry point
-``pytest11``), so this module only defines fixtures and classes: importing it starts
-nothing, and the heavy imports (uvicorn, websockets) happen when a fixture is used.
-
-* ``wsbench_client`` is a factory fixture: ``client = wsbench_client(app)`` serves *app*
-  on a real uvicorn server on 127.0.0.1 (a :class:`~wsbench.Bench`) and returns a
-  :class:`LiveClient`, stopped after the test. Its ``websocket_connect(url, subprotocols)``
-  returns a :class:`LiveWebSocketSession`, which speaks the API of Starlette's
-  ``WebSocketTestSession`` (``send_text``, ``receive_json``, ``close(code, reason)``,
-  ``with ... as websocket:``), so a test written for ``TestClient(app)`` runs over a
-  real socket by swapping the one fixture that builds the client.
-* ``wsbench_bench`` is a fresh :class:`~wsbench.Bench` with no endpoints, for tests that
-  define endpoints inline with ``@wsbench_bench.websocket(path)``.
-
-How the session matches the TestClient where the wire loses information: the session is a
-:class:`wsbench.Connection` paired with the client's :class:`~wsbench.Bench`, whose recorder
-(the one ASGI middleware wsbench has) copies the server's side of the connection into the
-session's transcript and keeps the exception an endpoint raised. A rejected handshake is
-only an HTTP status on the wire (uvicorn answers 403 to a close before accept), and an
-exception in the app only a dropped connection; the server's side lets the session raise
-what the TestClient raises (``WebSocketDisconnect(code, reason)``, the app's own
-exception). What cannot be matched is listed in ``docs/testclient_differences.md``.
+``LiveClient(app)`` serves *app* on 127.0.0.1 (a :class:`~wsbench.Bench`); its
+``websocket_connect(url)`` returns a :class:`LiveWebSocketSession` with the API of Starlette's
+``WebSocketTestSession``, over a real socket with timeouts, so a test written for
+``TestClient(app)`` runs against uvicorn. The pytest fixtures that build one are in
+:mod:`wsbench.pytest_plugin`. Importing this module starts nothing and loads no server or client.
+How the session matches the TestClient where the wire loses information, and what it cannot
+match: ``docs/testclient_differences.md``.
 """
 
 from __future__ import annotations
@@ -31,12 +16,10 @@ import itertools
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
-
-import pytest
 
 from .errors import ConnectError, ConnectionClosed, Timeout
 from .transcript import Event, Transcript
@@ -48,7 +31,24 @@ if TYPE_CHECKING:
     from .client import Connection
     from .server import Bench
 
-__all__ = ["LiveClient", "LiveWebSocketSession", "wsbench_bench", "wsbench_client"]
+__all__ = ["LiveClient", "LiveWebSocketSession"]
+
+#: The fixtures live in :mod:`wsbench.pytest_plugin`; these names stay importable from here (and
+#: ``pytest_plugins = ["wsbench.testing"]`` keeps offering them), as they were defined here first.
+_FIXTURES = ("wsbench_bench", "wsbench_client")
+
+
+def __getattr__(name: str) -> object:
+    if name in _FIXTURES:
+        from . import pytest_plugin
+
+        return getattr(pytest_plugin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FIXTURES))
+
 
 #: Seconds ``__exit__`` waits, after closing, for the endpoint to finish so that an
 #: exception it raises reaches the test (the TestClient cancels the endpoint instead).
@@ -531,41 +531,3 @@ def _fallback_denial(status: int, headers: list[tuple[str, str]], body: bytes) -
 
         _fallback = WebSocketDenialResponse
     return _fallback(status, headers, body)
-
-
-# -- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def wsbench_client() -> Iterator[Callable[..., LiveClient]]:
-    """Factory: ``wsbench_client(app, **options)`` -> a :class:`LiveClient` serving *app*, stopped after the test.
-
-    Options: ``raise_server_exceptions``, ``root_path``, ``ws`` (uvicorn's WebSocket
-    implementation), ``timeout``. Swap it in for ``TestClient(app)``::
-
-        @pytest.fixture
-        def client(wsbench_client):
-            return wsbench_client(app)      # was: TestClient(app)
-    """
-    made: list[LiveClient] = []
-
-    def make(app: Any, **options: Any) -> LiveClient:
-        client = LiveClient(app, **options)
-        made.append(client)
-        return client
-
-    yield make
-    for client in reversed(made):
-        client.close()
-
-
-@pytest.fixture
-def wsbench_bench() -> Iterator[Bench]:
-    """A fresh :class:`~wsbench.Bench` with no endpoints (add them with ``@wsbench_bench.websocket``), stopped after."""
-    from .server import Bench
-
-    bench = Bench(name=f"wsbench.testing-bench-{os.getpid()}-{next(_names)}")
-    try:
-        yield bench
-    finally:
-        bench.stop()

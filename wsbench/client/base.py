@@ -22,9 +22,9 @@ from ..errors import BenchError, ConnectionClosed, SubprotocolNotAccepted, Timeo
 from ..secrets import display_url, mask_subprotocols
 from ..transcript import Transcript, record
 from .bounds import check_max_queue, check_timeout
-from .handshake import Options
 from .inbox import Inbox
 from .messages import Message
+from .options import Options
 from .reconnect import RECONNECT_CODES, delays
 from .recording import RecordingSyncConnection
 
@@ -174,14 +174,15 @@ class ConnectionBase:
         """Wait until the bench endpoint serving this connection has returned or raised.
 
         The client's calls return when the *client* is done; the endpoint may still be
-        running its last lines. Call this before printing what the endpoint recorded.
+        running its last lines. Call this before printing what the endpoint recorded. Raises
+        Timeout when it still runs after *timeout*, BenchError for a connection not to a Bench.
         """
         timeout = self._bound(timeout)
         if self._endpoint_gate().wait(self._endpoint_done, timeout) is None:
             raise Timeout(f"wait_endpoint: the endpoint serving {self} is still running after {timeout} s")
 
     async def await_endpoint(self, timeout: float | None = None) -> None:
-        """Coroutine form of :meth:`wait_endpoint`."""
+        """Coroutine form of :meth:`wait_endpoint`; raises as it does."""
         timeout = self._bound(timeout)
         if await self._endpoint_gate().await_(self._endpoint_done, timeout) is None:
             raise Timeout(f"await_endpoint: the endpoint serving {self} is still running after {timeout} s")

@@ -1,20 +1,9 @@
 """The client connection: Starlette's method names over a real ``websockets`` connection.
 
-* Sync methods mirror Starlette's ``WebSocket`` names (``send_text``, ``receive_json``,
-  ``iter_text``, ``close(code, reason)``); each has a coroutine twin prefixed with ``a``
-  (``asend_text``, ``areceive_json``, ``aiter_text``, ``aclose``).
-* :func:`connect` builds on ``websockets``' sync client: the caller's thread writes,
-  a websockets thread reads. :func:`aconnect` builds on its asyncio client, on the
-  caller's running loop. Each is what a user of ``websockets`` would write by hand, so
-  wsbench adds little on top (``benchmarks/echo.py``); a design that moved every call
-  to the background loop measured at 0.7-0.8x of them. The server stays on the
-  background loop (:mod:`wsbench.loop`) either way, so a blocked cell never stalls it.
-* Whichever reads (websockets' reader thread, or ``data_received`` on the loop), every
-  message is recorded and queued the moment it arrives (:mod:`.recording`), so nothing
-  received is lost, also when a ``receive_*`` call raises; the queue (:mod:`.inbox`)
-  serves threads and coroutines on any loop alike.
-* Options are checked and kept once (:class:`.handshake.Options`); the message rules
-  live in :mod:`.messages`, the reconnect policy in :mod:`.reconnect`.
+Sync methods mirror Starlette's ``WebSocket`` names, each with a coroutine twin prefixed with ``a``.
+:func:`connect` builds on websockets' sync client, :func:`aconnect` on its asyncio client; every
+message is recorded and queued the moment it arrives (:mod:`.recording`, :mod:`.inbox`); options are
+declared once (:class:`.options.Options`). Design and measurements: ``docs/modules/wsbench.client.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +13,7 @@ import functools
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import websockets
@@ -40,13 +29,16 @@ from ..errors import (
     Timeout,
 )
 from .base import ConnectionBase, _keys, _not_on_server_loop
-from .bounds import MAX_QUEUE, check_timeout
-from .handshake import PLAIN_CONNECTION, Options, check_url, connect_error
+from .bounds import check_timeout
+from .handshake import PLAIN_CONNECTION, check_url, connect_error
 from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
+from .options import ConnectOptions, Options, takes_options
 from .reconnect import worth_retrying
 from .recording import RecordingAsyncConnection, RecordingSyncConnection
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
+
     from .._service import Pairing
     from ..widgets import Panel, Timeline
 
@@ -57,94 +49,26 @@ class Connection(ConnectionBase):
     """A client WebSocket connection, opened with :func:`connect` / ``bench.connect``
     (or :func:`aconnect` / ``bench.aconnect`` for a connection on the running event loop).
 
-    Every ``receive_*`` / ``iter_*`` waits at most *timeout* seconds (default: the
-    connection's ``timeout``), so a cell never hangs; a KeyboardInterrupt while
-    waiting cancels that call only. Every other wait is bounded too: a send waits at
-    most ``timeout`` for a server that does not read (then the connection is aborted
-    and the send raises Timeout), ``close()`` at most ``close_timeout`` (then TCP is
-    aborted, and the transcript's "closed" event says so), the handshake at most
-    ``open_timeout``. Timeouts are finite numbers of seconds >= 0.
-
-    ``max_queue``: how many received messages may wait unread before wsbench stops
-    reading the socket, so that TCP slows the server down (websockets' flow control):
-    16 by default, reading again once 4 are left; ``(high, low)`` sets both, None never
-    stops. Whatever is read is recorded and queued; nothing is dropped.
-
-    TLS: ``ca_file`` trusts a CA bundle, ``cert_file`` / ``key_file`` present a client
-    certificate, ``insecure=True`` skips verification (with a warning). ``proxy`` is an
-    ``http://`` or ``socks5://`` / ``socks5h://`` / ``socks4://`` proxy URL, ``True`` for the
-    environment's ``HTTPS_PROXY`` / ``ALL_PROXY``, or None (default: connect directly).
-
-    ``name``: what every view calls this connection ("ann"); a Bench names its connections
-    "c1", "c2" ... in order of opening when not told.
-
-    ``subprotocols``: offered in the handshake; a server that picks none of them is a
-    SubprotocolNotAccepted unless ``require_subprotocol=False`` (then ``subprotocol`` is None).
-
-    ``auto_reconnect=N`` (off by default): after the connection *drops* (a close code in
-    :data:`RECONNECT_CODES`, never after your own ``close()``), the next call that needs it
-    (send, receive, ping) reconnects to the same URL, up to N attempts, waiting
-    ``backoff[0]`` seconds before the first and doubling up to ``backoff[1]``. Messages
-    already received stay queued; each attempt is recorded ("reconnect"), and the new
-    connection appears in the transcript as the next connection. A send that raced the
-    drop is not resent: it raises ConnectionClosed, as it may or may not have arrived.
+    Every wait is bounded: ``receive_*`` / ``iter_*`` by their *timeout* (default: the
+    connection's ``timeout``; a KeyboardInterrupt while waiting cancels that call only), a
+    send by ``timeout``, ``close()`` by ``close_timeout``, the handshake by ``open_timeout``.
+    The options (keyword-only) are :class:`~wsbench.client.options.Options`' fields, listed
+    in the signature and ``docs/connection_options.md``; *params* adds query parameters to *url*.
+    Raises InvalidURL for a URL that is not ws:// or wss://, TypeError for an unknown option,
+    ValueError / TypeError for a bad value, naming it.
     """
 
+    @takes_options
     def __init__(
         self,
         url: str,
         *,
-        # HTTP handshake
-        headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-        subprotocols: Sequence[str] | None = None,
-        require_subprotocol: bool = True,
-        origin: str | None = None,
-        cookies: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
-        proxy: str | None = None,
-        # WebSocket
-        compression: bool = True,
-        max_size: int | None = 2**20,
-        ping_interval: float | None = 20.0,
-        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
-        # TLS
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        insecure: bool = False,
-        # Timeouts, in seconds
-        open_timeout: float = 10.0,
-        close_timeout: float = 10.0,
-        timeout: float = 10.0,
-        # Reconnecting after a drop (opt-in)
-        auto_reconnect: int = 0,
-        backoff: tuple[float, float] = (0.1, 5.0),
-        name: str | None = None,
         pairing: Pairing | None = None,
+        **options: Unpack[ConnectOptions],
     ) -> None:
         self.url = check_url(url, params)
-        self._options = Options(
-            headers=headers,
-            subprotocols=subprotocols,
-            require_subprotocol=require_subprotocol,
-            origin=origin,
-            cookies=cookies,
-            proxy=proxy,
-            compression=compression,
-            max_size=max_size,
-            ping_interval=ping_interval,
-            max_queue=max_queue,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            insecure=insecure,
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-            timeout=timeout,
-            auto_reconnect=auto_reconnect,
-            backoff=backoff,
-            name=name,
-        ).check(self.url)
+        self._options = Options.given(options).check(self.url)
         self._start(pairing)
 
     @classmethod
@@ -158,7 +82,10 @@ class Connection(ConnectionBase):
     # -- opening --------------------------------------------------------------
 
     def open(self) -> Connection:
-        """Run the opening handshake, waiting at most ``open_timeout``; returns self."""
+        """Run the opening handshake, waiting at most ``open_timeout``; returns self.
+
+        Raises a ConnectError when it fails (ConnectionRefused, HandshakeRejected, SubprotocolNotAccepted,
+        TLSFailure; also when opened already), Timeout after ``open_timeout``."""
         self._starting()
         _not_on_server_loop("open")
         self._mode = "sync"
@@ -181,7 +108,7 @@ class Connection(ConnectionBase):
         return self
 
     async def aopen(self) -> Connection:
-        """Coroutine form of :meth:`open`; the connection then lives on the running loop."""
+        """Coroutine form of :meth:`open`; the connection then lives on the running loop. Raises as it does."""
         self._starting()
         self._home = asyncio.get_running_loop()
         self._home_thread = threading.get_ident()
@@ -244,7 +171,7 @@ class Connection(ConnectionBase):
 
     def wait_closed(self, timeout: float | None = None) -> int:
         """Wait until the connection has closed (either side's close, or a drop) and return the
-        close code; Timeout if it is still open after *timeout* seconds. Never reconnects."""
+        close code. Raises Timeout when it is still open after *timeout* seconds. Never reconnects."""
         self._not_on_home("wait_closed")
         timeout = self._bound(timeout)
         self._drain()
@@ -253,7 +180,7 @@ class Connection(ConnectionBase):
         return self._inbox.closed.code  # type: ignore[union-attr]  # is_closed
 
     async def await_closed(self, timeout: float | None = None) -> int:
-        """Coroutine form of :meth:`wait_closed`."""
+        """Coroutine form of :meth:`wait_closed`; raises as it does."""
         timeout = self._bound(timeout)
         self._drain()
         if not await self._inbox.await_(self._inbox.is_closed, timeout):
@@ -268,29 +195,32 @@ class Connection(ConnectionBase):
     # -- sending -----------------------------------------------------------------
 
     def send_text(self, data: str) -> None:
-        """Send a text message."""
+        """Send a text message. Raises ConnectionClosed when the connection is closed, Timeout when the server
+        does not take it within ``timeout``, UnsendableText for a lone surrogate, TypeError for bytes."""
         self._send(require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Send a binary message."""
+        """Send a binary message. Raises ConnectionClosed when the connection is closed, Timeout when the server
+        does not take it within ``timeout``, TypeError for a str."""
         self._send(bytes(require(data, (bytes, bytearray, memoryview), "send_bytes", "send_text")), "send_bytes")
 
     def send_json(self, data: Any, mode: str = "text") -> None:
-        """Send *data* as compact JSON, like Starlette's ``send_json``; TypeError before anything is sent."""
+        """Send *data* as compact JSON, like Starlette's ``send_json``. Raises TypeError (nothing sent) for what
+        JSON cannot hold, and what :meth:`send_text` raises."""
         self._send(encode_json(data, mode), "send_json")
 
     async def asend_text(self, data: str) -> None:
-        """Coroutine form of :meth:`send_text`."""
+        """Coroutine form of :meth:`send_text`; raises as it does."""
         await self._asend(require(data, str, "asend_text", "asend_bytes"), "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Coroutine form of :meth:`send_bytes`."""
+        """Coroutine form of :meth:`send_bytes`; raises as it does."""
         await self._asend(
             bytes(require(data, (bytes, bytearray, memoryview), "asend_bytes", "asend_text")), "asend_bytes"
         )
 
     async def asend_json(self, data: Any, mode: str = "text") -> None:
-        """Coroutine form of :meth:`send_json`."""
+        """Coroutine form of :meth:`send_json`; raises as it does."""
         await self._asend(encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
@@ -349,35 +279,39 @@ class Connection(ConnectionBase):
     # -- receiving ---------------------------------------------------------------
 
     def receive(self, timeout: float | None = None) -> Message:
-        """The next message, text (str) or binary (bytes)."""
+        """The next message, text (str) or binary (bytes). Raises Timeout when none comes within *timeout*,
+        ConnectionClosed once the connection closed and every message received before was taken."""
         return self._take(None, timeout, "receive")
 
     def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text; a binary one stays queued and raises WrongMessageType."""
+        """The next message, which must be text. Raises WrongMessageType for a binary one (it stays queued), and
+        what :meth:`receive` raises."""
         return self._take(str, timeout, "receive_text")
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary; a text one stays queued and raises WrongMessageType."""
+        """The next message, which must be binary. Raises WrongMessageType for a text one (it stays queued), and
+        what :meth:`receive` raises."""
         return self._take(bytes, timeout, "receive_bytes")
 
     def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``)."""
+        """The next message parsed as JSON (from a text frame, or a binary one with ``mode="binary"``). Raises
+        InvalidJSON when it is not JSON (it stays queued), and what :meth:`receive_text` raises."""
         return self._take(json_kind(mode), timeout, "receive_json", parse=parse_json)
 
     async def areceive(self, timeout: float | None = None) -> Message:
-        """Coroutine form of :meth:`receive`."""
+        """Coroutine form of :meth:`receive`; raises as it does."""
         return await self._atake(None, timeout, "areceive")
 
     async def areceive_text(self, timeout: float | None = None) -> str:
-        """Coroutine form of :meth:`receive_text`."""
+        """Coroutine form of :meth:`receive_text`; raises as it does."""
         return await self._atake(str, timeout, "areceive_text")
 
     async def areceive_bytes(self, timeout: float | None = None) -> bytes:
-        """Coroutine form of :meth:`receive_bytes`."""
+        """Coroutine form of :meth:`receive_bytes`; raises as it does."""
         return await self._atake(bytes, timeout, "areceive_bytes")
 
     async def areceive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """Coroutine form of :meth:`receive_json`."""
+        """Coroutine form of :meth:`receive_json`; raises as it does."""
         return await self._atake(json_kind(mode), timeout, "areceive_json", parse=parse_json)
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
@@ -408,19 +342,20 @@ class Connection(ConnectionBase):
     # -- iterating ---------------------------------------------------------------
 
     def iter_messages(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Message]:
-        """Yield messages until the peer closes (quietly on 1000/1001, else ConnectionClosed) or *limit*."""
+        """Yield messages until the peer closes or *limit*. Raises ConnectionClosed for a close other than
+        1000/1001 (those end it quietly), Timeout when no message comes within *timeout*."""
         return self._iter(self.receive, limit, self._iter_timeout(timeout))
 
     def iter_text(self, limit: int | None = None, timeout: float | None = None) -> Iterator[str]:
-        """Like :meth:`iter_messages`, each message text."""
+        """Like :meth:`iter_messages`, each message text; raises as it does, and WrongMessageType for a binary one."""
         return self._iter(self.receive_text, limit, self._iter_timeout(timeout))
 
     def iter_bytes(self, limit: int | None = None, timeout: float | None = None) -> Iterator[bytes]:
-        """Like :meth:`iter_messages`, each message binary."""
+        """Like :meth:`iter_messages`, each message binary; raises as it does, and WrongMessageType for a text one."""
         return self._iter(self.receive_bytes, limit, self._iter_timeout(timeout))
 
     def iter_json(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Any]:
-        """Like :meth:`iter_messages`, each message parsed as JSON."""
+        """Like :meth:`iter_messages`, each message parsed as JSON; raises as it does, and InvalidJSON."""
         return self._iter(lambda timeout: self.receive_json(timeout=timeout), limit, self._iter_timeout(timeout))
 
     def _iter_timeout(self, timeout: Any) -> float | None:
@@ -439,19 +374,19 @@ class Connection(ConnectionBase):
             count += 1
 
     def aiter_messages(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Message]:
-        """Coroutine form of :meth:`iter_messages`."""
+        """Coroutine form of :meth:`iter_messages`; raises as it does."""
         return self._aiter(self.areceive, limit, self._iter_timeout(timeout))
 
     def aiter_text(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[str]:
-        """Coroutine form of :meth:`iter_text`."""
+        """Coroutine form of :meth:`iter_text`; raises as it does."""
         return self._aiter(self.areceive_text, limit, self._iter_timeout(timeout))
 
     def aiter_bytes(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[bytes]:
-        """Coroutine form of :meth:`iter_bytes`."""
+        """Coroutine form of :meth:`iter_bytes`; raises as it does."""
         return self._aiter(self.areceive_bytes, limit, self._iter_timeout(timeout))
 
     def aiter_json(self, limit: int | None = None, timeout: float | None = None) -> AsyncIterator[Any]:
-        """Coroutine form of :meth:`iter_json`."""
+        """Coroutine form of :meth:`iter_json`; raises as it does."""
         return self._aiter(lambda timeout: self.areceive_json(timeout=timeout), limit, self._iter_timeout(timeout))
 
     async def _aiter(
@@ -470,7 +405,8 @@ class Connection(ConnectionBase):
     # -- ping and close ------------------------------------------------------------
 
     def ping(self, timeout: float | None = None) -> float:
-        """Send a ping and return the round-trip time in seconds when the pong comes."""
+        """Send a ping and return the round-trip time in seconds when the pong comes. Raises Timeout when no
+        pong comes within *timeout*, ConnectionClosed when the connection is closed."""
         timeout = self._bound(timeout)
         self._ensure_open("ping")
         if self._sync is None:
@@ -488,7 +424,7 @@ class Connection(ConnectionBase):
         return latency
 
     async def aping(self, timeout: float | None = None) -> float:
-        """Coroutine form of :meth:`ping`."""
+        """Coroutine form of :meth:`ping`; raises as it does."""
         timeout = self._bound(timeout)
         await self._aensure_open("ping")
         if self._sync is not None:
@@ -512,7 +448,7 @@ class Connection(ConnectionBase):
 
         Returns when the closing handshake is over and the server closed TCP, or after
         ``close_timeout``: then TCP is aborted and the transcript's "closed" event says so.
-        Closing a closed connection does nothing.
+        Closing a closed connection does nothing. Raises InvalidCloseCode or ReasonTooLong (nothing sent).
         """
         check_close(code, reason)
         if self.state in ("closed", "new"):
@@ -532,7 +468,7 @@ class Connection(ConnectionBase):
         self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        """Coroutine form of :meth:`close`."""
+        """Coroutine form of :meth:`close`; raises as it does."""
         check_close(code, reason)
         if self.state in ("closed", "new"):
             return
@@ -632,11 +568,12 @@ class Connection(ConnectionBase):
         raise self._gave_up(what, last)
 
     def reconnect(self) -> Connection:
-        """Open a new connection to the same URL with the same options (this one stays as it is)."""
+        """Open a new connection to the same URL with the same options (this one stays as it is); raises as
+        :meth:`open` does."""
         return Connection._with(self.url, self._options, self._pairing).open()
 
     async def areconnect(self) -> Connection:
-        """Coroutine form of :meth:`reconnect`: the new connection lives on the running loop."""
+        """Coroutine form of :meth:`reconnect`: the new connection lives on the running loop; raises as it does."""
         return await Connection._with(self.url, self._options, self._pairing).aopen()
 
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
@@ -644,14 +581,16 @@ class Connection(ConnectionBase):
     # -- widgets (imported on first use: the core works without ipywidgets) ----------
 
     def panel(self, **options: Any) -> Panel:
-        """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping."""
+        """A live :class:`~wsbench.widgets.Panel` for this connection: log, send box, close, ping. Raises
+        ValueError for a *ring* below 1 or an *interval* that is not positive."""
         from ..widgets import Panel
 
         options.setdefault("reconnect", self.reconnect)
         return Panel(self, **options)
 
     def timeline(self, **options: Any) -> Timeline:
-        """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side."""
+        """A :class:`~wsbench.widgets.Timeline` of this connection, client and server side by side. Raises
+        ValueError for a *limit* below 2 events."""
         from ..widgets import Timeline
 
         return Timeline(self.transcript, **options)
@@ -669,21 +608,23 @@ class Connection(ConnectionBase):
         await self.aclose()
 
 
-def connect(url: str, **options: Any) -> Connection:
-    """Open a WebSocket connection to *url* (ws:// or wss://) and return it.
+@takes_options
+def connect(url: str, *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]) -> Connection:
+    """Open a WebSocket connection to *url* (ws:// or wss://), with *params* added to its query, and return it.
 
-    Options are keyword-only, as for :class:`Connection`: ``headers``, ``subprotocols``,
-    ``origin``, ``cookies``, ``params``, ``proxy``, ``compression``, ``max_size``,
-    ``ping_interval``, ``max_queue``, ``ca_file``, ``cert_file``, ``key_file``, ``insecure``,
-    ``open_timeout``, ``close_timeout``, ``timeout``, ``auto_reconnect``, ``backoff``, ``name``.
-    See :class:`Connection`.
+    Raises InvalidURL for a URL that is not ws:// or wss://, TypeError for an unknown option, and when
+    the handshake fails a ConnectError: ConnectionRefused, HandshakeRejected (an HTTP answer),
+    SubprotocolNotAccepted, TLSFailure; Timeout after ``open_timeout``.
     """
-    return Connection(url, **options).open()
+    return Connection(url, params=params, **options).open()
 
 
-async def aconnect(url: str, **options: Any) -> Connection:
-    """Coroutine form of :func:`connect`."""
-    return await Connection(url, **options).aopen()
+@takes_options
+async def aconnect(
+    url: str, *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+) -> Connection:
+    """Coroutine form of :func:`connect` (the connection lives on the running loop); raises as it does."""
+    return await Connection(url, params=params, **options).aopen()
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -1,6 +1,6 @@
-"""Opening a connection: the options a caller gives, checked once and kept once; the
-URL, proxy and TLS checks that name the fix before anything is sent; and the
-translation of whatever opening raised into the wsbench error that says what to do.
+"""Opening a connection: the URL, proxy and TLS checks that name the fix before anything is
+sent, and the translation of whatever opening raised into the wsbench error that says what
+to do. The options themselves are declared in :mod:`.options`.
 
 Nothing here opens a socket: :mod:`wsbench.client.connection` does, with these pieces.
 """
@@ -8,13 +8,11 @@ Nothing here opens a socket: :mod:`wsbench.client.connection` does, with these p
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import re
 import ssl
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -23,90 +21,13 @@ from websockets.sync.client import connect as sync_connect
 
 from ..errors import ConnectError, ConnectionRefused, HandshakeRejected, InvalidURL, Timeout, TLSFailure
 from ..secrets import mask_netloc, mask_text, mask_url
-from .bounds import MAX_QUEUE, check_max_queue, check_name, check_timeout
-from .reconnect import check_reconnect
 
-__all__ = ["Options", "check_proxy", "check_url", "connect_error", "tls_context"]
+__all__ = ["check_proxy", "check_url", "connect_error", "tls_context"]
 
 # websockets 17 asks sync connect() callers to pick the plain-connection form explicitly.
 PLAIN_CONNECTION = {"legacy": True} if "legacy" in inspect.signature(sync_connect).parameters else {}
 # websockets' sync connect() follows redirects from 17.1 on (17 needs Python 3.11); its asyncio one always did.
 SYNC_FOLLOWS_REDIRECTS = tuple(map(int, re.findall(r"\d+", websockets.__version__)[:2])) >= (17, 1)
-
-
-@dataclass(frozen=True)
-class Options:
-    """Everything a caller chose for a connection, checked, in one place: a reconnect
-    opens with the same object. :meth:`websockets_kwargs` is what websockets' connect() takes."""
-
-    # HTTP handshake
-    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None
-    subprotocols: Sequence[str] | None = None
-    require_subprotocol: bool = True
-    origin: str | None = None
-    cookies: Mapping[str, str] | None = None
-    proxy: str | bool | None = None
-    # WebSocket
-    compression: bool = True
-    max_size: int | None = 2**20
-    ping_interval: float | None = 20.0
-    max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE
-    # TLS
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    insecure: bool = False
-    # Timeouts, in seconds
-    open_timeout: float = 10.0
-    close_timeout: float = 10.0
-    timeout: float = 10.0
-    # Reconnecting after a drop (opt-in)
-    auto_reconnect: int = 0
-    backoff: tuple[float, float] = (0.1, 5.0)
-    #: the connection's name in every view ("ann"); a reconnect keeps it
-    name: str | None = None
-    #: the TLS context :meth:`check` builds for a wss:// URL
-    tls: ssl.SSLContext | None = field(default=None, compare=False)
-
-    def check(self, url: str) -> Options:
-        """These options, validated for *url* (a checked URL), with the TLS context built."""
-        check_reconnect(self.auto_reconnect, self.backoff)
-        check_proxy(self.proxy)
-        for name in ("open_timeout", "close_timeout", "timeout"):
-            check_timeout(getattr(self, name), name, none=False)
-        check_timeout(self.ping_interval, "ping_interval")
-        check_max_queue(self.max_queue)
-        if self.name is not None:
-            check_name(self.name)
-        if url.startswith("wss://"):
-            context = tls_context(self.ca_file, self.insecure, self.cert_file, self.key_file)
-            return dataclasses.replace(self, tls=context)
-        if self.ca_file or self.insecure or self.cert_file or self.key_file:
-            raise InvalidURL(
-                f"{mask_url(url)} is not a wss:// URL, so ca_file / cert_file / key_file / insecure have no TLS "
-                "to apply to"
-            )
-        return self
-
-    def websockets_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of websockets' ``connect()`` these options stand for."""
-        extra = list(self.headers.items() if isinstance(self.headers, Mapping) else self.headers or [])
-        if self.cookies:
-            extra.append(("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items())))
-        kwargs: dict[str, Any] = dict(
-            additional_headers=extra or None,
-            subprotocols=list(self.subprotocols) if self.subprotocols else None,
-            origin=self.origin,
-            proxy=self.proxy,
-            compression="deflate" if self.compression else None,
-            max_size=self.max_size,
-            ping_interval=self.ping_interval,
-            open_timeout=self.open_timeout,
-            close_timeout=self.close_timeout,
-        )
-        if self.tls is not None:
-            kwargs["ssl"] = self.tls
-        return kwargs
 
 
 def check_url(url: str, params: Mapping[str, Any] | None) -> str:

@@ -1,44 +1,21 @@
 """A fault-injecting TCP proxy on loopback, between a WebSocket client and its server.
 
-* :class:`FaultProxy` listens on 127.0.0.1 and forwards each TCP connection it accepts to its
-  target (a :class:`~wsbench.Bench`, a ``ws://host:port`` URL or a ``(host, port)`` pair),
-  byte for byte, on the wsbench background loop (:mod:`wsbench.loop`): a few tasks per
-  connection, no thread.
-* Faults are set from a cell (or a test) at any time and apply at once to the live
-  connections and to every new one, until :meth:`~FaultProxy.clear` (or, for half-open,
-  :meth:`~FaultProxy.heal`): added latency, a bandwidth cap, a cut (a TCP reset of both
-  connections) after N bytes or N WebSocket frames, half-open (stop forwarding, sockets kept
-  open), and a slow reader (the proxy reads slowly from the server).
-* It parses only what it must to count frames: the end of the HTTP upgrade in each direction,
-  then each frame's header (FIN and opcode byte, mask bit, 7-, 16- or 64-bit length, masking
-  key). Payloads pass untouched, masked, compressed or not; a non-101 answer or a TLS target
-  leaves the stream opaque (bytes are still counted).
-* What each side saw lands in one transcript: a :meth:`FaultProxy.connect` connection's
-  ``conn.transcript`` gets the client's events, the server's (when the target is a Bench)
-  and the proxy's own (side ``"proxy"``: faults set, the cut, "upstream error", each side's
-  FIN or reset). :meth:`FaultProxy.report` says, per connection, how long after each
-  disruption the client and the server noticed.
-* A FaultProxy replaces a running one of the same *name*, so re-running the cell that made
-  it leaves no listener behind; all stop at interpreter exit.
-* Each fault setter, :meth:`~FaultProxy.wait_idle` and :meth:`~FaultProxy.stop` have a
-  coroutine twin named with an ``a`` (``alatency``, ``await_idle``, ``astop`` ...): one rule each,
-  two ways to wait for it.
-
-This module is the control API; the pieces under it, arrows pointing one way:
-:mod:`.frames` (the frame counter) and :mod:`.faults` (the fault model) <- :mod:`.link` (the
-data plane) <- here; :mod:`.report` (who noticed what) <- here.
+:class:`FaultProxy` is the control API; under it, arrows pointing one way: :mod:`.frames` (the
+frame counter) and :mod:`.faults` (the fault model) <- :mod:`.link` (the data plane) <- here;
+:mod:`.report` (who noticed what) <- here. Specification: ``docs/modules/wsbench.proxy.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import loop
 from .._gate import Gate
 from .._service import LoopbackService, bind, warn_unless_loopback
-from ..client import Connection, aconnect, connect
+from ..client import Connection
+from ..client.options import ConnectOptions, takes_options
 from ..errors import BenchError, Timeout
 from ..transcript import Transcript
 from .faults import DIRECTIONS, Cut, Faults, check_number, directions_of, rate, where
@@ -48,6 +25,8 @@ from .report import report_rows
 
 if TYPE_CHECKING:
     import socket
+
+    from typing_extensions import Unpack  # typing's from Python 3.11 on
 
     from ..server import Bench
     from ..widgets import Timeline
@@ -60,29 +39,11 @@ _Change = Callable[[], None]  # a fault change, run on the wsbench loop where th
 class FaultProxy(LoopbackService):
     """A TCP proxy on loopback between a client and *target*, injecting faults on demand.
 
-    *target* is a :class:`~wsbench.Bench` (its server-side events then land in each proxied
-    connection's transcript too), a ``ws://host:port`` URL (``wss://`` passes TLS through
-    untouched: no frame counting, no HTTP answers of its own) or a ``(host, port)`` pair.
-    ``host`` other than loopback must be asked for explicitly and draws a warning.
-
-    Faults (each applies at once to live connections and to every new one until
-    :meth:`clear`; each connection's transcript records those in force when it starts and
-    each one set while it lives, side ``"proxy"``):
-
-    * :meth:`latency` — each chunk read waits *seconds* before it is forwarded, per
-      direction; order is kept and throughput is not divided by it.
-    * :meth:`bandwidth` — at most *bytes_per_second* forwarded per direction per connection.
-    * :meth:`cut` — after N more bytes or N more WebSocket frames have been forwarded, reset
-      both TCP connections (SO_LINGER 0, so each peer gets an RST: no FIN, no close frame).
-    * :meth:`half_open` — stop reading and forwarding, sockets kept open; :meth:`heal` resumes
-      and delivers what was held (as TCP does when a network comes back in time).
-    * :meth:`slow_reader` — read from the server at most *bytes_per_second*; what it sends
-      beyond that waits in TCP buffers and then in uvicorn's, and the endpoint's ``send``
-      blocks.
-
-    Each setter has a coroutine twin (:meth:`alatency`, :meth:`abandwidth`, :meth:`acut`,
-    :meth:`ahalf_open`, :meth:`aheal`, :meth:`aslow_reader`, :meth:`aclear`) for callers on an
-    event loop, the wsbench loop included.
+    *target* is a :class:`~wsbench.Bench`, a ``ws://host:port`` URL (``wss://`` passes TLS through
+    untouched) or a ``(host, port)`` pair. Faults (:meth:`latency`, :meth:`bandwidth`, :meth:`cut`,
+    :meth:`half_open`, :meth:`slow_reader`) apply at once to live and new connections until
+    :meth:`clear`, each recorded on side ``"proxy"``; each setter has a coroutine twin (``alatency`` ...).
+    What each fault does: ``docs/modules/wsbench.proxy.md``.
     """
 
     _what = "fault proxy"
@@ -118,7 +79,7 @@ class FaultProxy(LoopbackService):
         self._task = asyncio.ensure_future(self._plane.accept(sock))
 
     def stop(self) -> None:
-        """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent."""
+        """Stop listening and close every proxied connection (each peer sees a FIN). Idempotent; raises nothing."""
         super().stop()
 
     async def _stop(self) -> None:
@@ -149,13 +110,14 @@ class FaultProxy(LoopbackService):
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no connection passes through the proxy (both TCP ends closed and recorded),
-        e.g. before printing a transcript or setting a fault meant only for the next connection."""
+        e.g. before printing a transcript or setting a fault meant only for the next connection. Raises
+        Timeout when one still does after *timeout*."""
         timeout = self.timeout if timeout is None else timeout
         if self._plane.idle.wait(self._idle, timeout) is None:
             raise Timeout(self._still_busy("wait_idle", timeout))
 
     async def await_idle(self, timeout: float | None = None) -> None:
-        """Coroutine form of :meth:`wait_idle`."""
+        """Coroutine form of :meth:`wait_idle`; raises as it does."""
         timeout = self.timeout if timeout is None else timeout
         if await self._plane.idle.await_(self._idle, timeout) is None:
             raise Timeout(self._still_busy("await_idle", timeout))
@@ -166,14 +128,21 @@ class FaultProxy(LoopbackService):
     def _still_busy(self, what: str, timeout: float) -> str:
         return f"{what}: {len(self._plane.links)} connection(s) still pass through {self!r} after {timeout} s"
 
-    def connect(self, path: str = "/", **options: Any) -> Connection:
+    @takes_options
+    def connect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
         """Open a client :class:`~wsbench.Connection` to *path* through the proxy; its transcript
-        gets the client's, the proxy's and (for a Bench target) the server's events."""
-        return connect(self.url_for(path), pairing=self, **options)
+        gets the client's, the proxy's and (for a Bench target) the server's events. Raises BenchError
+        when the proxy is stopped, and what :func:`wsbench.connect` raises."""
+        return Connection(self.url_for(path), params=params, pairing=self, **options).open()
 
-    async def aconnect(self, path: str = "/", **options: Any) -> Connection:
-        """Coroutine form of :meth:`connect`."""
-        return await aconnect(self.url_for(path), pairing=self, **options)
+    @takes_options
+    async def aconnect(
+        self, path: str = "/", *, params: Mapping[str, Any] | None = None, **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """Coroutine form of :meth:`connect`; raises as it does."""
+        return await Connection(self.url_for(path), params=params, pairing=self, **options).aopen()
 
     # -- faults: each setter checks its arguments here, then its change runs on the loop ------
 
@@ -184,11 +153,12 @@ class FaultProxy(LoopbackService):
 
     def latency(self, seconds: float, *, direction: str = "both") -> None:
         """Delay each chunk *seconds* before forwarding it, in *direction* (a round trip through
-        ``latency(L)`` takes at least 2L); 0 removes it. Chunks already read keep their delay."""
+        ``latency(L)`` takes at least 2L); 0 removes it. Chunks already read keep their delay.
+        Raises ValueError for a bad value or direction, BenchError when the proxy is stopped."""
         self._apply(self._latency(seconds, direction))
 
     async def alatency(self, seconds: float, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`latency`."""
+        """Coroutine form of :meth:`latency`; raises as it does."""
         await self._aapply(self._latency(seconds, direction))
 
     def _latency(self, seconds: float, direction: str) -> _Change:
@@ -206,11 +176,12 @@ class FaultProxy(LoopbackService):
 
     def bandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
         """Forward at most *bytes_per_second* in *direction*, per connection (in slices of a
-        twentieth of a second's worth); None removes the cap."""
+        twentieth of a second's worth); None removes the cap. Raises ValueError for a bad value or
+        direction, BenchError when the proxy is stopped."""
         self._apply(self._bandwidth(bytes_per_second, direction))
 
     async def abandwidth(self, bytes_per_second: float | None, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`bandwidth`."""
+        """Coroutine form of :meth:`bandwidth`; raises as it does."""
         await self._aapply(self._bandwidth(bytes_per_second, direction))
 
     def _bandwidth(self, bytes_per_second: float | None, direction: str) -> _Change:
@@ -238,13 +209,14 @@ class FaultProxy(LoopbackService):
         or *after_frames* more WebSocket frames (control frames count), have been forwarded in
         *direction* ("both": counted together); with neither, at once. Live connections count
         from now, new ones from their first byte (frames: from the end of the HTTP upgrade).
-        In force until :meth:`clear`."""
+        In force until :meth:`clear`. Raises ValueError for a bad count or direction (also for both
+        counts, or frames through TLS), BenchError when the proxy is stopped."""
         self._apply(self._cut(after_bytes, after_frames, direction))
 
     async def acut(
         self, *, after_bytes: int | None = None, after_frames: int | None = None, direction: str = "both"
     ) -> None:
-        """Coroutine form of :meth:`cut`."""
+        """Coroutine form of :meth:`cut`; raises as it does."""
         await self._aapply(self._cut(after_bytes, after_frames, direction))
 
     def _cut(self, after_bytes: int | None, after_frames: int | None, direction: str) -> _Change:
@@ -268,11 +240,12 @@ class FaultProxy(LoopbackService):
 
     def half_open(self, *, direction: str = "both") -> None:
         """Stop reading and forwarding in *direction*, sockets kept open: the peers see silence,
-        no FIN, no reset. :meth:`heal` resumes and delivers what was held."""
+        no FIN, no reset. :meth:`heal` resumes and delivers what was held. Raises ValueError for a bad
+        direction, BenchError when the proxy is stopped."""
         self._apply(self._half_open(direction))
 
     async def ahalf_open(self, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`half_open`."""
+        """Coroutine form of :meth:`half_open`; raises as it does."""
         await self._aapply(self._half_open(direction))
 
     def _half_open(self, direction: str) -> _Change:
@@ -287,11 +260,12 @@ class FaultProxy(LoopbackService):
         return change
 
     def heal(self, *, direction: str = "both") -> None:
-        """End :meth:`half_open` in *direction*: what was held is forwarded, in order."""
+        """End :meth:`half_open` in *direction*: what was held is forwarded, in order. Raises ValueError
+        for a bad direction, BenchError when the proxy is stopped."""
         self._apply(self._heal(direction))
 
     async def aheal(self, *, direction: str = "both") -> None:
-        """Coroutine form of :meth:`heal`."""
+        """Coroutine form of :meth:`heal`; raises as it does."""
         await self._aapply(self._heal(direction))
 
     def _heal(self, direction: str) -> _Change:
@@ -310,11 +284,11 @@ class FaultProxy(LoopbackService):
         worth), per connection, forwarding what was read at once; None removes it. What the
         server sends beyond that fills the proxy's socket receive buffer, the server's socket
         send buffer, then uvicorn's write buffer, whose high-water mark makes the endpoint's
-        ``send`` wait."""
+        ``send`` wait. Raises ValueError for a bad value, BenchError when the proxy is stopped."""
         self._apply(self._slow_reader(bytes_per_second))
 
     async def aslow_reader(self, bytes_per_second: float | None) -> None:
-        """Coroutine form of :meth:`slow_reader`."""
+        """Coroutine form of :meth:`slow_reader`; raises as it does."""
         await self._aapply(self._slow_reader(bytes_per_second))
 
     def _slow_reader(self, bytes_per_second: float | None) -> _Change:
@@ -336,11 +310,12 @@ class FaultProxy(LoopbackService):
         return change
 
     def clear(self) -> None:
-        """Remove every fault (half-open healed, held bytes forwarded); connections already cut stay cut."""
+        """Remove every fault (half-open healed, held bytes forwarded); connections already cut stay cut.
+        Raises BenchError when the proxy is stopped."""
         self._apply(self._clear())
 
     async def aclear(self) -> None:
-        """Coroutine form of :meth:`clear`."""
+        """Coroutine form of :meth:`clear`; raises as it does."""
         await self._aapply(self._clear())
 
     def _clear(self) -> _Change:
@@ -377,12 +352,13 @@ class FaultProxy(LoopbackService):
         """For each disruption of each connection (cut, half-open, reset, stop, upstream error):
         the connection's number (#1, #2 ... as in the text form), the disruption, what the
         client noticed and how many seconds after it, and the same for the server (None for a
-        side that has not noticed, or was not recorded)."""
+        side that has not noticed, or was not recorded). Raises nothing."""
         return report_rows(self.transcript)
 
     def timeline(self, **options: Any) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of every connection through this proxy: client,
-        proxy and server lanes, with how long after each disruption each side noticed."""
+        proxy and server lanes, with how long after each disruption each side noticed. Raises ValueError for a
+        *limit* below 2 events."""
         from ..widgets import Timeline
 
         return Timeline(self.transcript, **options)

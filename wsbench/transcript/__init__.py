@@ -441,7 +441,7 @@ class Transcript:
         return self._view()
 
     def since(self, index: int) -> Sequence[Event]:
-        """Events from position *index* on: lets a viewer fetch only what is new."""
+        """Events from position *index* on: lets a viewer fetch only what is new. Raises nothing."""
         if self._log is None:
             events = self._events[index:]
             if self._log is None:
@@ -454,7 +454,7 @@ class Transcript:
         return view[index:] if index < 0 else view.after(index)
 
     def filter(self, *, side: str | None = None, kind: str | None = None) -> Transcript:
-        """A new transcript with the events of one side and/or one kind."""
+        """A new transcript with the events of one side and/or one kind. Raises nothing."""
         return Transcript(
             (e for e in self if (side is None or e.side == side) and (kind is None or e.kind == kind)),
             in_memory=self._hold,
@@ -463,7 +463,7 @@ class Transcript:
     def select(self, *who: Any) -> Transcript:
         """A new transcript with the events of some connections: each of *who* a name ("ann"),
         a connection key (``conn.key``) or a Connection. Printed, several connections are one
-        conversation (:meth:`text`). ValueError names what matches no connection here."""
+        conversation (:meth:`text`). Raises ValueError naming what matches no connection here."""
         events = self.events
         names = {e.name: e.conn for e in events if e.name}
         keys = {e.conn for e in events}
@@ -485,7 +485,7 @@ class Transcript:
         order of appearance for unnamed ones (:func:`labels`). Secrets are masked unless *unmasked*.
 
         Past :data:`SHOW_ALL` events (unless *full*), a summary instead: the counts by
-        kind, the first and last :data:`SHOW_ENDS` lines, and how to see the rest.
+        kind, the first and last :data:`SHOW_ENDS` lines, and how to see the rest. Raises nothing.
         """
         events = self.events
         if full or len(events) <= SHOW_ALL:
@@ -509,7 +509,7 @@ class Transcript:
 
         Secrets are masked unless *unmasked*. ``"headers"`` ([name, value] pairs), ``"by"``
         (who closed), ``"name"`` (the connection's), ``"handler"`` and ``"cause"`` (who made a
-        server-side send, :data:`wsbench.kinds.CAUSED`) are there only for events that carry them.
+        server-side send, :data:`wsbench.kinds.CAUSED`) are there only for events that carry them. Raises nothing.
         """
         return list(self._rows(unmasked))
 
@@ -538,13 +538,14 @@ class Transcript:
             yield row
 
     def to_jsonl(self, *, unmasked: bool = False) -> str:
-        """The transcript as JSON Lines text, one event a line; secrets masked unless *unmasked*."""
+        """The transcript as JSON Lines text, one event a line; secrets masked unless *unmasked*. Raises nothing."""
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self._rows(unmasked))
 
     def save(self, path: str | Path, *, unmasked: bool = False) -> Path:
         """Write the transcript to *path* as JSON Lines (secrets masked unless *unmasked*) and return the path.
 
         Written as it is read, a batch of lines at a time, so saving a long transcript takes little memory.
+        Raises OSError when *path* cannot be written.
         """
         path = Path(path)
         with path.open("w", encoding="utf-8", newline="\n") as file:
@@ -555,7 +556,7 @@ class Transcript:
 
     @classmethod
     def from_jsonl(cls, text: str) -> Transcript:
-        """Parse JSON Lines text; an error names the bad line and field (see :meth:`load` for the checks)."""
+        """Parse JSON Lines text. Raises InvalidTranscript naming the bad line and field (the checks: :meth:`load`)."""
         # Split on "\n" only: str.splitlines() would also split inside text holding U+2028 and the like.
         return cls(Event(**event_fields(line, n)) for n, line in enumerate(text.split("\n"), 1) if line.strip())
 
@@ -568,7 +569,7 @@ class Transcript:
         read line by line and never past that limit, whatever its size claims. Each line is
         checked as :meth:`from_jsonl` does: JSON nested at most :data:`MAX_DEPTH` deep, strict
         field types (integers that are not booleans, finite times, Unicode text without lone
-        surrogates). Anything else is an InvalidTranscript naming the file, line and field.
+        surrogates). Anything else raises InvalidTranscript naming the file, line and field.
         A long file is read into a disk-backed transcript, so memory stays flat.
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
@@ -593,7 +594,7 @@ class Transcript:
         **connect_options: Any,
     ) -> ReplayResult:
         """Replay the client side against *target* (a URL, a Bench or an app) and compare the
-        answers: see :func:`wsbench.replay.replay`."""
+        answers: see :func:`wsbench.replay.replay`, which says what it raises."""
         from ..replay import replay
 
         return replay(self, target, ignore=ignore, timeout=timeout, conn=conn, **connect_options)
@@ -601,14 +602,14 @@ class Transcript:
     def replay_all(self, target: Any, *, timeout: float = 2.0) -> ConversationReplay:
         """Replay every client of this conversation against *target* (a Bench or an app), in the
         recorded causal order, and compare what each received: see
-        :func:`wsbench.replay_many.replay_conversation`."""
+        :func:`wsbench.replay_many.replay_conversation`, which says what it raises."""
         from ..replay_many import replay_conversation
 
         return replay_conversation(self, target, timeout=timeout)
 
     def to_pytest_all(self, path: str | Path, *, app: str, name: str = "conversation", timeout: float = 5.0) -> Path:
         """Write one pytest test that replays every client of this conversation in the recorded
-        order against *app* (``package.module:app``): see :func:`wsbench.replay_many.write_pytest`."""
+        order against *app* (``package.module:app``); raises as :func:`wsbench.replay_many.write_pytest` does."""
         from ..replay_many import write_pytest
 
         return write_pytest(self, path, app=app, name=name, timeout=timeout)
@@ -626,7 +627,7 @@ class Transcript:
         unmasked: bool = False,
     ) -> Path:
         """Write a pytest file that replays this conversation and asserts the answers:
-        see :func:`wsbench.codegen.write_pytest`."""
+        see :func:`wsbench.codegen.write_pytest`, which says what it raises."""
         from ..codegen import write_pytest
 
         return write_pytest(
@@ -648,7 +649,7 @@ class Transcript:
         unmasked: bool = False,
     ) -> Path:
         """Write a locustfile whose users replay this conversation under load:
-        see :func:`wsbench.locustgen.write_locustfile`."""
+        see :func:`wsbench.locustgen.write_locustfile`, which says what it raises."""
         from ..locustgen import write_locustfile
 
         return write_locustfile(

@@ -1,26 +1,9 @@
 """The browser as a WebSocket client, driven from a cell: :class:`BrowserClient`.
 
-* Made by :meth:`wsbench.Bench.browser_connect`. Its JavaScript (an anywidget) opens a real
-  ``WebSocket`` in the learner's page to the endpoint, and a control socket to the same bench
-  (``/.wsbench/browser/<token>``, :mod:`wsbench.browser_link`) on which it reports each
-  thing its WebSocket does and sees, numbered, and takes the kernel's commands (send, close).
-  The bench records the reports on side "browser", so a cell can wait for them while it runs
-  (the widget comm would deliver them only once the kernel is idle).
-* The page picks the URLs: through jupyter-server-proxy, ``{base_url}proxy/127.0.0.1:{port}{path}``
-  on the page's own host (the address the bench binds: ``proxy/{port}`` would go to "localhost",
-  which may be ::1 first; see :mod:`wsbench._jupyter`), when Jupyter runs behind a base URL (a
-  hub, Binder) or is not on loopback; else ``ws://127.0.0.1:{port}{path}``. The bench stays on loopback either way.
-* The page's WebSocket carries a one-time secret in its query, handed over on the control socket
-  with the "open" command: the bench pairs it with the widget by that, not by timing or headers,
-  and takes it out before the app sees the query (:func:`wsbench.browser_link.pair`).
-* The WebSocket lives once per page (anywidget's ``initialize``), not once per view: showing the
-  widget twice shows one socket twice. A second browser tab is refused by the bench.
-* Its own small UI (status, URL, a message box and Send, close code and reason and Close,
-  bufferedAmount, the last events) calls the same WebSocket the kernel's commands do.
-* Where no page shows it (nbval, nbconvert, a plain kernel) nothing hangs: waits and commands
-  raise :class:`~wsbench.Timeout` saying so within their timeout; nothing is queued for later.
-  :meth:`BrowserClient.wait_attached` answers True or False instead, for a cell with a no-page path.
-* The ``text/plain`` repr (``<BrowserClient /echo open>``) holds no port, id or time.
+Made by :meth:`wsbench.Bench.browser_connect`: its JavaScript opens a real ``WebSocket`` in the
+learner's page and reports on a control socket what it does and sees, recorded on side "browser".
+Where no page shows it, waits raise :class:`~wsbench.Timeout` saying so. Specification (URLs,
+pairing, one socket per page): ``docs/modules/wsbench.widgets.md``.
 """
 
 from __future__ import annotations

@@ -96,35 +96,10 @@ def _no_constant(name: str) -> Any:
 class Panel(widgets.VBox):
     """A live view of one :class:`~wsbench.Connection`, with controls that drive it.
 
-    * ``badge``: "connecting", "open", "closing" or "closed 4001 (private use) bye"; a dropped
-      connection says why when its transcript knows ("closed 1006 (abnormal closure [internal]):
-      endpoint raised KeyError: 'text'").
-    * ``log_view``: the last *ring* client-side events (messages, open, close, ping), newest at the
-      bottom; ``filter`` narrows it. The full record stays in ``conn.transcript``.
-    * ``mode`` / ``message`` / ``send_button``: send text, JSON or bytes written as hex;
-      Ctrl+Enter (Cmd+Enter on a Mac) in ``message`` sends as the button does; input that does
-      not parse shows in ``send_error`` and nothing is sent.
-    * ``code`` (every registered code, plus :data:`CUSTOM`) / ``custom_code`` / ``reason`` /
-      ``close_button``: close with a code; ``custom_code`` is dimmed unless the picker is on
-      "custom code …", and typing into it (or setting it from code) selects that entry. Codes
-      that may not be sent and reasons over 123 bytes are refused with the rule in ``close_error``,
-      and nothing is sent.
-    * ``ping_button`` / ``reconnect_button``: their outcome shows in ``result``.
-    * ``refresh_error``: why the timer's last refresh failed, if it did (``tick_error`` holds
-      the exception and its traceback).
-
-    Every control works from code (``panel.message.value = "hi"; panel.send_button.click()``).
-    The log refreshes on a timer, at most once per *interval* seconds, never once per message;
-    :meth:`flush` brings it up to date at once.
-
-    Reconnect opens a new connection with the same URL and options as the current one
-    (``conn.reconnect()``: headers, cookies, TLS, the bench's pairing), or calls *reconnect*
-    when given (a function returning an open connection). Then ``conn`` is the new
-    connection, ``connections`` lists every one so far, old errors clear, and the log and
-    counts go on after a "· reconnected" line.
-
-    Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
-    as ``***`` in the log, the badge and the repr; ``unmasked=True`` shows them.
+    A badge, a log of the last *ring* client-side events, a send box, close with a code, ping and
+    reconnect; every control works from code (``panel.send_button.click()``); the log refreshes at
+    most once per *interval* seconds, :meth:`flush` at once. Secrets show as ``***`` unless
+    ``unmasked=True``. Each control, and what reconnect does: ``docs/modules/wsbench.widgets.md``.
     """
 
     def __init__(
@@ -253,7 +228,7 @@ class Panel(widgets.VBox):
 
     def static_html(self) -> str:
         """The badge, the counts and the log as one static HTML fragment (no controls): what a
-        notebook shows of the panel where no kernel runs (GitHub, nbviewer, nbconvert)."""
+        notebook shows of the panel where no kernel runs (GitHub, nbviewer, nbconvert). Raises nothing."""
         with self._lock:
             self.flush()
             return (
@@ -270,7 +245,7 @@ class Panel(widgets.VBox):
         return loopback_path(self.conn.url) if self.unmasked else display_url(self.conn.url)
 
     def log_lines(self) -> list[str]:
-        """The log lines shown now (filter applied), as deterministic text without times."""
+        """The log lines shown now (filter applied), as deterministic text without times. Raises nothing."""
         with self._lock:
             return [line.text for line in self._visible()]
 
@@ -288,7 +263,7 @@ class Panel(widgets.VBox):
     def flush(self) -> bool:
         """Take in the transcript's new events and update the badge, counts and log now.
 
-        Returns True when some value changed (and so went to the front-end).
+        Returns True when some value changed (and so went to the front-end). Raises nothing.
         """
         with self._lock:
             conn = self.conn
@@ -407,7 +382,8 @@ class Panel(widgets.VBox):
 
     def timeline(self, *, limit: int = 400, live: bool = True, interval: float = 0.1) -> Timeline:
         """A :class:`~wsbench.widgets.Timeline` of this panel's connections, which follows its
-        reconnects (``Timeline(conn)`` stays with that one connection); masked as the panel is."""
+        reconnects (``Timeline(conn)`` stays with that one connection); masked as the panel is. Raises
+        ValueError for a *limit* below 2 events."""
         from .timeline import Timeline  # timeline.py imports this module
 
         return Timeline(self, limit=limit, live=live, interval=interval, unmasked=self.unmasked)
@@ -429,7 +405,7 @@ class Panel(widgets.VBox):
             self.custom_code.add_class("wsb-inactive")
 
     def selected_code(self) -> int:
-        """The code the close button would send: the picker's, or the custom field's."""
+        """The code the close button would send: the picker's, or the custom field's. Raises nothing."""
         code: int = self.custom_code.value if self.code.value == CUSTOM else self.code.value
         return code
 
@@ -497,7 +473,7 @@ class Panel(widgets.VBox):
             self._render_log()  # the mark, even if the new transcript had nothing new yet
 
     def close(self) -> None:
-        """Close the widget (not the connection: that is the close button) and stop refreshing it."""
+        """Close the widget (not the connection: that is the close button) and stop refreshing it; raises nothing."""
         _ticker.discard(self)
         for child in self._all_children():
             child.close()

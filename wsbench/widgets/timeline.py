@@ -40,26 +40,11 @@ class _Recorded(Protocol):
 class Timeline(widgets.HTML):
     """Both sides of each connection in a transcript, in causal order, as an SVG sequence chart.
 
-    The client lane shows what the client did (connect, send, receive, close ...), named "browser"
-    where the client is a browser page's WebSocket (:meth:`~wsbench.Bench.browser_connect`); the server
-    lane every ASGI message the endpoint saw or sent, with ``client_state`` and
-    ``application_state`` after it (changes in bold); arrows join each message to its other
-    end, close frames in red with their code; what the endpoint sent that is known never to have
-    arrived (a close after the client had left, a failed send) stops short in a cross. Where a
-    :class:`~wsbench.proxy.FaultProxy` took part,
-    a proxy lane in the middle shows its events (faults set, cuts, each side's FIN or reset), and
-    each side's first sign of trouble says how many ms after the proxy's disruption it came.
-    *source* is a :class:`~wsbench.Transcript`, or
-    anything with a ``.transcript`` (a Connection, a Bench), or a
-    :class:`~wsbench.widgets.Panel`: then it draws every connection in ``panel.connections``
-    and so follows the panel's reconnects. A connection with more than
-    *limit* events shows its first and last ``limit / 2``. While *live*, the picture follows
-    the transcript, redrawn at most once per *interval* seconds (less often when drawing takes
-    long); :meth:`save` writes a standalone HTML file.
-
-    Secrets (token-like query parameters, credential headers: :mod:`wsbench.secrets`) show
-    as ``***``, in the widget and in what it saves; ``unmasked=True`` shows them (and
-    :meth:`to_html` / :meth:`save` take ``unmasked=`` for one call).
+    *source* is a :class:`~wsbench.Transcript`, anything with a ``.transcript`` (a Connection, a
+    Bench) or a :class:`~wsbench.widgets.Panel` (then it follows the panel's reconnects). A connection
+    with more than *limit* events shows its first and last ``limit / 2``; while *live* it follows the
+    transcript at most once per *interval* seconds. Secrets show as ``***`` unless ``unmasked=True``.
+    What each lane shows: ``docs/modules/wsbench.widgets.md``.
     """
 
     value: str  # the widget's trait (ipywidgets is untyped): the picture's HTML
@@ -142,14 +127,15 @@ class Timeline(widgets.HTML):
         return grew
 
     def to_html(self, *, unmasked: bool | None = None) -> str:
-        """The picture as an HTML fragment (its own ``<style>`` included); *unmasked* defaults to the widget's."""
+        """The picture as an HTML fragment (its own ``<style>`` included), masked as the widget unless *unmasked*;
+        raises nothing."""
         unmasked = self.unmasked if unmasked is None else unmasked
         with self._lock:
             self._take_in()
             return self._windows.html(unmasked=unmasked)
 
     def refresh(self) -> bool:
-        """Redraw now if the transcript grew; True when the picture changed."""
+        """Redraw now if the transcript grew; True when the picture changed. Raises nothing."""
         with self._lock:
             if not self._take_in() and self._drawn:
                 return False
@@ -180,7 +166,7 @@ class Timeline(widgets.HTML):
 
     def save(self, path: str | Path, *, unmasked: bool | None = None) -> Path:
         """Write the picture as a standalone HTML page (no scripts, no network) and return the path;
-        secrets masked unless *unmasked* (default: as the widget shows them)."""
+        secrets masked unless *unmasked* (default: as the widget shows them). Raises OSError when it cannot."""
         path = Path(path)
         path.write_text(_PAGE.format(title="wsbench timeline", body=self.to_html(unmasked=unmasked)), encoding="utf-8")
         return path
@@ -197,6 +183,6 @@ class Timeline(widgets.HTML):
         return f"<Timeline: {count} connection{'' if count == 1 else 's'}>"
 
     def close(self) -> None:
-        """Close the widget and stop following the transcript."""
+        """Close the widget and stop following the transcript; raises nothing."""
         _ticker.discard(self)
         super().close()
