@@ -138,6 +138,8 @@ def test_load_from_python_returns_data_and_keeps_the_reports(bench, tmp_path):
     result = wsbench.load(three_steps(bench), users=2, run_time=2, target=bench, think=0, folder=tmp_path, show=False)
     assert result.folder == tmp_path
     assert {p.name for p in tmp_path.iterdir()} >= {"locustfile.py", "report.html", "locust_stats.csv", "summary.html"}
+    if importlib.util.find_spec("matplotlib") is not None:  # the load extra brings it; without it, no PNG
+        assert result.png_report.read_bytes() == result.png() and result.png().startswith(b"\x89PNG\r\n\x1a\n")
     step = result.step("/echo 1: 'hello'")
     assert step["requests"] > 0 and step["failures"] == 0
     assert set(step) >= {"p50", "p95", "p99"}

@@ -308,13 +308,11 @@ def _group_class(
         elif event.kind == "close":
             closing[c] = True
             index_of[event.seq] = len(actions)
-            code = event.code if isinstance(event.code, int) else 1000
-            actions.append(["close", c, pause, f"close {label}", code, event.reason or ""])
+            actions.append(["close", c, pause, f"close {label}", event.code or 1000, event.reason or ""])
         elif event.kind == "closed":
             ended[c] = True
             if not closing[c] and event.by == "server":
-                code = event.code if isinstance(event.code, int) else None
-                actions.append(["closed", c, f"close {label}", code, event.reason or ""])
+                actions.append(["closed", c, f"close {label}", event.code, event.reason or ""])
             elif not closing[c]:  # it ended otherwise: close it
                 actions.append(["close", c, 0.0, f"close {label}", 1000, ""])
     for c, label in enumerate(client["label"] for client in clients):
