@@ -12,6 +12,15 @@
 * Each step fires a Locust request event named after it: ``connect /echo``, ``/echo 1: 'hi'``
   (send to reply, in ms), ``close /echo``. A failure says what was expected and what arrived
   (a different message, nothing within the timeout, or the connection closed).
+* Connections linked by the server's record of who caused what (a chat recorded on a bench:
+  ann's message sent to bob by ann's handler) are one conversation and one ``User`` class
+  (``RecordedGroup``): it drives one connection per recorded client in the recorded causal
+  order from its greenlet, while a reader greenlet per connection stamps each message on
+  arrival (one process, one clock). The sender's own receipt is its reply; each other client's
+  is a fan-out receipt, a ``FANOUT`` request ``fanout ann 1: 'hi'`` timed from the send to that
+  receipt. An awaited message is the first with the recorded content (or key) that arrives after
+  its cause: in a room shared by several conversations an identical message of another one can
+  stand in for it (its time is then that message's).
 * The file needs locust and websockets (and jsonpath-ng for a JSON-path *match* or *ignore*),
   not wsbench: a Locust worker on another machine receives the file (``locust --worker -f -``)
   and needs only those. Its runtime is a fixed template; recorded data reaches the source only
@@ -68,7 +77,8 @@ def write_locustfile(
     """Write a locustfile to *path* whose users replay *transcript*'s client side; return the path.
 
     *url* is the default host (``ws://host:port``; Locust's ``--host`` overrides it). *conn*
-    picks one connection (default: each one that opened, one user class each). *match* says
+    picks one connection (default: each one that opened, one user class each, or one per
+    conversation of several linked clients, with fan-out receipt times). *match* says
     which message answers a send: None (the recorded order), a JSON path such as ``"$.id"``,
     or a function ``message -> key`` (a top-level ``def``; its source is copied into the file).
     *ignore* lists JSON paths left out when a reply is compared with the recorded one;
@@ -473,8 +483,9 @@ def _docstring(filename: str, count: int, groups: int, *, url: str | None, match
             "what): the sender's own are its reply (request WS, send to last reply), each other",
             "client's is a fan-out receipt (request FANOUT, 'fanout <step>', send to that receipt).",
             "An awaited message is the first with the recorded content (or KEY) that arrives after",
-            "its cause; others are pushes. A missing receipt is a failure naming the client and the",
-            "message; the conversation goes on (each wait is bounded by TIMEOUT from its cause).",
+            "its cause; others are pushes (in a room shared by several conversations, an identical",
+            "message of another one can stand in for it). A missing receipt is a failure naming the",
+            "client and the message; the conversation goes on (each wait: TIMEOUT from its cause).",
             "A user is a whole conversation: -u 10 runs 10 conversations of all its clients.",
         ]
     lines += [
