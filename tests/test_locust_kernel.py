@@ -3,6 +3,7 @@ swarm, and an interrupt that leaves no Locust process behind. Locust never enter
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -154,6 +155,9 @@ def test_a_swarm_from_a_cell_shows_live_figures_while_the_kernel_answers(session
     assert "Load: summary" in session.updates()[-1]  # the live chart ends as its static summary
     assert "p95 ms" in session.updates()[-1] and "<svg" in session.updates()[-1]
     assert (folder / "summary.html").is_file() and (folder / "report.html").is_file()
+    # and as a PNG, for what shows no HTML (the kernel has matplotlib: the load extra brings it)
+    final = [m for m in session.messages if m["msg_type"] == "update_display_data"][-1]["content"]["data"]
+    assert base64.b64decode(final["image/png"]) == (folder / "summary.png").read_bytes()
     assert locust_processes(folder) == []
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, WebSocket
+from test_locustgen import add_chat, record_chat
 
 import wsbench
 from wsbench.loop import BLOCKED_AFTER
+from wsbench.transcript.fanout import fanout
 
 pytestmark = [
     pytest.mark.load,
@@ -38,7 +41,9 @@ def three_steps(bench: wsbench.Bench, path: str = "/echo") -> wsbench.Transcript
     return conn.transcript
 
 
-def run_locust(locustfile: Path, host: str, folder: Path, *, users: int = 2, seconds: int = 8) -> dict[str, dict]:
+def run_locust(
+    locustfile: Path, host: str, folder: Path, *, users: int = 2, seconds: int = 8, extra: tuple[str, ...] = ()
+) -> dict[str, dict]:
     """``locust -f FILE --headless`` as a user would run it; the rows of its stats CSV by name.
 
     Locust rewrites its CSV files once a second and not at the end (2.47), and its -t counts from
@@ -46,6 +51,7 @@ def run_locust(locustfile: Path, host: str, folder: Path, *, users: int = 2, sec
     """
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users)]
     command += ["-r", str(users), "-t", f"{seconds}s", "--host", host, "--csv", str(folder / "run"), "--only-summary"]
+    command += extra
     done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False, cwd=folder)
     assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: some request failed
     with open(folder / "run_stats.csv", newline="", encoding="utf-8") as f:
@@ -132,6 +138,8 @@ def test_load_from_python_returns_data_and_keeps_the_reports(bench, tmp_path):
     result = wsbench.load(three_steps(bench), users=2, run_time=2, target=bench, think=0, folder=tmp_path, show=False)
     assert result.folder == tmp_path
     assert {p.name for p in tmp_path.iterdir()} >= {"locustfile.py", "report.html", "locust_stats.csv", "summary.html"}
+    if importlib.util.find_spec("matplotlib") is not None:  # the load extra brings it; without it, no PNG
+        assert result.png_report.read_bytes() == result.png() and result.png().startswith(b"\x89PNG\r\n\x1a\n")
     step = result.step("/echo 1: 'hello'")
     assert step["requests"] > 0 and step["failures"] == 0
     assert set(step) >= {"p50", "p95", "p99"}
@@ -232,3 +240,57 @@ def test_a_transcript_of_several_connections_swarms_each_of_them(make_bench, tmp
     assert result.step("#1 /echo 1: 'hi'")["requests"] > 0
     assert result.step("#2 /json 1: '{\"n\":1}'")["requests"] > 0
     assert result.failed == 0, result.failures
+
+
+def test_a_three_client_chat_reports_each_fan_out_receipt_under_plain_locust(make_bench, tmp_path):
+    """A recorded 3-client chat: one Locust user drives the three clients; each broadcast's receipt by
+    each other client is a FANOUT request named after the sender's step (the time from the send to
+    that receipt), as many as the recording has receipts, in every conversation, with no failure.
+
+    The counts are read from Locust's --json-file, written at the end (its CSV is rewritten once a
+    second and misses the last moment); --stop-timeout lets each conversation finish."""
+    bench = make_bench(endpoints=False)
+    add_chat(bench)
+    transcript = record_chat(bench)
+    path = transcript.to_locustfile(tmp_path / "locustfile.py", think=0)
+    extra = ("--stop-timeout", "30", "--json-file", str(tmp_path / "final"))
+    rows = run_locust(path, bench.url, tmp_path, users=2, seconds=4, extra=extra)
+    # per conversation, from the recording: each message's receipts by the other members, each leave's
+    expected = {}
+    for sent in fanout(list(transcript)):
+        expected[f"fanout {sent.sender} 1: {sent.data!r}"] = sum(d.to != sent.sender for d in sent.deliveries)
+    for who in ("cat", "ann"):
+        left = [e for e in transcript if e.side == "client" and e.kind == "receive" and e.data == f"{who} left"]
+        expected[f"fanout close {who}"] = len(left)
+    assert expected == {"fanout ann 1: 'hi'": 2, "fanout bob 1: 'yo'": 2, "fanout close cat": 2, "fanout close ann": 1}
+    for name in expected:
+        assert rows[name]["Type"] == "FANOUT" and int(rows[name]["Request Count"]) > 0, name
+        assert float(rows[name]["50%"]) <= float(rows[name]["99%"])
+    with open(tmp_path / "final.json", encoding="utf-8") as f:
+        final = {entry["name"]: entry for entry in json.load(f)}
+    conversations = final["connect ann"]["num_requests"]
+    assert conversations > 0
+    assert sum(entry["num_failures"] for entry in final.values()) == 0, failures(tmp_path)
+    for name, receipts in expected.items():
+        assert final[name]["num_requests"] == receipts * conversations, (name, final[name]["num_requests"])
+    assert final["ann 1: 'hi'"]["num_requests"] == conversations  # the sender's own reply: a WS step
+
+
+def test_a_member_the_app_skips_is_a_fan_out_failure_naming_the_client_and_the_message(make_bench, tmp_path):
+    """Against a chat that never sends to cat, each broadcast cat should have received fails, saying
+    who expected what; the receipts of the others still count."""
+    recorded = make_bench(endpoints=False)
+    add_chat(recorded)
+    transcript = record_chat(recorded)
+    buggy = make_bench(endpoints=False)
+    add_chat(buggy, skip="cat")
+    options = {"users": 1, "run_time": 3, "think": 0, "timeout": 0.5, "show": False}
+    result = wsbench.load(transcript, target=buggy, folder=tmp_path, **options)
+    found = {f"{f['type']} {f['name']}: {f['error']}" for f in result.failures}
+    assert found == {
+        "FANOUT fanout ann 1: 'hi': StepFailed(\"expected 'ann: hi' at cat within 0.5 s, nothing arrived\")",
+        "FANOUT fanout bob 1: 'yo': StepFailed(\"expected 'bob: yo' at cat within 0.5 s, nothing arrived\")",
+    }, found
+    hi = result.step("fanout ann 1: 'hi'")
+    assert hi["requests"] == 2 * hi["failures"] > 0  # bob's receipt arrived, cat's did not
+    assert result.step("ann 1: 'hi'")["failures"] == 0

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from conftest import ruff_isolated
+from fastapi import WebSocket
 
 import wsbench
 from wsbench.locustgen import locust_source
@@ -27,12 +28,55 @@ def conversation(*messages: tuple[str, str | bytes], conn: int = 7, url: str = "
     return Transcript(events)
 
 
-def recorded(source: str, number: int = 1) -> dict:
-    """The CONNECTION_<number> literal of a generated file, read back with ast.literal_eval (never executed)."""
+def recorded(source: str, number: int = 1, constant: str = "CONNECTION") -> dict:
+    """The CONNECTION_<number> (or GROUP_<number>) literal of a generated file, read back with
+    ast.literal_eval (never executed)."""
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == f"CONNECTION_{number}":
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == f"{constant}_{number}":
             return ast.literal_eval(node.value)
-    raise AssertionError(f"no CONNECTION_{number} in the file")
+    raise AssertionError(f"no {constant}_{number} in the file")
+
+
+def add_chat(bench: wsbench.Bench, skip: str | None = None) -> None:
+    """FastAPI's ConnectionManager chat on /chat/{who}: each message to every member, a leave
+    announced to the others. With *skip*, that member never gets anything (an app with a bug)."""
+    members: dict[WebSocket, str] = {}
+
+    async def broadcast(text: str) -> None:
+        for member, who in list(members.items()):
+            if who != skip:
+                try:
+                    await member.send_text(text)
+                except Exception:  # gone meanwhile: drop it, keep the others
+                    members.pop(member, None)
+
+    @bench.websocket("/chat/{who}")
+    async def chat(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        members[websocket] = who
+        try:
+            async for text in websocket.iter_text():
+                await broadcast(f"{who}: {text}")
+        finally:
+            members.pop(websocket, None)
+        await broadcast(f"{who} left")
+
+
+def record_chat(bench: wsbench.Bench) -> wsbench.Transcript:
+    """Three named members (add_chat): ann and bob say something, each received by all three;
+    cat leaves, then ann, then bob. A copy of the bench's transcript, both sides."""
+    ann, bob, cat = (bench.connect(f"/chat/{who}", name=who) for who in ("ann", "bob", "cat"))
+    ann.send_text("hi")
+    assert [c.receive_text(timeout=5) for c in (ann, bob, cat)] == ["ann: hi"] * 3
+    bob.send_text("yo")
+    assert [c.receive_text(timeout=5) for c in (ann, bob, cat)] == ["bob: yo"] * 3
+    cat.close()
+    assert [c.receive_text(timeout=5) for c in (ann, bob)] == ["cat left"] * 2
+    ann.close()
+    assert bob.receive_text(timeout=5) == "ann left"
+    bob.close()
+    bench.wait_idle()
+    return Transcript(list(bench.transcript))  # what was recorded, not what the bench records later
 
 
 def test_three_steps_become_one_user_with_named_steps_and_recorded_think_times(tmp_path):
@@ -161,3 +205,50 @@ def test_load_without_locust_says_how_to_get_it(tmp_path):
     locustfile.write_text("raise SystemExit('never run')\n")
     with pytest.raises(LoadError, match=r"pip install 'wsbench\[load\]'"):
         load(str(locustfile), users=1, run_time=1, target="ws://127.0.0.1:9", python=str(bare), folder=tmp_path / "run")
+
+
+def test_a_chat_of_three_clients_becomes_one_user_driving_all_three(make_bench, tmp_path):
+    """Connections linked by the server's record of who caused what (ann's message sent to bob and
+    cat by ann's handler) become one user class: its actions in the recorded order, and each
+    receipt tied to the action that caused it: the sender's own as its reply, the others' as
+    fan-out receipts (a leave announced after a close: caused by that close)."""
+    bench = make_bench(endpoints=False)
+    add_chat(bench)
+    transcript = record_chat(bench)
+    path = transcript.to_locustfile(tmp_path / "locustfile.py", think=0)
+    source = path.read_text()
+    group = recorded(source, 1, "GROUP")
+    assert [c["label"] for c in group["clients"]] == ["ann", "bob", "cat"]
+    assert [c["path"] for c in group["clients"]] == ["/chat/ann", "/chat/bob", "/chat/cat"]
+    actions = group["actions"]
+    names = {i: a[3] for i, a in enumerate(actions) if a[0] != "receive"}
+    clients = ["ann", "bob", "cat"]
+    receipts = [(clients[a[1]], a[2], names[a[3]], a[4]) for a in actions if a[0] == "receive"]
+    assert receipts == [
+        ("ann", "ann: hi", "ann 1: 'hi'", True),  # the reply to ann's own send: its step's last reply
+        ("bob", "ann: hi", "ann 1: 'hi'", False),  # fan-out receipts
+        ("cat", "ann: hi", "ann 1: 'hi'", False),
+        ("ann", "bob: yo", "bob 1: 'yo'", False),
+        ("bob", "bob: yo", "bob 1: 'yo'", True),
+        ("cat", "bob: yo", "bob 1: 'yo'", False),
+        ("ann", "cat left", "close cat", False),
+        ("bob", "cat left", "close cat", False),
+        ("bob", "ann left", "close ann", False),
+    ]
+    order = [a[3] for a in actions if a[0] != "receive"]
+    assert order == [
+        "connect ann",
+        "connect bob",
+        "connect cat",
+        "ann 1: 'hi'",
+        "bob 1: 'yo'",
+        "close cat",
+        "close ann",
+        "close bob",
+    ]
+    assert "class Conversation1(RecordedGroup):" in source and "class Connection" not in source
+    assert "import gevent" in source and "'fanout <step>'" in source  # the design, in the header
+    assert ruff_isolated(path).returncode == 0, ruff_isolated(path).stdout
+    # without the server's side (a recording against a URL) nothing says who caused what: one class each
+    alone = locust_source(transcript.filter(side="client"))
+    assert "class Connection1(RecordedUser):" in alone and "RecordedGroup" not in alone

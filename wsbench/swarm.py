@@ -8,7 +8,9 @@
 * The hook (fixed text, :data:`HOOK`) writes one JSON line of the master's (or the single
   process's) statistics a few times a second; the kernel tails that file and redraws a small
   figure (users, messages/s, p50/p95/p99 per step, failures) at most every *refresh* seconds,
-  then leaves a static summary in the cell and in ``summary.html``.
+  then leaves a static summary in the cell and in ``summary.html`` and ``summary.png`` (the PNG
+  drawn with matplotlib's Agg renderer, imported here only when the swarm has ended: never in
+  Locust's processes, never pyplot).
 * The result is data (:class:`LoadResult`): per step and per second, the failures, and the
   folder with Locust's own HTML and CSV reports.
 * Everything is bounded: the run by *run_time* plus a grace period, the stop by SIGTERM then
@@ -16,15 +18,17 @@
   processes before it propagates, and nothing is left running.
 
 Imports only the standard library at import time (IPython's display when shown, the bench
-when the target is an app).
+when the target is an app, matplotlib for the PNG).
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import html
 import importlib.util
+import io
 import json
 import math
 import os
@@ -43,13 +47,15 @@ from typing import Any
 from .errors import InvalidURL, WsbenchError
 from .secrets import mask_url
 
-__all__ = ["HOOK", "LoadError", "LoadResult", "Swarm", "load", "locust_installed"]
+__all__ = ["HOOK", "LoadError", "LoadResult", "Swarm", "load", "locust_installed", "summary_figure", "summary_png"]
 
 _GRACE = 30.0  # seconds past run_time a swarm may take to start and to stop before it is killed
 _STOP_WAIT = 10.0  # seconds between SIGTERM and SIGKILL
 _MAX_LINE = 1 << 20  # the longest live line read (a line is a few KiB)
 _MAX_POINTS = 3600  # per-second points kept
 _MAX_STEPS = 200  # steps shown and kept per snapshot
+_PNG_STEPS = 30  # steps drawn in the PNG (the most requested; the HTML table lists them all)
+_PNG_LABEL = 48  # characters of a step's name on the PNG
 
 #: The live hook, loaded by Locust beside the locustfile (``-f locustfile.py,wsbench_live.py``):
 #: fixed text, no data. It writes the statistics to the file named by WSBENCH_LIVE.
@@ -197,8 +203,27 @@ class LoadResult:
         """Locust's CSV of the statistics per step."""
         return self.folder / "locust_stats.csv"
 
+    @property
+    def png_report(self) -> Path:
+        """The static summary as a PNG, written when the swarm ended (if matplotlib could be imported)."""
+        return self.folder / "summary.png"
+
+    def figure(self) -> Any:
+        """The static summary as a matplotlib Figure (:func:`summary_figure`)."""
+        return summary_figure(self.steps, self.per_second, self.failures, title="Load: summary")
+
+    def png(self) -> bytes:
+        """The static summary as PNG bytes (:func:`summary_png`); LoadError if matplotlib is missing."""
+        return summary_png(self.steps, self.per_second, self.failures, title="Load: summary")
+
     def _repr_html_(self) -> str:
         return summary_html(self.steps, self.per_second, self.failures, title="Load: summary")
+
+    def _repr_png_(self) -> bytes | None:
+        try:
+            return self.png()
+        except LoadError:  # no matplotlib: the HTML summary stands alone
+            return None
 
     def __repr__(self) -> str:
         return (
@@ -354,7 +379,7 @@ class Swarm:
         self._handle = display(HTML("<i>starting Locust…</i>"), display_id=True)
         self._HTML = HTML
 
-    def _draw(self, final: bool = False) -> None:
+    def _draw(self, final: bool = False, png: bytes | None = None) -> None:
         steps, per_second, failures = _figures(self._snapshots)
         if self._text and per_second and not final and per_second[-1]["t"] != self._printed:
             point = per_second[-1]
@@ -367,7 +392,11 @@ class Swarm:
         if self._handle is None:
             return
         title = "Load: summary" if final else f"Load: running ({len(per_second)} s)"
-        self._handle.update(self._HTML(summary_html(steps, per_second, failures, title=title)))
+        shown = summary_html(steps, per_second, failures, title=title)
+        if png is None:
+            self._handle.update(self._HTML(shown))
+        else:  # the static summary: HTML for the notebook, the PNG for what renders no HTML
+            self._handle.update({"text/html": shown, "image/png": base64.b64encode(png).decode()}, raw=True)
 
     # -- ending --------------------------------------------------------------------------
 
@@ -420,7 +449,6 @@ class Swarm:
         self._kill()  # the rest of the group, if a worker is left
         self._watcher.join(timeout=_STOP_WAIT)
         self._read()
-        self._draw(final=True)
         self._stack.close()
         steps, per_second, failures = _figures(self._snapshots)
         per_worker = []
@@ -444,6 +472,11 @@ class Swarm:
             + summary_html(steps, per_second, failures, title="Load: summary"),
             encoding="utf-8",
         )
+        png = None
+        if importlib.util.find_spec("matplotlib") is not None:  # else the HTML summary stands alone
+            png = self._result.png()
+            self._result.png_report.write_bytes(png)
+        self._draw(final=True, png=png)
         return self._result
 
     def __repr__(self) -> str:
@@ -532,6 +565,64 @@ def summary_html(
         + (f"<p>Failures:</p><ul>{failed}</ul>" if failed else "")
         + "</div>"
     )
+
+
+def summary_figure(
+    steps: list[dict[str, Any]], per_second: list[dict[str, Any]], failures: list[dict[str, Any]], *, title: str
+) -> Any:
+    """The static summary as a matplotlib Figure: requests/s, failures/s and users per second
+    above; p50/p95/p99 per step below (the most requested steps, named on the axis); the title
+    says the totals. Made without pyplot (no backend is chosen, nothing global changes)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise LoadError("the PNG summary needs matplotlib: pip install 'wsbench[load]'") from None
+    shown = sorted(steps, key=lambda s: -int(s.get("requests", 0)))[:_PNG_STEPS]
+    shown.sort(key=steps.index)  # in Locust's order, as the table lists them
+    figure = Figure(figsize=(8, 3 + 0.28 * max(len(shown), 1)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    rates, bars = figure.subplots(2, 1, height_ratios=[2.2, 0.5 + 0.28 * max(len(shown), 1)])
+    seconds = [p["t"] for p in per_second]
+    rates.plot(seconds, [p["requests/s"] for p in per_second], color="#1f77b4", label="requests/s")
+    rates.plot(seconds, [p["failures/s"] for p in per_second], color="#d62728", label="failures/s")
+    rates.set_xlabel("seconds")
+    rates.set_ylabel("per second")
+    users = rates.twinx()
+    users.plot(seconds, [p["users"] for p in per_second], color="#ff7f0e", label="users")
+    users.set_ylabel("users")
+    rates.legend(handles=[*rates.get_lines(), *users.get_lines()], loc="upper left", fontsize="small")
+    names = [
+        _cut(str(s["name"]), _PNG_LABEL) + (f" ({s['failures']} failed)" if s.get("failures") else "") for s in shown
+    ]
+    rows = range(len(shown))
+    height = 0.27
+    for offset, (key, colour) in enumerate((("p50", "#2ca02c"), ("p95", "#ff7f0e"), ("p99", "#d62728"))):
+        values = [float(s.get(key) or 0) for s in shown]
+        bars.barh([r + (offset - 1) * height for r in rows], values, height=height, color=colour, label=f"{key} ms")
+    bars.set_yticks(list(rows), names, fontsize="small")
+    bars.invert_yaxis()
+    bars.set_xlabel("ms")
+    bars.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")  # beside the bars, not on them
+    requests = sum(int(s.get("requests", 0)) for s in steps)
+    failed = sum(int(s.get("failures", 0)) for s in steps)
+    peak = max((p["users"] for p in per_second), default=0)
+    more = f" ({len(steps) - len(shown)} more steps in the table)" if len(steps) > len(shown) else ""
+    figure.suptitle(f"{title}: {requests} requests, {failed} failed, at most {peak} users, {len(seconds)} s{more}")
+    return figure
+
+
+def summary_png(
+    steps: list[dict[str, Any]], per_second: list[dict[str, Any]], failures: list[dict[str, Any]], *, title: str
+) -> bytes:
+    """:func:`summary_figure` as PNG bytes: the same bytes for the same figures (no date, no version in them)."""
+    buffer = io.BytesIO()
+    summary_figure(steps, per_second, failures, title=title).savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _write_locustfile(source: Any, folder: Path, options: dict[str, Any]) -> Path:
