@@ -69,8 +69,11 @@ def warn_unless_loopback(host: str, what: str) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A non-blocking TCP socket bound to *host*:*port* (not listening yet)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    """A non-blocking TCP socket bound to *host*:*port* (not listening yet). Made with
+    ``proto=IPPROTO_TCP``: asyncio switches Nagle off (TCP_NODELAY) only on accepted sockets of
+    such a listener, and without it a send right after another waits for the peer's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
