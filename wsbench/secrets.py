@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
@@ -159,7 +160,7 @@ _LETTER_ROWS = (
     "z39a919b73da57848b989799d644",
 )
 _LETTER_BITS = {
-    row[0] + after: int(bits, 16)
+    (row[0], after): int(bits, 16)
     for row in _LETTER_ROWS
     for after, bits in zip("abcdefghijklmnopqrstuvwxyz$", row[1:], strict=True)
 }
@@ -209,13 +210,14 @@ def _repetitive(value: str) -> bool:
     """True for a value that repeats itself every 4 or 8 characters (its last 3 aside), or of
     which one character makes more than half: bytes that repeat or are mostly zeros, in base64
     (``AAAAAAAAAAA``, ``39_f39_f398``, ``AAAAAAcAAAA``); no name does that."""
-    if 2 * max(map(value.count, set(value))) > len(value):
+    distinct = set(value)
+    if 2 * len(distinct) <= len(value) + 1 and 2 * max(map(value.count, distinct)) > len(value):
         return True
-    return any(
-        len(body) >= 2 * period and body == (body[:period] * len(body))[: len(body)]
-        for period in (4, 8)
-        for body in (value[: len(value) - cut] for cut in range(4))
-    )
+    for period in (4, 8):  # the shortest body that may repeat: the last 3 characters aside, 2 periods at least
+        body = max(2 * period, len(value) - 3)
+        if body <= len(value) and value[period:body] == value[: body - period]:
+            return True
+    return False
 
 
 def _reads_as_words(value: str) -> bool:
@@ -230,7 +232,7 @@ def _reads_as_words(value: str) -> bool:
         random_bits = 6 * len(value) - (8 if len(value) > 16 else 0)
     else:  # not a token_urlsafe, by its length or its last character: 12 bits of benefit of the doubt
         random_bits = 6 * len(value) + 12
-    over = _name_bits(value) - random_bits
+    over = _name_bits(value, stop=random_bits + 16) - random_bits
     return over <= 0 or (over <= 16 and _shaped_like_a_name(value))
 
 
@@ -275,10 +277,10 @@ def _shaped_like_a_name(value: str) -> bool:
     return bare <= 3
 
 
-def _name_bits(value: str) -> float:
+def _name_bits(value: str, stop: float = math.inf) -> float:
     """How many bits *value* takes written as a name: its words spelled letter by letter
     (:data:`_LETTER_BITS`), acronyms, numbers and separators, and what a name rarely does
-    (both ``-`` and ``_``, parts in different cases) at a price."""
+    (both ``-`` and ``_``, parts in different cases) at a price; counting stops past *stop*."""
     bits = 0.0
     separators: set[str] = set()
     cases: list[str] = []
@@ -291,6 +293,8 @@ def _name_bits(value: str) -> float:
         bits += 4 * (len(words) - 1)  # where each word of the part starts
         for i, word in enumerate(words):
             bits += _word_bits(word, last=i == len(words) - 1)
+        if bits > stop:
+            return bits
         if not part.isdigit():
             cases.append("lower" if part.islower() else "upper" if part.isupper() else "mixed")
     bits += 8 * (len(separators) > 1)  # both - and _
@@ -305,7 +309,7 @@ def _word_bits(word: str, *, last: bool) -> float:
     if size == 1:  # a single letter: x, V2
         return 7
     letters = f"^{word.lower()}$"
-    spelled = word[0].isupper() + sum(_LETTER_BITS[letters[i : i + 2]] for i in range(size + 1))
+    spelled = word[0].isupper() + sum(map(_LETTER_BITS.__getitem__, pairwise(letters)))
     if word.isupper() and size <= 6:  # an acronym: HTTP, JSON, any letters
         return min(spelled, 2 + 5.2 * size + 3 * max(0, size - 3))
     return spelled
