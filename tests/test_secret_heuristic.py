@@ -158,7 +158,7 @@ def test_repeated_bytes_look_secret(byte: int):
 #: bytes (11 to 23 characters) can spell something shaped like a name that the letter model finds
 #: no dearer than one (PVKUoiy_TTs, qlyatafNKDby): measured on 100,000 random tokens per size
 #: (docs/secrets.md) 1.24 % at n = 8, 0.67 % (9), 0.17 % (10), 0.1 % (11), 0.06 % (12), 3 in
-#: 100,000 or fewer for 13 to 17, none from 18 on; before: 7.7 %, 4.9 %, 3.1 %, 2.8 %, 1.9 %, and
+#: 100,000 or fewer for 13 to 17, none from 18 on; before: 7.7 %, 5.1 %, 3.2 %, 2.9 %, 1.9 %, and
 #: 0.2 % to 1.1 % for 13 to 17. Each bound is the measured rate times 1.5, at least 2.
 MISSED_AT_MOST = {8: 372, 9: 201, 10: 51, 11: 29, 12: 18, 13: 2, 14: 2, 15: 2, 16: 2, 17: 2}
 
