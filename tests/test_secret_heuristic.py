@@ -46,7 +46,7 @@ def _identifiers() -> list[str]:
     for notebook in sorted(ROOT.joinpath("notebooks").glob("*.ipynb")):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         sources += ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
-    names = set()
+    names: set[str] = set()
     for source in sources:
         try:
             names.update(
