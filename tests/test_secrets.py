@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from fastapi import WebSocket
+from hypothesis import given
+from hypothesis import strategies as st
 
 import wsbench
 from wsbench.errors import InvalidTranscript
-from wsbench.secrets import MASK, SECRET_HEADERS, SECRET_PARAMS, is_secret_param, mask_headers, mask_url
+from wsbench.secrets import MASK, SECRET_HEADERS, SECRET_PARAMS, is_secret_param, mask_headers, mask_text, mask_url
 from wsbench.transcript import Event, Transcript
 from wsbench.widgets import Panel, Timeline
 
@@ -123,6 +125,18 @@ def test_user_info_password_is_masked():
     a user name alone is masked (ws://TOKEN@host/ is how a token travels)."""
     assert mask_url("ws://ada:pw@h/p?x=1") == "ws://ada:***@h/p?x=1"
     assert mask_url("ws://ada@h/p") == "ws://***@h/p"
+
+
+@given(
+    user=st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~%", min_size=1, max_size=40),
+    tail=st.sampled_from(["", "/", "/p?x=1", ":8765/p", "#top"]),
+)
+def test_a_user_name_without_a_password_is_always_masked(user: str, tail: str):
+    """ws://USER@host, whatever USER is (a token, a word, percent-encoded) and whatever follows the
+    host: the user name never shows, alone (mask_url) or inside a message (mask_text)."""
+    url = f"ws://{user}@example.org{tail}"
+    assert mask_url(url) == f"ws://{MASK}@example.org{tail}"
+    assert mask_text(f"cannot connect to {url}: refused") == f"cannot connect to ws://{MASK}@example.org{tail}: refused"
 
 
 def test_mask_url_is_idempotent():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
@@ -116,13 +117,56 @@ _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=:-]+")
 _SEPARATORS = re.compile(r"[._~+/=:-]")
 _HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]{11,}")  # secrets.token_urlsafe(n), n >= 8: 11 characters or more
-_PART = re.compile(r"[_-]+")
+_NAME_PART = re.compile(r"[_-]+|[A-Za-z0-9]+")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPResponse2 -> HTTP, Response, 2
+_LETTER = re.compile(r"[A-Za-z]")
+_PART = re.compile(r"[_-]+")
 _VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
 _CONSONANTS = re.compile(r"[b-df-hj-np-tv-xz]{6}", re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _LOWER_HEAD = re.compile(r"[a-z]*")
+
+# How many bits each letter costs after the one before it ("^": the word starts), and the end of
+# a word ("$") costs, in English words and Python's names: -log2 of its share, rounded, 15 at most,
+# one hex digit per letter a..z then "$". Made by benchmarks/secret_heuristic.py --table.
+_LETTER_ROWS = (
+    "^44344455476545548434565989f",
+    "aa54487585a6343a5a3436677685",
+    "b35783aaa36b38837d4573a9c5a5",
+    "c3a6939a34f448a29946459bd7c4",
+    "d4885287939b58848b557588b7b2",
+    "e575366797a94537683348675793",
+    "f4a8734892cc48839c4654cac6f4",
+    "g49aa3a554cb57559d4575b9e7a1",
+    "h389828b93b967739c5655c8d6c3",
+    "i5645465bab845246953485b7d56",
+    "j2ca92acc4caacc28c9792aacac4",
+    "k479828863a858567a7386b6e6e2",
+    "l3775278a3c837837d95558ac4b3",
+    "m258829ba3fa75733c9575baf7e4",
+    "n48443638496796589843679b8a3",
+    "o665576586a644255a3454557895",
+    "p398839a54d949934d3545a9d6e4",
+    "q89a99aca8ac7a798c7790a9ccc4",
+    "r376528683b775637b544579b6c3",
+    "s595939954c76675589435a7c7d1",
+    "t486828a43da68847d4455a8b592",
+    "u5555465a5a834374c333a9b9a87",
+    "v2a9a19bb2dd99a49e88979bd8e5",
+    "w278638943c857438b4479b8b8a3",
+    "x594838963db76963b87268975a2",
+    "y576758785ba65564d6458979b91",
+    "z39a919b73da57848b989799d644",
+)
+_LETTER_BITS = {
+    (row[0], after): int(bits, 16)
+    for row in _LETTER_ROWS
+    for after, bits in zip("abcdefghijklmnopqrstuvwxyz$", row[1:], strict=True)
+}
+
+# The last character of secrets.token_urlsafe(n) by length % 4 (n % 3): its padding bits are zero.
+_URLSAFE_LAST = {0: None, 2: "AQgw", 3: "AEIMQUYcgkosw048"}
 
 
 def _kind(char: str) -> int:
@@ -136,7 +180,7 @@ def looks_secret(value: str) -> bool:
         return False
     if len(value) >= 16 and _HEX.fullmatch(value):  # secrets.token_hex(n), n >= 8; a hash
         return True
-    if _URLSAFE.fullmatch(value) and not _reads_as_words(value):  # secrets.token_urlsafe(n), n >= 8
+    if _URLSAFE.fullmatch(value) and (_repetitive(value) or not _reads_as_words(value)):  # token_urlsafe(n), n >= 8
         return True
     if len(value) < 16:
         return False
@@ -162,9 +206,39 @@ def looks_secret(value: str) -> bool:
     return sum(count > 0 for count in counts) >= 2 and changes * 10 >= len(plain) * 3
 
 
+def _repetitive(value: str) -> bool:
+    """True for a value that repeats itself every 4 or 8 characters (its last 3 aside), or of
+    which one character makes more than half: bytes that repeat or are mostly zeros, in base64
+    (``AAAAAAAAAAA``, ``39_f39_f398``, ``AAAAAAcAAAA``); no name does that."""
+    distinct = set(value)
+    if 2 * len(distinct) <= len(value) + 1 and 2 * max(map(value.count, distinct)) > len(value):
+        return True
+    for period in (4, 8):  # the shortest body that may repeat: the last 3 characters aside, 2 periods at least
+        body = max(2 * period, len(value) - 3)
+        if body <= len(value) and value[period:body] == value[: body - period]:
+            return True
+    return False
+
+
 def _reads_as_words(value: str) -> bool:
-    """True when *value* (letters, digits, ``_`` and ``-``) reads as a name made of words, as
-    identifiers, header names and file names do (docs/secrets.md: "Reads as words")."""
+    """True when *value* (letters, digits, ``_`` and ``-``) reads as a name: it takes fewer bits
+    written as a name (:func:`_name_bits`) than as random characters, or it is shaped like a
+    name (:func:`_shaped_like_a_name`) and takes less than 16 bits more (docs/secrets.md:
+    "Reads as words")."""
+    if not _LETTER.search(value):
+        return False
+    last = _URLSAFE_LAST.get(len(value) % 4, "")
+    if last is None or value[-1] in last:  # 6 bits a character, less 8 past 16 characters
+        random_bits = 6 * len(value) - (8 if len(value) > 16 else 0)
+    else:  # not a token_urlsafe, by its length or its last character: 12 bits of benefit of the doubt
+        random_bits = 6 * len(value) + 12
+    over = _name_bits(value, stop=random_bits + 16) - random_bits
+    return over <= 0 or (over <= 16 and _shaped_like_a_name(value))
+
+
+def _shaped_like_a_name(value: str) -> bool:
+    """True when *value* (letters, digits, ``_`` and ``-``) has the shape of a name made of words,
+    as identifiers, header names and file names have (docs/secrets.md: "Shaped like a name")."""
     if len(_DIGITS.findall(value)) > 2:
         return False
     parts = [part for part in _PART.split(value) if part]
@@ -201,6 +275,44 @@ def _reads_as_words(value: str) -> bool:
                 return False
             bare += word in camel
     return bare <= 3
+
+
+def _name_bits(value: str, stop: float = math.inf) -> float:
+    """How many bits *value* takes written as a name: its words spelled letter by letter
+    (:data:`_LETTER_BITS`), acronyms, numbers and separators, and what a name rarely does
+    (both ``-`` and ``_``, parts in different cases) at a price; counting stops past *stop*."""
+    bits = 0.0
+    separators: set[str] = set()
+    cases: list[str] = []
+    for part in _NAME_PART.findall(value):
+        if part[0] in "_-":
+            bits += 4 + 6 * (len(part) - 1)  # a separator; a run of them is rare
+            separators.update(part)
+            continue
+        words = _NAME_WORD.findall(part)
+        bits += 4 * (len(words) - 1)  # where each word of the part starts
+        for i, word in enumerate(words):
+            bits += _word_bits(word, last=i == len(words) - 1)
+        if bits > stop:
+            return bits
+        if not part.isdigit():
+            cases.append("lower" if part.islower() else "upper" if part.isupper() else "mixed")
+    bits += 8 * (len(separators) > 1)  # both - and _
+    return bits + 6 * sum(a != b for a, b in pairwise(cases))  # snake_case, UPPER_CASE: one case
+
+
+def _word_bits(word: str, *, last: bool) -> float:
+    """How many bits one word of a name takes (:func:`_name_bits`)."""
+    size = len(word)
+    if word.isdigit():  # a number: at the end of its part (room42, v2), or less often inside (b64decode)
+        return 2 + 4 * size + (0 if last else 4)
+    if size == 1:  # a single letter: x, V2
+        return 7
+    letters = f"^{word.lower()}$"
+    spelled = word[0].isupper() + sum(map(_LETTER_BITS.__getitem__, pairwise(letters)))
+    if word.isupper() and size <= 6:  # an acronym: HTTP, JSON, any letters
+        return min(spelled, 2 + 5.2 * size + 3 * max(0, size - 3))
+    return spelled
 
 
 _WORDS = re.compile(r"([.\s:=]+)")
