@@ -120,6 +120,7 @@ _URLSAFE = re.compile(r"[A-Za-z0-9_-]{11,}")  # secrets.token_urlsafe(n), n >= 8
 _NAME_PART = re.compile(r"[_-]+|[A-Za-z0-9]+")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPResponse2 -> HTTP, Response, 2
 _LETTER = re.compile(r"[A-Za-z]")
+_WORD = re.compile(r"[A-Z]?[a-z]+")
 _PART = re.compile(r"[_-]+")
 _VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
 _CONSONANTS = re.compile(r"[b-df-hj-np-tv-xz]{6}", re.IGNORECASE)
@@ -215,6 +216,8 @@ def _repetitive(value: str) -> bool:
         return True
     for period in (4, 8):  # the shortest body that may repeat: the last 3 characters aside, 2 periods at least
         body = max(2 * period, len(value) - 3)
+        if _WORD.fullmatch(value[:period]):  # a word said twice (FastFastapi) is a name's: bytes'
+            body = max(2 * period, len(value) - 1)  # repeated to the last character (WlpaWlpaWlo)
         if body <= len(value) and value[period:body] == value[: body - period]:
             return True
     return False
