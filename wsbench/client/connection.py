@@ -217,7 +217,7 @@ class Connection(ConnectionBase):
     def _pair(self, sock: socket.socket) -> socket.socket:
         """Tell the bench which client port is ours, so it copies that connection's server events here."""
         assert self._pairing is not None
-        self._key = sock.getsockname()[1]
+        self._set_key(sock.getsockname()[1])
         self._pairing.pair(self._key, self.transcript, self.name)
         return sock
 
@@ -590,7 +590,7 @@ class Connection(ConnectionBase):
             self._sync = self._async = self._ws = None
             self._addresses, self._redirect, self._connect_noted = (None, None), None, False
             self.subprotocol, self.response_headers = None, {}
-            self._key = next(_keys)
+            self._set_key(next(_keys))
             yield delay
 
     def _revive(self, what: str) -> None:
