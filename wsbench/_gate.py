@@ -22,10 +22,14 @@ class Gate:
         self.lock = threading.Lock()
         self._cond = threading.Condition(self.lock)
         self._futures: list[asyncio.Future] = []
+        self._sleepers = 0  # threads waiting on the condition (changed with the lock held)
 
     def notify(self) -> None:
         """Wake every waiter; call with :attr:`lock` held."""
-        self._cond.notify_all()
+        if self._sleepers:
+            self._cond.notify_all()
+        if not self._futures:  # the usual case of a put nobody waits for: nothing more to do
+            return
         futures, self._futures = self._futures, []
         try:
             current = asyncio.get_running_loop()
@@ -52,7 +56,11 @@ class Gate:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                self._sleepers += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._sleepers -= 1
             return result
 
     async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:

@@ -299,7 +299,7 @@ class Connection(ConnectionBase):
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
-        self._note("send", data=message)
+        self._note_message("send", message)
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
@@ -317,7 +317,7 @@ class Connection(ConnectionBase):
             await loop.arun(self._async_send(message, what), on=self._home)
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
-        self._note("send", data=message)
+        self._note_message("send", message)
         try:
             await self._async.send(message)
         except websockets.ConnectionClosed:
