@@ -295,7 +295,8 @@ class Connection(ConnectionBase):
 
     def _send(self, message: Message, what: str) -> None:
         check_encodable(message, what)
-        self._ensure_open("send")
+        if self._inbox.state != "open":
+            self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
@@ -308,7 +309,8 @@ class Connection(ConnectionBase):
 
     async def _asend(self, message: Message, what: str) -> None:
         check_encodable(message, what)
-        await self._aensure_open("send")
+        if self._inbox.state != "open":
+            await self._aensure_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
             await self._async_send(message, what)
         elif self._sync is not None:  # a connect() connection, used from async code
