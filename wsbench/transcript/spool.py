@@ -14,7 +14,8 @@ however long the conversation runs (issue 15). The format, and why:
   its own) that removes this user's spools whose lock it can take (:func:`sweep`).
 * A batch is written by columns, so that the costly part of JSON, one value at a time, is
   left to the fields that are small: a 32-byte prefix (four little-endian lengths), then a
-  JSON array of the fields of every event but time and payload, one list per field (header
+  JSON array of the fields of every event but time and payload, one list per field, or the value once
+  for a field all the batch's events share (most are None in every event) (header
   pairs read back as tuples through *make*; anything JSON has no form for, bytes in a reason
   say, as ``{"b": "<base64>"}``); the times as packed doubles (exact, and a tenth of what
   ``repr`` of a float costs); all text payloads as one UTF-8 run (``surrogatepass``, so a lone
@@ -95,6 +96,7 @@ _SIDE_KIND = operator.itemgetter(2, 3)
 _CONN = operator.itemgetter(4)
 _SEQ = operator.itemgetter(0)
 _TIME, _DATA = 1, 5  # the fields stored apart from the JSON columns
+_PLAIN = {str, bytes, type(None)}
 
 
 def _payload_length(data: Any) -> int | None:
@@ -116,8 +118,14 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
     payloads = columns[_DATA]
     texts = "".join([d for d in payloads if d.__class__ is str]).encode("utf-8", "surrogatepass")
     blobs = b"".join([d for d in payloads if d is not None and d.__class__ is not str])
-    columns[_DATA] = list(map(_payload_length, payloads))
+    if set(map(type, payloads)) <= _PLAIN:  # the usual case, without a call per event
+        columns[_DATA] = [None if d is None else len(d) if d.__class__ is str else ~len(d) for d in payloads]
+    else:
+        columns[_DATA] = list(map(_payload_length, payloads))
     del columns[_TIME]
+    for n, column in enumerate(columns):  # a column of one value (most are all None) is that value once
+        if count > 1 and column.count(column[0]) == count and len(set(map(type, column))) == 1:
+            columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
     return _PREFIX.pack(len(head), len(times), len(texts), len(blobs)) + head + times + texts + blobs
 
@@ -132,6 +140,7 @@ def _unpack(data: bytes) -> list[tuple[Any, ...]]:
         columns = [[_restored(value) for value in column] for column in columns]
     at += head_size
     times = struct.unpack_from(f"<{times_size // 8}d", data, at)
+    columns = [column * len(times) if len(column) == 1 else column for column in columns]
     at += times_size
     texts = data[at : at + texts_size].decode("utf-8", "surrogatepass")
     blobs = data[at + texts_size : at + texts_size + blobs_size]
