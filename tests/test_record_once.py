@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import wsbench
-from wsbench.transcript import IN_MEMORY, Transcript, record
+from wsbench.transcript import IN_MEMORY, Transcript, record, record_message
 from wsbench.transcript.spool import PREFIX, LazyEvents
 
 
@@ -123,3 +123,12 @@ def test_a_reconnected_connection_shows_both_connections(bench: wsbench.Bench):
     assert [e.data for e in first.transcript if e.kind == "send"] == ["one"]
     assert [e.data for e in second.transcript if e.kind == "send"] == ["two"]
     assert {e.conn for e in first.transcript} == {first.key}
+
+
+def test_the_hot_path_records_what_record_does():
+    """record_message (a connection's sends and receives, fields in order) makes the event record() makes."""
+    transcript = Transcript()
+    fast = record_message(transcript, "client", "receive", 9, "hi", "ann")
+    slow = record(transcript, side="client", kind="receive", conn=9, data="hi", name="ann")
+    assert fast._replace(seq=0, time=0.0) == slow._replace(seq=0, time=0.0)
+    assert list(transcript) == [fast, slow]
