@@ -18,6 +18,8 @@
   fragment of a "connect" URL, credential headers, subprotocols that carry a credential
   (offered or chosen), and URLs in an event's detail (:mod:`wsbench.secrets` says which).
   Each of those calls takes ``unmasked=True`` to show the real values.
+* Each event is recorded once: a bench connection's transcript is a :class:`ConnectionView` of
+  the bench's (its connection's events, read from there and from its spool), not a copy.
 * A saved file is untrusted input: :meth:`Transcript.load` reads only a regular file, at
   most ``max_bytes`` of it, and checks every field (depth, types, finite times, Unicode):
   :mod:`wsbench.transcript.rows`.
