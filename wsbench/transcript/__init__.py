@@ -748,10 +748,11 @@ class ConnectionView(Transcript):
         self._source.claim(key, self)
 
     def _view(self) -> LazyEvents[Event]:
-        with _record_lock:
+        with _record_lock:  # a consistent snapshot; selecting from it (which may read the disk) comes after
             log = self._source._log
             batches = log.batches if log is not None else 0
-            return LazyEvents(log, batches, self._source._events, keys=self._keys.snapshot())
+            tail, keys = self._source._events[:], self._keys.snapshot()
+        return LazyEvents(log, batches, tail, keys=keys)
 
     def __len__(self) -> int:
         return len(self._view())
