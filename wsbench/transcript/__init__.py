@@ -721,68 +721,6 @@ class Transcript:
         )
 
 
-class ConnectionView(Transcript):
-    """A connection's transcript as a view of its bench's (or proxy's) transcript: the events of
-    its connection keys (:meth:`Transcript.view`), read from there, so each event is recorded and
-    spilled once. It reads, prints and saves as a transcript of its own; recording into it records
-    into the transcript it views."""
-
-    _source: Transcript
-
-    def __init__(self, source: Transcript) -> None:  # holds no events: no Transcript.__init__
-        self._source = source
-        self._keys = Keys()
-        self._hold = source._hold
-
-    @property
-    def _log(self) -> EventLog[Event] | None:
-        """The log of the transcript it views."""
-        return self._source._log
-
-    @_log.setter
-    def _log(self, log: EventLog[Event] | None) -> None:
-        raise AttributeError("a connection view has no log of its own")
-
-    def follow(self, key: int) -> None:
-        """Also show connection *key* from now on (a reconnect, or the TCP port it paired with)."""
-        self._source.claim(key, self)
-
-    def _view(self) -> LazyEvents[Event]:
-        with _record_lock:  # a consistent snapshot; selecting from it (which may read the disk) comes after
-            log = self._source._log
-            batches = log.batches if log is not None else 0
-            tail, keys = self._source._events[:], self._keys.snapshot()
-        return LazyEvents(log, batches, tail, keys=keys)
-
-    def __len__(self) -> int:
-        return len(self._view())
-
-    def __iter__(self) -> Iterator[Event]:
-        return iter(self.events)
-
-    @overload
-    def __getitem__(self, index: int) -> Event: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Event]: ...
-
-    def __getitem__(self, index: int | slice) -> Event | list[Event]:
-        events = self.events
-        return events[index] if isinstance(index, int) else list(events[index])
-
-    @property
-    def events(self) -> Sequence[Event]:
-        view = self._view()
-        return list(view) if view._log is None else view
-
-    def since(self, index: int) -> Sequence[Event]:
-        events = self.events
-        if isinstance(events, list):
-            return events[index:]
-        assert isinstance(events, LazyEvents)
-        return events[index:] if index < 0 else events.after(index)
-
-
 def _full_text(events: list[Event], unmasked: bool) -> str:
     """Every event, one line each: one connection in causal order; several as one conversation
     (:func:`conversation_order`), each line led by its connection's label (:func:`labels`)."""
@@ -961,3 +899,68 @@ def _render_body(event: Event) -> str:
     if event.detail:
         parts.append(event.detail)
     return " ".join(parts)
+
+
+# -- a connection's view of its bench's transcript (issue 23: recorded once) -----
+
+
+class ConnectionView(Transcript):
+    """A connection's transcript as a view of its bench's (or proxy's) transcript: the events of
+    its connection keys (:meth:`Transcript.view`), read from there, so each event is recorded and
+    spilled once. It reads, prints and saves as a transcript of its own; recording into it records
+    into the transcript it views."""
+
+    _source: Transcript
+
+    def __init__(self, source: Transcript) -> None:  # holds no events: no Transcript.__init__
+        self._source = source
+        self._keys = Keys()
+        self._hold = source._hold
+
+    @property
+    def _log(self) -> EventLog[Event] | None:
+        """The log of the transcript it views."""
+        return self._source._log
+
+    @_log.setter
+    def _log(self, log: EventLog[Event] | None) -> None:
+        raise AttributeError("a connection view has no log of its own")
+
+    def follow(self, key: int) -> None:
+        """Also show connection *key* from now on (a reconnect, or the TCP port it paired with)."""
+        self._source.claim(key, self)
+
+    def _view(self) -> LazyEvents[Event]:
+        with _record_lock:  # a consistent snapshot; selecting from it (which may read the disk) comes after
+            log = self._source._log
+            batches = log.batches if log is not None else 0
+            tail, keys = self._source._events[:], self._keys.snapshot()
+        return LazyEvents(log, batches, tail, keys=keys)
+
+    def __len__(self) -> int:
+        return len(self._view())
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        events = self.events
+        return events[index] if isinstance(index, int) else list(events[index])
+
+    @property
+    def events(self) -> Sequence[Event]:
+        view = self._view()
+        return list(view) if view._log is None else view
+
+    def since(self, index: int) -> Sequence[Event]:
+        events = self.events
+        if isinstance(events, list):
+            return events[index:]
+        assert isinstance(events, LazyEvents)
+        return events[index:] if index < 0 else events.after(index)
