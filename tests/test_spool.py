@@ -522,3 +522,19 @@ def test_a_sweep_leaves_alone_what_it_cannot_tell_is_stale(tmp_path: Path):
     (unheld / "events.locked").write_bytes(b"x")
     assert sorted(spool.sweep(str(tmp_path))) == [str(old), str(unheld)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(d.name for d in keep), "wsbench-spool-link"])
+
+
+def test_a_field_every_event_of_a_batch_shares_reads_back_exactly():
+    """A value all of a batch's events share is written once (the common case: most fields are None
+    in every event) and reads back in each; equal values of other types (1 and 1.0) stay apart."""
+    shared = [
+        Event(n, 1.0, "server", "websocket.close", 3, "t", 1000, [{"loc": "q"}], "connected", name="c1")
+        for n in range(5)
+    ]
+    mixed = [Event(n, 1.0, "client", "closed", 3, reason=1 if n % 2 else 1.0, detail="d") for n in range(4)]
+    for events in (shared, mixed):
+        log: EventLog[Event] = EventLog(_event_from_row)
+        log.append(events)
+        assert log.batch(0) == events
+        assert [type(e.reason) for e in log.batch(0)] == [type(e.reason) for e in events]
+        log.close()

@@ -22,10 +22,15 @@ class Gate:
         self.lock = threading.Lock()
         self._cond = threading.Condition(self.lock)
         self._futures: list[asyncio.Future] = []
+        self._sleepers = 0  # threads waiting on the condition (changed with the lock held)
+        self._alarm: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle, float] | None = None  # see _arm
 
     def notify(self) -> None:
         """Wake every waiter; call with :attr:`lock` held."""
-        self._cond.notify_all()
+        if self._sleepers:
+            self._cond.notify_all()
+        if not self._futures:  # the usual case of a put nobody waits for: nothing more to do
+            return
         futures, self._futures = self._futures, []
         try:
             current = asyncio.get_running_loop()
@@ -52,7 +57,11 @@ class Gate:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                self._sleepers += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._sleepers -= 1
             return result
 
     async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:
@@ -68,7 +77,7 @@ class Gate:
                     return None
                 future = running.create_future()
                 self._futures.append(future)
-            timer = None if remaining is None else running.call_later(remaining, _wake, future)
+                timer = None if remaining is None else self._arm(running, remaining, future)
             try:
                 await future
             finally:  # drop this waiter's future, so timed-out waits do not pile up until a notify
@@ -77,6 +86,33 @@ class Gate:
                 with self.lock:
                     if future in self._futures:
                         self._futures.remove(future)
+
+    def _arm(self, running: asyncio.AbstractEventLoop, remaining: float, future: asyncio.Future) -> Any:
+        """Make sure a waiter on *running* wakes within *remaining* seconds (with the lock held).
+
+        One alarm per gate serves every wait on its loop: a receive that waits 10 s at most does
+        not schedule (and cancel) a timer of its own. The alarm wakes that loop's waiters, and each
+        looks again: the one whose time is up returns, the others sleep on (the next arms it anew).
+        Returns the timer to cancel when this waiter's loop is not the alarm's."""
+        when = running.time() + remaining
+        alarm = self._alarm
+        if alarm is None or alarm[0] is running or alarm[0].is_closed():
+            if alarm is not None and alarm[0] is running and not alarm[1].cancelled() and alarm[2] <= when:
+                return None  # it rings before this waiter's time is up
+            if alarm is not None:
+                alarm[1].cancel()
+            self._alarm = (running, running.call_at(when, self._ring, running), when)
+            return None
+        return running.call_at(when, _wake, future)
+
+    def _ring(self, running: asyncio.AbstractEventLoop) -> None:
+        """The alarm: wake every waiter on *running*; each checks its own time."""
+        with self.lock:
+            if self._alarm is not None and self._alarm[0] is running:
+                self._alarm = None
+            futures = [future for future in self._futures if future.get_loop() is running]
+        for future in futures:
+            _wake(future)
 
 
 def _wake(future: asyncio.Future) -> None:

@@ -44,7 +44,7 @@ from .client.handshake import check_url
 from .client.options import ConnectOptions, takes_options
 from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
 from .states import CONNECTED, StateMirror
-from .transcript import Event, Transcript, record
+from .transcript import Event, Transcript, record, stores
 from .transcript.fanout import Fanout, fanout
 
 if TYPE_CHECKING:
@@ -220,7 +220,9 @@ class Recorder:
         if page is not None:  # a browser page's WebSocket: its events join the page's; its secret leaves the query
             link, scope = page
             key, paired = link.key, link.transcript
-        sinks = (self.transcript, paired) if paired is not None else (self.transcript,)
+        if paired is None:  # a connection no view follows: a view of an earlier one with this port ends here
+            self.transcript.claim(key)
+        sinks = stores(self.transcript, paired) if paired is not None else (self.transcript,)
         name = (page[0].name if page is not None else None) or self.names.take(key)
         context = self._contexts.pop(key, None)
         if context is not None:  # the values the opening call saw, set in this handler's own task

@@ -20,7 +20,7 @@ from .._gate import Gate
 from ..codes import describe
 from ..errors import BenchError, ConnectionClosed, SubprotocolNotAccepted, Timeout
 from ..secrets import display_url, mask_subprotocols
-from ..transcript import Transcript, record
+from ..transcript import ConnectionView, Transcript, record, record_message, stores
 from .bounds import check_max_queue, check_timeout
 from .inbox import Inbox
 from .messages import Message
@@ -47,7 +47,13 @@ class ConnectionBase:
         self.timeout = options.timeout
         self.auto_reconnect = options.auto_reconnect
         self.name: str | None = options.name  #: what every view calls it (None: unnamed)
-        self.transcript = Transcript()
+        self._key = next(_keys)
+        source = pairing.transcript if pairing is not None else None
+        if source is not None and source.keeps():  # a view of the bench's log: each event recorded once
+            self._view: ConnectionView | None = source.view(self._key)
+            self.transcript: Transcript = self._view
+        else:
+            self._view, self.transcript = None, Transcript()
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
         self._subprotocols = list(options.subprotocols) if options.subprotocols else None
@@ -55,8 +61,7 @@ class ConnectionBase:
         self._open_timeout = options.open_timeout
         self._close_timeout = options.close_timeout
         self._connect_kwargs = options.websockets_kwargs()
-        self._sinks = (self.transcript,) if pairing is None else (self.transcript, pairing.transcript)
-        self._key = next(_keys)
+        self._sinks = stores(self.transcript, *((source,) if source is not None else ()))
         self._user_closed = False  # close() was called: never reconnect after that
         self._connect_noted = False  # "connect" is recorded once per TCP connection
         self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
@@ -102,7 +107,7 @@ class ConnectionBase:
 
     def _deliver(self, message: Message) -> None:
         """Record and queue one message, as it arrives (reader thread or task)."""
-        self._note("receive", data=message)
+        self._note_message("receive", message)
         self._inbox.put(message)
 
     def _ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
@@ -136,10 +141,23 @@ class ConnectionBase:
     def _note(self, kind: str, **fields: Any) -> None:
         record(*self._sinks, side="client", kind=kind, conn=self._key, name=self.name, **fields)
 
+    def _note_message(self, kind: str, data: Message) -> None:
+        """Record a message sent or received (the hot path: one transcript, as a bench connection has)."""
+        if len(self._sinks) == 1:
+            record_message(self._sinks[0], "client", kind, self._key, data, self.name)
+        else:
+            self._note(kind, data=data)
+
     @property
     def state(self) -> str:
         """ "new", "connecting", "open", "closing" or "closed"."""
         return self._inbox.state
+
+    def _set_key(self, key: int) -> None:
+        """This connection goes by *key* from now on (a reconnect, or the TCP port it paired with)."""
+        self._key = key
+        if self._view is not None:
+            self._view.follow(key)
 
     @property
     def key(self) -> int:

@@ -31,6 +31,8 @@ def check_timeout(value: Any, name: str, *, none: bool = True) -> float | None:
     """
     if value is None and none:
         return None
+    if value.__class__ is float and 0 <= value <= TIMEOUT_MAX:  # the usual case (nan fails the test)
+        return value
     allowed = "a number of seconds >= 0" + (" or None" if none else "")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be {allowed}, not {type(value).__name__} {value!r}")

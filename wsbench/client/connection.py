@@ -144,7 +144,7 @@ class Connection(ConnectionBase):
     def _pair(self, sock: socket.socket) -> socket.socket:
         """Tell the bench which client port is ours, so it copies that connection's server events here."""
         assert self._pairing is not None
-        self._key = sock.getsockname()[1]
+        self._set_key(sock.getsockname()[1])
         self._pairing.pair(self._key, self.transcript, self.name)
         return sock
 
@@ -225,11 +225,12 @@ class Connection(ConnectionBase):
 
     def _send(self, message: Message, what: str) -> None:
         check_encodable(message, what)
-        self._ensure_open("send")
+        if self._inbox.state != "open":
+            self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
-        self._note("send", data=message)
+        self._note_message("send", message)
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
@@ -238,7 +239,8 @@ class Connection(ConnectionBase):
 
     async def _asend(self, message: Message, what: str) -> None:
         check_encodable(message, what)
-        await self._aensure_open("send")
+        if self._inbox.state != "open":
+            await self._aensure_open("send")
         if self._home_thread == threading.get_ident():  # the usual case: on its own loop
             await self._async_send(message, what)
         elif self._sync is not None:  # a connect() connection, used from async code
@@ -247,7 +249,7 @@ class Connection(ConnectionBase):
             await loop.arun(self._async_send(message, what), on=self._home)
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
-        self._note("send", data=message)
+        self._note_message("send", message)
         try:
             await self._async.send(message)
         except websockets.ConnectionClosed:
@@ -526,7 +528,7 @@ class Connection(ConnectionBase):
             self._sync = self._async = self._ws = None
             self._addresses, self._redirect, self._connect_noted = (None, None), None, False
             self.subprotocol, self.response_headers = None, {}
-            self._key = next(_keys)
+            self._set_key(next(_keys))
             yield delay
 
     def _revive(self, what: str) -> None:

@@ -218,6 +218,16 @@ class _Recording:
         raise NotImplementedError
 
 
+def _send_timeout(sock: socket.socket, seconds: float) -> bool:
+    """Make a blocking send on *sock* give up after *seconds* (SO_SNDTIMEO); False where it cannot."""
+    seconds = max(seconds, 0.001)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)))
+    except (OSError, AttributeError, struct.error):
+        return False
+    return True
+
+
 def _reset_on_close(sock: Any) -> None:
     """Closing *sock* sends RST instead of lingering on data the peer never read."""
     try:
@@ -249,8 +259,10 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
 
     def _opening(self) -> None:
         # A write to a peer that does not read blocks in sendall holding the protocol lock: bound
-        # it. Reads are unaffected where the reader only reads once select() says data is there.
-        if self._write_timeout is not None and _READER_SELECTS:
+        # it. The kernel's send timeout does it at no cost per call; a socket timeout (where there
+        # is no SO_SNDTIMEO) costs a poll() before each send and read, and leaves reads unaffected
+        # only where the reader reads once select() says data is there.
+        if self._write_timeout is not None and _READER_SELECTS and not _send_timeout(self.socket, self._write_timeout):
             self.socket.settimeout(max(self._write_timeout, 0.001))
         self._timed_writes = self._write_timeout is not None and not _READER_SELECTS
 
@@ -262,10 +274,10 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
             timer.start()
         try:
             super().send_data()
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # a socket timeout, or the kernel's (SO_SNDTIMEO)
             self._timed_out()
             _reset_on_close(self.socket)
-            raise
+            raise TimeoutError(self._note) from None
         except OSError:
             if timer is not None and self.write_timed_out:  # the timer broke the stuck write
                 raise TimeoutError(self._note) from None

@@ -24,7 +24,7 @@ from .._gate import Gate
 from .._net import is_loopback
 from ..errors import InvalidURL
 from ..secrets import mask_url
-from ..transcript import Event, Transcript, record, relay
+from ..transcript import Event, Transcript, record, relay, stores
 from .faults import Cut, Faults, directions_of
 from .frames import FrameCounter
 
@@ -289,7 +289,9 @@ class Link:
         plane = self.plane
         paired = plane.pairs.pop(self.key, None)
         if paired is not None:
-            self.sinks = (plane.transcript, paired)
+            self.sinks = stores(plane.transcript, paired)
+        else:  # no view follows this connection: a view of an earlier one with this port ends here
+            plane.transcript.claim(self.key)
         self.live = True
         for kind, detail in plane.faults.lines():
             self.note(kind, detail)

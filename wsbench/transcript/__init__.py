@@ -18,6 +18,8 @@
   fragment of a "connect" URL, credential headers, subprotocols that carry a credential
   (offered or chosen), and URLs in an event's detail (:mod:`wsbench.secrets` says which).
   Each of those calls takes ``unmasked=True`` to show the real values.
+* Each event is recorded once: a bench connection's transcript is a :class:`ConnectionView` of
+  the bench's (its connection's events, read from there and from its spool), not a copy.
 * A saved file is untrusted input: :meth:`Transcript.load` reads only a regular file, at
   most ``max_bytes`` of it, and checks every field (depth, types, finite times, Unicode):
   :mod:`wsbench.transcript.rows`.
@@ -36,6 +38,7 @@ import ast
 import base64
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -53,7 +56,7 @@ from ..kinds import APP_SENDS, CLIENT_SIDES, DISRUPTIONS, NOTICES, SIDES
 from ..secrets import mask_headers, mask_subprotocol, mask_text, mask_url
 from .causal import causal_order, conversation_order, noticed
 from .rows import MAX_DEPTH, by_from_detail, event_fields, open_regular, read_rows
-from .spool import SPOOL_DIR, EventLog, LazyEvents, spool_parent
+from .spool import SPOOL_DIR, EventLog, Keys, LazyEvents, spool_parent
 
 if TYPE_CHECKING:  # for the signatures of the lazy delegators only: this module imports no client or server
     from ..replay import ReplayResult
@@ -69,6 +72,7 @@ __all__ = [
     "NOTICES",
     "SHOW_ALL",
     "SHOW_ENDS",
+    "ConnectionView",
     "Event",
     "Transcript",
     "by_connection",
@@ -78,8 +82,10 @@ __all__ = [
     "noticed",
     "paths_said",
     "record",
+    "record_message",
     "relay",
     "said_once",
+    "stores",
 ]
 
 Payload = str | bytes | None
@@ -104,6 +110,7 @@ SHOW_ALL = 200
 SHOW_ENDS = 20
 
 _seq = itertools.count(1)
+_now = time.time
 _record_lock = threading.Lock()
 _held = [0]  # events in memory in all transcripts (changed under _record_lock)
 _freed: deque[int] = deque()  # events of collected transcripts, taken off _held at the next look
@@ -222,7 +229,10 @@ def by_connection(events: Iterable[Event]) -> list[list[Event]]:
 
 
 def record(*transcripts: Transcript, **fields: Any) -> Event:
-    """Create one :class:`Event` and append it to each transcript, atomically in order."""
+    """Create one :class:`Event` and append it to each transcript, atomically in order; a
+    :class:`ConnectionView` records into the transcript it views, and each transcript gets it once."""
+    if len(transcripts) > 1:
+        transcripts = stores(*transcripts)
     with _record_lock:
         event = Event(seq=next(_seq), time=time.time(), **fields)
         spilled = None  # what a transcript spilled in this call: the next may write the same bytes
@@ -233,10 +243,23 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
     return event
 
 
+def record_message(transcript: Transcript, side: str, kind: str, conn: int, data: Payload, name: str | None) -> Event:
+    """:func:`record` of a message into one transcript, its fields given in order: the hot path
+    (a connection's sends and receives), without the cost of keyword arguments."""
+    with _record_lock:
+        event = Event(next(_seq), _now(), side, kind, conn, data, None, None, None, None, None, None, None, name)
+        _keep(transcript, event)
+    if _told:
+        _tell()
+    return event
+
+
 def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None) -> _Spilled | None:
     """Append *event* to *transcript* (under the record lock), spilling its older events to disk
     when it holds *in_memory* of them, or earlier when all transcripts together hold more than
     :data:`MEMORY_BUDGET`; return what was spilled in this call (see :meth:`Transcript._spill`)."""
+    if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
+        transcript = transcript._source
     events = transcript._events
     if events.__class__ is _Relay:  # a relay sink: its targets keep the copies
         events.append(event)
@@ -248,6 +271,12 @@ def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None)
     if _held[0] > MEMORY_BUDGET and len(events) >= transcript._budget_at and _over_budget():
         return transcript._spill(spilled, keep=KEEP_UNDER_BUDGET) or spilled
     return spilled
+
+
+def stores(*transcripts: Transcript) -> tuple[Transcript, ...]:
+    """Where recording into *transcripts* keeps the events: each, or for a view the transcript it
+    views; each once (a bench connection's events go into the bench's log only)."""
+    return tuple(dict.fromkeys(t._source if t._source is not None else t for t in transcripts))
 
 
 def _not_kept(first: Event, count: int, why: str) -> Event:
@@ -284,7 +313,7 @@ class _Relay(list):
     def __init__(self, conn: int, targets: tuple[Transcript, ...]) -> None:
         super().__init__()
         self.conn = conn
-        self.targets = targets
+        self.targets = stores(*targets)
 
     def append(self, event: Event) -> None:  # what record() calls, under its lock
         copy = event._replace(conn=self.conn)
@@ -322,6 +351,8 @@ class Transcript:
     A long transcript prints as a summary (:meth:`text`).
     """
 
+    _source: Transcript | None = None  #: the transcript a :class:`ConnectionView` reads; None: its own events
+
     def __init__(self, events: Iterable[Event] = (), *, in_memory: int = IN_MEMORY) -> None:
         if isinstance(in_memory, bool) or not isinstance(in_memory, int) or in_memory < 2:
             raise ValueError(f"in_memory must be an integer of at least 2 events, not {in_memory!r}")
@@ -332,6 +363,7 @@ class Transcript:
         self._budget_at = 2 * KEEP_UNDER_BUDGET if in_memory <= IN_MEMORY else in_memory
         self._log: EventLog[Event] | None = None  # the older events, once there are many
         self._events: list[Event] = []  # the newest events (all of them until the first spill)
+        self._claims: dict[int, weakref.ref[ConnectionView]] = {}  # connection key -> the view that follows it
         weakref.finalize(self, _release, self._events)
         self._extend(events)
 
@@ -452,6 +484,36 @@ class Transcript:
                 return self._events[index - base :]
         view = self._view()
         return view[index:] if index < 0 else view.after(index)
+
+    def keeps(self) -> bool:
+        """Whether this transcript keeps what is recorded into it (a :func:`relay` sink does not)."""
+        return self._events.__class__ is not _Relay
+
+    def view(self, key: int) -> ConnectionView:
+        """A live view of the events of connection *key* in this transcript (a bench connection's
+        transcript): it holds nothing itself, so each event is recorded once (issue 23)."""
+        if not self.keeps():
+            raise ValueError("a relay sink keeps no events: there is nothing to view")
+        view = ConnectionView(self)
+        view.follow(key)
+        return view
+
+    def claim(self, key: int, view: ConnectionView | None = None) -> None:
+        """Connection *key* starts here, followed by *view* (None: by no view). A view that followed
+        an earlier connection with that key (its TCP port, reused) shows nothing of it from now on."""
+        with _record_lock:
+            ref = self._claims.get(key)
+            earlier = ref() if ref is not None else None
+            start = 0
+            if earlier is not None and earlier is not view:
+                start = next(_seq)  # a seq no event has: the line between the two connections
+                first, _ = earlier._keys.windows[key]
+                earlier._keys.windows[key] = (first, start)
+            if view is None:
+                self._claims.pop(key, None)
+            elif earlier is not view:
+                view._keys.windows[key] = (start, math.inf)
+                self._claims[key] = weakref.ref(view)
 
     def filter(self, *, side: str | None = None, kind: str | None = None) -> Transcript:
         """A new transcript with the events of one side and/or one kind. Raises nothing."""
@@ -853,3 +915,68 @@ def _render_body(event: Event) -> str:
     if event.detail:
         parts.append(event.detail)
     return " ".join(parts)
+
+
+# -- a connection's view of its bench's transcript (issue 23: recorded once) -----
+
+
+class ConnectionView(Transcript):
+    """A connection's transcript as a view of its bench's (or proxy's) transcript: the events of
+    its connection keys (:meth:`Transcript.view`), read from there, so each event is recorded and
+    spilled once. It reads, prints and saves as a transcript of its own; recording into it records
+    into the transcript it views."""
+
+    _source: Transcript
+
+    def __init__(self, source: Transcript) -> None:  # holds no events: no Transcript.__init__
+        self._source = source
+        self._keys = Keys()
+        self._hold = source._hold
+
+    @property
+    def _log(self) -> EventLog[Event] | None:
+        """The log of the transcript it views."""
+        return self._source._log
+
+    @_log.setter
+    def _log(self, log: EventLog[Event] | None) -> None:
+        raise AttributeError("a connection view has no log of its own")
+
+    def follow(self, key: int) -> None:
+        """Also show connection *key* from now on (a reconnect, or the TCP port it paired with)."""
+        self._source.claim(key, self)
+
+    def _view(self) -> LazyEvents[Event]:
+        with _record_lock:  # a consistent snapshot; selecting from it (which may read the disk) comes after
+            log = self._source._log
+            batches = log.batches if log is not None else 0
+            tail, keys = self._source._events[:], self._keys.snapshot()
+        return LazyEvents(log, batches, tail, keys=keys)
+
+    def __len__(self) -> int:
+        return len(self._view())
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        events = self.events
+        return events[index] if isinstance(index, int) else list(events[index])
+
+    @property
+    def events(self) -> Sequence[Event]:
+        view = self._view()
+        return list(view) if view._log is None else view
+
+    def since(self, index: int) -> Sequence[Event]:
+        events = self.events
+        if isinstance(events, list):
+            return events[index:]
+        assert isinstance(events, LazyEvents)
+        return events[index:] if index < 0 else events.after(index)

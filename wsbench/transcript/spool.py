@@ -14,7 +14,8 @@ however long the conversation runs (issue 15). The format, and why:
   its own) that removes this user's spools whose lock it can take (:func:`sweep`).
 * A batch is written by columns, so that the costly part of JSON, one value at a time, is
   left to the fields that are small: a 32-byte prefix (four little-endian lengths), then a
-  JSON array of the fields of every event but time and payload, one list per field (header
+  JSON array of the fields of every event but time and payload, one list per field, or the value once
+  for a field all the batch's events share (most are None in every event) (header
   pairs read back as tuples through *make*; anything JSON has no form for, bytes in a reason
   say, as ``{"b": "<base64>"}``); the times as packed doubles (exact, and a tenth of what
   ``repr`` of a float costs); all text payloads as one UTF-8 run (``surrogatepass``, so a lone
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import copy
 import json
 import operator
 import os
@@ -55,7 +57,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 try:
@@ -63,7 +65,7 @@ try:
 except ImportError:  # not on Windows: no lock, so no sweeping of other processes' spools either
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["PREFIX", "SPOOL_DIR", "EventLog", "LazyEvents", "spool_parent", "sweep"]
+__all__ = ["PREFIX", "SPOOL_DIR", "EventLog", "Keys", "LazyEvents", "spool_parent", "sweep"]
 
 #: The environment variable naming the folder spools are made in (default: the system's temporary folder).
 SPOOL_DIR = "WSBENCH_SPOOL_DIR"
@@ -92,7 +94,9 @@ _ENCODER = json.JSONEncoder(default=_encode, separators=(",", ":"), check_circul
 _PREFIX = struct.Struct("<4Q")  # lengths of: the JSON columns, the times, the text run, the byte run
 _SIDE_KIND = operator.itemgetter(2, 3)
 _CONN = operator.itemgetter(4)
+_SEQ = operator.itemgetter(0)
 _TIME, _DATA = 1, 5  # the fields stored apart from the JSON columns
+_PLAIN = {str, bytes, type(None)}
 
 
 def _payload_length(data: Any) -> int | None:
@@ -114,8 +118,14 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
     payloads = columns[_DATA]
     texts = "".join([d for d in payloads if d.__class__ is str]).encode("utf-8", "surrogatepass")
     blobs = b"".join([d for d in payloads if d is not None and d.__class__ is not str])
-    columns[_DATA] = list(map(_payload_length, payloads))
+    if set(map(type, payloads)) <= _PLAIN:  # the usual case, without a call per event
+        columns[_DATA] = [None if d is None else len(d) if d.__class__ is str else ~len(d) for d in payloads]
+    else:
+        columns[_DATA] = list(map(_payload_length, payloads))
     del columns[_TIME]
+    for n, column in enumerate(columns):  # a column of one value (most are all None) is that value once
+        if count > 1 and column.count(column[0]) == count and len(set(map(type, column))) == 1:
+            columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
     return _PREFIX.pack(len(head), len(times), len(texts), len(blobs)) + head + times + texts + blobs
 
@@ -130,6 +140,7 @@ def _unpack(data: bytes) -> list[tuple[Any, ...]]:
         columns = [[_restored(value) for value in column] for column in columns]
     at += head_size
     times = struct.unpack_from(f"<{times_size // 8}d", data, at)
+    columns = [column * len(times) if len(column) == 1 else column for column in columns]
     at += times_size
     texts = data[at : at + texts_size].decode("utf-8", "surrogatepass")
     blobs = data[at + texts_size : at + texts_size + blobs_size]
@@ -303,6 +314,8 @@ class EventLog(Generic[T]):
         self._holes: dict[int, tuple[T, T]] = {}  # a batch not kept: (its first event, the note in its place)
         self.kinds: list[Counter[tuple[str, str]]] = []  #: each batch's counts by (side, kind)
         self.conns: list[tuple[int, ...]] = []  #: each batch's connections, in order of first appearance
+        self.counts: list[dict[int, int]] = []  #: each batch's events by connection (a hole: its note)
+        self.seqs: list[tuple[int, int]] = []  #: each batch's first and last seq
         self.total = 0  #: events written, or not kept (each has its position)
         self.lost = 0  #: events not kept (the disk failed)
         self._cache: tuple[int, list[T]] = (-1, [])  # the batch read last: sequential reads decode it once
@@ -354,7 +367,7 @@ class EventLog(Generic[T]):
             if written:  # a torn batch: cut it off, so the file holds whole batches only
                 os.ftruncate(self._fd, self._end)
             raise
-        self._index(events, (self._end, len(data)), Counter(map(_SIDE_KIND, events)))
+        self._index(events, (self._end, len(data)), Counter(map(_SIDE_KIND, events)), Counter(map(_CONN, events)))
         self._end += len(data)
         return data
 
@@ -373,15 +386,21 @@ class EventLog(Generic[T]):
             self._holes[number] = (first, marker)
             self.kinds[number] = Counter({_SIDE_KIND(marker): count})
             self.conns[number] = tuple(dict.fromkeys((*self.conns[number], *map(_CONN, events))))
+            self.seqs[number] = (self.seqs[number][0], max(self.seqs[number][1], *map(_SEQ, events)))
             self.total += len(events)
             return
         marker = note(events[0], len(events))
         self._holes[self.batches] = (events[0], marker)
-        self._index(events, (-1, 0), Counter({_SIDE_KIND(marker): len(events)}))
+        self._index(events, (-1, 0), Counter({_SIDE_KIND(marker): len(events)}), {_CONN(marker): 1})
 
-    def _index(self, events: Sequence[T], place: tuple[int, int], kinds: Counter[tuple[str, str]]) -> None:
+    def _index(
+        self, events: Sequence[T], place: tuple[int, int], kinds: Counter[tuple[str, str]], counts: dict[int, int]
+    ) -> None:
         self.kinds.append(kinds)  # fields 2, 3: side, kind
         self.conns.append(tuple(dict.fromkeys(map(_CONN, events))))  # field 4: conn
+        self.counts.append(counts)
+        seqs = list(map(_SEQ, events))  # field 0: seq
+        self.seqs.append((min(seqs), max(seqs)))
         self._places.append(place)
         self.starts.append(self.total)  # last: a reader that sees the batch sees its index entries
         self.total += len(events)
@@ -420,22 +439,30 @@ class EventLog(Generic[T]):
 
 class LazyEvents(Sequence[T]):
     """A snapshot of a transcript's events from position *start* on, the older ones read from
-    its :class:`EventLog` only when asked.
+    its :class:`EventLog` only when asked; with *keys*, only the events of those connections
+    (a connection's view of its bench's log: positions count the selected events only).
 
     Fixed at creation: events recorded later are not in it. Indexing, slicing, ``len``,
-    iteration and ``reversed`` work as on a list; iterating reads one batch at a time.
+    iteration and ``reversed`` work as on a list; iterating reads one batch at a time, and a
+    selection reads only the batches that hold one of its connections.
     """
 
-    def __init__(self, log: EventLog[T] | None, batches: int, tail: list[T], start: int = 0) -> None:
+    def __init__(
+        self, log: EventLog[T] | None, batches: int, tail: list[T], start: int = 0, keys: Keys | None = None
+    ) -> None:
         self._log = log
         self._batches = batches
-        self._base = _base(log, batches)  # events in those batches: the tail starts there
-        self._tail = tail
-        self._start = max(0, min(start, self._base + len(tail)))
+        self._keys = keys
+        self._ends = _ends(log, batches, keys)  # how many events it holds up to the end of each batch
+        self._base = self._ends[-1] if self._ends else 0  # events in those batches: the tail starts there
+        self._tail = tail if keys is None else [e for e in tail if keys.holds(e)]
+        self._start = max(0, min(start, self._base + len(self._tail)))
 
     def after(self, start: int) -> LazyEvents[T]:
         """The same snapshot from position *start* (of this one) on, still lazy."""
-        return LazyEvents(self._log, self._batches, self._tail, self._start + start)
+        view = copy.copy(self)
+        view._start = max(0, min(self._start + start, self._base + len(self._tail)))
+        return view
 
     def __len__(self) -> int:
         return self._base + len(self._tail) - self._start
@@ -458,25 +485,43 @@ class LazyEvents(Sequence[T]):
         if index >= self._base:
             return self._tail[index - self._base]
         assert self._log is not None
-        return self._log.at(*self._log.find(index))
+        number, at = self._find(index)
+        if self._keys is None:
+            return self._log.at(number, at)
+        return self._batch(number)[at]
+
+    def _find(self, position: int) -> tuple[int, int]:
+        """(batch number, index among the batch's events in this snapshot) of *position* < base."""
+        number = bisect.bisect_right(self._ends, position)
+        return number, position - (self._ends[number - 1] if number else 0)
+
+    def _batch(self, number: int) -> list[T]:
+        """The events of batch *number* in this snapshot (a hole: its note, if selected)."""
+        assert self._log is not None
+        events = self._log.batch(number)
+        keys = self._keys
+        return events if keys is None else [e for e in events if keys.holds(e)]
+
+    def _numbers(self, first: int) -> Iterator[int]:
+        """The batches from *first* on that hold events of this snapshot."""
+        ends = self._ends
+        return (n for n in range(first, self._batches) if ends[n] != (ends[n - 1] if n else 0))
 
     def __iter__(self) -> Iterator[T]:
         if self._start < self._base:
-            assert self._log is not None
-            first, offset = self._log.find(self._start)
-            yield from self._log.batch(first)[offset:]
-            for number in range(first + 1, self._batches):
-                yield from self._log.batch(number)
+            first, offset = self._find(self._start)
+            yield from self._batch(first)[offset:]
+            for number in self._numbers(first + 1):
+                yield from self._batch(number)
         yield from self._tail[max(0, self._start - self._base) :]
 
     def __reversed__(self) -> Iterator[T]:
         yield from reversed(self._tail[max(0, self._start - self._base) :])
         if self._start < self._base:
-            assert self._log is not None
-            first, offset = self._log.find(self._start)
-            for number in reversed(range(first + 1, self._batches)):
-                yield from reversed(self._log.batch(number))
-            yield from reversed(self._log.batch(first)[offset:])
+            first, offset = self._find(self._start)
+            for number in reversed(list(self._numbers(first + 1))):
+                yield from reversed(self._batch(number))
+            yield from reversed(self._batch(first)[offset:])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
@@ -490,11 +535,19 @@ class LazyEvents(Sequence[T]):
 
     def kind_counts(self) -> Counter[tuple[str, str]]:
         """Events by (side, kind) of the whole snapshot (from position 0), from the log's index
-        and the events in memory: reads no file."""
+        and the events in memory: reads no file, except a selection's batches shared with
+        other connections."""
         counts: Counter[tuple[str, str]] = Counter()
         if self._log is not None:
-            for batch in self._log.kinds[: self._batches]:
-                counts.update(batch)
+            for number, batch in enumerate(self._log.kinds[: self._batches]):
+                keys = self._keys
+                if keys is None or (
+                    keys.covers(self._log.counts[number], self._log.seqs[number])
+                    and all(conn in keys.windows for conn in self._log.counts[number])
+                ):
+                    counts.update(batch)
+                elif self._ends[number] != (self._ends[number - 1] if number else 0):
+                    counts.update(_SIDE_KIND(e) for e in self._batch(number))
         counts.update((e[2], e[3]) for e in self._tail)
         return counts
 
@@ -505,7 +558,59 @@ class LazyEvents(Sequence[T]):
             for conns in self._log.conns[: self._batches]:
                 found.update(dict.fromkeys(conns))
         found.update(dict.fromkeys(e[4] for e in self._tail))
-        return list(found)
+        keys = self._keys
+        return list(found) if keys is None else [conn for conn in found if conn in keys.windows]
+
+
+class Keys:
+    """Which events of a log a connection's view holds: those of its connection keys, each from
+    the seq it was taken on (a reconnect takes a new key; a later connection that reuses the TCP
+    port, and so the key, ends the earlier one's window there)."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, tuple[int, float]] = {}  #: key -> (first seq, seq it ended at or inf)
+
+    def holds(self, event: Any) -> bool:
+        window = self.windows.get(event[4])
+        return window is not None and window[0] <= event[0] < window[1]
+
+    def covers(self, conns: Iterable[int], seqs: tuple[int, int]) -> bool:
+        """Every event of these connections with a seq in *seqs* (first, last) is held."""
+        first, last = seqs
+        for conn in conns:
+            window = self.windows.get(conn)
+            if window is not None and not window[0] <= first <= last < window[1]:
+                return False
+        return True
+
+    def count(self, counts: dict[int, int]) -> int:
+        """How many of *counts* (events by connection) are of these keys."""
+        return sum(n for conn, n in counts.items() if conn in self.windows)
+
+    def snapshot(self) -> Keys:
+        """A copy that later changes leave alone."""
+        keys = Keys()
+        keys.windows = dict(self.windows)
+        return keys
+
+
+def _ends(log: EventLog[Any] | None, batches: int, keys: Keys | None) -> list[int]:
+    """How many events of the first *batches* batches of *log* a snapshot holds, cumulated: from
+    the index, or for a batch only partly in a selection's windows, by reading it."""
+    if log is None or batches == 0:
+        return []
+    if keys is None:
+        return [*log.starts[1:batches], _base(log, batches)]
+    ends, total = [], 0
+    for number in range(batches):
+        counts = log.counts[number]
+        if any(conn in keys.windows for conn in counts):
+            if keys.covers(counts, log.seqs[number]):
+                total += keys.count(counts)
+            else:
+                total += sum(map(keys.holds, log.batch(number)))
+        ends.append(total)
+    return ends
 
 
 def _base(log: EventLog[Any] | None, batches: int) -> int:
