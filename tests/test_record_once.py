@@ -7,10 +7,13 @@ selects that connection's events from it and reads, prints and saves as before.
 from __future__ import annotations
 
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from fastapi import WebSocket
+from websockets.sync.client import connect
 
 import wsbench
 from wsbench.transcript import IN_MEMORY, Transcript, record, record_message
@@ -132,3 +135,35 @@ def test_the_hot_path_records_what_record_does():
     slow = record(transcript, side="client", kind="receive", conn=9, data="hi", name="ann")
     assert fast._replace(seq=0, time=0.0) == slow._replace(seq=0, time=0.0)
     assert list(transcript) == [fast, slow]
+
+
+def test_selecting_a_connection_leaves_out_a_later_one_on_its_port(bench: wsbench.Bench):
+    """A client port comes back (after a swarm, often): selecting "ann" by name or by her Connection
+    gives her events only, not those of the outside client that later connected from her port."""
+
+    @bench.websocket("/echo-reuse")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+
+    ann = bench.connect("/echo-reuse", name="ann", timeout=5)
+    ann.send_text("hi")
+    assert ann.receive_text() == "hi"
+    port = ann.key
+    ann.close()
+    bench.wait_idle(timeout=5)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))  # the server closed first: the port is free on the client's side
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", bench.port))
+    with connect(f"ws://127.0.0.1:{bench.port}/echo-reuse", sock=sock, open_timeout=5) as outsider:
+        outsider.send("intruder")
+        assert outsider.recv(timeout=5) == "intruder"
+    bench.wait_idle(timeout=5)
+    assert "intruder" in bench.transcript.text(full=True)
+    for chosen in (bench.transcript.select("ann"), bench.transcript.select(ann)):
+        assert "intruder" not in chosen.text(full=True)
+        assert {e.name for e in chosen} == {"ann"}
+        assert [e.data for e in chosen if e.kind == "websocket.receive"] == ["hi"]

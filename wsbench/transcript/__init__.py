@@ -525,21 +525,30 @@ class Transcript:
     def select(self, *who: Any) -> Transcript:
         """A new transcript with the events of some connections: each of *who* a name ("ann"),
         a connection key (``conn.key``) or a Connection. Printed, several connections are one
-        conversation (:meth:`text`). Raises ValueError naming what matches no connection here."""
+        conversation (:meth:`text`). A name or a Connection selects that connection's events
+        only; a key is a TCP port, which a later connection may reuse, and selects every
+        connection that had it. Raises ValueError naming what matches no connection here."""
         events = self.events
-        names = {e.name: e.conn for e in events if e.name}
+        names = {e.name for e in events if e.name}
         keys = {e.conn for e in events}
         wanted: set[int] = set()
+        named: set[str] = set()
+        seqs: set[int] = set()
         for item in who:
+            view = getattr(item, "transcript", None)
+            if isinstance(view, ConnectionView) and view._source is self:  # its own window of its key
+                seqs.update(e.seq for e in view.events)
+                continue
             key = getattr(item, "key", item)
             if isinstance(key, str) and key in names:
-                wanted.update(e.conn for e in events if e.name == key)
+                named.add(key)
             elif isinstance(key, int) and not isinstance(key, bool) and key in keys:
                 wanted.add(key)
             else:
-                known = ", ".join(repr(name) for name in names) or "none"
+                known = ", ".join(repr(name) for name in dict.fromkeys(e.name for e in events if e.name)) or "none"
                 raise ValueError(f"no connection {item!r} in this transcript (its named connections: {known})")
-        return Transcript((e for e in events if e.conn in wanted), in_memory=self._hold)
+        chosen = (e for e in events if e.conn in wanted or e.name in named or e.seq in seqs)
+        return Transcript(chosen, in_memory=self._hold)
 
     def text(self, *, unmasked: bool = False, full: bool = False) -> str:
         """All events, one line each, in causal order; several connections as one conversation
