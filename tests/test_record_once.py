@@ -39,7 +39,7 @@ def test_a_view_reads_as_a_transcript_of_that_connection_alone(count: int):
     """len, indexing, slices, since, reversed, the text form, records and kind counts are those
     of a transcript holding the connection's events only, also once most of them are on disk."""
     source = Transcript(in_memory=10)
-    view = source.view(1)
+    view = source._connection_view(1)
     for i in range(count):
         conn = 1 if i % 2 == 0 else 2
         record(source, side="client", kind="receive" if i % 3 else "send", conn=conn, data=f"{'ab'[conn - 1]}{i}")
@@ -61,7 +61,7 @@ def test_a_view_reads_as_a_transcript_of_that_connection_alone(count: int):
 def test_a_view_grows_with_what_is_recorded_later_and_records_into_its_source():
     """A view is live: events recorded into its source later show; recording into it keeps the event in the source."""
     source = Transcript()
-    view = source.view(5)
+    view = source._connection_view(5)
     assert len(view) == 0
     record(source, side="client", kind="send", conn=5, data="one")
     record(view, side="client", kind="send", conn=5, data="two")
@@ -73,7 +73,7 @@ def test_a_view_grows_with_what_is_recorded_later_and_records_into_its_source():
 def test_recording_into_a_view_and_its_source_keeps_the_event_once():
     """The bench and the connection's view as two sinks of one record(): the bench holds the event once."""
     source = Transcript()
-    view = source.view(5)
+    view = source._connection_view(5)
     record(source, view, side="client", kind="send", conn=5, data="once")
     assert [e.data for e in source] == ["once"]
     assert [e.data for e in view] == ["once"]
@@ -83,11 +83,11 @@ def test_a_later_connection_on_the_same_port_is_not_in_an_earlier_ones_view():
     """Keys are TCP ports, which come back: a view shows its own connection's events only, whether
     the later connection is followed by a view of its own or by none (a raw client)."""
     source = Transcript(in_memory=4)
-    first = source.view(7)
+    first = source._connection_view(7)
     record(source, side="client", kind="send", conn=7, data="first's")
-    second = source.view(7)
+    second = source._connection_view(7)
     record(source, side="client", kind="send", conn=7, data="second's")
-    source.claim(7)  # a raw client on that port: no view follows it
+    source._claim(7)  # a raw client on that port: no view follows it
     for i in range(10):  # enough that the windows' edges fall on disk
         record(source, side="server", kind="websocket.send", conn=7, data=f"raw {i}")
     assert [e.data for e in first] == ["first's"]

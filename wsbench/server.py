@@ -221,7 +221,7 @@ class Recorder:
             link, scope = page
             key, paired = link.key, link.transcript
         if paired is None:  # a connection no view follows: a view of an earlier one with this port ends here
-            self.transcript.claim(key)
+            self.transcript._claim(key)
         sinks = stores(self.transcript, paired) if paired is not None else (self.transcript,)
         name = (page[0].name if page is not None else None) or self.names.take(key)
         context = self._contexts.pop(key, None)

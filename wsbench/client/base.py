@@ -49,8 +49,8 @@ class ConnectionBase:
         self.name: str | None = options.name  #: what every view calls it (None: unnamed)
         self._key = next(_keys)
         source = pairing.transcript if pairing is not None else None
-        if source is not None and source.keeps():  # a view of the bench's log: each event recorded once
-            self._view: ConnectionView | None = source.view(self._key)
+        if source is not None and source._keeps():  # a view of the bench's log: each event recorded once
+            self._view: ConnectionView | None = source._connection_view(self._key)
             self.transcript: Transcript = self._view
         else:
             self._view, self.transcript = None, Transcript()

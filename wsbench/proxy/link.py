@@ -291,7 +291,7 @@ class Link:
         if paired is not None:
             self.sinks = stores(plane.transcript, paired)
         else:  # no view follows this connection: a view of an earlier one with this port ends here
-            plane.transcript.claim(self.key)
+            plane.transcript._claim(self.key)
         self.live = True
         for kind, detail in plane.faults.lines():
             self.note(kind, detail)

@@ -485,20 +485,20 @@ class Transcript:
         view = self._view()
         return view[index:] if index < 0 else view.after(index)
 
-    def keeps(self) -> bool:
+    def _keeps(self) -> bool:
         """Whether this transcript keeps what is recorded into it (a :func:`relay` sink does not)."""
         return self._events.__class__ is not _Relay
 
-    def view(self, key: int) -> ConnectionView:
+    def _connection_view(self, key: int) -> ConnectionView:
         """A live view of the events of connection *key* in this transcript (a bench connection's
         transcript): it holds nothing itself, so each event is recorded once (issue 23)."""
-        if not self.keeps():
+        if not self._keeps():
             raise ValueError("a relay sink keeps no events: there is nothing to view")
         view = ConnectionView(self)
         view.follow(key)
         return view
 
-    def claim(self, key: int, view: ConnectionView | None = None) -> None:
+    def _claim(self, key: int, view: ConnectionView | None = None) -> None:
         """Connection *key* starts here, followed by *view* (None: by no view). A view that followed
         an earlier connection with that key (its TCP port, reused) shows nothing of it from now on."""
         with _record_lock:
@@ -931,7 +931,7 @@ def _render_body(event: Event) -> str:
 
 class ConnectionView(Transcript):
     """A connection's transcript as a view of its bench's (or proxy's) transcript: the events of
-    its connection keys (:meth:`Transcript.view`), read from there, so each event is recorded and
+    its connection keys (``Transcript._connection_view``), read from there, so each event is recorded and
     spilled once. It reads, prints and saves as a transcript of its own; recording into it records
     into the transcript it views."""
 
@@ -953,7 +953,7 @@ class ConnectionView(Transcript):
 
     def follow(self, key: int) -> None:
         """Also show connection *key* from now on (a reconnect, or the TCP port it paired with)."""
-        self._source.claim(key, self)
+        self._source._claim(key, self)
 
     def _view(self) -> LazyEvents[Event]:
         with _record_lock:  # a consistent snapshot; selecting from it (which may read the disk) comes after
