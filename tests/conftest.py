@@ -20,6 +20,7 @@ Endpoints (all ``await``-based; none blocks the loop):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import socket
@@ -35,6 +36,7 @@ import pytest
 from fastapi import FastAPI, HTTPException, WebSocket
 
 import wsbench
+from wsbench.loop import blocked_now
 from wsbench.transcript import record
 
 _counter = itertools.count(1)
@@ -164,10 +166,68 @@ def make_bench(request: pytest.FixtureRequest) -> Iterator[Callable[..., wsbench
         bench.stop()
 
 
+@dataclasses.dataclass
+class _Shared:
+    """The bench the tests of one process share (``bench``), and its app as :func:`add_endpoints` left it."""
+
+    bench: wsbench.Bench | None = None
+    routes: list[Any] = dataclasses.field(default_factory=list)
+    middleware: list[Any] = dataclasses.field(default_factory=list)
+    handlers: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    state: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _as_new(shared: _Shared) -> bool:
+    """Make the shared bench as new for the next test (``Bench._forget``: its connections closed as a
+    stop closes them, a new transcript, names from "c1"; its routes back to :func:`add_endpoints`'),
+    or say it cannot be: it was stopped, its loop is blocked, an endpoint did not end, or the test
+    added middleware, a handler, an override or state to the app."""
+    bench = shared.bench
+    if bench is None or not bench.running or blocked_now(bench._loop) is not None:
+        return False
+    app = bench.app
+    if (
+        app.user_middleware != shared.middleware
+        or app.exception_handlers != shared.handlers
+        or app.dependency_overrides
+        or app.state._state != shared.state
+    ):
+        return False
+    try:
+        bench._forget(timeout=2 * TIMEOUT_SCALE)
+    except wsbench.WsbenchError:
+        return False
+    app.router.routes[:] = shared.routes
+    return True
+
+
+@pytest.fixture(scope="session")
+def _shared_bench() -> Iterator[_Shared]:
+    shared = _Shared()
+    yield shared
+    if shared.bench is not None:
+        shared.bench.stop()
+
+
 @pytest.fixture
-def bench(make_bench: Callable[..., wsbench.Bench]) -> wsbench.Bench:
-    """A running Bench on 127.0.0.1 with the endpoints of this module."""
-    return make_bench()
+def bench(_shared_bench: _Shared) -> Iterator[wsbench.Bench]:
+    """A running Bench on 127.0.0.1 with the endpoints of this module, as new: one bench serves the tests
+    of a process (a uvicorn start and stop cost ~0.2 s), made as new after each (:func:`_as_new`). A
+    test that leaves it otherwise (stopped, blocked, an endpoint that does not end, the app changed)
+    gets it stopped, as every test's bench was before, and the next test gets a new one. A test that
+    needs a bench of its own (its own app, options, name) uses ``make_bench``."""
+    shared = _shared_bench
+    if shared.bench is None:
+        shared.bench = wsbench.Bench(name=f"shared-test-bench-{os.getpid()}")
+        add_endpoints(shared.bench)
+        app = shared.bench.app
+        shared.routes, shared.middleware = list(app.router.routes), list(app.user_middleware)
+        shared.handlers, shared.state = dict(app.exception_handlers), dict(app.state._state)
+    yield shared.bench
+    if not _as_new(shared):
+        assert shared.bench is not None
+        shared.bench.stop()
+        shared.bench = None
 
 
 def pipelined_echo(transcript: wsbench.Transcript, rounds: int, ahead: int) -> wsbench.Transcript:

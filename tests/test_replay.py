@@ -54,9 +54,8 @@ def _record(
     return Transcript.from_jsonl(conn.transcript.to_jsonl(unmasked=True))
 
 
-def test_replay_of_a_saved_transcript_against_the_same_server_is_ok(make_bench, tmp_path: Path):
+def test_replay_of_a_saved_transcript_against_the_same_server_is_ok(bench, tmp_path: Path):
     """Record, save as JSON Lines, load, replay against the same server: ok, no differences."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     conn = bench.connect("/api?room=1")
     conn.send_text("a")
@@ -71,9 +70,8 @@ def test_replay_of_a_saved_transcript_against_the_same_server_is_ok(make_bench, 
     assert result.expected == result.got
 
 
-def test_a_changed_payload_is_a_readable_diff_naming_the_json_path(make_bench):
+def test_a_changed_payload_is_a_readable_diff_naming_the_json_path(bench):
     """A server that answers differently: one 'message changed' per message, with the JSON paths."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     recorded = _record(bench)
     _api(bench, step=2)
@@ -100,9 +98,8 @@ def test_a_changed_payload_is_a_readable_diff_naming_the_json_path(make_bench):
     assert pretty(result) == text
 
 
-def test_ignore_paths_hide_id_and_timestamp_but_not_other_differences(make_bench):
+def test_ignore_paths_hide_id_and_timestamp_but_not_other_differences(bench):
     """ignore=["$.id", "$.ts"] removes those fields from both sides; the changed "n" still shows."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     recorded = _record(bench)
     _api(bench, step=2)
@@ -115,9 +112,8 @@ def test_ignore_paths_hide_id_and_timestamp_but_not_other_differences(make_bench
     assert replay(recorded_other, bench, ignore="$.ts").ok  # one path as a plain string works too
 
 
-def test_ignore_paths_reach_into_lists(make_bench):
+def test_ignore_paths_reach_into_lists(bench):
     """$.items[*].ts ignores a field in every element of a list."""
-    bench = make_bench(endpoints=False)
     stamp = {"value": 1}
 
     @bench.websocket("/items")
@@ -141,9 +137,8 @@ def test_bad_ignore_path_raises_value_error_naming_it(bench):
         replay(recorded, bench, ignore=["$.id", "$.items["])
 
 
-def test_a_changed_close_code_and_reason(make_bench):
+def test_a_changed_close_code_and_reason(bench):
     """The server closes with another code and reason: 'close changed', code and reason named."""
-    bench = make_bench(endpoints=False)
     _api(bench, close=(1000, ""))
     recorded = _record(bench)
     _api(bench, close=(4000, "enough"))
@@ -155,9 +150,8 @@ def test_a_changed_close_code_and_reason(make_bench):
     assert difference.details == ("code: 1000 != 4000", "reason: '' != 'enough'")
 
 
-def test_extra_and_missing_messages(make_bench):
+def test_extra_and_missing_messages(bench):
     """One more message per answer shows as 'extra message'; a server that stays silent as 'missing message'."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     recorded = _record(bench)
     _api(bench, extra=True)
@@ -184,9 +178,8 @@ def test_extra_and_missing_messages(make_bench):
     assert result.differences[0].expected.startswith("← text '{")
 
 
-def test_messages_in_another_order(make_bench):
+def test_messages_in_another_order(bench):
     """Two answers that swap places read as 'message out of order'."""
-    bench = make_bench(endpoints=False)
     order = {"first": "one", "second": "two"}
 
     @bench.websocket("/pair")
@@ -331,9 +324,8 @@ def test_target_url_is_the_rule(url, recorded, opened):
     assert target_url(url, recorded) == opened
 
 
-def test_a_base_url_or_a_bench_gets_the_recorded_path_and_query(make_bench):
+def test_a_base_url_or_a_bench_gets_the_recorded_path_and_query(bench):
     """bench.url, bench.url + "/" and the Bench itself replay /where?room=1 on that path."""
-    bench = make_bench(endpoints=False)
     recorded = _where(bench, "/where")
     for target in (bench.url, bench.url + "/", bench):
         result = replay(recorded, target)
@@ -341,9 +333,8 @@ def test_a_base_url_or_a_bench_gets_the_recorded_path_and_query(make_bench):
         assert _opened(result) == bench.url + "/where?room=1"
 
 
-def test_a_full_url_is_used_as_it_is(make_bench):
+def test_a_full_url_is_used_as_it_is(bench):
     """A URL with a path is the target itself: not /echo/echo, and another path works too; the query is kept."""
-    bench = make_bench(endpoints=False)
     recorded = _where(bench, "/where", "/v2/where")
     result = replay(recorded, bench.url + "/where")
     assert result.ok, result.text()
@@ -353,9 +344,8 @@ def test_a_full_url_is_used_as_it_is(make_bench):
     assert _opened(result) == bench.url + "/v2/where?room=1"
 
 
-def test_a_query_in_the_url_is_merged_into_the_recorded_one(make_bench):
+def test_a_query_in_the_url_is_merged_into_the_recorded_one(bench):
     """?room=2&x=y on the target replaces room and adds x: the answer differs, and says so."""
-    bench = make_bench(endpoints=False)
     recorded = _where(bench, "/where")
     result = replay(recorded, bench.url + "/where?room=2&x=y")
     assert _opened(result) == bench.url + "/where?room=2&x=y"
@@ -363,9 +353,8 @@ def test_a_query_in_the_url_is_merged_into_the_recorded_one(make_bench):
     assert (difference.expected, difference.got) == ("← text 'hi from ?room=1'", "← text 'hi from ?room=2&x=y'")
 
 
-def test_a_full_url_to_a_wrong_path_names_that_url(make_bench):
+def test_a_full_url_to_a_wrong_path_names_that_url(bench):
     """A full URL the server does not serve: 'handshake changed', its note naming that URL, not the recorded path."""
-    bench = make_bench(endpoints=False)
     recorded = _where(bench, "/where")
     result = replay(recorded, bench.url + "/nowhere")
     (difference,) = result.differences
@@ -375,10 +364,9 @@ def test_a_full_url_to_a_wrong_path_names_that_url(make_bench):
     assert str(bench.port) not in result.text()  # the loopback URL is shown as wsbench shows it: no port
 
 
-def test_a_url_can_supply_a_masked_secret_and_errors_mask_it(make_bench, tmp_path: Path):
+def test_a_url_can_supply_a_masked_secret_and_errors_mask_it(bench, tmp_path: Path):
     """?token=... in the target replaces a token recorded as ***; an unreachable target's error names
     the URL with the token masked."""
-    bench = make_bench(endpoints=False)
 
     @bench.websocket("/members")
     async def members(websocket: WebSocket, token: str = "") -> None:
@@ -405,9 +393,8 @@ def test_a_url_can_supply_a_masked_secret_and_errors_mask_it(make_bench, tmp_pat
     assert "sesame" not in message
 
 
-def test_masked_secrets_are_never_replayed_as_is(make_bench, tmp_path: Path):
+def test_masked_secrets_are_never_replayed_as_is(bench, tmp_path: Path):
     """A transcript saved masked needs the real token and header passed again; unmasked it replays as is."""
-    bench = make_bench(endpoints=False)
 
     @bench.websocket("/members")
     async def members(websocket: WebSocket, token: str = "") -> None:
@@ -466,9 +453,8 @@ def test_the_helpers_of_generated_tests_are_still_importable_from_replay():
     assert {"assert_json_matches", "expect_close"} <= set(wsbench.replay.__all__)
 
 
-def test_who_closed_is_read_from_the_event_also_in_an_old_saved_transcript(make_bench):
+def test_who_closed_is_read_from_the_event_also_in_an_old_saved_transcript(bench):
     """Replay compares Event.by; a file saved before "by" existed gets it from the close text when loaded."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     recorded = _record(bench)
     closed = next(e for e in recorded if e.kind == "closed")
@@ -539,9 +525,8 @@ def test_a_target_that_is_not_a_server_is_refused(bench, target, error):
         replay(conn.transcript, target)
 
 
-def test_the_text_is_deterministic(make_bench: Callable[..., wsbench.Bench]):
+def test_the_text_is_deterministic(bench: wsbench.Bench):
     """The same replay twice prints the same text, with no port or time in it."""
-    bench = make_bench(endpoints=False)
     _api(bench)
     recorded = _record(bench)
     _api(bench, step=3, close=(4002, "changed"))
@@ -606,11 +591,10 @@ def _returns(call: Callable[[], ReplayResult], within: float = 60.0) -> ReplayRe
     return outcome[0]
 
 
-def test_a_server_that_keeps_sending_and_never_closes(make_bench):
+def test_a_server_that_keeps_sending_and_never_closes(bench):
     """Recorded: one message, then the server closed. Replayed against a server that sends for ever:
     replay returns (bounded in time), and the close difference says the server did not close and how
     many extra messages came; the diff shows a bounded number of them."""
-    bench = make_bench(endpoints=False)
 
     @bench.websocket("/feed")
     async def feed(websocket: WebSocket) -> None:
@@ -634,10 +618,9 @@ def test_a_server_that_keeps_sending_and_never_closes(make_bench):
     assert len(result.got) <= len(result.expected) + wsbench.replay.MORE
 
 
-def test_a_flood_after_the_recorded_end_is_cut_at_a_number_of_messages(make_bench):
+def test_a_flood_after_the_recorded_end_is_cut_at_a_number_of_messages(bench):
     """A server that sends as fast as it can after the last recorded message: replay stops taking
     them after MORE messages, whatever the timeout, and says how many came."""
-    bench = make_bench(endpoints=False)
 
     @bench.websocket("/feed")
     async def feed(websocket: WebSocket) -> None:
@@ -659,10 +642,9 @@ def test_a_flood_after_the_recorded_end_is_cut_at_a_number_of_messages(make_benc
     assert close.details[-1].startswith(f"the server did not close; {received - 1} extra messages")
 
 
-def test_a_flood_before_the_clients_close_is_shown_in_part_and_counted(make_bench):
+def test_a_flood_before_the_clients_close_is_shown_in_part_and_counted(bench):
     """Recorded: the client closed. Replayed against a server that floods after its answer: the replay
     shows MORE extra messages, the last saying how many came in all."""
-    bench = make_bench(endpoints=False)
 
     @bench.websocket("/api")
     async def echo(websocket: WebSocket) -> None:

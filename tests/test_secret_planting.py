@@ -45,9 +45,9 @@ ERROR_TEXT = "plantedInAnErrorText"
 
 
 @pytest.fixture
-def planted(make_bench: Callable[..., wsbench.Bench]) -> wsbench.Bench:
-    """A Bench with /echo, /pick (accepts the last subprotocol offered) and /raise-url (raises with a URL)."""
-    bench = make_bench(endpoints=False)
+def planted(bench: wsbench.Bench) -> wsbench.Bench:
+    """The bench with /echo (accepts the subprotocol access_token), /pick (the last subprotocol offered) and
+    /raise-url (raises with a URL)."""
 
     @bench.websocket("/echo")
     async def echo(websocket: WebSocket) -> None:

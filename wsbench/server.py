@@ -733,6 +733,25 @@ class Bench(LoopbackService):
 
         return Timeline(self.transcript, **options)
 
+    def _forget(self, timeout: float = 2.0) -> None:
+        """Be as new without a restart: close every open connection as :meth:`stop` does (1012), wait
+        (up to *timeout* s: Timeout) for every endpoint to end, then forget what it recorded and whom it
+        named: a new transcript, names from "c1" again, no pairings, carried contexts, pages or kept
+        exceptions. For a test suite that serves many tests from one bench (tests/conftest.py)."""
+        server = self._server
+        assert server is not None
+
+        async def shut_down() -> None:
+            for connection in list(server.server_state.connections):
+                connection.shutdown()
+
+        loop.run(shut_down(), timeout=timeout, what="closing the bench's connections", on=self._loop)
+        self.wait_idle(timeout)
+        self.transcript = self._recorder.transcript = Transcript()
+        self.names = self._recorder.names = Names()
+        for kept in (self._pairs, self._contexts, self._links, self._recorder._raised):
+            kept.clear()
+
 
 def _check_path(path: object) -> None:
     """An endpoint path a WebSocket URL can reach: InvalidPath naming what is wrong otherwise."""
