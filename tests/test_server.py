@@ -571,7 +571,12 @@ def _server_side_sockets(port: int) -> list[socket.socket]:
 
     found = []
     for obj in gc.get_objects():
-        if isinstance(obj, socket.socket) and obj.fileno() >= 0 and obj.family in (socket.AF_INET, socket.AF_INET6):
+        # type(), not isinstance(): a dead weakref.proxy among gc's objects raises ReferenceError on isinstance
+        if (
+            issubclass(type(obj), socket.socket)
+            and obj.fileno() >= 0
+            and obj.family in (socket.AF_INET, socket.AF_INET6)
+        ):
             try:
                 if obj.getsockname()[1] == port and obj.getpeername():
                     found.append(obj)
