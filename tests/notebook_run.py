@@ -42,6 +42,10 @@ __all__ = [
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: The reference notebooks 01-36 (00 is the tour).
 REFERENCE = sorted(path for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not path.name.startswith("00_"))
+#: Notebooks whose whole runs (learner path, student version) live in a test file of their own:
+#: 37 swarms with Locust for about a minute a run, and make test's ``--dist loadfile`` gives each
+#: file one worker, so in the long files it made them the run's longest (tests/test_37_load_runs.py).
+ON_THEIR_OWN = frozenset({"37_load"})
 CELL_TIMEOUT = 90 * TIMEOUT_SCALE  # seconds for one cell on a busy 2-core machine
 
 

@@ -501,8 +501,13 @@ def test_setup_cell_rerun_100_times_keeps_threads_and_sockets_bounded(kernel):
     sockets = [s for _, s in counts]
     print(f"\nthreads first/min/max/last: {threads[0]}/{min(threads)}/{max(threads)}/{threads[-1]}")
     print(f"sockets first/min/max/last: {sockets[0]}/{min(sockets)}/{max(sockets)}/{sockets[-1]}")
-    assert max(threads) - threads[0] <= 2, threads
-    assert max(sockets) - sockets[0] <= 4, sockets
+    # A leak grows with the reruns; a replaced bench's threads may still be ending when the probe
+    # runs on a loaded machine (make test with 4 workers once saw 11 -> 14 -> 11): the typical and
+    # the last ten stay flat, a passing peak stays small.
+    typical_threads, typical_sockets = sorted(threads)[len(threads) // 2], sorted(sockets)[len(sockets) // 2]
+    assert typical_threads - threads[0] <= 2 and min(threads[-10:]) - threads[0] <= 2, threads
+    assert typical_sockets - sockets[0] <= 4 and min(sockets[-10:]) - sockets[0] <= 4, sockets
+    assert max(threads) - threads[0] <= 6 and max(sockets) - sockets[0] <= 8, (threads, sockets)
     assert kernel.ok("conn.send_text('x'); print(conn.receive_text(timeout=5))") == "echo: x\n"
 
 
