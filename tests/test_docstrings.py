@@ -45,17 +45,6 @@ def test_public_functions_say_what_they_raise():
     assert quiet == []
 
 
-#: Long module or class docstrings not moved yet, each in a file another change owned at the time of writing
-#: (take one off once it is moved).
-NOT_MOVED_YET = {
-    "wsbench/cli.py:<module>",
-    "wsbench/client/recording.py:<module>",
-    "wsbench/locustgen.py:<module>",
-    "wsbench/replay.py:<module>",
-    "wsbench/swarm.py:<module>",
-    "wsbench/transcript/__init__.py:<module>",
-    "wsbench/transcript/spool.py:<module>",
-}
 LONGEST = 15  # lines: past it, a docstring's specification goes to docs/ with a one-line pointer
 
 
@@ -71,7 +60,7 @@ def _long_docstrings() -> set[str]:
 
 
 def test_no_module_or_class_docstring_holds_a_long_specification():
-    assert _long_docstrings() - NOT_MOVED_YET == set(), "move the specification to docs/, with a one-line pointer"
+    assert _long_docstrings() == set(), "move the specification to docs/, with a one-line pointer"
 
 
 def test_every_pointer_to_docs_leads_to_a_file():

@@ -2,20 +2,10 @@
 
 ``wsbench serve`` runs the embedded uvicorn server (a :class:`~wsbench.Bench`) with the
 notebooks' demo endpoints (:mod:`wsbench.demo`) or your own app, on loopback, until
-Ctrl-C or SIGTERM, so a browser or ``wscat`` can connect. Bad input is one line on
-stderr and exit status 2.
-
-While it serves it prints one line per connection, message and close (``--quiet``: none), from
-the messages each connection's app receives and sends, as they pass (:class:`_ConnectionLog`).
-A server may run for days, so it keeps no history: the bench records into a sink that keeps
-nothing, a connection's state goes when it ends, and at most :data:`_LINES` lines wait for the
-terminal. Secrets in paths and payloads are masked, long payloads cut, and control characters
-in every line escaped (:func:`_printable`): a peer cannot write into the operator's terminal.
-
-Behind a path prefix — jupyter-server-proxy's ``{base_url}proxy/{port}/`` on JupyterHub or
-Binder — the page works as it is (it builds its URLs from its own location) and
-``--root-path`` tells uvicorn the prefix (FastAPI's ``/docs`` needs it); routes and the log
-still see the paths without it. In a Jupyter terminal the banner also names the proxied URL.
+Ctrl-C or SIGTERM, printing one line per connection, message and close. It keeps no
+history (a server may run for days) and escapes control characters, so a peer cannot
+write into the operator's terminal. Bad input is one line on stderr and exit status 2.
+Specification (log, bounds, path prefixes): ``docs/modules/wsbench.cli.md``.
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
 """Turn a recorded conversation into a Locust file whose users replay its client side under load.
 
-* :func:`write_locustfile` (also ``transcript.to_locustfile(path, ...)``) writes one Locust
-  ``User`` class per recorded connection. Each user, again and again: connects (timed), and
-  for each recorded send waits the recorded think time (scaled by *think*), sends, and waits
-  for the matching reply; then closes as recorded.
-* Which message is a send's reply: by default the recorded order (the messages recorded
-  after a send, up to the next one, are its replies, in order); with ``match="$.id"`` (a JSON
-  path) or ``match=function`` (its source is copied into the file) the message whose key
-  equals the sent message's key, among interleaved ones. Every other message is an
-  unsolicited push: read and counted (request type ``PUSH``).
-* Each step fires a Locust request event named after it: ``connect /echo``, ``/echo 1: 'hi'``
-  (send to reply, in ms), ``close /echo``. A failure says what was expected and what arrived
-  (a different message, nothing within the timeout, or the connection closed).
-* Connections linked by the server's record of who caused what (a chat recorded on a bench:
-  ann's message sent to bob by ann's handler) are one conversation and one ``User`` class
-  (``RecordedGroup``): it drives one connection per recorded client in the recorded causal
-  order from its greenlet, while a reader greenlet per connection stamps each message on
-  arrival (one process, one clock). The sender's own receipt is its reply; each other client's
-  is a fan-out receipt, a ``FANOUT`` request ``fanout ann 1: 'hi'`` timed from the send to that
-  receipt. An awaited message is the first with the recorded content (or key) that arrives after
-  its cause: in a room shared by several conversations an identical message of another one can
-  stand in for it (its time is then that message's).
-* The file needs locust and websockets (and jsonpath-ng for a JSON-path *match* or *ignore*),
-  not wsbench: a Locust worker on another machine receives the file (``locust --worker -f -``)
-  and needs only those. Its runtime is a fixed template; recorded data reaches the source only
-  through the safe literals of :mod:`wsbench.codegen` (``repr()`` of str, bytes, numbers,
-  lists and dicts); it passes ``ruff check`` and is the same bytes for the same transcript
-  and options.
-* Secrets follow :mod:`wsbench.secrets` as in :mod:`wsbench.codegen`: written only with
-  ``unmasked=True``.
-
-Pure logic: builds text; :func:`write_locustfile` writes one file. It imports neither locust
-nor gevent (a kernel that imported them would be monkey-patched).
+:func:`write_locustfile` (also ``transcript.to_locustfile(path, ...)``) writes one Locust
+``User`` class per recorded connection (or per conversation of linked connections), timing
+each send to its reply. The file needs locust and websockets, not wsbench, so a worker on
+another machine can run it; recorded data reaches it only through safe literals, secrets only
+with ``unmasked=True``. Pure logic: it imports neither locust nor gevent (a kernel that
+imported them would be monkey-patched). Specification: ``docs/modules/wsbench.locustgen.md``.
 """
 
 from __future__ import annotations

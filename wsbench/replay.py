@@ -1,32 +1,11 @@
 """Replay the client side of a recorded conversation and say what the server answered differently.
 
-* :func:`replay` takes one connection of a :class:`~wsbench.Transcript` (recorded live or
-  loaded from JSON Lines), opens it again on a new target (a running :class:`~wsbench.Bench`,
-  an ASGI app served for the occasion, or a ``ws://`` / ``wss://`` URL: a base URL gets the
-  recorded path and query, a full URL is used as it is; :func:`target_url` is the rule), and
-  does what the client did, in the order it did it: sends, pings, close.
-  Where the client received a message it now receives one, and at the end it compares
-  the close. It never sends what was recorded as ``***``: masked secrets must be passed
-  again (``params=`` / ``headers=``).
-* Differences are data, not exceptions: a changed payload or close code, a missing
-  message (nothing came within *timeout*), an extra one, a rejected handshake, a server that
-  did not close. Every wait is bounded: by *timeout* each, and at the end by *timeout* and
-  :data:`MORE` messages overall. The
-  :class:`ReplayResult` lists them as :class:`Difference` records and prints them as a
-  unified diff of the client-side lines (``-`` recorded, ``+`` replayed), with the JSON
-  paths that differ. Its text holds no ports or times, so a notebook can compare it.
-* Text messages holding a JSON object or array are compared as JSON (key order and
-  spacing do not matter), after removing the fields matched by the *ignore* JSON paths
-  (`jsonpath-ng <https://github.com/h2non/jsonpath-ng>`_ syntax: ``$.id``,
-  ``$.items[*].ts``). Everything else compares as is.
-* Errors that leave nothing to compare raise: no client side in the transcript
-  (:class:`~wsbench.InvalidTranscript`), a target that cannot be reached
-  (:class:`~wsbench.ConnectionRefused`, :class:`~wsbench.Timeout`, ...). Each names the URL
-  it tried, secrets masked; so does the note of a refused handshake.
-
-Reading the transcript and comparing JSON are :mod:`wsbench.conversation`'s; this module
-runs the replay and makes the diff. :func:`assert_json_matches` and :func:`expect_close`
-live there too (the helpers generated tests call) and are re-exported here.
+:func:`replay` opens one recorded connection again on a new target and does what the client
+did; differences (payloads, close, missing or extra messages) are data in a
+:class:`ReplayResult`, shown as a unified diff, and every wait is bounded. Reading the
+transcript and comparing JSON are :mod:`wsbench.conversation`'s; :func:`assert_json_matches`
+and :func:`expect_close` live there too and are re-exported here. Specification:
+``docs/modules/wsbench.replay.md``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """A Locust swarm from a cell: :func:`load` runs Locust in a subprocess and shows it live.
 
-* The kernel never imports Locust: gevent's monkey-patching hangs an IPython kernel (locust
-  #2098, #2770). :func:`load` writes the locustfile (from a transcript, by
-  :mod:`wsbench.locustgen`) and a small live hook into a run folder, and starts
-  ``python -m locust --headless`` in a process group of its own (with ``workers=N``: a
-  ``--master`` and N ``--worker`` processes on 127.0.0.1, in that same group).
-* The hook (fixed text, :data:`HOOK`) writes one JSON line of the master's (or the single
-  process's) statistics a few times a second; the kernel tails that file and redraws a small
-  figure (users, messages/s, p50/p95/p99 per step, failures) at most every *refresh* seconds,
-  then leaves a static summary in the cell and in ``summary.html`` and ``summary.png`` (the PNG
-  drawn with matplotlib's Agg renderer, imported here only when the swarm has ended: never in
-  Locust's processes, never pyplot).
-* The result is data (:class:`LoadResult`): per step and per second, the failures, and the
-  folder with Locust's own HTML and CSV reports.
-* Everything is bounded: the run by *run_time* plus a grace period, the stop by SIGTERM then
-  SIGKILL to the whole group; a KeyboardInterrupt (a kernel interrupt) stops the swarm and its
-  processes before it propagates, and nothing is left running.
-
-Imports only the standard library at import time (IPython's display when shown, the bench
-when the target is an app, matplotlib for the PNG).
+The kernel never imports Locust (gevent's monkey-patching hangs an IPython kernel): the
+locustfile and a small live hook go to a run folder, Locust runs in a process group of its
+own, and the kernel redraws a figure from the hook's statistics. The result is data
+(:class:`LoadResult`); everything is bounded and nothing is left running. Imports only the
+standard library at import time. Specification: ``docs/modules/wsbench.swarm.md``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """Recording on arrival: websockets' client connections, subclassed so that each message
-is handed to its owner the moment websockets' reader parses it (instead of waiting in
-websockets' queue for ``recv()``), and the handshake and the end are reported as they
-happen. The owner (a :class:`~wsbench.client.connection.Connection`) records and queues;
-nothing received is lost, also when a ``receive_*`` call raises.
+is handed to its owner the moment websockets' reader parses it, and the handshake and the
+end are reported as they happen; nothing received is lost, also when a ``receive_*`` call raises.
 
-Bounds websockets leaves to the caller are kept here:
-
-* the owner's inbox pauses and resumes the reader (flow control: :meth:`flow_control`);
-* a write waits at most ``write_timeout`` (sync: a socket timeout; asyncio: a bounded
-  ``drain``), after which the connection is failed and TCP aborted;
-* the end is reported once, as soon as it is known: when the client has failed the
-  connection or the closing handshake is complete, without waiting for the peer to
-  close TCP, which is then aborted after ``close_timeout`` at most (:meth:`abort`);
-* a handshake response websockets cannot parse ends the handshake at once, with the
-  reason websockets recorded, instead of a timeout.
-
-This is the one place that overrides websockets' internals (``handshake``,
-``process_event``, ``recv_events``, ``send_data``, ``drain``, ``connection_lost``, and the
-protocol's ``fail`` and ``events_received``); :class:`Owner` is what it needs from the
-other side.
+It also keeps the bounds websockets leaves to the caller (flow control, write timeout, a
+prompt end, a bounded abort). This is the one place that overrides websockets' internals;
+:class:`Owner` is what it needs from the other side. Specification:
+``docs/modules/wsbench.client.recording.md``.
 """
 
 from __future__ import annotations

@@ -1,35 +1,11 @@
 """The record of a conversation: every event of both sides, in order.
 
-* An :class:`Event` is immutable: side (``client`` / ``server``, ``proxy`` for what a
-  :class:`~wsbench.proxy.FaultProxy` between them did and saw, or ``browser`` for a page's own
-  ``WebSocket`` in place of the client), kind, payload, close code
-  and reason, the server-side ``WebSocket`` states, time and size.
-* A :class:`Transcript` only grows; nothing received is ever dropped from it, also
-  when a ``receive_*`` call raises.
-* Its text form (``str(transcript)``) leaves out ports, times and ids, so a notebook
-  can print it and nbval compares it on any machine. The full detail, in the order
-  recorded and with times, stays available as data (:meth:`Transcript.records`, JSON Lines).
-* The text form lists events in *causal* order, not clock order: each side keeps its
-  own order, a message is shown sent before it is received, and where two events
-  are independent (a client sending its next message while the server still answers
-  the last one) a fixed rule decides, so the same conversation always prints alike.
-* Secrets are masked in everything shown or exported (the text form, ``repr``, records,
-  JSON Lines), the values kept as recorded: the token-like query parameters, user info and
-  fragment of a "connect" URL, credential headers, subprotocols that carry a credential
-  (offered or chosen), and URLs in an event's detail (:mod:`wsbench.secrets` says which).
-  Each of those calls takes ``unmasked=True`` to show the real values.
-* Each event is recorded once: a bench connection's transcript is a :class:`ConnectionView` of
-  the bench's (its connection's events, read from there and from its spool), not a copy.
-* A saved file is untrusted input: :meth:`Transcript.load` reads only a regular file, at
-  most ``max_bytes`` of it, and checks every field (depth, types, finite times, Unicode):
-  :mod:`wsbench.transcript.rows`.
-* Memory stays flat however long the conversation: past :data:`IN_MEMORY` events the older
-  ones go to a private spool file (:mod:`wsbench.transcript.spool`) and are read back when asked; past
-  :data:`SHOW_ALL` events the text form is a summary. Causal order is :mod:`wsbench.transcript.causal`'s.
-  Should the disk fail, the events it could not keep give way to one "not kept" event (and a
-  warning): memory and time stay bounded, and recording goes on.
-
-Pure logic: no I/O beyond JSON Lines files and the transcript's own spool file.
+An :class:`Event` is immutable; a :class:`Transcript` only grows, and nothing received is
+ever dropped from it. Its text form leaves out ports, times and ids and lists events in
+causal order, so a notebook prints it alike on any machine; secrets are masked in everything
+shown or exported. Memory stays flat however long the conversation (older events go to a
+spool file). Pure logic: no I/O beyond JSON Lines files and the transcript's own spool file.
+Specification: ``docs/modules/wsbench.transcript.md``.
 """
 
 from __future__ import annotations

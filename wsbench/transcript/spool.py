@@ -1,44 +1,11 @@
 """Where a long transcript keeps its older events: an append-only file on disk.
 
-A :class:`~wsbench.Transcript` holds its recent events in memory; once it holds
-``in_memory`` of them, the older part goes here as one *batch*, so memory stays flat
-however long the conversation runs (issue 15). The format, and why:
-
-* One file per transcript (mode 0600), in its own private directory (``tempfile.mkdtemp``:
-  mode 0700) in ``$WSBENCH_SPOOL_DIR`` or the system's temporary folder, appended to and never
-  rewritten; the directory goes when the transcript is garbage collected, or at interpreter exit
-  (``weakref.finalize``), and only if it is still the one made (not one re-created by that name).
-* No spool outlives its process for long: the file is locked (``flock``) for the life of its
-  descriptor, and the kernel lets go of the lock however the process dies (SIGKILL, SIGTERM of
-  a script). The first spool a process makes in a folder starts a sweep there (in a thread of
-  its own) that removes this user's spools whose lock it can take (:func:`sweep`).
-* A batch is written by columns, so that the costly part of JSON, one value at a time, is
-  left to the fields that are small: a 32-byte prefix (four little-endian lengths), then a
-  JSON array of the fields of every event but time and payload, one list per field, or the value once
-  for a field all the batch's events share (most are None in every event) (header
-  pairs read back as tuples through *make*; anything JSON has no form for, bytes in a reason
-  say, as ``{"b": "<base64>"}``); the times as packed doubles (exact, and a tenth of what
-  ``repr`` of a float costs); all text payloads as one UTF-8 run (``surrogatepass``, so a lone
-  surrogate a text event may hold round-trips) and all binary payloads as one byte run, their
-  lengths in the payload column (``n`` characters of text, ``~n`` bytes, null for none). An
-  event reads back exactly as recorded. JSON and raw runs, not pickle: received data is only
-  ever parsed as JSON in wsbench (tests/test_secrets.py checks that nothing unpickles). Writing
-  costs about 1.7 µs an event of 256 B (a batch of rows in JSON cost 4.3: benchmarks/README.md).
-* An index in memory: each batch's first position, file offset and length, plus its counts
-  by (side, kind) and the connections in it, so ``len``, random access and a transcript's
-  summary never read the file at all, and reading any event reads one batch.
-
-* A failed write (disk full, file too large) writes nothing: :meth:`EventLog.append` cuts off a
-  torn batch and raises, and the transcript keeps a note in the batch's place (:meth:`EventLog.lose`):
-  a hole in the index with the events' positions and one note, no bytes, so memory and the cost of
-  a spill stay bounded however long the disk stays full.
-
-Writes happen on the recording thread under :func:`wsbench.transcript.record`'s lock. Every
-read and write goes through the one descriptor opened at the start (``os.pread``, so any thread
-may read), never through the path again: a spool whose directory a /tmp cleaner removed still
-reads back whole, and a file someone re-creates by that name is never read. A log holds one
-file descriptor (a load test's thousand connections hold a thousand, not two). Standard library
-only (``fcntl`` where there is one).
+A :class:`~wsbench.Transcript` holds its recent events in memory; past ``in_memory`` of them
+the older part goes here as one *batch*, so memory stays flat however long the conversation
+runs (issue 15). One private file per transcript, locked for its life and removed with it;
+batches written by columns (JSON and raw runs, never pickle), indexed in memory; a failed
+write writes nothing. Standard library only (``fcntl`` where there is one). The format and
+why: ``docs/modules/wsbench.transcript.spool.md``.
 """
 
 from __future__ import annotations
