@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 
 import wsbench
 from wsbench.browser_link import CONTROL_MAX, CONTROL_PREFIX, PAIR_PARAM
-from wsbench.errors import InvalidURL
+from wsbench.errors import InvalidPath
 from wsbench.kinds import ALWAYS, KINDS
 
 UA = "FakeBrowser/1.0 (wsbench tests)"
@@ -660,8 +660,8 @@ def test_wait_attached_says_whether_a_page_came(bench):
 @pytest.mark.parametrize(
     ("options", "error", "words"),
     [
-        ({"path": "/echo x"}, InvalidURL, "a space at position"),
-        ({"path": "/echo\n"}, InvalidURL, "control character"),
+        ({"path": "/echo x"}, InvalidPath, "a space at position"),
+        ({"path": "/echo\n"}, InvalidPath, "control character"),
         ({"subprotocols": ["a b"]}, ValueError, "'a b' is not a token"),
         ({"subprotocols": ["chat", "chat"]}, ValueError, "'chat' twice"),
         ({"subprotocols": [""]}, ValueError, "'' is not a token"),

@@ -103,7 +103,7 @@ def test_missing_runtime_dir_is_local(tmp_path, monkeypatch):
         (8765, "", InvalidPath, "path must start with '/', got ''"),
         (8765, "ws://127.0.0.1:8765/echo", InvalidPath, "path must start with '/'"),
         (8765, b"/echo", InvalidPath, "path must be a str, got bytes"),  # one error for every bad path
-        (8765, "/my echo", InvalidPath, "holds whitespace; percent-encode it (%20) first"),
+        (8765, "/my echo", InvalidPath, "holds a space at position 3; percent-encode it (%20) first"),
     ],
 )
 def test_bad_input_names_the_problem(runtime, port, path, error, message):

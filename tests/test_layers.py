@@ -28,6 +28,7 @@ LAYERS = {
     # the vocabulary: stdlib only
     "wsbench.errors": 0,
     "wsbench._gate": 0,
+    "wsbench._paths": 0.5,  # the one check of a path a caller gives (InvalidPath): stdlib and errors
     "wsbench._net": 0,  # loopback (and loopback_path) and uvicorn's implementation names
     "wsbench._text": 0,  # the one escaping of printed lines, and the one preview of a payload
     "wsbench.student": 0,  # student copies of the notebooks (make lab): stdlib only

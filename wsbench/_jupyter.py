@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import InvalidPath
+from ._paths import check_path
 
 __all__ = ["browser_url", "no_proxy_port", "server_base_url"]
 
@@ -55,12 +55,7 @@ def browser_url(port: int, path: str, *, secure: bool = False) -> str:
         raise TypeError(f"port must be an int, got {type(port).__name__} {port!r}")
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is not a TCP port a server listens on (1-65535)")
-    if not isinstance(path, str):
-        raise InvalidPath(f"path must be a str, got {type(path).__name__} {path!r}")
-    if not path.startswith("/"):
-        raise InvalidPath(f"path must start with '/', got {path!r} (try {'/' + path!r})")
-    if any(char.isspace() for char in path):
-        raise InvalidPath(f"path {path!r} holds whitespace; percent-encode it (%20) first")
+    check_path(path)
     base = server_base_url()
     if base is None or base == "/":
         return f"{'wss' if secure else 'ws'}://127.0.0.1:{port}{path}"

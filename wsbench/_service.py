@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from . import loop
 from ._gate import Gate
 from ._net import is_loopback
-from .errors import BenchError, InvalidPath, Timeout
+from ._paths import check_path
+from .errors import BenchError, Timeout
 
 if TYPE_CHECKING:
     from .transcript import Transcript
@@ -218,9 +219,7 @@ class LoopbackService:
         """The URL of *path* here (the :class:`Pairing` contract). Raises BenchError when stopped, InvalidPath."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise InvalidPath(f"path must start with '/', got {path!r}")
-        return self.url + path
+        return self.url + check_path(path)
 
     @property
     def endpoint_ended(self) -> Gate:

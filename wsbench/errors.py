@@ -150,8 +150,9 @@ class BenchError(WsbenchError):
 
 
 class InvalidPath(BenchError, ValueError):
-    """Raised when an endpoint path is one no WebSocket URL reaches (empty, no leading "/",
-    or holding "?" or "#", which start a URL's query and fragment)."""
+    """Raised when a path is one no WebSocket URL carries as given (not a str, no leading "/", whitespace or
+    control characters, "#"; for an endpoint also "?"), by every entry point that takes a path
+    (one check: ``wsbench._paths.check_path``)."""
 
 
 class UpgradeError(WsbenchError):

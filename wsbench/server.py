@@ -36,13 +36,13 @@ from starlette.routing import Match, Mount, WebSocketRoute
 from . import loop
 from ._gate import Gate
 from ._net import WS_IMPLEMENTATIONS
+from ._paths import check_path
 from ._service import LoopbackService, bind, note_blockage, warn_unless_loopback
 from .browser_link import CONTROL_PREFIX, BrowserLink, control, pair
 from .client import Connection
 from .client.bounds import check_name, check_timeout
-from .client.handshake import check_url
 from .client.options import ConnectOptions, takes_options
-from .errors import BenchError, HandshakeRejected, InvalidPath, Timeout, TLSFailure, WsbenchError
+from .errors import BenchError, HandshakeRejected, Timeout, TLSFailure, WsbenchError
 from .states import CONNECTED, StateMirror
 from .transcript import Event, Transcript, record, stores
 from .transcript.fanout import Fanout, fanout
@@ -510,7 +510,7 @@ class Bench(LoopbackService):
     def websocket(self, path: str, *, name: str | None = None) -> Callable[[F], F]:
         """Decorator registering a WebSocket endpoint at *path*, replacing any endpoint there. Raises InvalidPath
         for a path that is not one, BenchError when the bench is stopped."""
-        _check_path(path)
+        check_path(path, noun="endpoint path", template=True, query=False)
         if not self.running:
             raise BenchError(f"{self!r} is stopped: create a new Bench() to serve {path}")
 
@@ -653,16 +653,14 @@ class Bench(LoopbackService):
         endpoint's side, in this bench's transcript and the widget's. *timeout* bounds the
         widget's waits (default: the bench's). Where no page shows it (nbval, a plain kernel),
         its waits and commands say so instead of hanging. *name* is what every view calls it,
-        as for :meth:`connect`. Raises InvalidPath, InvalidURL, ValueError or TypeError for a bad argument, BenchError
+        as for :meth:`connect`. Raises InvalidPath, ValueError or TypeError for a bad argument, BenchError
         when the bench is stopped.
         """
         from .widgets.browser import BrowserClient
 
-        if not isinstance(path, str) or not path.startswith("/") or "#" in path:
-            raise InvalidPath(f"browser_connect needs a path starting with '/' and without '#', got {path!r}")
+        check_path(path)
         if not self.running:
             raise BenchError(f"{self!r} is stopped: create a new Bench() to connect a browser to {path}")
-        check_url(self.url + path, None)  # what a page's WebSocket would refuse (spaces, control characters)
         timeout = check_timeout(timeout, "timeout")
         link = BrowserLink(self.transcript, path, timeout=self.timeout if timeout is None else timeout)
         link.name = self.names.give(name)
@@ -751,22 +749,6 @@ class Bench(LoopbackService):
         self.names = self._recorder.names = Names()
         for kept in (self._pairs, self._contexts, self._links, self._recorder._raised):
             kept.clear()
-
-
-def _check_path(path: object) -> None:
-    """An endpoint path a WebSocket URL can reach: InvalidPath naming what is wrong otherwise."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidPath(f"endpoint path must start with '/', got {path!r}")
-    if "?" in path:
-        raise InvalidPath(
-            f"endpoint path {path!r} holds '?', which starts a URL's query, so no URL reaches it: "
-            f"register {path.partition('?')[0]!r} and read the query from websocket.query_params"
-        )
-    if "#" in path:
-        raise InvalidPath(
-            f"endpoint path {path!r} holds '#', which starts a URL's fragment (never sent to a server), "
-            "so no URL reaches it"
-        )
 
 
 _FIX = "use `await asyncio.sleep`, or run blocking work in a thread (`await asyncio.to_thread(...)`)"
