@@ -28,7 +28,6 @@ LAYERS = {
     # the vocabulary: stdlib only
     "wsbench.errors": 0,
     "wsbench._gate": 0,
-    "wsbench._paths": 0.5,  # the one check of a path a caller gives (InvalidPath): stdlib and errors
     "wsbench._net": 0,  # loopback (and loopback_path) and uvicorn's implementation names
     "wsbench._text": 0,  # the one escaping of printed lines, and the one preview of a payload
     "wsbench.student": 0,  # student copies of the notebooks (make lab): stdlib only
@@ -37,7 +36,8 @@ LAYERS = {
     "wsbench.states": 1,
     "wsbench.kinds": 1,
     "wsbench.predictions": 1,  # why each prediction exercise comes out as it does: text, stdlib only
-    "wsbench._jupyter": 1,  # where a browser reaches a loopback port: stdlib only, checked with the vocabulary
+    "wsbench._paths": 1.2,  # the one check of a path a caller gives (InvalidPath), secrets masked
+    "wsbench._jupyter": 1.5,  # where a browser reaches a loopback port: stdlib only, checked with the vocabulary
     "wsbench.transcript": 2,
     "wsbench.asserts": 3,  # what generated tests call: kept stable
     "wsbench.conversation": 3.5,

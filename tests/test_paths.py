@@ -25,7 +25,6 @@ BAD_PATHS = [
     ("ws://127.0.0.1:8765/echo", "(give the path only: '/echo')"),
     ("/my echo", "holds a space at position 3; percent-encode it (%20) first"),
     ("/echo\x00", "holds the control character '\\x00' at position 5; percent-encode it (%00) first"),
-    ("/echo#top", "holds '#', which starts a URL's fragment"),
 ]
 
 
@@ -52,3 +51,21 @@ def test_a_route_parameter_is_an_endpoint_path_but_not_a_path_to_open(bench):
     with pytest.raises(wsbench.InvalidPath, match="a route's path parameter: put the value in its place"):
         bench.url_for("/items/{item}")
     assert bench.url_for("/items/7?q={x}").endswith("/items/7?q={x}")  # braces in a query are data
+
+
+def test_a_fragment_is_refused_where_a_page_or_route_would_take_it(bench):
+    """'#' starts a fragment: refused when registering or opening in a page; a client connecting records the
+    URL (masked) and refuses it (tests/test_secret_planting.py), so url_for lets it through."""
+    words = "'/echo#top' holds '#', which starts a URL's fragment (never sent to a server)"
+    assert _message(ENTRY_POINTS["Bench.websocket"], bench, "/echo#top") == "endpoint path " + words
+    assert _message(ENTRY_POINTS["Bench.browser_connect"], bench, "/echo#top") == "path " + words
+    assert _message(ENTRY_POINTS["browser_url"], bench, "/echo#top") == "path " + words
+    assert bench.url_for("/echo#top").endswith("/echo#top")
+
+
+@pytest.mark.parametrize("name", list(ENTRY_POINTS))
+def test_a_secret_in_a_bad_path_stays_out_of_the_message(bench, name):
+    """The message shows the path as every view does: a token in its query masked."""
+    secret = "Zq8vN3xKp2LmW7rT"
+    message = _message(ENTRY_POINTS[name], bench, f"echo?access_token={secret}")
+    assert secret not in message and "access_token=***" in message

@@ -219,7 +219,7 @@ class LoopbackService:
         """The URL of *path* here (the :class:`Pairing` contract). Raises BenchError when stopped, InvalidPath."""
         if not self.running:
             raise BenchError(f"{self!r} is stopped; create a new {type(self).__name__}() to connect")
-        return self.url + check_path(path)
+        return self.url + check_path(path, fragment=True)  # a client records it, then refuses it (masked)
 
     @property
     def endpoint_ended(self) -> Gate:
