@@ -527,6 +527,17 @@ def _json(text):
     return value
 
 
+def _open(host, recorded):
+    """A connection to *host* as the recorded client opened it: its path, headers and options."""
+    return connect(
+        host.rstrip("/") + recorded["path"],
+        additional_headers=recorded["headers"] or None,
+        open_timeout=TIMEOUT,
+        close_timeout=TIMEOUT,
+        **recorded["options"],
+    )
+
+
 def _same(expected, got):
     """True if *got* is the recorded reply *expected*: JSON compared as values, without IGNORE paths."""
     if not CHECK or expected == got:
@@ -663,13 +674,7 @@ class RecordedUser(User):
         name = "connect " + recorded["label"]
         started = time.perf_counter()
         try:
-            ws = connect(
-                self.host.rstrip("/") + recorded["path"],
-                additional_headers=recorded["headers"] or None,
-                open_timeout=TIMEOUT,
-                close_timeout=TIMEOUT,
-                **recorded["options"],
-            )
+            ws = _open(self.host, recorded)
         except Exception as exc:
             self._fire("CONNECT", name, started, 0, exc)
             return
@@ -800,13 +805,7 @@ class RecordedGroup(User):
         client = self.recorded["clients"][c]
         started = time.perf_counter()
         try:
-            ws = connect(
-                self.host.rstrip("/") + client["path"],
-                additional_headers=client["headers"] or None,
-                open_timeout=TIMEOUT,
-                close_timeout=TIMEOUT,
-                **client["options"],
-            )
+            ws = _open(self.host, client)
         except Exception as exc:
             self._fire("CONNECT", name, (time.perf_counter() - started) * 1000, 0, exc)
             return
