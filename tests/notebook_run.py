@@ -1,10 +1,11 @@
 """Run a notebook top to bottom in a real kernel (nbclient) and keep that kernel for more cells;
-read a notebook's cells; its student version is wsbench.student's (as nbgrader's generate_assignment makes it).
+read a notebook's cells; its student version is wsbench.student's (as nbgrader's generate_assignment makes it),
+and what a run of it must show (:func:`student_problems`).
 
-The one helper behind ``test_learner_path.py`` (run, then use the try-it panel in the same
-kernel) and ``test_exercise_notebooks.py`` (run the student version, read the check cells'
-outputs). Cells run with ``allow_errors=True`` so a failing cell does not stop the run: the
-tests read each cell's outputs and decide. Every cell has a bounded time (``CELL_TIMEOUT``,
+The one helper behind ``test_learner_path.py`` (Run All of the student version, its hints, then
+the try-it panel in the same kernel) and ``test_exercise_notebooks.py`` (wrong answers in a
+kernel). Cells run with ``allow_errors=True`` so a failing cell does not stop the run: the tests
+read each cell's outputs and decide. Every cell has a bounded time (``CELL_TIMEOUT``,
 scaled by WSBENCH_TEST_TIMEOUT_SCALE like every bound of the suite).
 """
 
@@ -24,17 +25,21 @@ from nbclient import NotebookClient
 from wsbench.student import BEGIN, END, strip_region, student_version
 
 __all__ = [
+    "ANSI",
     "BEGIN",
     "CELL_TIMEOUT",
+    "CHECK_NAME",
     "END",
     "NOTEBOOKS",
     "REFERENCE",
     "Kernel",
+    "check_cells",
     "errors",
     "nbgrader",
     "read",
     "running",
     "strip_region",
+    "student_problems",
     "student_version",
     "text",
 ]
@@ -42,11 +47,14 @@ __all__ = [
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: The reference notebooks 01-36 (00 is the tour).
 REFERENCE = sorted(path for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not path.name.startswith("00_"))
-#: Notebooks whose whole runs (learner path, student version) live in a test file of their own:
+#: Notebooks whose Run All as a learner (tests/test_learner_path.py) lives in a test file of its own:
 #: 37 swarms with Locust for about a minute a run, and make test's ``--dist loadfile`` gives each
 #: file one worker, so in the long files it made them the run's longest (tests/test_37_load_runs.py).
 ON_THEIR_OWN = frozenset({"37_load"})
 CELL_TIMEOUT = 90 * TIMEOUT_SCALE  # seconds for one cell on a busy 2-core machine
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: The name a check cell gives its check: ``check("name", ...)``.
+CHECK_NAME = re.compile(r"""check\(\s*f?(["'])(.+?)\1""")
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -83,6 +91,40 @@ def errors(cell: Any) -> list[dict[str, Any]]:
     return [output for output in cell.get("outputs", []) if output.get("output_type") == "error"]
 
 
+def check_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, nbformat.NotebookNode]]:
+    """The check cells (nbgrader ``grade: true``) with their indexes."""
+    return [(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code" and nbgrader(c).get("grade")]
+
+
+def student_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """What is wrong with a run of a student version (solutions stripped), run past failures to the
+    end: each check cell must fail with its own hint (``✗ name``, CheckFailed), never a bare NameError
+    or NotImplementedError; every other cell that is not a solution must run as in the full version."""
+    checks = check_cells(notebook)
+    if not checks:
+        return ["no check cell"]
+    problems = []
+    for index, cell in checks:
+        shown = ANSI.sub("", text(cell))
+        names = [e["ename"] for e in errors(cell)]
+        match = CHECK_NAME.search(cell.source)
+        name = match.group(2) if match else ""
+        if names != ["CheckFailed"] or f"✗ {name}" not in shown:
+            problems.append(f"check cell {index} ({nbgrader(cell)['grade_id']}) raised {names}:\n{shown[-800:]}")
+        if "NameError" in shown or ("NotImplementedError" in shown and "still raises NotImplementedError" not in shown):
+            problems.append(f"check cell {index} shows a bare NameError/NotImplementedError:\n{shown[-800:]}")
+    check_indexes = {index for index, _ in checks}
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or index in check_indexes or nbgrader(cell).get("solution"):
+            continue
+        if errors(cell) and "NBVAL_RAISES_EXCEPTION" not in cell.source:
+            problems.append(f"cell {index} fails in the student version:\n{ANSI.sub('', text(cell))[-800:]}")
+    last = next(c for c in reversed(notebook.cells) if c.cell_type == "code")
+    if last.execution_count is None:
+        problems.append("the run did not reach the last cell")
+    return problems
+
+
 class Kernel:
     """The kernel a notebook ran in, still alive: run more code in it as one more cell."""
 
@@ -100,7 +142,7 @@ class Kernel:
     def run_json(self, source: str) -> Any:
         """Run *source*, which prints one JSON document as its last line, and return it decoded."""
         cell = self.run(source)
-        assert not errors(cell), "\n".join(_strip_ansi(line) for e in errors(cell) for line in e["traceback"])
+        assert not errors(cell), "\n".join(ANSI.sub("", line) for e in errors(cell) for line in e["traceback"])
         return json.loads(text(cell).strip().splitlines()[-1])
 
 
@@ -121,7 +163,3 @@ def running(notebook: nbformat.NotebookNode, cwd: Path) -> Iterator[Kernel]:
         for index, cell in enumerate(notebook.cells):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         yield Kernel(client, notebook)
-
-
-def _strip_ansi(line: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", line)

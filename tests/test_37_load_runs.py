@@ -1,5 +1,4 @@
-"""Notebook 37's whole runs: Run All with the try-it panel (tests/test_learner_path.py) and the
-student version's hints (tests/test_exercise_notebooks.py), the same tests in a file of their own
+"""Notebook 37's Run All as a learner (tests/test_learner_path.py), in a file of its own
 (notebook_run.ON_THEIR_OWN says why)."""
 
 from __future__ import annotations
@@ -7,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import test_exercise_notebooks
-import test_learner_path
 from notebook_run import NOTEBOOKS, ON_THEIR_OWN
+from test_learner_path import run_all_as_a_learner
 
 pytestmark = pytest.mark.notebooks
 
@@ -17,12 +15,6 @@ PATHS = [NOTEBOOKS / f"{stem}.ipynb" for stem in sorted(ON_THEIR_OWN)]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
-def test_try_it_panel_works_after_run_all(path: Path, tmp_path: Path):
+def test_run_all_of_the_student_version_gives_hints_and_a_live_panel(path: Path, tmp_path: Path):
     """As tests/test_learner_path.py does for every other notebook."""
-    test_learner_path.test_try_it_panel_works_after_run_all(path, tmp_path)
-
-
-@pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
-def test_student_version_fails_every_check_with_its_hint(path: Path, tmp_path: Path):
-    """As tests/test_exercise_notebooks.py does for every other notebook."""
-    test_exercise_notebooks.test_student_version_fails_every_check_with_its_hint(path, tmp_path)
+    run_all_as_a_learner(path, tmp_path)

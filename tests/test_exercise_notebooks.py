@@ -7,15 +7,11 @@ replaced by ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (indented lik
 line), and a solution cell without a region becomes that stub entirely. :func:`student_version`
 (``wsbench.student``, which ``make lab`` uses for the learner's copies) does exactly that (nbgrader
 0.9's ``ClearSolutions._replace_solution_region``, re-stated so that neither wsbench nor the suite
-depends on nbgrader, whose JupyterLab extensions would change the lab the browser test drives). Run
-top to bottom, the student version must fail in every check cell with the check's own hint
-(``✗ name: …``), never a NameError or NotImplementedError traceback, and still reach the last
-cell; the full version shows ``✓`` in every check cell. A prediction check compares with the live
-bench through ``ex.predicted`` and spells no predicted value; and the wrong answers learners gave
-(issue 20) get, in a real kernel, the hint for their mistake.
-
-One test per notebook, so pytest-xdist can spread them (``--dist load``); under ``make
-test``'s ``--dist loadfile`` this file runs on one worker beside the others.
+depends on nbgrader, whose JupyterLab extensions would change the lab the browser test drives). The
+full version shows ``✓`` in every check cell. A prediction check compares with the live bench through
+``ex.predicted`` and spells no predicted value; and the wrong answers learners gave (issue 20) get,
+in a real kernel, the hint for their mistake. The student version's Run All (each check fails with
+its own hint, then the try-it panel) is tests/test_learner_path.py: one kernel run per notebook.
 """
 
 from __future__ import annotations
@@ -28,11 +24,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from notebook_run import (
+    ANSI,
     BEGIN,
+    CHECK_NAME,
     END,
     NOTEBOOKS,
-    ON_THEIR_OWN,
     REFERENCE,
+    check_cells,
     errors,
     nbgrader,
     read,
@@ -46,17 +44,10 @@ from wsbench.predictions import WHY
 
 pytestmark = pytest.mark.notebooks
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-CHECK_NAME = re.compile(r"""check\(\s*f?(["'])(.+?)\1""")
 
 #: The reference notebooks, and the tour's exercise that shows learners how exercises work.
 WITH_EXERCISES = [NOTEBOOKS / "00_start_here.ipynb", *REFERENCE]
 ids = [path.stem for path in WITH_EXERCISES]
-RUN_HERE = [path for path in WITH_EXERCISES if path.stem not in ON_THEIR_OWN]  # whole runs: the rest elsewhere
-
-
-def _check_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, nbformat.NotebookNode]]:
-    return [(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code" and nbgrader(c).get("grade")]
 
 
 def test_student_version_replaces_regions_as_nbgrader_does():
@@ -83,7 +74,7 @@ def test_exercises_follow_nbgraders_conventions(path: Path):
     """At least one solution cell with a delimited region and one locked check cell with points and a grade_id."""
     notebook = nbformat.read(path, as_version=4)
     solutions = [c for c in notebook.cells if nbgrader(c).get("solution")]
-    checks = [c for _, c in _check_cells(notebook)]
+    checks = [c for _, c in check_cells(notebook)]
     assert any(BEGIN in c.source and END in c.source for c in solutions), f"{path.name}: no solution region"
     assert checks, f"{path.name}: no check cell (nbgrader grade: true)"
     for cell in notebook.cells:
@@ -100,40 +91,11 @@ def test_exercises_follow_nbgraders_conventions(path: Path):
     assert len(grade_ids) == len(set(grade_ids)), f"{path.name}: repeated grade_id in {grade_ids}"
 
 
-@pytest.mark.parametrize("path", RUN_HERE, ids=[path.stem for path in RUN_HERE])
-def test_student_version_fails_every_check_with_its_hint(path: Path, tmp_path: Path):
-    """With the solutions stripped, each check cell shows ✗ and its hint; other cells run as before, to the end."""
-    notebook = student_version(read(path))
-    with running(notebook, tmp_path):
-        pass
-    checks = _check_cells(notebook)
-    assert checks, f"{path.name}: no check cell"
-    problems = []
-    for index, cell in checks:
-        shown = ANSI.sub("", text(cell))
-        names = [e["ename"] for e in errors(cell)]
-        match = CHECK_NAME.search(cell.source)
-        name = match.group(2) if match else ""
-        if names != ["CheckFailed"] or f"✗ {name}" not in shown:
-            problems.append(f"check cell {index} ({nbgrader(cell)['grade_id']}) raised {names}:\n{shown[-800:]}")
-        if "NameError" in shown or ("NotImplementedError" in shown and "still raises NotImplementedError" not in shown):
-            problems.append(f"check cell {index} shows a bare NameError/NotImplementedError:\n{shown[-800:]}")
-    check_indexes = {index for index, _ in checks}
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or index in check_indexes or nbgrader(cell).get("solution"):
-            continue
-        if errors(cell) and "NBVAL_RAISES_EXCEPTION" not in cell.source:
-            problems.append(f"cell {index} fails in the student version:\n{ANSI.sub('', text(cell))[-800:]}")
-    last = next(c for c in reversed(notebook.cells) if c.cell_type == "code")
-    assert last.execution_count is not None, f"{path.name}: the run did not reach the last cell"
-    assert not problems, f"{path.name}:\n" + "\n\n".join(problems)
-
-
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids)
 def test_the_full_version_passes_every_check(path: Path):
     """The committed notebook (its outputs are what a run gives: nbval compares them) shows ✓ for every check."""
     notebook = nbformat.read(path, as_version=4)
-    for index, cell in _check_cells(notebook):
+    for index, cell in check_cells(notebook):
         match = CHECK_NAME.search(cell.source)
         assert match, f"{path.name}: check cell {index} names no check"
         assert f"✓ {match.group(2)}: passed" in text(cell), (

@@ -1,11 +1,16 @@
-"""After "Run All", every notebook's try-it panel is live: a learner can use it with its own controls.
+"""A learner's Run All of the copy ``make lab`` gives them: each check fails with its own hint, and
+the try-it panel is live and works with its own controls.
 
-Each notebook (the tour and 01-36) runs top to bottom in a real kernel (nbclient); then, in
-that same kernel, the test does what a learner does: finds ``panel`` open, types a message
-and clicks *send* (``panel.message.value = ...; panel.send_button.click()``), sees it in the
-panel's log, closes with a custom code and a reason from the panel's close row, clicks
-*reconnect* and sees the new connection open. Also, with the solutions in place, every
-check cell says "✓ … passed" and no cell fails unless it is marked NBVAL_RAISES_EXCEPTION.
+Each notebook (the tour and the reference notebooks) runs as its student version (solutions
+stripped, as nbgrader's generate_assignment does: ``wsbench.student``) top to bottom in a real
+kernel (nbclient), past the exercises' failures. Every check cell shows ``✗`` and its hint, never a
+bare NameError or NotImplementedError, and no other cell fails (``notebook_run.student_problems``).
+Then, in that same kernel, the test does what a learner does: finds ``panel`` open, types a
+message and clicks *send* (``panel.message.value = ...; panel.send_button.click()``), sees it in
+the panel's log, closes with a custom code and a reason from the panel's close row, clicks
+*reconnect* and sees the new connection open. One kernel run per notebook serves both (they were
+two runs, one of the full version, which nbval runs anyway and compares cell by cell, with its
+"✓ … passed" lines: tests/test_exercise_notebooks.py reads them).
 
 What a notebook's endpoint needs to hear comes from the panel's mode (text, JSON, hex) or
 from :data:`MESSAGES`; endpoints that close when they get a message are in :data:`CLOSES_ITSELF`.
@@ -14,15 +19,13 @@ from :data:`MESSAGES`; endpoints that close when they get a message are in :data
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-from notebook_run import NOTEBOOKS, ON_THEIR_OWN, REFERENCE, errors, nbgrader, read, running, text
+from notebook_run import NOTEBOOKS, ON_THEIR_OWN, REFERENCE, read, running, student_problems, student_version
 
 pytestmark = pytest.mark.notebooks
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTEBOOK_PATHS = [NOTEBOOKS / "00_start_here.ipynb", *(p for p in REFERENCE if p.stem not in ON_THEIR_OWN)]
 
 #: A message each panel mode's endpoints accept, unless the notebook needs another (MESSAGES).
@@ -88,19 +91,18 @@ def _learner(message, closes_itself, code, reason):
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.stem for p in NOTEBOOK_PATHS])
-def test_try_it_panel_works_after_run_all(path: Path, tmp_path: Path):
-    """Run All, then send, see it in the log, close with a custom code and reconnect, all from the panel."""
-    notebook = read(path)
+def test_run_all_of_the_student_version_gives_hints_and_a_live_panel(path: Path, tmp_path: Path):
+    """Run All of the student version: every check fails with its hint; then send, see it in the log,
+    close with a custom code and reconnect, all from the panel."""
+    run_all_as_a_learner(path, tmp_path)
+
+
+def run_all_as_a_learner(path: Path, tmp_path: Path) -> None:
+    """The test above for one notebook (tests/test_37_load_runs.py runs it for notebook 37)."""
+    notebook = student_version(read(path))
     with running(notebook, tmp_path) as kernel:
-        failed = [
-            f"cell {i}: {ANSI.sub('', text(c))[-600:]}"
-            for i, c in enumerate(notebook.cells)
-            if c.cell_type == "code" and errors(c) and "NBVAL_RAISES_EXCEPTION" not in c.source
-        ]
-        assert not failed, f"{path.name} failed on Run All:\n" + "\n".join(failed)
-        for index, cell in enumerate(notebook.cells):
-            if nbgrader(cell).get("grade"):
-                assert "✓ " in text(cell) and ": passed" in text(cell), f"{path.name} check cell {index}: {text(cell)}"
+        problems = student_problems(notebook)
+        assert not problems, f"{path.name}, student version:\n" + "\n\n".join(problems)
         kernel.run(LEARNER)
         arguments = (MESSAGES.get(path.stem), path.stem in CLOSES_ITSELF, CUSTOM_CODE, REASON)
         seen = kernel.run_json(f"print(_json.dumps(_learner(*{arguments!r})))")
