@@ -24,7 +24,7 @@ LOWEST_PYTHON ?= $(call python_for,3.10)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
-PYTEST_ALL := -n 2 --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+PYTEST_ALL := -n 4 --dist loadfile --no-loadscope-reorder --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 # Bytecode caches are written (an environment's PYTHONDONTWRITEBYTECODE does not reach the recipes):
 # a run starts ~150 interpreters (kernels, subprocesses, xdist workers), and each one would compile
 # every module it imports again, ~1.5 s of CPU apiece (half of a notebook test's CPU time).

@@ -30,11 +30,36 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+#: The files that take longest (worker-seconds in a make test run, read from ``--junitxml``), longest
+#: first. They are collected first, and make test hands files to its workers in collection order
+#: (``--dist loadfile --no-loadscope-reorder``; xdist's own order is by number of tests), so none
+#: of them starts last and keeps the run going while the other workers are idle.
+LONGEST_FIRST = (
+    "tests/test_learner_path.py",  # Run All of every notebook's student version: 128 s
+    "tests/test_locust_run.py",  # Locust processes: 83 s
+    "tests/test_37_load_runs.py",  # notebook 37's Run All, with its swarms: 74 s
+    "notebooks/37_load.ipynb",  # the same swarms under nbval: 68 s
+    "tests/test_load.py",  # 1,000 connections, 10**6 messages: 67 s
+    "tests/test_browser.py",  # JupyterLab in Chromium: 64 s
+    "tests/test_cli.py",
+    "tests/test_faults.py",
+    "tests/test_plugin.py",
+    "tests/test_codegen.py",
+    "notebooks/exploratory_testing.ipynb",
+    "tests/test_many_clients.py",
+    "tests/test_upgrade.py",
+    "tests/test_jupyterhub.py",
+    "tests/test_locust_kernel.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """nbval cells are marked ``notebooks`` (``make check`` leaves them out); nbval: leave the
-    widgets' static HTML out of the comparison (a panel's or timeline's text/html
-    shows whatever had arrived when the cell ended, and notebooks stored before it existed lack it);
-    text/plain, their deterministic form, is still compared."""
+    """The longest files first (:data:`LONGEST_FIRST`); nbval cells are marked ``notebooks``
+    (``make check`` leaves them out); nbval: leave the widgets' static HTML out of the comparison
+    (a panel's or timeline's text/html shows whatever had arrived when the cell ended, and notebooks
+    stored before it existed lack it); text/plain, their deterministic form, is still compared."""
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
     needs_locust = pytest.mark.skip(reason="notebook 37 swarms with Locust: the load extra, which needs Python 3.11+")
     locust = importlib.util.find_spec("locust") is not None
     for item in items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,14 @@ def test_slow_list_names_real_tests(name: str) -> None:
     assert (ROOT / path).is_file(), f"{path} does not exist"
     if function:
         assert f"\ndef {function}(" in (ROOT / path).read_text(), f"{name}: no such test"
+
+
+def test_longest_first_names_real_files() -> None:
+    """The root conftest's run order names files that exist (a renamed one would silently go back
+    to its place in the alphabet, and could again start last)."""
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    missing = [path for path in root.LONGEST_FIRST if not (ROOT / path).is_file()]
+    assert not missing and len(set(root.LONGEST_FIRST)) == len(root.LONGEST_FIRST), missing
