@@ -212,6 +212,17 @@ def test_a_page_conversation_is_recorded_on_both_sides_as_one_connection(bench, 
     assert repr(widget) == "<BrowserClient /echo closed 4001 (private use) bye>"
 
 
+def test_a_page_conversation_is_kept_once(bench, page):
+    """Each event of a page's conversation is held once, in the bench's log, which the widget's
+    transcript views (as a wsbench client's transcript does: issue 23, item 7); it was held twice."""
+    before = wsbench.transcript._held[0]
+    widget, _fake = page("/echo")
+    _hi_and_bye(bench, widget)
+    mine = [e for e in bench.transcript if e.conn == widget.transcript[0].conn]
+    assert list(widget.transcript) == mine and len(mine) > 10
+    assert wsbench.transcript._held[0] - before == len(bench.transcript) == len(mine)
+
+
 def test_every_browser_event_is_a_declared_kind_with_its_fields(bench, page):
     """What the bench records on side "browser" is declared in wsbench.kinds, with only its fields."""
     widget, _fake = page("/chat", subprotocols=["chat"])

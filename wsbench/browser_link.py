@@ -25,7 +25,7 @@ from typing import Any
 from . import loop
 from ._gate import Gate
 from .errors import Timeout
-from .transcript import Event, Transcript, record
+from .transcript import Event, Transcript, record, stores
 
 __all__ = ["CONTROL_MAX", "CONTROL_PREFIX", "PAIR_PARAM", "BrowserLink", "control", "pair"]
 
@@ -201,11 +201,15 @@ class BrowserLink:
         self.path = path  #: as the page asks for it (a query included)
         self.route = path.partition("?")[0]
         self.timeout = timeout
-        self.transcript = Transcript()  #: this page's conversation, both sides
         self.key = id(self)  #: the conn key of its events (both sides print as one connection)
+        #: this page's conversation, both sides: a view of the bench's log (each event kept once),
+        #: or a transcript of its own beside a bench that keeps nothing (``wsbench serve``'s)
+        self.transcript: Transcript = (
+            bench_transcript._connection_view(self.key) if bench_transcript._keeps() else Transcript()
+        )
         self.name: str | None = None  #: what every view calls it (the bench names it)
         self.gate = Gate()  #: notified on every report and when the page comes or goes
-        self._sinks = (bench_transcript, self.transcript)
+        self._sinks = stores(bench_transcript, self.transcript)
         # the rest is guarded by gate.lock
         self.attached = False  #: a page runs it now
         self.ever_attached = False
