@@ -318,8 +318,11 @@ class Connection(ConnectionBase):
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
-        timeout = self._bound(timeout)
-        if not self._inbox.wait(self._inbox.ready, timeout):
+        timeout = self.timeout if timeout is None else self._bound(timeout)
+        inbox = self._inbox
+        if inbox._messages:  # queued already: take it without the wait's machinery
+            return inbox.pop(kind, what, parse, self._closed_error)
+        if not inbox.wait(inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
             if self._inbox or not self._revivable():
@@ -330,8 +333,11 @@ class Connection(ConnectionBase):
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
-        timeout = self._bound(timeout)
-        if not await self._inbox.await_(self._inbox.ready, timeout):
+        timeout = self.timeout if timeout is None else self._bound(timeout)
+        inbox = self._inbox
+        if inbox._messages:  # queued already: take it without the wait's machinery
+            return inbox.pop(kind, what, parse, self._closed_error)
+        if not await inbox.await_(inbox.ready, timeout):
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():
