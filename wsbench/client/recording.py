@@ -113,7 +113,13 @@ class _Recording:
         return super().handshake(*args, **kwargs)  # type: ignore[misc]  # a coroutine for the asyncio client
 
     def process_event(self, event: Any) -> None:
-        if event.__class__ is Frame and event.fin and self.response is not None and not self._fragments and not self._over:
+        if (
+            event.__class__ is Frame
+            and event.fin
+            and self.response is not None
+            and not self._fragments
+            and not self._over
+        ):
             # the usual case, a message in one frame once open: what the path below does, in fewer steps
             opcode = event.opcode
             if opcode is Opcode.TEXT:
