@@ -28,6 +28,7 @@ from ..errors import (
     HandshakeRejected,
     Timeout,
 )
+from ..transcript import record_message
 from .base import ConnectionBase, _keys, _not_on_server_loop
 from .bounds import check_timeout
 from .handshake import PLAIN_CONNECTION, check_url, connect_error
@@ -224,13 +225,17 @@ class Connection(ConnectionBase):
         await self._asend(encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
-        check_encodable(message, what)
+        if message.__class__ is not str or not message.isascii():  # ASCII text encodes: the usual case
+            check_encodable(message, what)
         if self._inbox.state != "open":
             self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
-        self._note_message("send", message)
+        if self._sink is not None:  # _note_message("send", message), a call less per message
+            record_message(self._sink, "client", "send", self._key, message, self.name)
+        else:
+            self._note("send", data=message)
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
@@ -238,18 +243,30 @@ class Connection(ConnectionBase):
             raise self._send_error(self._sync, what) from None
 
     async def _asend(self, message: Message, what: str) -> None:
-        check_encodable(message, what)
+        if message.__class__ is not str or not message.isascii():  # ASCII text encodes: the usual case
+            check_encodable(message, what)
         if self._inbox.state != "open":
             await self._aensure_open("send")
-        if self._home_thread == threading.get_ident():  # the usual case: on its own loop
-            await self._async_send(message, what)
+        if self._home_thread == threading.get_ident():  # the usual case: on its own loop; _async_send() inline
+            if self._sink is not None:
+                record_message(self._sink, "client", "send", self._key, message, self.name)
+            else:
+                self._note("send", data=message)
+            try:
+                await self._async.send(message)
+            except websockets.ConnectionClosed:
+                await self._wait_closed()
+                raise self._send_error(self._async, what) from None
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
             await loop.arun(self._async_send(message, what), on=self._home)
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
-        self._note_message("send", message)
+        if self._sink is not None:  # _note_message("send", message), a call less per message
+            record_message(self._sink, "client", "send", self._key, message, self.name)
+        else:
+            self._note("send", data=message)
         try:
             await self._async.send(message)
         except websockets.ConnectionClosed:
@@ -322,7 +339,7 @@ class Connection(ConnectionBase):
         inbox = self._inbox
         if inbox._messages:  # queued already: take it without the wait's machinery
             return inbox.pop(kind, what, parse, self._closed_error)
-        if not inbox.wait(inbox.ready, timeout):
+        if inbox.gate.wait(inbox.ready, timeout) is None:  # inbox.wait(), a call less
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
             if self._inbox or not self._revivable():
@@ -337,7 +354,7 @@ class Connection(ConnectionBase):
         inbox = self._inbox
         if inbox._messages:  # queued already: take it without the wait's machinery
             return inbox.pop(kind, what, parse, self._closed_error)
-        if not await inbox.await_(inbox.ready, timeout):
+        if await inbox.gate.await_(inbox.ready, timeout) is None:  # inbox.await_(), a coroutine less
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():

@@ -388,7 +388,11 @@ class RecordingAsyncConnection(_Recording, AsyncClientConnection):
         return transport.pause_reading, resume
 
     async def drain(self) -> None:
-        if not self.paused or self._write_timeout is None:  # the usual case: nothing to wait for
+        if not self.paused:  # the usual case: websockets' drain() does nothing either unless closing
+            if self.transport.is_closing():
+                await super().drain()
+            return
+        if self._write_timeout is None:
             await super().drain()
             return
         try:
