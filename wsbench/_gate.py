@@ -79,16 +79,18 @@ class Gate:
 
     async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:
         """Coroutine form of :meth:`wait`, for any running event loop."""
-        with self.lock:
-            if result := ready():  # already there: no clock, no future
-                return result
-        deadline = None if timeout is None else time.monotonic() + timeout
-        running = asyncio.get_running_loop()
+        running = deadline = None
+        lock = self.lock
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            with self.lock:
-                if result := ready():
+            with lock:
+                if result := ready():  # found on the first look: no clock read, no future made
                     return result
+                if running is None:  # the first look: start the clock
+                    running = asyncio.get_running_loop()
+                    remaining = timeout
+                    deadline = None if timeout is None else time.monotonic() + timeout
+                else:
+                    remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 future = running.create_future()
@@ -99,7 +101,7 @@ class Gate:
             finally:  # drop this waiter's future, so timed-out waits do not pile up until a notify
                 if timer is not None:
                     timer.cancel()
-                with self.lock:
+                with lock:
                     if future in self._futures:
                         self._futures.remove(future)
 
