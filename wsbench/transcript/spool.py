@@ -100,7 +100,7 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
         if count > 1 and column.count(column[0]) == count and len(set(map(type, column))) == 1:
             columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
-    return _PREFIX.pack(len(head), len(times), len(texts), len(blobs)) + head + times + texts + blobs
+    return b"".join((_PREFIX.pack(len(head), len(times), len(texts), len(blobs)), head, times, texts, blobs))
 
 
 def _unpack(data: bytes) -> list[tuple[Any, ...]]:
