@@ -226,7 +226,9 @@ def record_message(transcript: Transcript, side: str, kind: str, conn: int, data
         transcript = transcript._source
     with _record_lock:
         # the named tuple made directly (Event(...) runs a Python __new__ taking 16 arguments)
-        event = _new_event(Event, (next(_seq), _now(), side, kind, conn, data, *_NO_FIELDS, name, None, None))
+        seq, now = next(_seq), _now()
+        fields = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
+        event = _new_event(Event, fields)
         events = transcript._events
         if events.__class__ is list and len(events) < transcript._spill_at - 1 and _held[0] < MEMORY_BUDGET:
             events.append(event)  # the usual case: _keep() would append and find nothing to spill
@@ -239,7 +241,6 @@ def record_message(transcript: Transcript, side: str, kind: str, conn: int, data
 
 
 _new_event = tuple.__new__
-_NO_FIELDS = (None,) * 7  # code ... by: a message has none
 
 
 def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None) -> _Spilled | None:
