@@ -97,7 +97,12 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
             columns[_DATA] = list(map(_payload_length, payloads))
     del columns[_TIME]
     for n, column in enumerate(columns):  # a column of one value (most are all None) is that value once
-        if count > 1 and column.count(column[0]) == count and len(set(map(type, column))) == 1:
+        if (
+            count > 1
+            and column[-1] == column[0]  # a cheap first look: a column whose ends differ is not one value
+            and column.count(column[0]) == count
+            and len(set(map(type, column))) == 1
+        ):
             columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
     return b"".join((_PREFIX.pack(len(head), len(times), len(texts), len(blobs)), head, times, texts, blobs))
