@@ -101,7 +101,7 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
             count > 1
             and column[-1] == column[0]  # a cheap first look: a column whose ends differ is not one value
             and column.count(column[0]) == count
-            and len(set(map(type, column))) == 1
+            and (column[0] is None or len(set(map(type, column))) == 1)  # 1, True and 1.0 are equal, not alike
         ):
             columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
