@@ -198,7 +198,7 @@ class Connection(ConnectionBase):
     def send_text(self, data: str) -> None:
         """Send a text message. Raises ConnectionClosed when the connection is closed, Timeout when the server
         does not take it within ``timeout``, UnsendableText for a lone surrogate, TypeError for bytes."""
-        self._send(require(data, str, "send_text", "send_bytes"), "send_text")
+        self._send(data if data.__class__ is str else require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message. Raises ConnectionClosed when the connection is closed, Timeout when the server
@@ -212,7 +212,9 @@ class Connection(ConnectionBase):
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`; raises as it does."""
-        await self._asend(require(data, str, "asend_text", "asend_bytes"), "asend_text")
+        if data.__class__ is not str:
+            data = require(data, str, "asend_text", "asend_bytes")
+        await self._asend(data, "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Coroutine form of :meth:`send_bytes`; raises as it does."""
