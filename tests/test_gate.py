@@ -41,3 +41,33 @@ def test_waits_on_two_loops_each_end_at_their_timeout():
     asyncio.run(wait(0.05))
     other.join(10)
     assert results == [None, None]
+
+
+def test_a_sleeping_thread_is_woken_by_notify_and_a_timed_out_one_leaves_nothing_behind():
+    """A thread sleeping on the gate returns what ready() gives once notified; one that times out
+    returns None and leaves no sleeper behind for notify() to wake (each sleeps on a lock of its own)."""
+    gate = Gate()
+    box: list[str] = []
+    assert gate.wait(lambda: box[:], 0.01) is None
+    assert gate._sleepers == []
+    results: list[object] = []
+    waiter = threading.Thread(target=lambda: results.append(gate.wait(lambda: box[:], 30)))
+    waiter.start()
+    for _ in range(10_000):  # until it sleeps (bounded): its lock is in the list
+        with gate.lock:
+            if gate._sleepers:
+                box.append("put")
+                gate.notify()
+                break
+        waiter.join(0.001)
+    waiter.join(10)
+    assert results == [["put"]]
+    assert gate._sleepers == []
+
+
+def test_a_wait_finds_what_is_ready_without_sleeping():
+    """ready() true at once: the wait returns it, with no sleeper and no future made."""
+    gate = Gate()
+    assert gate.wait(lambda: "there", 1) == "there"
+    assert asyncio.run(gate.await_(lambda: "there", 1)) == "there"
+    assert gate._sleepers == [] and gate._futures == []

@@ -6,6 +6,7 @@ loop the connection lives on) and emptied by cells, threads and coroutines alike
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import threading
 import time
@@ -20,15 +21,18 @@ class Gate:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._cond = threading.Condition(self.lock)
         self._futures: list[asyncio.Future] = []
-        self._sleepers = 0  # threads waiting on the condition (changed with the lock held)
+        # One held lock per sleeping thread, released to wake it (changed with the lock held): what
+        # threading.Condition does, without its Python-level bookkeeping on every wait and notify.
+        self._sleepers: list[Any] = []
         self._alarm: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle, float] | None = None  # see _arm
 
     def notify(self) -> None:
         """Wake every waiter; call with :attr:`lock` held."""
         if self._sleepers:
-            self._cond.notify_all()
+            sleepers, self._sleepers = self._sleepers, []
+            for sleeper in sleepers:
+                sleeper.release()
         if not self._futures:  # the usual case of a put nobody waits for: nothing more to do
             return
         futures, self._futures = self._futures, []
@@ -51,28 +55,42 @@ class Gate:
 
     def wait(self, ready: Callable[[], Any], timeout: float | None) -> Any:
         """Block until ``ready()`` is truthy and return it, or return None at *timeout*."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self.lock:
-            while not (result := ready()):
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+        lock = self.lock
+        with lock:
+            if result := ready():  # already there: no clock, no sleeper
+                return result
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                remaining = -1.0 if deadline is None else deadline - time.monotonic()
+                if deadline is not None and remaining <= 0:
                     return None
-                self._sleepers += 1
+                sleeper = _thread.allocate_lock()
+                sleeper.acquire()
+                self._sleepers.append(sleeper)
+                lock.release()
                 try:
-                    self._cond.wait(remaining)
+                    sleeper.acquire(True, remaining)  # released by notify()
                 finally:
-                    self._sleepers -= 1
-            return result
+                    lock.acquire()
+                    if sleeper in self._sleepers:  # woken by its timeout (or an interrupt), not by notify()
+                        self._sleepers.remove(sleeper)
+                if result := ready():
+                    return result
 
     async def await_(self, ready: Callable[[], Any], timeout: float | None) -> Any:
         """Coroutine form of :meth:`wait`, for any running event loop."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        running = asyncio.get_running_loop()
+        running = deadline = None
+        lock = self.lock
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            with self.lock:
-                if result := ready():
+            with lock:
+                if result := ready():  # found on the first look: no clock read, no future made
                     return result
+                if running is None:  # the first look: start the clock
+                    running = asyncio.get_running_loop()
+                    remaining = timeout
+                    deadline = None if timeout is None else time.monotonic() + timeout
+                else:
+                    remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 future = running.create_future()
@@ -83,7 +101,7 @@ class Gate:
             finally:  # drop this waiter's future, so timed-out waits do not pile up until a notify
                 if timer is not None:
                     timer.cancel()
-                with self.lock:
+                with lock:
                     if future in self._futures:
                         self._futures.remove(future)
 

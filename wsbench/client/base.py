@@ -62,6 +62,7 @@ class ConnectionBase:
         self._close_timeout = options.close_timeout
         self._connect_kwargs = options.websockets_kwargs()
         self._sinks = stores(self.transcript, *((source,) if source is not None else ()))
+        self._sink = self._sinks[0] if len(self._sinks) == 1 else None  # the hot path's one store
         self._user_closed = False  # close() was called: never reconnect after that
         self._connect_noted = False  # "connect" is recorded once per TCP connection
         self._mode = ""  # "sync" (open) or "async" (aopen): how a reconnect reopens
@@ -107,7 +108,10 @@ class ConnectionBase:
 
     def _deliver(self, message: Message) -> None:
         """Record and queue one message, as it arrives (reader thread or task)."""
-        self._note_message("receive", message)
+        if self._sink is not None:  # _note_message("receive", message), a call less per message
+            record_message(self._sink, "client", "receive", self._key, message, self.name)
+        else:
+            self._note("receive", data=message)
         self._inbox.put(message)
 
     def _ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
@@ -143,8 +147,8 @@ class ConnectionBase:
 
     def _note_message(self, kind: str, data: Message) -> None:
         """Record a message sent or received (the hot path: one transcript, as a bench connection has)."""
-        if len(self._sinks) == 1:
-            record_message(self._sinks[0], "client", kind, self._key, data, self.name)
+        if self._sink is not None:
+            record_message(self._sink, "client", kind, self._key, data, self.name)
         else:
             self._note(kind, data=data)
 

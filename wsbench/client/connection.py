@@ -28,6 +28,7 @@ from ..errors import (
     HandshakeRejected,
     Timeout,
 )
+from ..transcript import record_message
 from .base import ConnectionBase, _keys, _not_on_server_loop
 from .bounds import check_timeout
 from .handshake import PLAIN_CONNECTION, check_url, connect_error
@@ -197,7 +198,7 @@ class Connection(ConnectionBase):
     def send_text(self, data: str) -> None:
         """Send a text message. Raises ConnectionClosed when the connection is closed, Timeout when the server
         does not take it within ``timeout``, UnsendableText for a lone surrogate, TypeError for bytes."""
-        self._send(require(data, str, "send_text", "send_bytes"), "send_text")
+        self._send(data if data.__class__ is str else require(data, str, "send_text", "send_bytes"), "send_text")
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a binary message. Raises ConnectionClosed when the connection is closed, Timeout when the server
@@ -211,7 +212,9 @@ class Connection(ConnectionBase):
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`; raises as it does."""
-        await self._asend(require(data, str, "asend_text", "asend_bytes"), "asend_text")
+        if data.__class__ is not str:
+            data = require(data, str, "asend_text", "asend_bytes")
+        await self._asend(data, "asend_text")
 
     async def asend_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Coroutine form of :meth:`send_bytes`; raises as it does."""
@@ -224,13 +227,17 @@ class Connection(ConnectionBase):
         await self._asend(encode_json(data, mode), "asend_json")
 
     def _send(self, message: Message, what: str) -> None:
-        check_encodable(message, what)
+        if message.__class__ is not str or not message.isascii():  # ASCII text encodes: the usual case
+            check_encodable(message, what)
         if self._inbox.state != "open":
             self._ensure_open("send")
         if self._sync is None:  # an aconnect() connection, used from sync code
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
-        self._note_message("send", message)
+        if self._sink is not None:  # _note_message("send", message), a call less per message
+            record_message(self._sink, "client", "send", self._key, message, self.name)
+        else:
+            self._note("send", data=message)
         try:
             self._sync.send(message)  # written by this thread, as websockets' sync client does
         except websockets.ConnectionClosed:
@@ -238,18 +245,30 @@ class Connection(ConnectionBase):
             raise self._send_error(self._sync, what) from None
 
     async def _asend(self, message: Message, what: str) -> None:
-        check_encodable(message, what)
+        if message.__class__ is not str or not message.isascii():  # ASCII text encodes: the usual case
+            check_encodable(message, what)
         if self._inbox.state != "open":
             await self._aensure_open("send")
-        if self._home_thread == threading.get_ident():  # the usual case: on its own loop
-            await self._async_send(message, what)
+        if self._home_thread == threading.get_ident():  # the usual case: on its own loop; _async_send() inline
+            if self._sink is not None:
+                record_message(self._sink, "client", "send", self._key, message, self.name)
+            else:
+                self._note("send", data=message)
+            try:
+                await self._async.send(message)
+            except websockets.ConnectionClosed:
+                await self._wait_closed()
+                raise self._send_error(self._async, what) from None
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
             await loop.arun(self._async_send(message, what), on=self._home)
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
-        self._note_message("send", message)
+        if self._sink is not None:  # _note_message("send", message), a call less per message
+            record_message(self._sink, "client", "send", self._key, message, self.name)
+        else:
+            self._note("send", data=message)
         try:
             await self._async.send(message)
         except websockets.ConnectionClosed:
@@ -318,8 +337,11 @@ class Connection(ConnectionBase):
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
         self._not_on_home(what)
-        timeout = self._bound(timeout)
-        if not self._inbox.wait(self._inbox.ready, timeout):
+        timeout = self.timeout if timeout is None else self._bound(timeout)
+        inbox = self._inbox
+        if inbox._messages:  # queued already: take it without the wait's machinery
+            return inbox.pop(kind, what, parse, self._closed_error)
+        if inbox.gate.wait(inbox.ready, timeout) is None:  # inbox.wait(), a call less
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):  # each drop, once what came before it is taken, may reconnect
             if self._inbox or not self._revivable():
@@ -330,8 +352,11 @@ class Connection(ConnectionBase):
         return self._pop(kind, what, parse)
 
     async def _atake(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
-        timeout = self._bound(timeout)
-        if not await self._inbox.await_(self._inbox.ready, timeout):
+        timeout = self.timeout if timeout is None else self._bound(timeout)
+        inbox = self._inbox
+        if inbox._messages:  # queued already: take it without the wait's machinery
+            return inbox.pop(kind, what, parse, self._closed_error)
+        if await inbox.gate.await_(inbox.ready, timeout) is None:  # inbox.await_(), a coroutine less
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():

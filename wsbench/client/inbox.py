@@ -68,9 +68,11 @@ class Inbox:
 
     def put(self, message: Message) -> None:
         """Queue one message that arrived, and wake the waiters."""
-        with self.gate.lock:
+        gate = self.gate
+        with gate.lock:
             self._messages.append(message)
-            self.gate.notify()
+            if gate._sleepers or gate._futures:  # someone waits (the usual put finds nobody, or one)
+                gate.notify()
             if self._budget is not None:  # draining: pause only once the budget is spent
                 self._budget -= len(message)
                 if self._budget < 0:

@@ -113,6 +113,26 @@ class _Recording:
         return super().handshake(*args, **kwargs)  # type: ignore[misc]  # a coroutine for the asyncio client
 
     def process_event(self, event: Any) -> None:
+        if (
+            event.__class__ is Frame
+            and event.fin
+            and self.response is not None
+            and not self._fragments
+            and not self._over
+        ):
+            # the usual case, a message in one frame once open: what the path below does, in fewer steps
+            opcode = event.opcode
+            if opcode is Opcode.TEXT:
+                try:
+                    text = str(event.data, "utf-8")
+                except UnicodeDecodeError:
+                    pass  # the path below fails the connection
+                else:
+                    self._owner._deliver(text)
+                    return
+            elif opcode is Opcode.BINARY:
+                self._owner._deliver(bytes(event.data))
+                return
         if event is _OVER:
             self._end()
             return
@@ -368,7 +388,11 @@ class RecordingAsyncConnection(_Recording, AsyncClientConnection):
         return transport.pause_reading, resume
 
     async def drain(self) -> None:
-        if not self.paused or self._write_timeout is None:  # the usual case: nothing to wait for
+        if not self.paused:  # the usual case: websockets' drain() does nothing either unless closing
+            if self.transport.is_closing():
+                await super().drain()
+            return
+        if self._write_timeout is None:
             await super().drain()
             return
         try:

@@ -222,12 +222,25 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
 def record_message(transcript: Transcript, side: str, kind: str, conn: int, data: Payload, name: str | None) -> Event:
     """:func:`record` of a message into one transcript, its fields given in order: the hot path
     (a connection's sends and receives), without the cost of keyword arguments."""
+    if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
+        transcript = transcript._source
     with _record_lock:
-        event = Event(next(_seq), _now(), side, kind, conn, data, None, None, None, None, None, None, None, name)
-        _keep(transcript, event)
+        # the named tuple made directly (Event(...) runs a Python __new__ taking 16 arguments)
+        seq, now = next(_seq), _now()
+        fields = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
+        event = _new_event(Event, fields)
+        events = transcript._events
+        if events.__class__ is list and len(events) < transcript._spill_at - 1 and _held[0] < MEMORY_BUDGET:
+            events.append(event)  # the usual case: _keep() would append and find nothing to spill
+            _held[0] += 1
+        else:
+            _keep(transcript, event)
     if _told:
         _tell()
     return event
+
+
+_new_event = tuple.__new__
 
 
 def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None) -> _Spilled | None:

@@ -64,6 +64,7 @@ _CONN = operator.itemgetter(4)
 _SEQ = operator.itemgetter(0)
 _TIME, _DATA = 1, 5  # the fields stored apart from the JSON columns
 _PLAIN = {str, bytes, type(None)}
+_TEXT = {str}
 
 
 def _payload_length(data: Any) -> int | None:
@@ -83,18 +84,28 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> bytes:
     count = len(events)
     times = struct.pack(f"<{count}d", *columns[_TIME])
     payloads = columns[_DATA]
-    texts = "".join([d for d in payloads if d.__class__ is str]).encode("utf-8", "surrogatepass")
-    blobs = b"".join([d for d in payloads if d is not None and d.__class__ is not str])
-    if set(map(type, payloads)) <= _PLAIN:  # the usual case, without a call per event
-        columns[_DATA] = [None if d is None else len(d) if d.__class__ is str else ~len(d) for d in payloads]
+    types = set(map(type, payloads))
+    if types == _TEXT:  # a run of text messages (an echo, a push): no Python step per event
+        texts, blobs = "".join(payloads).encode("utf-8", "surrogatepass"), b""
+        columns[_DATA] = list(map(len, payloads))
     else:
-        columns[_DATA] = list(map(_payload_length, payloads))
+        texts = "".join([d for d in payloads if d.__class__ is str]).encode("utf-8", "surrogatepass")
+        blobs = b"".join([d for d in payloads if d is not None and d.__class__ is not str])
+        if types <= _PLAIN:  # the usual case, without a call per event
+            columns[_DATA] = [None if d is None else len(d) if d.__class__ is str else ~len(d) for d in payloads]
+        else:
+            columns[_DATA] = list(map(_payload_length, payloads))
     del columns[_TIME]
     for n, column in enumerate(columns):  # a column of one value (most are all None) is that value once
-        if count > 1 and column.count(column[0]) == count and len(set(map(type, column))) == 1:
+        if (
+            count > 1
+            and column[-1] == column[0]  # a cheap first look: a column whose ends differ is not one value
+            and column.count(column[0]) == count
+            and (column[0] is None or len(set(map(type, column))) == 1)  # 1, True and 1.0 are equal, not alike
+        ):
             columns[n] = column[:1]
     head = _ENCODER.encode(columns).encode()
-    return _PREFIX.pack(len(head), len(times), len(texts), len(blobs)) + head + times + texts + blobs
+    return b"".join((_PREFIX.pack(len(head), len(times), len(texts), len(blobs)), head, times, texts, blobs))
 
 
 def _unpack(data: bytes) -> list[tuple[Any, ...]]:
