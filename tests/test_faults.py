@@ -28,8 +28,9 @@ from starlette.websockets import WebSocketDisconnect
 
 import wsbench
 from wsbench import loop
+from wsbench.server import WS_IMPLEMENTATIONS
 
-IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
+IMPLEMENTATIONS = WS_IMPLEMENTATIONS[1:]  # each of uvicorn's, not "auto" (which picks websockets-sansio)
 
 #: The code in the endpoint's WebSocketDisconnect when the TCP connection vanishes without a
 #: close frame. RFC 6455 §7.1.5 says 1006; uvicorn's sans-I/O implementations say 1005.

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 import wsbench
 from wsbench.replay_many import replay_conversation
+from wsbench.server import WS_IMPLEMENTATIONS
 from wsbench.transcript import Event, Transcript, causal, conversation_order
 from wsbench.transcript.fanout import fanout, summary
 
-IMPLEMENTATIONS = ("websockets-sansio", "wsproto", "websockets")
+IMPLEMENTATIONS = WS_IMPLEMENTATIONS[1:]  # each of uvicorn's, not "auto" (which picks websockets-sansio)
 
 
 def add_chat(

@@ -56,8 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WS_IMPLEMENTATIONS", "Bench", "Blocker", "Recorder", "server_log"]
 
-#: uvicorn's WebSocket implementations ("auto" picks websockets-sansio).
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
