@@ -249,16 +249,8 @@ class Connection(ConnectionBase):
             check_encodable(message, what)
         if self._inbox.state != "open":
             await self._aensure_open("send")
-        if self._home_thread == threading.get_ident():  # the usual case: on its own loop; _async_send() inline
-            if self._sink is not None:
-                record_message(self._sink, "client", "send", self._key, message, self.name)
-            else:
-                self._note("send", data=message)
-            try:
-                await self._async.send(message)
-            except websockets.ConnectionClosed:
-                await self._wait_closed()
-                raise self._send_error(self._async, what) from None
+        if self._home_thread == threading.get_ident():  # the usual case: on its own loop
+            await self._async_send(message, what)
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
