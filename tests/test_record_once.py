@@ -96,6 +96,23 @@ def test_a_later_connection_on_the_same_port_is_not_in_an_earlier_ones_view():
     assert len(source) == 12
 
 
+def test_a_new_view_on_a_reused_port_shows_nothing_of_the_connections_before_it():
+    """A port comes back after the earlier connection's view was dropped (its Connection collected),
+    or after a connection no view ever followed: the new view starts where it claims the port. (The
+    lowest-versions run caught it on a module's long-lived bench: a view showed an earlier
+    connection's "kept" and "still here" before its own "kept".)"""
+    source = Transcript(in_memory=4)
+    gone = source._connection_view(7)
+    record(source, side="client", kind="receive", conn=7, data="a collected connection's")
+    del gone
+    record(source, side="server", kind="websocket.send", conn=8, data="a raw client's")
+    for key in (7, 8):
+        view = source._connection_view(100 + key)  # a client's first, provisional key
+        view.follow(key)  # then its TCP port, before its handshake goes out
+        record(source, side="client", kind="receive", conn=key, data=f"mine on {key}")
+        assert [e.data for e in view] == [f"mine on {key}"]
+
+
 def test_a_bench_connection_is_kept_once_on_disk(bench: wsbench.Bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A long bench conversation spills to one spool (the bench's), not one per transcript: the
     connection's transcript reads its older events from the bench's, and holds all of them."""

@@ -489,18 +489,24 @@ class Transcript:
 
     def _claim(self, key: int, view: ConnectionView | None = None) -> None:
         """Connection *key* starts here, followed by *view* (None: by no view). A view that followed
-        an earlier connection with that key (its TCP port, reused) shows nothing of it from now on."""
+        an earlier connection with that key (its TCP port, reused) shows nothing of it from now on,
+        and *view* nothing of the connections before it with that key, followed by a view that is
+        gone or by none (a client claims its port before its handshake goes out: nothing of its
+        own is recorded under that key before this)."""
         with _record_lock:
             ref = self._claims.get(key)
             earlier = ref() if ref is not None else None
-            start = 0
-            if earlier is not None and earlier is not view:
-                start = next(_seq)  # a seq no event has: the line between the two connections
+            if earlier is view:  # the same view again, or no view after none: no line to draw
+                if view is None:
+                    self._claims.pop(key, None)  # a collected view's entry
+                return
+            start = next(_seq)  # a seq no event has: the line between the connections
+            if earlier is not None:
                 first, _ = earlier._keys.windows[key]
                 earlier._keys.windows[key] = (first, start)
             if view is None:
                 self._claims.pop(key, None)
-            elif earlier is not view:
+            else:
                 view._keys.windows[key] = (start, math.inf)
                 self._claims[key] = weakref.ref(view)
 
