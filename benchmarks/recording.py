@@ -21,6 +21,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 CASE = r"""
 import json, os, sys, tempfile, time
@@ -32,17 +33,9 @@ def rss():
 case, n = sys.argv[1], int(sys.argv[2])
 out = {}
 if case in ("wsbench", "raw"):
-    import wsbench
-    from fastapi import WebSocket
-    bench = wsbench.Bench()
-
-    @bench.websocket("/push")
-    async def push(websocket: WebSocket, n: int) -> None:
-        await websocket.accept()
-        payload = "x" * 64
-        for _ in range(n):
-            await websocket.send_text(payload)
-        await websocket.close()
+    sys.path.insert(0, sys.argv[3])  # benchmarks/: the same /push endpoint as push.py
+    from push import make_bench
+    bench = make_bench()
 
     before = rss()
     start, cpu = time.perf_counter(), time.process_time()
@@ -97,7 +90,8 @@ MEMORY_BASELINE_MAX = 2_000_000
 
 
 def run(case: str, n: int) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", CASE, case, str(n)], capture_output=True, text=True, check=False)
+    here = str(Path(__file__).resolve().parent)
+    done = subprocess.run([sys.executable, "-c", CASE, case, str(n), here], capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{case}: {done.stderr[:2000]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
