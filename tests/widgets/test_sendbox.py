@@ -64,8 +64,33 @@ def test_other_custom_messages_are_ignored():
 
 
 def test_front_end_handles_ctrl_and_cmd_enter():
-    """The ESM sends on Ctrl+Enter or Cmd+Enter, after saving the text, and keeps keys from JupyterLab."""
+    """The ESM sends on Ctrl+Enter or Cmd+Enter with the text on screen, reports the text when the box
+    loses focus, and keeps keys from JupyterLab."""
     esm = SendBox._esm
     assert '(event.ctrlKey || event.metaKey) && event.key === "Enter"' in esm
-    assert esm.index("save();") < esm.index('model.send({ type: "submit" })')
+    assert 'model.send({ type: "submit", value: box.value })' in esm
+    assert 'model.send({ type: "value", value: box.value })' in esm and 'addEventListener("blur", report)' in esm
     assert "preventDefault()" in esm and "stopPropagation()" in esm
+
+
+def test_a_submit_carries_the_text_on_screen():
+    """Ctrl+Enter sends the text with the submit: ipywidgets holds back a model's state update while
+    an earlier one awaits the busy kernel, so the update could arrive after the submit, and the
+    handlers would send the text from before (seen in the browser test after a reconnect)."""
+    box = SendBox(value="typed before")
+    seen: list[str] = []
+    box.on_submit(lambda: seen.append(box.value))
+    from_front_end(box, {"method": "custom", "content": {"type": "submit", "value": "again"}})
+    assert seen == ["again"] and box.value == "again"
+    box.close()
+
+
+def test_leaving_the_box_sends_its_text_ahead_of_a_click():
+    """The box's blur (the mouse going down on the send button) reports the text in a message of its
+    own, which ipywidgets does not hold back: the button's click, sent after it, finds it set."""
+    box = SendBox(value="typed before")
+    from_front_end(box, {"method": "custom", "content": {"type": "value", "value": "again"}})
+    assert box.value == "again"
+    from_front_end(box, {"method": "custom", "content": {"type": "value", "value": 3}})  # not a text: ignored
+    assert box.value == "again"
+    box.close()

@@ -2,10 +2,12 @@
 
 An ipywidgets ``Textarea`` has no keyboard way to send (Enter adds a newline), so the box is a
 small anywidget: ``value``, ``placeholder`` and ``disabled`` sync both ways as the Textarea's
-did, and Ctrl+Enter sends the box's current text and then a ``{"type": "submit"}`` message,
-which :meth:`SendBox.on_submit` handlers receive on the kernel side. Like ipywidgets' own text
-boxes, the textarea keeps its key presses from JupyterLab, so typing never runs notebook
-shortcuts.
+did, and Ctrl+Enter sends a ``{"type": "submit"}`` message carrying the box's text, which
+:meth:`SendBox.on_submit` handlers receive on the kernel side; leaving the box (the mouse going
+down on a send button) reports its text in a message too, since ipywidgets may hold a state update
+back behind an earlier one while the kernel is busy, and the click would then find the old text.
+Like ipywidgets' own text boxes, the textarea keeps its key presses from JupyterLab, so typing
+never runs notebook shortcuts.
 """
 
 from __future__ import annotations
@@ -33,15 +35,19 @@ function render({ model, el }) {
     model.set("value", box.value);
     model.save_changes();
   };
+  // ipywidgets holds a model's state update back while an earlier one awaits a busy kernel, but
+  // sends a custom message at once: the text goes in one, so a click or a submit finds it set.
+  const report = () => model.send({ type: "value", value: box.value });
   const onKey = (event) => {
     event.stopPropagation();  // as ipywidgets' text boxes do: no notebook shortcuts while typing
     if (event.type === "keydown" && (event.ctrlKey || event.metaKey) && event.key === "Enter") {
       event.preventDefault();
-      save();  // the text first, so the kernel sends what is on screen
-      model.send({ type: "submit" });
+      save();
+      model.send({ type: "submit", value: box.value });  // the text on screen is the text sent
     }
   };
   box.addEventListener("input", save);
+  box.addEventListener("blur", report);  // before the click of the button the mouse went down on
   box.addEventListener("keydown", onKey);
   box.addEventListener("keypress", onKey);
   model.on("change:value change:placeholder change:disabled change:rows", show);
@@ -94,5 +100,9 @@ class SendBox(anywidget.AnyWidget):
             handler()
 
     def _on_front_end_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "submit":
+        if not isinstance(content, dict) or content.get("type") not in ("submit", "value"):
+            return
+        if isinstance(content.get("value"), str):  # the text on screen, ahead of any held-back update
+            self.value = content["value"]
+        if content["type"] == "submit":
             self.submit()
