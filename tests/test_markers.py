@@ -29,3 +29,17 @@ def test_longest_first_names_real_files() -> None:
     spec.loader.exec_module(root)
     missing = [path for path in root.LONGEST_FIRST if not (ROOT / path).is_file()]
     assert not missing and len(set(root.LONGEST_FIRST)) == len(root.LONGEST_FIRST), missing
+
+
+def test_kernels_of_the_suite_take_ports_below_the_ephemeral_range() -> None:
+    """The root conftest gives kernels ports an outgoing connection is never handed (on Linux)."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if not ranges.exists():
+        pytest.skip("not Linux: the ports come from jupyter_client as they are")
+    from jupyter_client.connect import LocalPortCache
+
+    cache = LocalPortCache.instance()
+    ports = [cache.find_available_port("127.0.0.1") for _ in range(5)]
+    for port in ports:
+        cache.return_port(port)
+    assert len(set(ports)) == 5 and all(port < int(ranges.read_text().split()[0]) for port in ports), ports
