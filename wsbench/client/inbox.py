@@ -68,11 +68,9 @@ class Inbox:
 
     def put(self, message: Message) -> None:
         """Queue one message that arrived, and wake the waiters."""
-        gate = self.gate
-        with gate.lock:
+        with self.gate.lock:
             self._messages.append(message)
-            if gate._sleepers or gate._futures:  # someone waits (the usual put finds nobody, or one)
-                gate.notify()
+            self.gate.notify()  # returns at once when nobody waits
             if self._budget is not None:  # draining: pause only once the budget is spent
                 self._budget -= len(message)
                 if self._budget < 0:
