@@ -172,7 +172,7 @@ def test_two_transcripts_of_one_connection_encode_each_batch_once(monkeypatch: p
     packed: list[int] = []
     original = spool._pack
 
-    def counting(events: object) -> bytes:
+    def counting(events: object) -> list[bytes]:
         packed.append(len(events))  # type: ignore[arg-type]
         return original(events)  # type: ignore[arg-type]
 
@@ -426,6 +426,49 @@ def test_a_removed_spool_keeps_every_view_working_and_says_so(tmp_path: Path):
     assert transcript.text().splitlines()[2] == "client  ← text 'm0'"
 
 
+def echo_batch(rounds: int) -> list[Event]:
+    """The events of *rounds* echo round trips of 256-character messages, as a bench records them."""
+    t = Transcript(in_memory=10**6)
+    for i in range(rounds):
+        text = f"{i:08d}" + "x" * 248
+        record(t, side="client", kind="send", conn=5, data=text)
+        record(t, side="server", kind="websocket.receive", conn=5, data=text, client_state="CONNECTED")
+        record(t, side="server", kind="websocket.send", conn=5, data=text, handler="c1", cause=i)
+        record(t, side="client", kind="receive", conn=5, data=text)
+    return list(t)
+
+
+def test_a_batch_is_written_in_small_pieces_that_make_the_documented_format():
+    """A spill of 5,000 echo events writes pieces far below malloc's mmap threshold (128 KiB: joined
+    whole, a batch's megabyte buffers cost a page fault every few events), and the pieces are byte for
+    byte the format docs/modules/wsbench.transcript.spool.md describes, encoded here independently."""
+    events = echo_batch(1250)
+    pieces = spool._pack(events)
+    sizes = [len(piece) for piece in pieces]
+    assert len(sizes) > 1 and max(sizes) < 2**17
+    columns = [list(column) for column in zip(*events, strict=True)]
+    times, texts = columns.pop(1), columns[4]
+    columns[4] = list(map(len, texts))
+    columns = [c[:1] if all(v is None for v in c) or len(set(c)) == 1 else c for c in columns]
+    head = json.dumps(columns, separators=(",", ":")).encode()
+    run = "".join(texts).encode()
+    expected = spool._PREFIX.pack(len(head), 8 * len(times), len(run), 0) + head
+    expected += spool.struct.pack(f"<{len(times)}d", *times) + run
+    assert b"".join(pieces) == expected
+    assert [_event_from_row(row) for row in spool._unpack(expected)] == events
+
+
+def test_a_short_write_still_writes_the_whole_batch(monkeypatch: pytest.MonkeyPatch):
+    """writev may write less than asked (a signal, a filling disk): the rest follows, in order."""
+    writev = os.writev
+    monkeypatch.setattr(spool.os, "writev", lambda fd, pieces: writev(fd, [b"".join(pieces)[:1000]]))
+    transcript = Transcript(in_memory=2000)
+    for i in range(4000):
+        record(transcript, side="client", kind="receive", conn=5, data=f"{i:08d}" + "x" * 248)
+    assert transcript._log is not None and transcript._log.batches >= 2
+    assert payloads(transcript) == [f"{i:08d}" + "x" * 248 for i in range(4000)]
+
+
 def test_a_file_planted_under_the_spools_name_is_never_read():
     """Once the spool's directory is gone, whoever re-creates it and its file by that name cannot put
     events into the transcript: reads go through the descriptor opened at the start, never by name."""
@@ -437,7 +480,7 @@ def test_a_file_planted_under_the_spools_name_is_never_read():
     os.mkdir(log.directory, 0o755)
     try:
         with open(log.path, "wb") as file:
-            file.write(spool._pack(planted).ljust(1 << 16, b"\0"))
+            file.write(b"".join(spool._pack(planted)).ljust(1 << 16, b"\0"))
         assert payloads(transcript) == [f"m{i}" for i in range(100)]
         assert transcript[0].data == "m0"
     finally:

@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 Payload = str | bytes | None
-_Spilled = tuple[list["Event"], bytes]  # what a spill wrote: the events and their bytes
+_Spilled = tuple[list["Event"], list[bytes]]  # what a spill wrote: the events and their pieces
 _PREVIEW = 72  # characters of a payload shown in the text form
 _OPTIONAL = ("name", "handler", "cause")  # fields a JSON Lines row holds only when set
 
