@@ -71,3 +71,39 @@ def test_a_wait_finds_what_is_ready_without_sleeping():
     assert gate.wait(lambda: "there", 1) == "there"
     assert asyncio.run(gate.await_(lambda: "there", 1)) == "there"
     assert gate._sleepers == [] and gate._futures == []
+
+
+def test_a_waiter_is_woken_whoever_says_which_loop_runs_where():
+    """notify(running) spares asking which loop runs on the caller's thread: told its own loop, it wakes
+    that loop's waiters at once; told None (websockets' reader thread), it hands the wake to each
+    waiter's loop; told nothing, it asks. Every waiter gets what was put, on its own loop."""
+    gate = Gate()
+    box: list[str] = []
+
+    def put(item: str, running: object) -> None:
+        with gate.lock:
+            box.append(item)
+            if running == "ask":
+                gate.notify()
+            else:
+                gate.notify(running)
+
+    async def main() -> list[object]:
+        loop = asyncio.get_running_loop()
+        got = []
+        for item, running in (("own", loop), ("ask", "ask")):
+            waiter = asyncio.ensure_future(gate.await_(lambda: box[:], 30, loop))
+            await asyncio.sleep(0)
+            put(item, running)
+            got.append(await asyncio.wait_for(waiter, 5))
+            box.clear()
+        waiter = asyncio.ensure_future(gate.await_(lambda: box[:], 30))
+        await asyncio.sleep(0)
+        thread = threading.Thread(target=put, args=("thread", None))
+        thread.start()
+        got.append(await asyncio.wait_for(waiter, 5))
+        thread.join(5)
+        return got
+
+    assert asyncio.run(main()) == [["own"], ["ask"], ["thread"]]
+    assert gate._futures == []

@@ -54,6 +54,8 @@ _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 _threads: dict[asyncio.AbstractEventLoop, threading.Thread] = {}  #: every loop running, and its thread
 _loop_threads: frozenset[threading.Thread] = frozenset()  #: their threads (replaced whole: read without the lock)
+#: The idents of those threads (replaced whole: read without the lock), for a check on every blocking call.
+loop_idents: frozenset[int] = frozenset()
 _abandoned: set[asyncio.AbstractEventLoop] = set()  #: loops left behind stuck (see abandon())
 
 #: Extra seconds a waiting cell allows beyond an operation's own timeout before it
@@ -292,8 +294,8 @@ def get_loop() -> asyncio.AbstractEventLoop:
             _loop = asyncio.new_event_loop()
             _thread = threading.Thread(target=_run_loop, args=(_loop,), name="wsbench-loop", daemon=True)
             _threads[_loop] = _thread
-            _refresh_threads()
             _thread.start()
+            _refresh_threads()  # after start(): a thread has its ident once started
         return _loop
 
 
@@ -314,8 +316,7 @@ def is_abandoned(loop: asyncio.AbstractEventLoop | None) -> bool:
 
 def in_loop_thread() -> bool:
     """True when called from a background loop's thread (the current one or one left behind)."""
-    current = threading.current_thread()
-    return current is _thread or current in _loop_threads
+    return threading.get_ident() in loop_idents
 
 
 def _forget(loop: asyncio.AbstractEventLoop) -> None:
@@ -325,8 +326,9 @@ def _forget(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _refresh_threads() -> None:
-    global _loop_threads
+    global _loop_threads, loop_idents
     _loop_threads = frozenset(_threads.values())
+    loop_idents = frozenset(thread.ident for thread in _loop_threads if thread.ident is not None)
 
 
 def run(

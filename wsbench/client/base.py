@@ -112,7 +112,7 @@ class ConnectionBase:
             record_message(self._sink, "client", "receive", self._key, message, self.name)
         else:
             self._note("receive", data=message)
-        self._inbox.put(message)
+        self._inbox.put(message, self._home)  # an aconnect() connection's reader runs on its home loop
 
     def _ended(self, ws: Any, closed: websockets.ConnectionClosed, note: str) -> None:
         """Record the end as it went on the wire (once: when the client failed the connection or

@@ -212,6 +212,14 @@ class Connection(ConnectionBase):
 
     async def asend_text(self, data: str) -> None:
         """Coroutine form of :meth:`send_text`; raises as it does."""
+        if (
+            data.__class__ is str
+            and data.isascii()
+            and self._home_thread == threading.get_ident()
+            and self._inbox.state == "open"
+        ):
+            await self._async_send(data, "asend_text")  # the usual case, what _asend() comes to: a coroutine less
+            return
         if data.__class__ is not str:
             data = require(data, str, "asend_text", "asend_bytes")
         await self._asend(data, "asend_text")
@@ -328,7 +336,9 @@ class Connection(ConnectionBase):
         return await self._atake(json_kind(mode), timeout, "areceive_json", parse=parse_json)
 
     def _take(self, kind: type | None, timeout: float | None, what: str, parse: Callable | None = None) -> Any:
-        self._not_on_home(what)
+        ident = threading.get_ident()
+        if ident == self._home_thread or ident in loop.loop_idents:  # what _not_on_home() checks, in one look
+            self._not_on_home(what)
         timeout = self.timeout if timeout is None else self._bound(timeout)
         inbox = self._inbox
         if inbox._messages:  # queued already: take it without the wait's machinery
@@ -348,7 +358,8 @@ class Connection(ConnectionBase):
         inbox = self._inbox
         if inbox._messages:  # queued already: take it without the wait's machinery
             return inbox.pop(kind, what, parse, self._closed_error)
-        if await inbox.gate.await_(inbox.ready, timeout) is None:  # inbox.await_(), a coroutine less
+        home = self._home if self._home_thread == threading.get_ident() else None  # known: not asked again
+        if await inbox.gate.await_(inbox.ready, timeout, home) is None:  # inbox.await_(), a coroutine less
             raise self._timeout(what, timeout)
         for _ in range(self.auto_reconnect):
             if self._inbox or not self._revivable():

@@ -14,6 +14,7 @@ closing handshake can come through the messages still in flight.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -66,11 +67,12 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def put(self, message: Message) -> None:
-        """Queue one message that arrived, and wake the waiters."""
+    def put(self, message: Message, running: asyncio.AbstractEventLoop | None) -> None:
+        """Queue one message that arrived, and wake the waiters; *running* is the loop running on
+        the caller's thread (None: none, as in websockets' reader thread)."""
         with self.gate.lock:
             self._messages.append(message)
-            self.gate.notify()  # returns at once when nobody waits
+            self.gate.notify(running)  # returns at once when nobody waits
             if self._budget is not None:  # draining: pause only once the budget is spent
                 self._budget -= len(message)
                 if self._budget < 0:
