@@ -58,13 +58,14 @@ def _row(**fields) -> str:
 
 
 def test_record_appends_one_event_to_each_transcript():
-    """record() appends the same Event to every transcript given, in order, with increasing seq."""
+    """record() appends one event to every transcript given, in order, with increasing seq: one copy
+    held by them all (each read makes its Event of it: see transcript._event)."""
     a, b, c = Transcript(), Transcript(), Transcript()
     first = record(a, b, c, side="client", kind="send", data="one")
     second = record(a, b, c, side="client", kind="send", data="two")
     for transcript in (a, b, c):
         assert transcript.events == [first, second]
-    assert a[0] is b[0] is c[0]
+    assert a._events[0] is b._events[0] is c._events[0]
     assert first.seq < second.seq
     assert first.time <= second.time
 

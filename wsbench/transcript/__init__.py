@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 Payload = str | bytes | None
-_Spilled = tuple[list["Event"], list[bytes]]  # what a spill wrote: the events and their pieces
+_Spilled = tuple[list[tuple[Any, ...]], list[bytes]]  # what a spill wrote: the events and their pieces
 _PREVIEW = 72  # characters of a payload shown in the text form
 _OPTIONAL = ("name", "handler", "cause")  # fields a JSON Lines row holds only when set
 
@@ -211,9 +211,10 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
         transcripts = stores(*transcripts)
     with _record_lock:
         event = Event(seq=next(_seq), time=time.time(), **fields)
+        row = tuple(event)  # held as a plain tuple: see _event()
         spilled = None  # what a transcript spilled in this call: the next may write the same bytes
         for transcript in transcripts:
-            spilled = _keep(transcript, event, spilled)
+            spilled = _keep(transcript, row, spilled)
     if _told:
         _tell()
     return event
@@ -227,26 +228,36 @@ def record_message(transcript: Transcript, side: str, kind: str, conn: int, data
     with _record_lock:
         # the named tuple made directly (Event(...) runs a Python __new__ taking 16 arguments)
         seq, now = next(_seq), _now()
-        fields = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
-        event = _new_event(Event, fields)
+        row = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
         events = transcript._events
         if events.__class__ is list and len(events) < transcript._spill_at - 1 and _held[0] < MEMORY_BUDGET:
-            events.append(event)  # the usual case: _keep() would append and find nothing to spill
+            events.append(row)  # the usual case: _keep() would append and find nothing to spill
             _held[0] += 1
         else:
-            _keep(transcript, event)
+            _keep(transcript, row)
     if _told:
         _tell()
-    return event
+    return _event(row)
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    """The :class:`Event` of a row a transcript holds in memory.
+
+    A transcript holds its events in memory as plain tuples, made events when read: the garbage
+    collector stops tracking a tuple of plain values, but never a named tuple, so 100,000 events
+    in memory were 100,000 more objects for every full collection to walk (about 25 ms each in a
+    bench), and their growth set off those collections."""
+    return _new_event(Event, row)
 
 
 _new_event = tuple.__new__
 
 
-def _keep(transcript: Transcript, event: Event, spilled: _Spilled | None = None) -> _Spilled | None:
-    """Append *event* to *transcript* (under the record lock), spilling its older events to disk
-    when it holds *in_memory* of them, or earlier when all transcripts together hold more than
-    :data:`MEMORY_BUDGET`; return what was spilled in this call (see :meth:`Transcript._spill`)."""
+def _keep(transcript: Transcript, event: tuple[Any, ...], spilled: _Spilled | None = None) -> _Spilled | None:
+    """Append *event* (a row: see :func:`_event`) to *transcript* (under the record lock), spilling
+    its older events to disk when it holds *in_memory* of them, or earlier when all transcripts
+    together hold more than :data:`MEMORY_BUDGET`; return what was spilled in this call (see
+    :meth:`Transcript._spill`)."""
     if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
         transcript = transcript._source
     events = transcript._events
@@ -268,10 +279,10 @@ def stores(*transcripts: Transcript) -> tuple[Transcript, ...]:
     return tuple(dict.fromkeys(t._source if t._source is not None else t for t in transcripts))
 
 
-def _not_kept(first: Event, count: int, why: str) -> Event:
-    """The note that takes the place of *count* events from *first* on, which the disk failed to keep (*why*)."""
+def _not_kept(first: tuple[Any, ...], count: int, why: str) -> Event:
+    """The note in place of *count* events from *first* (a row) on, which the disk failed to keep (*why*)."""
     detail = f"{count} event{'s' if count != 1 else ''} not kept from here on: the spool's disk failed ({why})"
-    return Event(first.seq, first.time, first.side, "not kept", first.conn, detail=detail)
+    return Event(first[0], first[1], first[2], "not kept", first[4], detail=detail)
 
 
 def _tell() -> None:
@@ -291,7 +302,7 @@ def _over_budget() -> bool:
     return _held[0] > MEMORY_BUDGET
 
 
-def _release(events: list[Event]) -> None:
+def _release(events: list[tuple[Any, ...]]) -> None:
     """A transcript was collected: its events in memory no longer count (no lock: any thread, at any time)."""
     _freed.append(len(events))
 
@@ -304,8 +315,8 @@ class _Relay(list):
         self.conn = conn
         self.targets = stores(*targets)
 
-    def append(self, event: Event) -> None:  # what record() calls, under its lock
-        copy = event._replace(conn=self.conn)
+    def append(self, event: tuple[Any, ...]) -> None:  # what record() calls, under its lock
+        copy = (*event[:4], self.conn, *event[5:])
         for target in self.targets:
             _keep(target, copy)
 
@@ -351,7 +362,7 @@ class Transcript:
         #: than the default in_memory asked to keep that many: the budget leaves it alone)
         self._budget_at = 2 * KEEP_UNDER_BUDGET if in_memory <= IN_MEMORY else in_memory
         self._log: EventLog[Event] | None = None  # the older events, once there are many
-        self._events: list[Event] = []  # the newest events (all of them until the first spill)
+        self._events: list[tuple[Any, ...]] = []  # the newest events, as rows (see _event), all until the first spill
         self._claims: dict[int, weakref.ref[ConnectionView]] = {}  # connection key -> the view that follows it
         weakref.finalize(self, _release, self._events)
         self._extend(events)
@@ -417,7 +428,7 @@ class Transcript:
     def _add(self, batch: list[Event]) -> None:
         with _record_lock:
             for event in batch:
-                _keep(self, event)
+                _keep(self, tuple(event))  # held as a plain tuple: see _event()
         if _told:
             _tell()
 
@@ -425,7 +436,7 @@ class Transcript:
         """A consistent snapshot of every event so far, those on disk read only when asked."""
         with _record_lock:
             log = self._log
-            return LazyEvents(log, log.batches if log is not None else 0, self._events[:])
+            return LazyEvents(log, log.batches if log is not None else 0, self._events[:], _event)
 
     def __len__(self) -> int:
         if self._log is None:
@@ -437,7 +448,7 @@ class Transcript:
         if self._log is None:
             events = self._events[:]
             if self._log is None:  # copied before any spill: every event is in the copy
-                return iter(events)
+                return map(_event, events)
         return iter(self._view())
 
     @overload
@@ -448,7 +459,9 @@ class Transcript:
 
     def __getitem__(self, index: int | slice) -> Event | list[Event]:
         if self._log is None:
-            return self._events[index]
+            if isinstance(index, slice):
+                return list(map(_event, self._events[index]))
+            return _event(self._events[index])
         return self._view()[index]
 
     @property
@@ -458,7 +471,7 @@ class Transcript:
         if self._log is None:
             events = self._events[:]
             if self._log is None:
-                return events
+                return list(map(_event, events))
         return self._view()
 
     def since(self, index: int) -> Sequence[Event]:
@@ -466,11 +479,11 @@ class Transcript:
         if self._log is None:
             events = self._events[index:]
             if self._log is None:
-                return events
+                return list(map(_event, events))
         with _record_lock:
             base = self._log.total
             if index >= base:
-                return self._events[index - base :]
+                return list(map(_event, self._events[index - base :]))
         view = self._view()
         return view[index:] if index < 0 else view.after(index)
 
@@ -557,7 +570,7 @@ class Transcript:
         if full or len(events) <= SHOW_ALL:
             return _full_text(list(events), unmasked)
         assert isinstance(events, (list, LazyEvents))
-        view = events if isinstance(events, LazyEvents) else LazyEvents(None, 0, events)
+        view = events if isinstance(events, LazyEvents) else LazyEvents(None, 0, events, _event)
         return _summary(view, unmasked)
 
     __str__ = text
@@ -955,7 +968,7 @@ class ConnectionView(Transcript):
             log = self._source._log
             batches = log.batches if log is not None else 0
             tail, keys = self._source._events[:], self._keys.snapshot()
-        return LazyEvents(log, batches, tail, keys=keys)
+        return LazyEvents(log, batches, tail, _event, keys=keys)
 
     def __len__(self) -> int:
         return len(self._view())

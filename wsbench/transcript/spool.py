@@ -328,7 +328,7 @@ class EventLog(Generic[T]):
         self._end = 0  # bytes written so far
         self.starts: list[int] = []  #: each batch's first position
         self._places: list[tuple[int, int]] = []  # each batch's (offset, length) in the file; (-1, 0) for a hole
-        self._holes: dict[int, tuple[T, T]] = {}  # a batch not kept: (its first event, the note in its place)
+        self._holes: dict[int, tuple[tuple[Any, ...], T]] = {}  # a batch not kept: (its first row, its note)
         self.kinds: list[Counter[tuple[str, str]]] = []  #: each batch's counts by (side, kind)
         self.conns: list[tuple[int, ...]] = []  #: each batch's connections, in order of first appearance
         self.counts: list[dict[int, int]] = []  #: each batch's events by connection (a hole: its note)
@@ -360,7 +360,9 @@ class EventLog(Generic[T]):
         self.path = os.path.join(self.directory, _FILE)
         self._finalizer = weakref.finalize(self, _remove, self._fd, self.directory, identity)
 
-    def append(self, events: Sequence[T], *, same_as: tuple[Sequence[T], list[bytes]] | None = None) -> list[bytes]:
+    def append(
+        self, events: Sequence[tuple[Any, ...]], *, same_as: tuple[Sequence[tuple[Any, ...]], list[bytes]] | None = None
+    ) -> list[bytes]:
         """Write *events* as one batch and return it as written (its pieces); on OSError (disk full
         or gone) nothing is written and the caller keeps them (or calls :meth:`lose`).
 
@@ -386,7 +388,7 @@ class EventLog(Generic[T]):
         self._end += size
         return pieces
 
-    def lose(self, events: Sequence[T], note: Callable[[T, int], T]) -> None:
+    def lose(self, events: Sequence[tuple[Any, ...]], note: Callable[[tuple[Any, ...], int], T]) -> None:
         """Keep only a note in place of *events* (the disk failed): ``note(first event, count)`` makes
         it. Their positions stay (a viewer counting positions sees no jump); reading any of them gives
         the note, iterating gives it once. Holes next to each other are one, with one note."""
@@ -409,7 +411,11 @@ class EventLog(Generic[T]):
         self._index(events, (-1, 0), Counter({_SIDE_KIND(marker): len(events)}), {_CONN(marker): 1})
 
     def _index(
-        self, events: Sequence[T], place: tuple[int, int], kinds: Counter[tuple[str, str]], counts: dict[int, int]
+        self,
+        events: Sequence[tuple[Any, ...]],
+        place: tuple[int, int],
+        kinds: Counter[tuple[str, str]],
+        counts: dict[int, int],
     ) -> None:
         self.kinds.append(kinds)  # fields 2, 3: side, kind
         self.conns.append(tuple(dict.fromkeys(map(_CONN, events))))  # field 4: conn
@@ -463,11 +469,18 @@ class LazyEvents(Sequence[T]):
     """
 
     def __init__(
-        self, log: EventLog[T] | None, batches: int, tail: list[T], start: int = 0, keys: Keys | None = None
+        self,
+        log: EventLog[T] | None,
+        batches: int,
+        tail: list[tuple[Any, ...]],
+        event: Callable[[tuple[Any, ...]], T],
+        start: int = 0,
+        keys: Keys | None = None,
     ) -> None:
         self._log = log
         self._batches = batches
         self._keys = keys
+        self._event = event  # what a row of *tail* (the events in memory, plain tuples) is made into when read
         self._ends = _ends(log, batches, keys)  # how many events it holds up to the end of each batch
         self._base = self._ends[-1] if self._ends else 0  # events in those batches: the tail starts there
         self._tail = tail if keys is None else [e for e in tail if keys.holds(e)]
@@ -498,7 +511,7 @@ class LazyEvents(Sequence[T]):
             raise IndexError("transcript index out of range")
         index += self._start
         if index >= self._base:
-            return self._tail[index - self._base]
+            return self._event(self._tail[index - self._base])
         assert self._log is not None
         number, at = self._find(index)
         if self._keys is None:
@@ -528,10 +541,10 @@ class LazyEvents(Sequence[T]):
             yield from self._batch(first)[offset:]
             for number in self._numbers(first + 1):
                 yield from self._batch(number)
-        yield from self._tail[max(0, self._start - self._base) :]
+        yield from map(self._event, self._tail[max(0, self._start - self._base) :])
 
     def __reversed__(self) -> Iterator[T]:
-        yield from reversed(self._tail[max(0, self._start - self._base) :])
+        yield from map(self._event, reversed(self._tail[max(0, self._start - self._base) :]))
         if self._start < self._base:
             first, offset = self._find(self._start)
             for number in reversed(list(self._numbers(first + 1))):
