@@ -8,13 +8,14 @@ load on a shared machine changes far less than the rates):
   * wsbench async vs websockets.asyncio.client  (target >= 0.95x)
   * Bench() to first accepted connection vs `python -m uvicorn` in a subprocess (target <= 0.2 s)
 
-Run: make bench  (or .venv/bin/python benchmarks/echo.py [--rounds N] [--runs N])
+Run: make bench  (or .venv/bin/python benchmarks/echo.py [--rounds N] [--runs N] [--cpu N])
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -82,19 +83,27 @@ async def wsbench_async(bench: wsbench.Bench, payload: str, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
+def timed(measure) -> tuple[float, float]:
+    """(round trips/s, CPU seconds of this process) of one measurement."""
+    start = time.process_time()
+    rate = measure()
+    return rate, time.process_time() - start
+
+
 def paired(runs: int, baseline, ours) -> tuple[float, float, float, float]:
-    """Measure baseline and wsbench alternately *runs* times; return the best of each, the
-    median of the per-pair ratios (alternating keeps background noise out of the ratio) and the
-    median ratio of CPU time per round trip (what other processes' load changes least)."""
+    """Measure baseline and wsbench alternately *runs* times, each pair in the other order than the
+    one before (what runs second in a pair may pay for what the first left, a collection say);
+    return the best of each, the median of the per-pair ratios (alternating keeps background noise
+    out of the ratio) and the median ratio of CPU time per round trip (what other processes' load
+    changes least)."""
     pairs, cpu = [], []
-    for _ in range(runs):
-        start = time.process_time()
-        b = baseline()
-        middle = time.process_time()
-        o = ours()
-        end = time.process_time()
+    for run in range(runs):
+        if run % 2:
+            (o, o_cpu), (b, b_cpu) = timed(ours), timed(baseline)
+        else:
+            (b, b_cpu), (o, o_cpu) = timed(baseline), timed(ours)
         pairs.append((b, o))
-        cpu.append((middle - start) / (end - middle))  # CPU seconds per round trip (same count): baseline / ours
+        cpu.append(b_cpu / o_cpu)  # CPU seconds per round trip (same count): baseline / ours
     ratios, cpu = sorted(o / b for b, o in pairs), sorted(cpu)
     return max(b for b, _ in pairs), max(o for _, o in pairs), ratios[len(ratios) // 2], cpu[len(cpu) // 2]
 
@@ -153,8 +162,16 @@ def start_times(runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000, help="round trips per measurement (256 B)")
-    parser.add_argument("--runs", type=int, default=5, help="alternating measurements per client")
+    parser.add_argument("--runs", type=int, default=9, help="alternating measurements per client")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        help="run on this CPU only: client, server and reader threads share one core, with far less noise "
+        "than when the scheduler moves them between cores (a different figure: see benchmarks/README.md)",
+    )
     args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     bench = make_bench()
     url = bench.url + "/echo"
     print(f"{'case':<34}{'baseline/s':>12}{'wsbench/s':>12}{'ratio':>8}{'cpu':>6}  target")

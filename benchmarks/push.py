@@ -8,12 +8,13 @@ CPU time of this process (client and server share it; other processes' load chan
 far less). Target (issue 23): >= 0.90x. ``recording.py`` measures the same in separate processes
 (for memory); this one is the ratio to quote.
 
-Run: .venv/bin/python benchmarks/push.py [--messages 50000] [--runs 5]
+Run: .venv/bin/python benchmarks/push.py [--messages 50000] [--runs 9] [--cpu N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -68,15 +69,21 @@ def measure(read: Callable[[wsbench.Bench, int], int], bench: wsbench.Bench, n: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000, help="messages pushed per measurement (64 B)")
-    parser.add_argument("--runs", type=int, default=5, help="alternating measurements per client")
+    parser.add_argument("--runs", type=int, default=9, help="alternating measurements per client")
+    parser.add_argument("--cpu", type=int, help="run on this CPU only (see echo.py)")
     args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     bench = make_bench()
     measure(raw, bench, 1000)  # warm up both paths (imports, first connection)
     measure(ours, bench, 1000)
     walls, cpus = [], []
-    for _ in range(args.runs):
-        raw_wall, raw_cpu = measure(raw, bench, args.messages)
-        our_wall, our_cpu = measure(ours, bench, args.messages)
+    for run in range(args.runs):  # each pair in the other order than the one before
+        n = args.messages
+        if run % 2:
+            (our_wall, our_cpu), (raw_wall, raw_cpu) = measure(ours, bench, n), measure(raw, bench, n)
+        else:
+            (raw_wall, raw_cpu), (our_wall, our_cpu) = measure(raw, bench, n), measure(ours, bench, n)
         walls.append(raw_wall / our_wall)
         cpus.append(raw_cpu / our_cpu)
     bench.stop()
