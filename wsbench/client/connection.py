@@ -367,7 +367,7 @@ class Connection(ConnectionBase):
             await self._arevive(what)
             if not await self._inbox.await_(self._inbox.ready, timeout):
                 raise self._timeout(what, timeout)
-        return self._pop(kind, what, parse)
+        return inbox.pop(kind, what, parse, self._closed_error)
 
     # -- iterating ---------------------------------------------------------------
 

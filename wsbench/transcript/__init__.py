@@ -220,9 +220,10 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
     return event
 
 
-def record_message(transcript: Transcript, side: str, kind: str, conn: int, data: Payload, name: str | None) -> Event:
+def record_message(transcript: Transcript, side: str, kind: str, conn: int, data: Payload, name: str | None) -> None:
     """:func:`record` of a message into one transcript, its fields given in order: the hot path
-    (a connection's sends and receives), without the cost of keyword arguments."""
+    (a connection's sends and receives), without the cost of keyword arguments, nor of an Event
+    nobody reads (the transcript makes one when it is read)."""
     if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
         transcript = transcript._source
     with _record_lock:
@@ -237,7 +238,6 @@ def record_message(transcript: Transcript, side: str, kind: str, conn: int, data
             _keep(transcript, row)
     if _told:
         _tell()
-    return _event(row)
 
 
 def _event(row: tuple[Any, ...]) -> Event:
