@@ -227,7 +227,8 @@ def record_message(transcript: Transcript, side: str, kind: str, conn: int, data
     if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
         transcript = transcript._source
     with _record_lock:
-        # the named tuple made directly (Event(...) runs a Python __new__ taking 16 arguments)
+        # the row made directly, as the transcript holds it (see _event); Event(...) would run a
+        # Python __new__ taking 16 arguments
         seq, now = next(_seq), _now()
         row = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
         events = transcript._events
