@@ -53,8 +53,7 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 _threads: dict[asyncio.AbstractEventLoop, threading.Thread] = {}  #: every loop running, and its thread
-_loop_threads: frozenset[threading.Thread] = frozenset()  #: their threads (replaced whole: read without the lock)
-#: The idents of those threads (replaced whole: read without the lock), for a check on every blocking call.
+#: The idents of their threads (replaced whole: read without the lock), for a check on every blocking call.
 loop_idents: frozenset[int] = frozenset()
 _abandoned: set[asyncio.AbstractEventLoop] = set()  #: loops left behind stuck (see abandon())
 
@@ -326,9 +325,8 @@ def _forget(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _refresh_threads() -> None:
-    global _loop_threads, loop_idents
-    _loop_threads = frozenset(_threads.values())
-    loop_idents = frozenset(thread.ident for thread in _loop_threads if thread.ident is not None)
+    global loop_idents
+    loop_idents = frozenset(thread.ident for thread in _threads.values() if thread.ident is not None)
 
 
 def run(
