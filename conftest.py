@@ -12,6 +12,8 @@ import random
 import shutil
 import socket
 import tempfile
+import warnings
+from typing import Any
 
 import pytest
 
@@ -22,11 +24,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Every transcript spool and temporary file of the run, and of every process it starts (kernels,
     `wsbench serve`, Locust, killed subprocesses), goes to one folder of its own (their TMPDIR),
     removed at the end: a run leaves /tmp as it was (notebook 37's and load()'s report folders too).
-    Kernels take ports no outgoing connection can take first (:func:`_kernel_ports_below_the_ephemeral_range`)."""
+    Kernels take ports no outgoing connection can take first (:func:`_kernel_ports_below_the_ephemeral_range`),
+    and one that dies at start says why and is started once more (:func:`_kernels_that_die_at_start_say_why`)."""
     if not os.environ.get("WSBENCH_SPOOL_DIR"):  # set already: an xdist worker of this run, or the caller's
         _SPOOLS.append(tempfile.mkdtemp(prefix="wsbench-test-run-"))
         os.environ["WSBENCH_SPOOL_DIR"] = os.environ["TMPDIR"] = tempfile.tempdir = _SPOOLS[-1]
     _kernel_ports_below_the_ephemeral_range()
+    _kernels_that_die_at_start_say_why()
 
 
 def _kernel_ports_below_the_ephemeral_range() -> None:
@@ -62,6 +66,38 @@ def _kernel_ports_below_the_ephemeral_range() -> None:
         raise RuntimeError(f"no free port for a kernel in {low}-{ephemeral_low - 1} after 1,000 tries")
 
     LocalPortCache.find_available_port = find_available_port  # type: ignore[method-assign]
+
+
+def _kernels_that_die_at_start_say_why() -> None:
+    """A notebook's kernel (nbval's) that dies before it answers its first request, before any
+    cell ran, is started once more, with a warning that shows what it wrote to stderr; twice,
+    and the notebook fails with that text. nbval sends a kernel's stderr to /dev/null, so such a
+    death (seen once in a few runs of the lowest versions, with four workers) said nothing."""
+    try:
+        import nbval.kernel as nbval_kernel
+    except ImportError:
+        return
+    start = nbval_kernel.start_new_kernel
+
+    def start_new_kernel(**kwargs: Any) -> Any:
+        given = kwargs.pop("stderr", None)
+        if given is not None:
+            given.close()  # nbval's /dev/null, kept open by nobody else
+        for attempt in (1, 2):
+            with tempfile.TemporaryFile() as stderr:  # the kernel writes through its own descriptor
+                try:
+                    return start(**kwargs, stderr=stderr)
+                except RuntimeError as exc:
+                    if "died" not in str(exc):
+                        raise
+                    stderr.seek(0)
+                    said = stderr.read()[-4000:].decode("utf-8", "replace").strip() or "(nothing)"
+                    if attempt == 2:
+                        raise RuntimeError(f"{exc}, twice; what it wrote to stderr:\n{said}") from None
+                    warnings.warn(f"{exc}; started again. What it wrote to stderr:\n{said}", stacklevel=1)
+        raise AssertionError("unreachable")
+
+    nbval_kernel.start_new_kernel = start_new_kernel
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,50 @@ def test_kernels_of_the_suite_take_ports_below_the_ephemeral_range() -> None:
     for port in ports:
         cache.return_port(port)
     assert len(set(ports)) == 5 and all(port < int(ranges.read_text().split()[0]) for port in ports), ports
+
+
+def _dying_kernelspec(folder: Path, name: str, deaths: int) -> None:
+    """A kernelspec *name* under *folder* whose kernel writes to stderr and exits its first
+    *deaths* times, and is a real IPython kernel after that."""
+    spec = folder / "kernels" / name
+    spec.mkdir(parents=True)
+    count = folder / f"{name}.deaths"
+    launcher = spec / "launch.py"
+    launcher.write_text(
+        "import runpy, sys\n"
+        f"count = {str(count)!r}\n"
+        "try:\n"
+        "    died = int(open(count).read())\n"
+        "except OSError:\n"
+        "    died = 0\n"
+        f"if died < {deaths}:\n"
+        "    open(count, 'w').write(str(died + 1))\n"
+        "    sys.stderr.write(f'no room for this kernel (death {died + 1})\\n')\n"
+        "    sys.exit(3)\n"
+        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
+        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n"
+    )
+    argv = [sys.executable, str(launcher), "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python"}))
+
+
+@pytest.mark.notebooks
+def test_a_notebook_kernel_that_dies_at_start_says_why_and_starts_again(tmp_path, monkeypatch) -> None:
+    """nbval's kernels, through the root conftest: one death at start is a warning that shows the
+    kernel's stderr and a kernel that works; two are an error that shows it."""
+    nbval_kernel = pytest.importorskip("nbval.kernel")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    _dying_kernelspec(tmp_path, "dies-once", deaths=1)
+    _dying_kernelspec(tmp_path, "dies-twice", deaths=2)
+
+    first_death = r"(?s)died before replying.*started again.*no room for this kernel \(death 1\)"
+    with pytest.warns(UserWarning, match=first_death):
+        kernel = nbval_kernel.RunningKernel("dies-once", cwd=str(tmp_path), startup_timeout=60)
+    try:
+        assert kernel.is_alive()
+    finally:
+        kernel.stop()
+
+    second_death = r"(?s)died before replying.*twice.*no room for this kernel \(death 2\)"
+    with pytest.warns(UserWarning, match=first_death), pytest.raises(RuntimeError, match=second_death):
+        nbval_kernel.RunningKernel("dies-twice", cwd=str(tmp_path), startup_timeout=60)
