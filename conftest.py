@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 import shutil
-import socket
 import tempfile
 import warnings
 from typing import Any
 
 import pytest
+from ports import kernel_ports_below_the_ephemeral_range  # tests/, on pytest's pythonpath
 
 _SPOOLS: list[str] = []  # the folder this process made for the run (the controller's, under xdist)
 
@@ -24,48 +23,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Every transcript spool and temporary file of the run, and of every process it starts (kernels,
     `wsbench serve`, Locust, killed subprocesses), goes to one folder of its own (their TMPDIR),
     removed at the end: a run leaves /tmp as it was (notebook 37's and load()'s report folders too).
-    Kernels take ports no outgoing connection can take first (:func:`_kernel_ports_below_the_ephemeral_range`),
+    Kernels take ports no outgoing connection can take first (tests/ports.py),
     and one that dies at start says why and is started once more (:func:`_kernels_that_die_at_start_say_why`)."""
     if not os.environ.get("WSBENCH_SPOOL_DIR"):  # set already: an xdist worker of this run, or the caller's
         _SPOOLS.append(tempfile.mkdtemp(prefix="wsbench-test-run-"))
         os.environ["WSBENCH_SPOOL_DIR"] = os.environ["TMPDIR"] = tempfile.tempdir = _SPOOLS[-1]
-    _kernel_ports_below_the_ephemeral_range()
+    kernel_ports_below_the_ephemeral_range()
     _kernels_that_die_at_start_say_why()
-
-
-def _kernel_ports_below_the_ephemeral_range() -> None:
-    """Kernels this process starts (nbval's, nbclient's, the kernel tests') take their five ports
-    from below Linux's ephemeral range. jupyter_client picks a port by binding port 0 and closing
-    it, and the kernel binds it about a second later (jupyter_client #487); meanwhile the suite's
-    own outgoing connections (a thousand at once in test_load, Locust swarms connecting hundreds of
-    times a second) take ephemeral ports, and one of them can take a kernel's: the kernel dies or
-    never answers (seen twice in ten runs with four workers). A connect() is never given a port
-    below the range. Kernels that JupyterLab or JupyterHub start, in their own processes, are not
-    covered; they are few."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
-            ephemeral_low = int(ranges.read().split()[0])
-        from jupyter_client.connect import LocalPortCache
-    except (OSError, ValueError, ImportError):  # not Linux, or no Jupyter: nothing to do
-        return
-    low = max(1024, min(20000, ephemeral_low - 4096))
-    pick = random.Random(os.getpid()).randrange
-
-    def find_available_port(self: LocalPortCache, ip: str) -> int:
-        for _ in range(1000):
-            port = pick(low, ephemeral_low)
-            if port in self.currently_used_ports:
-                continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind((ip, port))
-                except OSError:  # in use: another try
-                    continue
-            self.currently_used_ports.add(port)
-            return port
-        raise RuntimeError(f"no free port for a kernel in {low}-{ephemeral_low - 1} after 1,000 tries")
-
-    LocalPortCache.find_available_port = find_available_port  # type: ignore[method-assign]
 
 
 def _kernels_that_die_at_start_say_why() -> None:

@@ -23,7 +23,6 @@ import asyncio
 import dataclasses
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -57,13 +56,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         )
         time.sleep(0.005)
     return result
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, noted, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
@@ -251,6 +243,7 @@ def pipelined_echo(transcript: wsbench.Transcript, rounds: int, ahead: int) -> w
 #: Names that no longer exist fail the run (test_slow_list_names_real_tests), so the list cannot rot.
 SLOW = {
     "tests/test_load.py",
+    "tests/test_markers.py::test_kernels_of_a_test_jupyter_server_take_ports_below_the_ephemeral_range",
     "tests/test_layers.py::test_arrows_point_one_way",
     "tests/test_layers.py::test_vocabulary_and_transcript_load_only_the_standard_library",
     "tests/test_layers.py::test_conversation_codegen_and_plugin_load_no_server_or_client",

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import free_port, wait_until
+from conftest import wait_until
+from ports import free_port
 
 __all__ = ["CHROMIUM", "FLAGS", "START_TIMEOUT", "jupyter", "request"]
 
@@ -59,6 +60,13 @@ def jupyter(
         JUPYTERLAB_SETTINGS_DIR=str(folder / "user-settings"),  # none of this user's settings
         JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
     )
+    # its kernels take their ports from below the ephemeral range, as the suite's own do (tests/ports.py)
+    config = folder / "jupyter_server_config.py"
+    config.write_text(
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from ports import kernel_ports_below_the_ephemeral_range\n"
+        "kernel_ports_below_the_ephemeral_range()\n"
+    )
     log_path = folder / log
     with log_path.open("wb") as output:
         process = subprocess.Popen(
@@ -68,6 +76,7 @@ def jupyter(
                 app,
                 "--allow-root",
                 "--no-browser",
+                f"--config={config}",
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={port}",
                 "--ServerApp.port_retries=0",

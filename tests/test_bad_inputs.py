@@ -27,8 +27,9 @@ import pytest
 import rawws
 import trustme
 import websockets
-from conftest import TIMEOUT_SCALE, add_endpoints, free_port, wait_until
+from conftest import TIMEOUT_SCALE, add_endpoints, wait_until
 from fastapi import WebSocket
+from ports import free_port
 from rawws import OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, request_headers, switching
 from rawws import frame as ws_frame
 from starlette.responses import PlainTextResponse, RedirectResponse

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import free_port, wait_until
+from conftest import wait_until
 from fastapi import FastAPI
+from ports import free_port
 
 import wsbench
 from wsbench.cli import main

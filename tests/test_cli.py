@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_until
+from conftest import wait_until
 from jupyter_run import CHROMIUM, FLAGS, jupyter
+from ports import free_port
 
 import wsbench
 from wsbench.cli import DEFAULT_PORT, _Lines, main

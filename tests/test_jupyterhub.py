@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT_SCALE, free_port, wait_until
+from conftest import TIMEOUT_SCALE, wait_until
 from jupyter_run import CHROMIUM, FLAGS
+from ports import free_port
 
 import wsbench
 from wsbench._jupyter import browser_url
@@ -124,6 +125,10 @@ def hub(tmp_path: Path) -> Iterator[str]:
         f"c.Spawner.cmd = [{sys.executable!r}, '-m', 'jupyterhub.singleuser']\n"
         "c.Spawner.args = ['--ServerApp.allow_root=True']  # CI runs as root\n"
         "c.Spawner.ip = '127.0.0.1'\n"
+        # a user's server binds its port a while after it is chosen: from below the ephemeral range
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from ports import free_port\n"
+        "c.Spawner.pre_spawn_hook = lambda spawner: setattr(spawner, 'port', free_port())\n"
         f"c.Spawner.start_timeout = {int(WAIT)}\n"
         f"c.Spawner.http_timeout = {int(WAIT)}\n"
         "c.JupyterHub.cleanup_servers = True\n"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 
 import pytest
 from conftest import wait_until
 from fastapi import WebSocket
+from ports import free_port
 
 import wsbench
 from wsbench import kinds, transcript
@@ -31,13 +31,6 @@ def _undeclared(events: Iterable[Event]) -> list[str]:
         if not carried <= set(declared.fields):
             wrong.append(f"{event.side} {event.kind!r} carries {sorted(carried - set(declared.fields))}")
     return wrong
-
-
-def _free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- what wsbench records -------------------------------------------------------------------
@@ -74,7 +67,7 @@ def test_every_kind_a_bench_conversation_records_is_declared(bench):
 
 def test_a_failed_handshake_and_a_reconnect_are_declared(make_bench):
     """A refused connection ("error") and auto_reconnect's note ("reconnect") are declared kinds."""
-    conn = wsbench.Connection(f"ws://127.0.0.1:{_free_port()}/nobody", open_timeout=5)
+    conn = wsbench.Connection(f"ws://127.0.0.1:{free_port()}/nobody", open_timeout=5)
     with pytest.raises(wsbench.ConnectionRefused):
         conn.open()
     assert [e.kind for e in conn.transcript] == ["connect", "error"]
@@ -123,7 +116,7 @@ def test_every_kind_a_fault_proxy_records_is_declared(bench, request: pytest.Fix
     finally:
         proxy.stop()
     wait_until(lambda: any(e.kind == "stop" for e in proxy.transcript))
-    unreachable = FaultProxy(("127.0.0.1", _free_port()), name=f"{request.node.nodeid}-nowhere")
+    unreachable = FaultProxy(("127.0.0.1", free_port()), name=f"{request.node.nodeid}-nowhere")
     try:
         with pytest.raises(wsbench.HandshakeRejected):
             unreachable.connect("/x")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SLOW
+from conftest import SLOW, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,29 @@ def test_a_notebook_kernel_that_dies_at_start_says_why_and_starts_again(tmp_path
     second_death = r"(?s)died before replying.*twice.*no room for this kernel \(death 2\)"
     with pytest.warns(UserWarning, match=first_death), pytest.raises(RuntimeError, match=second_death):
         nbval_kernel.RunningKernel("dies-twice", cwd=str(tmp_path), startup_timeout=60)
+
+
+def test_kernels_of_a_test_jupyter_server_take_ports_below_the_ephemeral_range(tmp_path) -> None:
+    """The Jupyter servers the browser tests start (tests/jupyter_run.py) run the same port rule:
+    a kernel started there binds ports an outgoing connection is never handed."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if not ranges.exists():
+        pytest.skip("not Linux: the ports come from jupyter_client as they are")
+    from jupyter_run import jupyter
+
+    with jupyter(tmp_path, tmp_path, app="jupyter_server", log="server.log") as (root, token):
+        started = urllib.request.Request(f"{root}api/kernels?token={token}", method="POST", data=b"{}")
+        with urllib.request.urlopen(started, timeout=30) as response:
+            kernel = json.load(response)["id"]
+        connection = json.loads(wait_until(lambda: _read(tmp_path / "runtime" / f"kernel-{kernel}.json")))
+    ports = [connection[name] for name in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
+    assert all(port < int(ranges.read_text().split()[0]) for port in ports), ports
+
+
+def _read(path: Path) -> str:
+    """*path*'s text once it is there and whole (a JSON object), else ""."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    return text if text.rstrip().endswith("}") else ""

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
-from conftest import free_port
 from fastapi import WebSocket
+from ports import free_port
 
 import wsbench
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import free_port, wait_until
+from conftest import wait_until
 from fastapi import WebSocket
+from ports import free_port
 from proxy_fixtures import held, kinds
 
 import wsbench
