@@ -356,6 +356,55 @@ def test_a_collected_transcript_gives_its_share_of_the_budget_back():
     assert transcript_module._held[0] == before
 
 
+def _bytes_in_memory(*transcripts: Transcript) -> int:
+    return sum(len(row[5]) for t in transcripts for row in t._events if isinstance(row[5], (str, bytes)))
+
+
+def test_large_messages_keep_memory_bounded_in_bytes_too(monkeypatch):
+    """Memory is bounded in payload bytes as well as in events: 10,000 events of 1 MiB were 10 GiB
+    in memory before the first spill. Past MEMORY_BYTES a transcript keeps its newest events only,
+    and every message still reads back whole, recorded by record() or by record_message()."""
+    monkeypatch.setattr(transcript_module, "MEMORY_BYTES", 2**20)
+    big = "x" * 2**16
+    recorded, messages = Transcript(), Transcript()
+    for i in range(200):  # 12.8 MiB each, far below 10,000 events
+        record(recorded, side="client", kind="receive", conn=0, data=f"{i:04}{big}")
+        transcript_module.record_message(messages, "client", "send", 0, f"{i:04}{big}".encode(), None)
+        assert _bytes_in_memory(recorded, messages) <= 2**20 + 2 * KEEP_UNDER_BUDGET * (2**16 + 4)
+    assert recorded._log is not None and messages._log is not None
+    assert payloads(recorded) == [f"{i:04}{big}" for i in range(200)]
+    assert payloads(messages) == [f"{i:04}{big}".encode() for i in range(200)]
+
+
+def test_a_bench_conversation_of_large_messages_stays_within_the_byte_budget(bench):
+    """The same through a bench: 120 echoes of 512 KiB (120 MiB of payload, both sides recorded)
+    leave at most the documented 32 MiB and a few messages in memory, and every one reads back."""
+    assert transcript_module.MEMORY_BYTES == 32 * 2**20  # what docs/modules/wsbench.transcript.md says
+    payload = "y" * 2**19
+    with bench.connect("/echo", max_size=None) as conn:
+        for i in range(120):
+            conn.send_text(f"{i:03}{payload}")
+            assert conn.receive_text() == f"{i:03}{payload}"
+            assert _bytes_in_memory(bench.transcript) <= transcript_module.MEMORY_BYTES + 4 * (2**19 + 3)
+    sent = [e.data for e in conn.transcript if e.side == "client" and e.kind == "send"]
+    assert sent == [f"{i:03}{payload}" for i in range(120)]
+
+
+def test_a_collected_transcript_gives_its_bytes_back_too():
+    """The payload bytes a dropped transcript held no longer count against the byte budget."""
+    gc.collect()
+    transcript_module._over_budget()
+    before = transcript_module._held[1]
+    transcript = Transcript()
+    for _ in range(10):
+        record(transcript, side="client", kind="receive", conn=0, data="z" * 1000)
+    assert transcript_module._held[1] == before + 10_000
+    del transcript
+    gc.collect()
+    transcript_module._over_budget()
+    assert transcript_module._held[1] == before
+
+
 # -- a full disk, a removed spool, a planted file, a killed process (issue 21) -----------------------
 
 _DISK_FULL = textwrap.dedent(

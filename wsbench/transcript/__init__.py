@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MEMORY_BUDGET",
+    "MEMORY_BYTES",
     "NOTICES",
     "SHOW_ALL",
     "SHOW_ENDS",
@@ -78,7 +79,12 @@ IN_MEMORY = 10_000
 #: a thousand short connections add up as one long one does (a load test). A transcript made
 #: with a larger ``in_memory`` than :data:`IN_MEMORY` keeps what it asked for.
 MEMORY_BUDGET = 100_000
-#: How many of its newest events a transcript keeps in memory when the budget is spent.
+#: How many bytes of payload (characters of text) all transcripts together keep in memory: past
+#: it, as past :data:`MEMORY_BUDGET`. Large messages reach it long before the count of events does
+#: (10,000 events of 1 MiB would be 10 GiB).
+MEMORY_BYTES = 32 * 2**20
+#: How many of its newest events a transcript keeps in memory when the budget is spent (fewer when
+#: their payloads pass a 64th of :data:`MEMORY_BYTES`).
 KEEP_UNDER_BUDGET = 64
 #: The text form shows every event up to this many; past it, a summary (:meth:`Transcript.text`).
 SHOW_ALL = 200
@@ -88,8 +94,8 @@ SHOW_ENDS = 20
 _seq = itertools.count(1)
 _now = time.time
 _record_lock = threading.Lock()
-_held = [0]  # events in memory in all transcripts (changed under _record_lock)
-_freed: deque[int] = deque()  # events of collected transcripts, taken off _held at the next look
+_held = [0, 0]  # events, and bytes of payload, in memory in all transcripts (changed under _record_lock)
+_freed: deque[tuple[int, int]] = deque()  # the same of collected transcripts, taken off _held at the next look
 _told: deque[str] = deque()  # warnings a spill left, issued once the record lock is let go
 
 
@@ -220,21 +226,31 @@ def record(*transcripts: Transcript, **fields: Any) -> Event:
     return event
 
 
-def record_message(transcript: Transcript, side: str, kind: str, conn: int, data: Payload, name: str | None) -> None:
+def record_message(
+    transcript: Transcript, side: str, kind: str, conn: int, data: str | bytes, name: str | None
+) -> None:
     """:func:`record` of a message into one transcript, its fields given in order: the hot path
     (a connection's sends and receives), without the cost of keyword arguments, nor of an Event
     nobody reads (the transcript makes one when it is read)."""
     if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
         transcript = transcript._source
+    size = len(data)  # a message's payload: str or bytes
     with _record_lock:
         # the row made directly, as the transcript holds it (see _event); Event(...) would run a
         # Python __new__ taking 16 arguments
         seq, now = next(_seq), _now()
         row = (seq, now, side, kind, conn, data, None, None, None, None, None, None, None, name, None, None)
-        events = transcript._events
-        if events.__class__ is list and len(events) < transcript._spill_at - 1 and _held[0] < MEMORY_BUDGET:
+        events, held = transcript._events, _held
+        if (
+            events.__class__ is list
+            and len(events) < transcript._spill_at - 1
+            and held[0] < MEMORY_BUDGET
+            and held[1] + size <= MEMORY_BYTES
+        ):
             events.append(row)  # the usual case: _keep() would append and find nothing to spill
-            _held[0] += 1
+            held[0] += 1
+            held[1] += size
+            transcript._bytes += size
         else:
             _keep(transcript, row)
     if _told:
@@ -257,8 +273,8 @@ _new_event = tuple.__new__
 def _keep(transcript: Transcript, event: tuple[Any, ...], spilled: _Spilled | None = None) -> _Spilled | None:
     """Append *event* (a row: see :func:`_event`) to *transcript* (under the record lock), spilling
     its older events to disk when it holds *in_memory* of them, or earlier when all transcripts
-    together hold more than :data:`MEMORY_BUDGET`; return what was spilled in this call (see
-    :meth:`Transcript._spill`)."""
+    together hold more than :data:`MEMORY_BUDGET` events or :data:`MEMORY_BYTES` of payload; return
+    what was spilled in this call (see :meth:`Transcript._spill`)."""
     if transcript._source is not None:  # a connection's view: its bench's transcript keeps the event
         transcript = transcript._source
     events = transcript._events
@@ -266,11 +282,18 @@ def _keep(transcript: Transcript, event: tuple[Any, ...], spilled: _Spilled | No
         events.append(event)
         return spilled
     events.append(event)
+    size = _size(event)
     _held[0] += 1
+    _held[1] += size
+    transcript._bytes += size
     if len(events) >= transcript._spill_at:  # a long conversation: older events go to disk
         return transcript._spill(spilled) or spilled
-    if _held[0] > MEMORY_BUDGET and len(events) >= transcript._budget_at and _over_budget():
-        return transcript._spill(spilled, keep=KEEP_UNDER_BUDGET) or spilled
+    if (
+        (_held[0] > MEMORY_BUDGET or _held[1] > MEMORY_BYTES)
+        and (len(events) >= transcript._budget_at or transcript._bytes >= transcript._bytes_at)
+        and _over_budget()
+    ):
+        return transcript._spill(spilled, keep=transcript._newest_to_keep()) or spilled
     return spilled
 
 
@@ -297,15 +320,24 @@ def _tell() -> None:
 
 
 def _over_budget() -> bool:
-    """Whether all transcripts hold more than the budget, once the collected ones are counted out."""
+    """Whether all transcripts hold more than the budget (of events or of bytes), once the collected
+    ones are counted out."""
     while _freed:
-        _held[0] -= _freed.popleft()
-    return _held[0] > MEMORY_BUDGET
+        events, size = _freed.popleft()
+        _held[0] -= events
+        _held[1] -= size
+    return _held[0] > MEMORY_BUDGET or _held[1] > MEMORY_BYTES
+
+
+def _size(row: tuple[Any, ...]) -> int:
+    """What a row's payload counts against :data:`MEMORY_BYTES`: its length, if text or bytes."""
+    data = row[5]
+    return len(data) if isinstance(data, (str, bytes)) else 0
 
 
 def _release(events: list[tuple[Any, ...]]) -> None:
     """A transcript was collected: its events in memory no longer count (no lock: any thread, at any time)."""
-    _freed.append(len(events))
+    _freed.append((len(events), sum(map(_size, events))))
 
 
 class _Relay(list):
@@ -362,6 +394,9 @@ class Transcript:
         #: or this many, when all transcripts together hold too many (a transcript made with more
         #: than the default in_memory asked to keep that many: the budget leaves it alone)
         self._budget_at = 2 * KEEP_UNDER_BUDGET if in_memory <= IN_MEMORY else in_memory
+        self._bytes = 0  #: bytes of payload of the events in memory
+        #: or when these hold this many bytes and all transcripts together too many (whatever in_memory)
+        self._bytes_at = MEMORY_BYTES // 32
         self._log: EventLog[Event] | None = None  # the older events, once there are many
         self._events: list[tuple[Any, ...]] = []  # the newest events, as rows (see _event), all until the first spill
         self._claims: dict[int, weakref.ref[ConnectionView]] = {}  # connection key -> the view that follows it
@@ -403,6 +438,7 @@ class Transcript:
             data = None
         except (TypeError, ValueError):
             self._spill_at = self._budget_at = len(events) + self._hold // 2
+            self._bytes_at = self._bytes + MEMORY_BYTES // 64
             return None
         if log.removed():
             _told.append(
@@ -411,10 +447,25 @@ class Transcript:
                 "is freed when the transcript goes"
             )
         del events[:count]  # after the log holds them (or their note): a reader snapshots under the lock
+        size = sum(map(_size, batch))
         _held[0] -= count
+        _held[1] -= size
+        self._bytes -= size
         self._spill_at = self._hold
         self._budget_at = 2 * KEEP_UNDER_BUDGET if self._hold <= IN_MEMORY else self._hold
+        self._bytes_at = MEMORY_BYTES // 32
         return (batch, data) if data is not None else None
+
+    def _newest_to_keep(self) -> int:
+        """How many of its newest events a transcript keeps in memory when the budget is spent:
+        :data:`KEEP_UNDER_BUDGET`, fewer when their payloads pass a 64th of :data:`MEMORY_BYTES`."""
+        room, kept = MEMORY_BYTES // 64, 0
+        for row in itertools.islice(reversed(self._events), KEEP_UNDER_BUDGET):
+            room -= _size(row)
+            if room < 0:
+                break
+            kept += 1
+        return kept
 
     def _extend(self, events: Iterable[Event]) -> None:
         """Append *events* in order, spilling to disk as record() does (load, filter, the constructor)."""
