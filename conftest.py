@@ -80,6 +80,7 @@ LONGEST_FIRST = (
     "notebooks/37_load.ipynb",  # the same swarms under nbval: 68 s
     "tests/test_load.py",  # 1,000 connections, 10**6 messages: 67 s
     "tests/test_browser.py",  # JupyterLab in Chromium: 64 s
+    "tests/test_benchmarks_run.py",  # each benchmark at a small size: about 60 s
     "tests/test_cli.py",
     "tests/test_faults.py",
     "tests/test_plugin.py",

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PEERS = HERE.parent / "tests" / "hostile"
+PEERS = HERE.parent / "tests" / "hostile"  # peers.py, which imports tests/rawws.py
 
 CLIENT = """
 import asyncio, json, sys, time
@@ -70,7 +70,8 @@ with Peer(flood, count=COUNT, size=SIZE) as peer:
 
 def measure(kind: str, count: int, size: int) -> dict[str, float]:
     """RSS growth (bytes) and messages the server got out, for one client *kind*, in a subprocess."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PEERS), os.environ.get("PYTHONPATH", "")]))
+    path = [str(PEERS), str(PEERS.parent), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     done = subprocess.run(
         [sys.executable, "-c", CLIENT, kind, str(count), str(size)],
         capture_output=True,

@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     bench = make_bench()
     payload = "x" * 256
-    base, ours, ratio = paired(
+    base, ours, ratio, _cpu = paired(
         args.runs,
         lambda: testclient_echo(bench.app, payload, args.rounds),
         lambda: wsbench_sync(bench, payload, args.rounds),

@@ -243,6 +243,7 @@ def pipelined_echo(transcript: wsbench.Transcript, rounds: int, ahead: int) -> w
 #: Names that no longer exist fail the run (test_slow_list_names_real_tests), so the list cannot rot.
 SLOW = {
     "tests/test_load.py",
+    "tests/test_benchmarks_run.py",
     "tests/test_markers.py::test_kernels_of_a_test_jupyter_server_take_ports_below_the_ephemeral_range",
     "tests/test_layers.py::test_arrows_point_one_way",
     "tests/test_layers.py::test_vocabulary_and_transcript_load_only_the_standard_library",
