@@ -80,8 +80,8 @@ IN_MEMORY = 10_000
 #: with a larger ``in_memory`` than :data:`IN_MEMORY` keeps what it asked for.
 MEMORY_BUDGET = 100_000
 #: How many bytes of payload (characters of text) all transcripts together keep in memory: past
-#: it, as past :data:`MEMORY_BUDGET`. Large messages reach it long before the count of events does
-#: (10,000 events of 1 MiB would be 10 GiB).
+#: it, as past :data:`MEMORY_BUDGET`, and for every transcript, whatever its ``in_memory``. Large
+#: messages reach it long before the count of events does (10,000 events of 1 MiB would be 10 GiB).
 MEMORY_BYTES = 32 * 2**20
 #: How many of its newest events a transcript keeps in memory when the budget is spent (fewer when
 #: their payloads pass a 64th of :data:`MEMORY_BYTES`).
@@ -380,8 +380,9 @@ class Transcript:
 
     Memory stays flat however long the conversation: once *in_memory* events are held, the
     older half goes to a private file on disk (:mod:`wsbench.transcript.spool`), removed with the
-    transcript. Every reader still sees every event; those on disk are read when asked.
-    A long transcript prints as a summary (:meth:`text`).
+    transcript; earlier when all transcripts together hold :data:`MEMORY_BYTES` of payload. Every
+    reader still sees every event; those on disk are read when asked. A long transcript prints as
+    a summary (:meth:`text`).
     """
 
     _source: Transcript | None = None  #: the transcript a :class:`ConnectionView` reads; None: its own events
