@@ -10,6 +10,7 @@ picks from the ephemeral range, which this suite's other workers use up connecti
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+LOCUST = importlib.util.find_spec("locust") is not None
 
 #: (script and small arguments, a line its output starts its table with)
 RUNS = [
@@ -29,7 +31,14 @@ RUNS = [
     ("soak.py --connections 5 --messages 100 --duration 0 --rounds 1 --max-rounds 1", "round variant"),
     ("serve_memory.py --messages 1000", "wsbench serve:"),
     ("secret_heuristic.py --samples 100", "tokens shown in clear"),
-    pytest.param("load.py --seconds 1 --runs 1 --users 5", "generated vs hand-written", marks=pytest.mark.load),
+    pytest.param(
+        "load.py --seconds 1 --runs 1 --users 5",
+        "generated vs hand-written",
+        marks=[
+            pytest.mark.load,
+            pytest.mark.skipif(not LOCUST, reason="load.py runs Locust: the load extra, which needs Python 3.11+"),
+        ],
+    ),
 ]
 
 
