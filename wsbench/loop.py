@@ -349,8 +349,8 @@ def run(
             try:
                 return future.result(_BEAT)
             except concurrent.futures.TimeoutError:
-                if future.done():  # the operation's own Timeout (a TimeoutError too): pass it on
-                    raise
+                if future.done():  # finished after the beat ran out, or raised its own Timeout: pass it on
+                    return future.result()
             blocked = blocked_now(target)
             if blocked is not None and blocked.seconds >= STUCK_AFTER:
                 future.cancel()
