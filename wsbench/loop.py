@@ -349,8 +349,9 @@ def run(
             try:
                 return future.result(_BEAT)
             except concurrent.futures.TimeoutError:
-                if future.done():  # finished after the beat ran out, or raised its own Timeout: pass it on
-                    return future.result()
+                pass  # the beat ran out, or the operation raised its own Timeout (a TimeoutError too)
+            if future.done():  # finished after the beat ran out, or raised: pass it on, outside the handler
+                return future.result()
             blocked = blocked_now(target)
             if blocked is not None and blocked.seconds >= STUCK_AFTER:
                 future.cancel()
