@@ -24,22 +24,26 @@ _RANGES = "/proc/sys/net/ipv4/ip_local_port_range"
 _draw = random.Random(os.getpid()).randrange  # processes of one run draw different sequences
 
 
-def _below_ephemeral() -> tuple[int, int] | None:
+def _below_ephemeral(part: int) -> tuple[int, int] | None:
     """(first, past last) of the ports below Linux's ephemeral range used here, or None (not Linux,
-    or too few ports there)."""
+    or too few ports there): its lower half for kernels (*part* 0), its upper half for the servers
+    of tests (1), so that a server never binds a port a kernel was just given, nor the reverse."""
     try:
         with open(_RANGES) as ranges:
             ephemeral_low = int(ranges.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
     low = max(1024, min(20000, ephemeral_low - 4096))
-    return (low, ephemeral_low) if ephemeral_low - low >= 1000 else None
+    if ephemeral_low - low < 2000:
+        return None
+    middle = (low + ephemeral_low) // 2
+    return (low, middle) if part == 0 else (middle, ephemeral_low)
 
 
-def _free_below(ip: str, taken: Container[int] = ()) -> int | None:
-    """A port on *ip* below the ephemeral range that binds now and is not in *taken*; None where
-    there is no such range."""
-    span = _below_ephemeral()
+def _free_below(ip: str, part: int, taken: Container[int] = ()) -> int | None:
+    """A port on *ip* in *part* of the range below the ephemeral one that binds now and is not in
+    *taken*; None where there is no such range."""
+    span = _below_ephemeral(part)
     if span is None:
         return None
     for _ in range(1000):
@@ -57,7 +61,7 @@ def _free_below(ip: str, taken: Container[int] = ()) -> int | None:
 
 def free_port(ip: str = "127.0.0.1") -> int:
     """A port on *ip* that nothing listens on, for a server a test starts next."""
-    port = _free_below(ip)
+    port = _free_below(ip, 1)
     if port is not None:
         return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # elsewhere: the system's choice
@@ -68,7 +72,7 @@ def free_port(ip: str = "127.0.0.1") -> int:
 def kernel_ports_below_the_ephemeral_range() -> None:
     """Kernels this process starts take their five ports from :func:`free_port`'s range
     (jupyter_client's port cache, which its kernel managers use for local kernels)."""
-    if _below_ephemeral() is None:
+    if _below_ephemeral(0) is None:
         return
     try:
         from jupyter_client.connect import LocalPortCache
@@ -76,7 +80,7 @@ def kernel_ports_below_the_ephemeral_range() -> None:
         return
 
     def find_available_port(self: LocalPortCache, ip: str) -> int:
-        port = _free_below(ip, self.currently_used_ports)
+        port = _free_below(ip, 0, self.currently_used_ports)
         assert port is not None
         self.currently_used_ports.add(port)
         return port

@@ -48,7 +48,7 @@ def test_kernels_of_the_suite_take_ports_below_the_ephemeral_range() -> None:
     assert len(set(ports)) == 5 and all(port < int(ranges.read_text().split()[0]) for port in ports), ports
 
 
-def _dying_kernelspec(folder: Path, name: str, deaths: int) -> None:
+def _dying_kernelspec(folder: Path, name: str, deaths: int, hang: float = 0) -> None:
     """A kernelspec *name* under *folder* whose kernel writes to stderr and exits its first
     *deaths* times, and is a real IPython kernel after that."""
     spec = folder / "kernels" / name
@@ -56,7 +56,7 @@ def _dying_kernelspec(folder: Path, name: str, deaths: int) -> None:
     count = folder / f"{name}.deaths"
     launcher = spec / "launch.py"
     launcher.write_text(
-        "import runpy, sys\n"
+        "import runpy, sys, time\n"
         f"count = {str(count)!r}\n"
         "try:\n"
         "    died = int(open(count).read())\n"
@@ -65,6 +65,8 @@ def _dying_kernelspec(folder: Path, name: str, deaths: int) -> None:
         f"if died < {deaths}:\n"
         "    open(count, 'w').write(str(died + 1))\n"
         "    sys.stderr.write(f'no room for this kernel (death {died + 1})\\n')\n"
+        "    sys.stderr.flush()\n"
+        f"    time.sleep({hang})  # a kernel that does not answer (bounded), or 0: one that dies\n"
         "    sys.exit(3)\n"
         "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
         "runpy.run_module('ipykernel_launcher', run_name='__main__')\n"
@@ -93,6 +95,21 @@ def test_a_notebook_kernel_that_dies_at_start_says_why_and_starts_again(tmp_path
     second_death = r"(?s)died before replying.*twice.*no room for this kernel \(death 2\)"
     with pytest.warns(UserWarning, match=first_death), pytest.raises(RuntimeError, match=second_death):
         nbval_kernel.RunningKernel("dies-twice", cwd=str(tmp_path), startup_timeout=60)
+
+
+@pytest.mark.notebooks
+def test_a_notebook_kernel_that_does_not_answer_at_start_is_started_again(tmp_path, monkeypatch) -> None:
+    """A kernel alive but silent past the startup timeout is stopped and started once more, with
+    the same warning (a fresh-clone run saw one: "Kernel didn't respond in 60 seconds")."""
+    nbval_kernel = pytest.importorskip("nbval.kernel")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    _dying_kernelspec(tmp_path, "silent-once", deaths=1, hang=60)
+    with pytest.warns(UserWarning, match=r"(?s)didn't respond.*started again.*no room for this kernel"):
+        kernel = nbval_kernel.RunningKernel("silent-once", cwd=str(tmp_path), startup_timeout=3)
+    try:
+        assert kernel.is_alive()
+    finally:
+        kernel.stop()
 
 
 def test_kernels_of_a_test_jupyter_server_take_ports_below_the_ephemeral_range(tmp_path) -> None:
