@@ -5,7 +5,8 @@ meant for it binds it (a second or more later), any connect() of the machine may
 local port, and the suite makes many (a thousand at once in test_load, Locust swarms hundreds a
 second). The server then fails to bind, or the kernel dies (jupyter_client #487: seen twice in ten
 runs with four workers). Linux never gives a connect() a port below its ephemeral range, so the
-ports here come from there, checked free by binding, each process drawing its own sequence.
+ports here come from there, checked free by binding: kernels from one half, servers from the other,
+each xdist worker from a slice of its own.
 
 Imported by the root conftest (kernels nbval and the tests start), tests/conftest.py
 (``free_port``), and the config a test's Jupyter server runs (its kernels).
@@ -37,7 +38,15 @@ def _below_ephemeral(part: int) -> tuple[int, int] | None:
     if ephemeral_low - low < 2000:
         return None
     middle = (low + ephemeral_low) // 2
-    return (low, middle) if part == 0 else (middle, ephemeral_low)
+    first, last = (low, middle) if part == 0 else (middle, ephemeral_low)
+    # Each xdist worker (and what it starts: the environment passes on) draws from a slice of its
+    # own: two workers' kernels drew the same port between one's check and its kernel's bind
+    # ("Address already in use", twice in a fresh-clone run).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) % workers if worker.isdigit() and workers > 0 else 0
+    size = (last - first) // max(workers, 1)
+    return first + index * size, first + (index + 1) * size
 
 
 def _free_below(ip: str, part: int, taken: Container[int] = ()) -> int | None:
