@@ -10,13 +10,17 @@ they were asked to reach.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 import struct
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import rawws
 import trustme
 from conftest import wait_until
 from fastapi import WebSocket
@@ -252,6 +256,132 @@ def test_an_idle_wss_reader_waits_for_data_outside_the_tls_read(tls_bench, tls_f
 
         wait_until(waiting)  # the reader's own stack, idle: the marker, not a sleep
     assert conn.close_code == 1000
+
+
+class _TLSPeer:
+    """The server side of one TLS connection, run in memory (``ssl.MemoryBIO``): what a test's raw
+    server sends goes out in one write, TLS records and all, as an asyncio server may send them."""
+
+    def __init__(self, raw: socket.socket, context: ssl.SSLContext) -> None:
+        self.raw = raw
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self._run(self.tls.do_handshake)  # its session tickets go out with its end
+
+    def _run(self, step: Callable[[], Any]) -> Any:
+        for _ in range(1000):  # a bound: a handshake or a request head takes a few reads
+            try:
+                result = step()
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.outgoing.read())
+                data = self.raw.recv(65536)
+                if not data:
+                    raise ConnectionError("the client hung up") from None
+                self.incoming.write(data)
+            else:
+                self.raw.sendall(self.outgoing.read())
+                return result
+        raise AssertionError("too many reads")
+
+    def read_head(self) -> bytes:
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            head += self._run(lambda: self.tls.read(65536))
+        return head
+
+    def send(self, data: bytes, *, close_notify: bool = False) -> None:
+        """Write *data* and, if told, TLS's close_notify after it, in one write on the socket."""
+        self.tls.write(data)
+        if close_notify:
+            with contextlib.suppress(ssl.SSLWantReadError):  # it waits for the client's: not read here
+                self.tls.unwrap()
+        self.raw.sendall(self.outgoing.read())
+
+
+@pytest.fixture
+def raw_tls_server(tls_files) -> Iterator[Callable[[Callable[[_TLSPeer, bytes], None]], str]]:
+    """``start(answer)``: a raw TLS 1.3 server on 127.0.0.1 for one connection, its wss:// URL returned.
+    It completes the TLS handshake, reads the request head, calls ``answer(peer, head)``, then keeps
+    the connection open, reading, until the client hangs up or the test ends."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files["server"], tls_files["server_key"])
+    threads: list[threading.Thread] = []
+    accepted: list[socket.socket] = []
+
+    def start(answer: Callable[[_TLSPeer, bytes], None]) -> str:
+        listener = socket.create_server(("127.0.0.1", free_port()))
+        listener.settimeout(30)
+
+        def serve() -> None:
+            with listener:
+                try:
+                    raw, _ = listener.accept()
+                except OSError:
+                    return
+            accepted.append(raw)
+            with raw, contextlib.suppress(OSError):
+                raw.settimeout(60)
+                peer = _TLSPeer(raw, context)
+                answer(peer, peer.read_head())
+                while raw.recv(65536):  # until the client hangs up (or the test ends: shutdown below)
+                    pass
+
+        threads.append(threading.Thread(target=serve, daemon=True))
+        threads[-1].start()
+        return f"wss://127.0.0.1:{listener.getsockname()[1]}/"
+
+    yield start
+    for raw in accepted:
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+    for thread in threads:
+        thread.join(10)
+
+
+def test_a_wss_open_that_gets_no_answer_times_out_while_the_server_holds_the_connection(raw_tls_server, tls_files):
+    """open_timeout bounds a wss:// open whose server never answers the request. The sync reader once
+    read TLS 1.3's session tickets inside OpenSSL's blocking read, where closing the socket does not
+    wake it: the timed-out open waited for that thread until the server hung up (for ever, for a server
+    that holds on). Under four busy clients the same read also lost the request now and then (about 1
+    handshake in 200 stalled), since OpenSSL does not allow another thread to write meanwhile."""
+    request_read = threading.Event()
+    url = raw_tls_server(lambda peer, head: request_read.set())
+    outcome: list[BaseException | None] = []
+
+    def try_open() -> None:
+        try:
+            wsbench.connect(url, ca_file=tls_files["ca"], open_timeout=0.5).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    opener = threading.Thread(target=try_open, daemon=True)
+    opener.start()
+    opener.join(30)  # a bound, not a figure: the server holds the connection open far longer
+    assert request_read.is_set(), "the request never reached the server"
+    assert not opener.is_alive(), "open() still waits on a server that holds on, long after its open_timeout of 0.5 s"
+    assert isinstance(outcome[0], wsbench.Timeout), outcome
+
+
+def test_a_close_frame_that_comes_with_tls_close_notify_ends_the_connection(raw_tls_server, tls_files):
+    """A server's close frame and TLS's close_notify in one read (an asyncio server, uvicorn's, writes
+    them back to back, then waits for the client's end before closing TCP): the client ends the
+    connection then, not after close_timeout. The reader once went back to waiting on the socket for
+    an end it had already read (1 close in 3 under four busy clients took close_timeout)."""
+
+    def accept_then_close(peer: _TLSPeer, head: bytes) -> None:
+        key = rawws.request_headers(head)["sec-websocket-key"]
+        peer.send(rawws.switching(key))
+        peer.send(rawws.frame(rawws.OP_CLOSE, rawws.close_payload(1000, b"bye")), close_notify=True)
+
+    url = raw_tls_server(accept_then_close)
+    conn = wsbench.connect(url, ca_file=tls_files["ca"], timeout=5, close_timeout=60)
+    closer = threading.Thread(target=conn.close, daemon=True)
+    closer.start()
+    closer.join(30)  # a bound, not a figure: close_timeout is 60 s
+    assert not closer.is_alive(), "close() waits for close_timeout on an end it has read"
+    assert (conn.close_code, conn.close_reason) == (1000, "bye")
+    assert "TCP aborted" not in conn.transcript[-1].detail
 
 
 def test_wss_without_trusting_the_ca_names_the_fix(tls_bench):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -36,6 +37,7 @@ from .messages import Message, check_encodable, encode_json, json_kind, parse_js
 from .options import ConnectOptions, Options, takes_options
 from .reconnect import worth_retrying
 from .recording import RecordingAsyncConnection, RecordingSyncConnection
+from .tls import ClientTLS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's from Python 3.11 on
@@ -99,6 +101,8 @@ class Connection(ConnectionBase):
                 sock = socket.create_connection(self._pairing.address, self._open_timeout)
                 sock.settimeout(None)  # websockets bounds the handshake; before 17.3 its reader obeys this timeout
                 options["sock"] = self._pair(sock)
+            if self.url.startswith("wss:"):  # TLS the reader and writer threads can share (see .tls)
+                options["ssl"] = ClientTLS(options.get("ssl") or ssl.create_default_context())
             create = functools.partial(RecordingSyncConnection, owner=self, write_timeout=self.timeout)
             self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:

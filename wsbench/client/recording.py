@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import select
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import Callable
@@ -245,34 +243,6 @@ def _reset_on_close(sock: Any) -> None:
         pass
 
 
-class _WaitThenRead:
-    """A TLS socket whose ``recv`` waits for data before it reads, for websockets < 17.3's sync
-    reader, which reads at once: it then sat in OpenSSL's read while the user's thread wrote on the
-    same connection, which OpenSSL does not allow, and now and then the server's close frame was
-    lost (1006, the raw client too). 17.3 and later wait in select() themselves (_READER_SELECTS)."""
-
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        self._sock = sock
-        self._poll = select.poll() if hasattr(select, "poll") else None  # no fd limit, where there is one
-        if self._poll is not None:
-            self._poll.register(sock, select.POLLIN)
-
-    def recv(self, size: int) -> bytes:
-        sock = self._sock
-        if not sock.pending():  # nothing decrypted waits already: wait for the socket
-            timeout = sock.gettimeout()  # websockets sets one while closing
-            if self._poll is not None:
-                ready = bool(self._poll.poll(None if timeout is None else timeout * 1000))
-            else:
-                ready = bool(select.select([sock], [], [], timeout)[0])
-            if not ready:
-                raise TimeoutError("timed out")  # what the socket's own timeout raises
-        return sock.recv(size)
-
-    def __getattr__(self, name: str) -> Any:  # everything else: the socket itself
-        return getattr(self._sock, name)
-
-
 class RecordingSyncConnection(_Recording, SyncClientConnection):
     """websockets' sync client connection; its reader thread hands messages over."""
 
@@ -282,8 +252,6 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
         self._setup(owner, write_timeout, protocol)  # first: the reader thread starts inside __init__
         self._abort_timer: threading.Timer | None = None
         self._timed_writes = False
-        if not _READER_SELECTS and isinstance(sock, ssl.SSLSocket):
-            sock = _WaitThenRead(sock)  # type: ignore[assignment]
         super().__init__(sock, protocol, *args, **kwargs)
 
     def wait_ended(self, timeout: float | None) -> bool:
