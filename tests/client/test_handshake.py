@@ -563,6 +563,17 @@ def test_connect_through_a_proxy(proxy, bench):
     assert proxy.targets == [f"127.0.0.1:{bench.port}"]
 
 
+def test_wss_through_a_proxy(proxy, tls_bench, tls_files):
+    """wss:// through an HTTP or SOCKS5 proxy: TLS runs over the tunnel, end to end with the server."""
+    url = tls_bench.url + "/echo"
+    proxy_url = f"{proxy.kind}://127.0.0.1:{proxy.port}"
+    with wsbench.connect(url, proxy=proxy_url, ca_file=tls_files["ca"], timeout=5) as conn:
+        conn.send_text("via proxy, over TLS")
+        assert conn.receive_text() == "via proxy, over TLS"
+    assert conn.close_code == 1000
+    assert proxy.targets == [f"127.0.0.1:{tls_bench.port}"]
+
+
 def test_aconnect_through_a_proxy(proxy, bench):
     """aconnect(proxy=...) reaches the server through an HTTP or SOCKS5 proxy, which was asked for that server."""
 
