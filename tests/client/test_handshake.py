@@ -233,6 +233,20 @@ def test_wss_with_the_ca_file_talks(tls_bench, tls_files):
     assert conn.close_code == 1000
 
 
+def test_wss_carries_messages_of_many_tls_records_both_ways(tls_bench, tls_files):
+    """Messages far larger than a TLS record (16 KiB) and than one read of the socket go through whole,
+    text and binary, one after the other and several in flight at once."""
+    text, blob = "ü" * 200_000, bytes(range(256)) * 1200
+    with wsbench.connect(tls_bench.url + "/echo", ca_file=tls_files["ca"], timeout=10, max_size=None) as conn:
+        for _ in range(3):
+            conn.send_text(text)
+            conn.send_bytes(blob)
+        for _ in range(3):
+            assert conn.receive_text() == text
+            assert conn.receive_bytes() == blob
+    assert conn.close_code == 1000
+
+
 def test_an_idle_wss_reader_waits_for_data_outside_the_tls_read(tls_bench, tls_files):
     """The sync reader of a wss:// connection, idle, waits for data before it reads: it is never
     inside OpenSSL's read while the user's thread writes on the same connection, which OpenSSL does

@@ -114,10 +114,6 @@ class TLSSocket:
                 records = self._outgoing.read()
             self._sock.sendall(records)
 
-    def send(self, data: Any) -> int:
-        self.sendall(data)
-        return len(memoryview(data).cast("B"))
-
     def _flush(self) -> None:
         """Write what TLS made on its own (handshake, replies) in order with the writer's records."""
         with self._write_lock:
@@ -142,13 +138,6 @@ class TLSSocket:
         except OSError:
             pass
         self._sock.close()
-
-    def version(self) -> str | None:
-        """The TLS version agreed ("TLSv1.3"), as ``ssl.SSLSocket.version()``."""
-        return self._tls.version()
-
-    def getpeercert(self, binary_form: bool = False) -> Any:
-        return self._tls.getpeercert(binary_form)
 
     def __getattr__(self, name: str) -> Any:  # fileno, settimeout, setsockopt, shutdown ...: the socket's
         return getattr(self._sock, name)
