@@ -352,7 +352,10 @@ def raw_tls_server(tls_files) -> Iterator[Callable[[Callable[[_TLSPeer, bytes], 
         thread.join(10)
 
 
-def test_a_wss_open_that_gets_no_answer_times_out_while_the_server_holds_the_connection(raw_tls_server, tls_files):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_wss_open_that_gets_no_answer_times_out_while_the_server_holds_the_connection(
+    raw_tls_server, tls_files, mode
+):
     """open_timeout bounds a wss:// open whose server never answers the request. The sync reader once
     read TLS 1.3's session tickets inside OpenSSL's blocking read, where closing the socket does not
     wake it: the timed-out open waited for that thread until the server hung up (for ever, for a server
@@ -362,9 +365,16 @@ def test_a_wss_open_that_gets_no_answer_times_out_while_the_server_holds_the_con
     url = raw_tls_server(lambda peer, head: request_read.set())
     outcome: list[BaseException | None] = []
 
+    async def aopen() -> None:
+        conn = await wsbench.aconnect(url, ca_file=tls_files["ca"], open_timeout=0.5)
+        await conn.aclose()
+
     def try_open() -> None:
         try:
-            wsbench.connect(url, ca_file=tls_files["ca"], open_timeout=0.5).close()
+            if mode == "sync":
+                wsbench.connect(url, ca_file=tls_files["ca"], open_timeout=0.5).close()
+            else:
+                asyncio.run(aopen())
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
@@ -377,7 +387,8 @@ def test_a_wss_open_that_gets_no_answer_times_out_while_the_server_holds_the_con
     assert isinstance(outcome[0], wsbench.Timeout), outcome
 
 
-def test_a_close_frame_that_comes_with_tls_close_notify_ends_the_connection(raw_tls_server, tls_files):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_close_frame_that_comes_with_tls_close_notify_ends_the_connection(raw_tls_server, tls_files, mode):
     """A server's close frame and TLS's close_notify in one read (an asyncio server, uvicorn's, writes
     them back to back, then waits for the client's end before closing TCP): the client ends the
     connection then, not after close_timeout. The reader once went back to waiting on the socket for
@@ -389,11 +400,21 @@ def test_a_close_frame_that_comes_with_tls_close_notify_ends_the_connection(raw_
         peer.send(rawws.frame(rawws.OP_CLOSE, rawws.close_payload(1000, b"bye")), close_notify=True)
 
     url = raw_tls_server(accept_then_close)
-    conn = wsbench.connect(url, ca_file=tls_files["ca"], timeout=5, close_timeout=60)
-    closer = threading.Thread(target=conn.close, daemon=True)
+    opened: list[wsbench.Connection] = []
+
+    async def aopen_and_close() -> None:
+        opened.append(await wsbench.aconnect(url, ca_file=tls_files["ca"], timeout=5, close_timeout=60))
+        await opened[0].aclose()
+
+    if mode == "sync":
+        opened.append(wsbench.connect(url, ca_file=tls_files["ca"], timeout=5, close_timeout=60))
+        closer = threading.Thread(target=opened[0].close, daemon=True)
+    else:
+        closer = threading.Thread(target=asyncio.run, args=(aopen_and_close(),), daemon=True)
     closer.start()
     closer.join(30)  # a bound, not a figure: close_timeout is 60 s
     assert not closer.is_alive(), "close() waits for close_timeout on an end it has read"
+    (conn,) = opened
     assert (conn.close_code, conn.close_reason) == (1000, "bye")
     assert "TCP aborted" not in conn.transcript[-1].detail
 
