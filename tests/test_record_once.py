@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from fastapi import WebSocket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 import wsbench
@@ -210,3 +212,29 @@ def test_events_in_memory_are_nothing_for_the_garbage_collector_to_walk():
     assert all(type(event) is Event for event in transcript)
     assert list(transcript) == transcript.events == transcript[:] == transcript.since(0) == made
     assert transcript[-1] == made[-1] and transcript[-1].name == "ann"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("record"), st.integers(1, 3), st.integers(1, 9)),  # n events of connection 1, 2 or 3
+            st.tuples(st.just("claim"), st.integers(0, 2), st.integers(1, 3)),  # view n takes key k (a new TCP port)
+        ),
+        max_size=60,
+    )
+)
+def test_a_views_len_is_the_number_of_its_events_whatever_came_between(steps):
+    """len(view), which a panel asks at every tick, counts only what was recorded since it last
+    counted: it always equals the number of events the view reads, across spills (in_memory 6; up
+    to 9 events between two counts, so some go to disk uncounted), keys taken over by another
+    view, and views taking new keys."""
+    source = Transcript(in_memory=6)
+    views = [source._connection_view(key) for key in (1, 2, 3)]
+    for step in steps:
+        if step[0] == "record":
+            for _ in range(step[2]):
+                record_message(source, "client", "send", step[1], "x", None)
+        elif step[0] == "claim":
+            views[step[1]].follow(step[2])
+        assert all(len(view) == len(list(view)) for view in views), step

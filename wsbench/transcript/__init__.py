@@ -1002,6 +1002,8 @@ class ConnectionView(Transcript):
         self._source = source
         self._keys = Keys()
         self._hold = source._hold
+        # what len() counted last: (the source's events up to there, how many were this view's, its keys then)
+        self._counted: tuple[int, int, Keys] = (0, 0, Keys())
 
     @property
     def _log(self) -> EventLog[Event] | None:
@@ -1024,7 +1026,23 @@ class ConnectionView(Transcript):
         return LazyEvents(log, batches, tail, _event, keys=keys)
 
     def __len__(self) -> int:
-        return len(self._view())
+        """Counts only what the source recorded since the last count (a panel asks at every tick,
+        and the source may hold thousands of other connections' events in memory); all again
+        after a spill took uncounted events to disk, or when the view's keys changed."""
+        with _record_lock:
+            log, tail = self._source._log, self._source._events
+            spilled = log.total if log is not None else 0
+            batches = log.batches if log is not None else 0
+            end, keys = spilled + len(tail), self._keys.snapshot()
+            seen, count, counted_with = self._counted
+            fresh = counted_with.windows == keys.windows and spilled <= seen <= end
+            rows = tail[seen - spilled :] if fresh else tail[:]
+        if fresh:
+            count += sum(map(keys.holds, rows))
+        else:
+            count = len(LazyEvents(log, batches, rows, _event, keys=keys))
+        self._counted = (end, count, keys)
+        return count
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
