@@ -874,6 +874,37 @@ def test_ping_without_pong_times_out_and_the_connection_stays_open():
     assert received(conn) == ["before"]
 
 
+def test_a_keepalive_pong_that_never_comes_while_closing_logs_no_error(monkeypatch, caplog):
+    """A server that reads but answers nothing, not even the close: the keepalive ping's wait for
+    its pong runs out while the connection is closing. websockets' sync keepalive then logs "keepalive
+    ping failed" with a ConnectionClosed traceback (printed in the learner's cell); the connection's
+    end is in its transcript already, so wsbench's connections keep that one quiet."""
+    pinged = threading.Event()
+
+    def reads_and_never_answers(server: RawServer, sock: socket.socket) -> None:
+        sock.sendall(switching(read_request(sock)["sec-websocket-key"]))
+        for _ in range(100):  # a bound: a ping, a close, then the client hangs up
+            opcode, payload = read_frame(sock)
+            server.frames.append((opcode, payload))
+            if opcode == OP_PING:
+                pinged.set()
+
+    websockets_kwargs = wsbench.client.options.Options.websockets_kwargs
+    monkeypatch.setattr(
+        wsbench.client.options.Options,
+        "websockets_kwargs",
+        lambda self: {**websockets_kwargs(self), "ping_timeout": 0.2},
+    )
+    with RawServer(reads_and_never_answers) as server:
+        conn = wsbench.connect(server.url, ping_interval=0.05, close_timeout=1, timeout=2)
+        wait_until(pinged.is_set)  # the keepalive waits for its pong now (0.2 s)
+        with caplog.at_level("ERROR"):
+            conn.close()  # no answer: closing until close_timeout, while the pong wait runs out
+            conn._sync.keepalive_thread.join(5)  # type: ignore[union-attr]
+    assert conn.close_code == 1006
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("websockets")] == []
+
+
 # -- use after close, double close ---------------------------------------------------------------
 
 AFTER_CLOSE = [

@@ -36,7 +36,7 @@ from .handshake import PLAIN_CONNECTION, check_url, connect_error
 from .messages import Message, check_encodable, encode_json, json_kind, parse_json, require
 from .options import ConnectOptions, Options, takes_options
 from .reconnect import worth_retrying
-from .recording import RecordingAsyncConnection, RecordingSyncConnection
+from .recording import LOGGER, RecordingAsyncConnection, RecordingSyncConnection
 from .tls import ClientTLS
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class Connection(ConnectionBase):
         return self._open()
 
     def _open(self) -> Connection:
-        options = dict(self._connect_kwargs)
+        options = dict(self._connect_kwargs, logger=LOGGER)
         try:
             if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
                 sock = socket.create_connection(self._pairing.address, self._open_timeout)
@@ -121,7 +121,7 @@ class Connection(ConnectionBase):
         return await self._aopen()
 
     async def _aopen(self) -> Connection:
-        options = dict(self._connect_kwargs)
+        options = dict(self._connect_kwargs, logger=LOGGER)
         try:
             if self._pairing is not None:
                 address = self._pairing.address

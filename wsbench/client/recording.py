@@ -11,6 +11,7 @@ prompt end, a bounded abort). This is the one place that overrides websockets' i
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import struct
@@ -28,7 +29,7 @@ from websockets.version import version as _websockets_version
 
 from .messages import Message
 
-__all__ = ["Owner", "RecordingAsyncConnection", "RecordingSyncConnection"]
+__all__ = ["LOGGER", "Owner", "RecordingAsyncConnection", "RecordingSyncConnection"]
 
 _OVER = object()  # an event of our own, queued after the frame that ended the connection
 
@@ -36,6 +37,21 @@ _OVER = object()  # an event of our own, queued after the frame that ended the c
 # recv() at once, so a socket timeout there would also drop a connection whose server is merely quiet
 # for that long (1006, "no close frame received or sent"). There a timer bounds each write instead.
 _READER_SELECTS = tuple(map(int, re.findall(r"\d+", _websockets_version)[:2])) >= (17, 3)
+
+
+class _EndedKeepalive(logging.Filter):
+    """Drops websockets' "keepalive ping failed" when the connection is what ended: its sync keepalive
+    logs it, with a ConnectionClosed traceback, when the wait for a pong runs out while the connection
+    closes, which the connection's transcript records already (the traceback landed in the cell)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ended = record.exc_info is not None and isinstance(record.exc_info[1], WebSocketsClosed)
+        return not (ended and record.msg == "keepalive ping failed")
+
+
+#: The logger wsbench's connections give websockets: its records go where websockets.client's go.
+LOGGER = logging.getLogger("websockets.client.wsbench")
+LOGGER.addFilter(_EndedKeepalive())
 
 
 class Owner(Protocol):
