@@ -9,7 +9,9 @@ import pytest
 from conftest import TIMEOUT_SCALE, wait_until
 
 import wsbench
+from wsbench.transcript import Transcript, record
 from wsbench.widgets import Panel, Timeline, _ticker
+from wsbench.widgets.lanes import Lanes
 
 
 class _Fake:
@@ -145,3 +147,34 @@ def test_a_view_closed_while_the_refresh_thread_holds_its_lock_does_not_deadlock
     ticks = view.ticks
     wait_until(lambda: not _ticker.running() or view not in list(_ticker._views))
     assert view.ticks <= ticks + 1  # a discarded view is not refreshed any more
+
+
+def _waits_instead_of_drawing(seconds: float):
+    """A drawing that takes *seconds* of wall time and no CPU: what a refresh thread descheduled, or
+    waiting for the GIL while the kernel runs a busy cell, looks like from the inside."""
+
+    def draw(*args, **kwargs):
+        threading.Event().wait(seconds)  # stands in for time the thread did not run (not a synchronization)
+        return ""
+
+    return draw
+
+
+@pytest.mark.parametrize("widget", ["timeline", "lanes"])
+def test_a_slow_drawing_spaces_redraws_by_its_cpu_time_not_its_wall_time(widget, monkeypatch):
+    """A live picture spaces its redraws by 20 times what drawing cost, to stay near 5 % of a core.
+    Measured in wall time, a drawing the thread waited through (a loaded machine, a busy cell holding
+    the GIL) pushed the next redraw out by 20 times the wait: 3 s of waiting, a minute of a stale
+    picture (the browser test waited 60 s for one redraw on a loaded run). CPU time is the cost."""
+    transcript = Transcript()
+    record(transcript, side="client", kind="send", conn=1, data="hi")
+    if widget == "timeline":
+        view = Timeline(transcript, live=False)
+        monkeypatch.setattr(view._windows, "html", _waits_instead_of_drawing(0.3))
+        view._drawn = False  # draw on the next look
+    else:
+        view = Lanes(transcript, live=False)
+        monkeypatch.setattr(view, "to_html", _waits_instead_of_drawing(0.3))
+        view._seen = -1
+    view._tick(100.0)
+    assert view._due < 100.0 + 2.0, f"the next redraw is {view._due - 100.0:.1f} s away (interval {view.interval} s)"

@@ -139,9 +139,9 @@ class Timeline(widgets.HTML):
         with self._lock:
             if not self._take_in() and self._drawn:
                 return False
-            start = time.perf_counter()
+            start = time.thread_time()  # CPU time: waiting for the GIL or a core costs the picture nothing
             value = self._windows.html(unmasked=self.unmasked)
-            self._cost = time.perf_counter() - start
+            self._cost = time.thread_time() - start
             self._drawn = True
             self._picture = value
             if value == self.value:
@@ -151,7 +151,8 @@ class Timeline(widgets.HTML):
             return True
 
     def _tick(self, now: float) -> None:
-        """Called by the refresh thread; a costly drawing spaces the next ones out (at most ~5% of a core)."""
+        """Called by the refresh thread; a costly drawing spaces the next ones out (at most ~5% of a core,
+        in CPU time: the drawing thread waiting for a core or the GIL costs nothing)."""
         self.refresh()
         self._due = now + max(self.interval, 20 * self._cost)
 
