@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from difflib import SequenceMatcher
 
 import pytest
 from conftest import TIMEOUT_SCALE, wait_until
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsbench
-from wsbench.replay_many import replay_conversation
+from wsbench.replay_many import _compare, replay_conversation
 from wsbench.server import WS_IMPLEMENTATIONS
 from wsbench.transcript import Event, Transcript, causal, conversation_order
 from wsbench.transcript.fanout import fanout, summary
@@ -28,11 +29,17 @@ IMPLEMENTATIONS = WS_IMPLEMENTATIONS[1:]  # each of uvicorn's, not "auto" (which
 
 
 def add_chat(
-    bench: wsbench.Bench, path: str = "/chat/{who}", gate: threading.Event | None = None, skip_sender: bool = False
+    bench: wsbench.Bench,
+    path: str = "/chat/{who}",
+    gate: threading.Event | None = None,
+    skip_sender: bool = False,
+    copies: int = 1,
+    receipt: bool = False,
 ) -> None:
     """FastAPI's ConnectionManager chat: every message to everyone, a leave announced. With *gate*,
     a broadcast waits for it after the first two sends (so a test can close a client meanwhile);
-    with *skip_sender*, a message goes to everyone but its sender."""
+    with *skip_sender*, a message goes to everyone but its sender; *copies* sends each one that
+    many times; with *receipt*, the sender also gets "ok" after each broadcast."""
     clients: list[WebSocket] = []
 
     async def broadcast(text: str, sender: WebSocket | None = None) -> None:
@@ -40,10 +47,13 @@ def add_chat(
             if gate is not None and n == 2:
                 await asyncio.to_thread(gate.wait, 5 * TIMEOUT_SCALE)
             try:
-                await client.send_text(text)
+                for _ in range(copies):
+                    await client.send_text(text)
             except Exception:  # a client that is gone: drop it, tell the others
                 if client in clients:
                     clients.remove(client)
+        if receipt and sender is not None:
+            await sender.send_text("ok")
 
     @bench.websocket(path)
     async def chat(websocket: WebSocket, who: str) -> None:
@@ -367,6 +377,105 @@ def test_a_three_client_chat_replays_with_no_difference_and_names_what_a_changed
         ("bob", "missing message", "← text 'bob: yo'"),
     ]
     assert "ann: missing message: expected ← text 'ann: hi'" in str(changed)
+
+
+def test_a_replay_names_the_messages_a_client_got_beyond_the_recording(make_bench: Callable[..., wsbench.Bench]):
+    """An app that says more than it did: a receipt to each sender, or every message twice. Each
+    client's extra messages are named as extra (also those it never took, nor waited for), not as
+    a cascade of changed ones, and the replay still keeps the recorded cross-client order (so the
+    same differences come out every time)."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    receipts = make_bench(endpoints=False)
+    add_chat(receipts, receipt=True)
+    result = replay_conversation(recorded.transcript, receipts, timeout=0.5)
+    assert [(d.client, d.what, d.expected, d.got) for d in result.differences] == [
+        ("ann", "extra message", None, "← text 'ok'"),
+        ("bob", "extra message", None, "← text 'ok'"),
+    ], str(result)
+    assert "ann: extra message: got ← text 'ok'" in str(result)
+    doubled = make_bench(endpoints=False)
+    add_chat(doubled, copies=2)
+    result = replay_conversation(recorded.transcript, doubled, timeout=0.5)
+    assert {d.what for d in result.differences} == {"extra message"}, str(result)
+    assert [(d.client, d.got) for d in result.differences] == [
+        ("ann", "← text 'ann: hi'"),
+        ("ann", "← text 'bob: yo'"),
+        ("ann", "← text 'cat left'"),
+        ("bob", "← text 'ann: hi'"),
+        ("bob", "← text 'bob: yo'"),
+        ("bob", "← text 'cat left'"),
+        ("bob", "← text 'ann left'"),
+        ("cat", "← text 'ann: hi'"),
+        ("cat", "← text 'bob: yo'"),
+    ], str(result)
+
+
+def test_a_replay_against_an_app_that_changed_every_message_pairs_them_up(
+    make_bench: Callable[..., wsbench.Bench],
+):
+    """An app that shouts the sender's name: each client's messages come out as changed, recorded
+    beside replayed (not as a missing and an extra one)."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    shouting = make_bench(endpoints=False)
+    clients: list[WebSocket] = []
+
+    @shouting.websocket("/chat/{who}")
+    async def chat(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        clients.append(websocket)
+        try:
+            async for text in websocket.iter_text():
+                for client in list(clients):
+                    await client.send_text(f"{who.upper()}: {text}")
+        finally:
+            clients.remove(websocket)
+        for client in list(clients):
+            await client.send_text(f"{who} left")
+
+    result = replay_conversation(recorded.transcript, shouting, timeout=0.3)
+    assert {d.what for d in result.differences} == {"message changed"}, str(result)
+    assert [(d.client, d.expected, d.got) for d in result.differences if d.client == "ann"] == [
+        ("ann", "← text 'ann: hi'", "← text 'ANN: hi'"),
+        ("ann", "← text 'bob: yo'", "← text 'BOB: yo'"),
+    ]
+    assert "bob: message changed: expected ← text 'bob: yo', got ← text 'BOB: yo'" in str(result)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    recorded=st.lists(st.sampled_from(["a", "b", "c", b"a"]), max_size=8),
+    got=st.lists(st.sampled_from(["a", "b", "c", "d", b"a"]), max_size=8),
+)
+def test_each_message_of_either_side_is_accounted_for_once(recorded: list, got: list):
+    """The comparison at the end of a replay: every recorded message is matched or named once
+    (changed, missing, out of order), every replayed one too (changed, extra, out of order); none
+    when both sides are the same; a text and a binary message with the same bytes differ."""
+
+    def events(messages: list) -> list[Event]:
+        return [
+            Event(seq=n, time=0.0, side="client", kind="receive", data=m, name="ann") for n, m in enumerate(messages)
+        ]
+
+    differences = _compare("ann", events(recorded), events(got))
+    named = [d for d in differences if d.expected is not None]
+    made = [d for d in differences if d.got is not None]
+    equal = sum(
+        size
+        for *_, size in SequenceMatcher(
+            a=[(type(m), m) for m in recorded], b=[(type(m), m) for m in got], autojunk=False
+        ).get_matching_blocks()
+    )
+    assert equal + len(named) == len(recorded) and equal + len(made) == len(got)
+    assert all(
+        d.client == "ann" and d.what in {"message changed", "missing message", "extra message", "message out of order"}
+        for d in differences
+    )
+    assert (recorded == got) == (not differences)
+    sides = {"message changed": {(True, True)}, "missing message": {(True, False)}, "extra message": {(False, True)}}
+    sides["message out of order"] = {(True, False), (False, True)}  # one of a missing and an extra of one message
+    assert all((d.expected is not None, d.got is not None) in sides[d.what] for d in differences)
 
 
 _CHAT_APP = """

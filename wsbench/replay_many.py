@@ -1,25 +1,31 @@
 """Replay a conversation of several clients: each recorded client opens, sends, receives and
 closes again, in the conversation's recorded causal order (:func:`~wsbench.transcript.conversation_order`),
-so bob sends only after ann's broadcast reached him; what each client receives is compared with
-what it received then, and each difference names the client.
+so bob sends only after ann's broadcast reached him (a receive waits for the recorded message,
+not merely the next one). Then what each client received, every message as it arrived (those no
+step took too), is compared with what it received then, as one sequence: each difference (a
+missing, extra, changed or out-of-order message, a close) names the client.
 
 One connection at a time is :func:`wsbench.replay.replay` (with its JSON-path ignores, URL
 targets and secret handling); this is its many-clients companion, for a Bench or an ASGI app.
-Every wait is bounded by *timeout*; a missing message costs one *timeout*, and the replay goes on.
+Every wait is bounded by *timeout*: a missing message costs one *timeout*, an app whose messages
+all changed one per client, and the replay goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .asserts import STEP_FIELDS
 from .client import Connection
+from .client.messages import Message
 from .errors import ConnectError, ConnectionClosed, Timeout, WsbenchError
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
@@ -29,18 +35,21 @@ __all__ = ["ClientDifference", "ConversationReplay", "client_steps", "replay_con
 _names = itertools.count(1)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ClientDifference:
     """One way a client's replay differs from the recording."""
 
     client: str  #: the client's name (or #n)
-    what: str  #: "missing message", "message changed", "close changed", "handshake failed"
-    expected: str | None  #: the recorded line
+    #: "missing message", "extra message", "message changed", "message out of order", "close changed",
+    #: "closed early" or "handshake failed"
+    what: str
+    expected: str | None  #: the recorded line (None: an extra message)
     got: str | None  #: what the replay saw instead (None: nothing)
 
     def __str__(self) -> str:
-        got = f", got {self.got}" if self.got is not None else ""
-        return f"{self.client}: {self.what}: expected {self.expected}{got}"
+        said = [f"expected {self.expected}"] if self.expected is not None else []
+        said += [f"got {self.got}"] if self.got is not None else []
+        return f"{self.client}: {self.what}: {', '.join(said)}"
 
 
 class ConversationReplay:
@@ -103,58 +112,112 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
     for event in steps:
         names.setdefault(event.conn, event.name or f"#{len(names) + 1}")
     differences: list[ClientDifference] = []
-    opened: dict[int, Connection | None] = {}
+    clients: dict[int, _Client] = {}
     with _serving(target) as bench:
         try:
             for event in steps:
-                _step(bench, event, names[event.conn], opened, timeout, differences)
+                _step(bench, event, names[event.conn], clients, timeout, differences)
+            received = {key: client.arrivals() for key, client in clients.items()}  # before the replay closes any
         finally:
-            for conn in opened.values():
-                if conn is not None:
+            for client in clients.values():
+                if client.conn is not None:
                     try:
-                        conn.close()
+                        client.conn.close()
                     except WsbenchError:
                         pass
-        clients = [names[conn] for conn in opened]
-        replayed = [conn for conn in opened.values() if conn is not None]
+        for key, client in clients.items():
+            if client.conn is not None:
+                recorded = [e for e in steps if e.conn == key and e.kind == "receive"]
+                differences += _compare(names[key], recorded, received[key])
+        replayed = [client.conn for client in clients.values() if client.conn is not None]
         own = bench.transcript.select(*replayed) if replayed else Transcript()
-        return ConversationReplay(clients, len(steps), differences, own)
+        order = {name: n for n, name in enumerate(names[key] for key in clients)}
+        differences.sort(key=lambda d: order[d.client])  # stable: each client's in the order found
+        return ConversationReplay([names[key] for key in clients], len(steps), differences, own)
+
+
+class _Client:
+    """One replayed client: its connection, the messages it took that no step has matched yet,
+    whether a receive waited in vain since the conversation last moved on, and whether its answers
+    differ already (it got another message and the recorded one never came)."""
+
+    def __init__(self, conn: Connection | None) -> None:
+        self.conn = conn
+        self.unmatched: list[Message] = []
+        self.waited_out = False
+        self.differs = False
+        self.closed_early = False
+
+    def arrivals(self) -> list[Event]:
+        """Every message this client received so far, as its transcript recorded them on arrival
+        (those no step took too)."""
+        if self.conn is None:
+            return []
+        return [e for e in self.conn.transcript if e.side == "client" and e.kind == "receive"]
+
+    def receive(self, expected: Message, timeout: float) -> None:
+        """Wait (at most *timeout*) until the recorded message came, so that what the conversation
+        does next happens after it, as it did; messages that come instead stay unmatched (extra, or
+        changed: the comparison at the end says which). Once a client's answers differ, a step takes
+        what came without waiting for the recorded message: an app that changed every message costs
+        one *timeout* per client, not one per message."""
+        if expected in self.unmatched:  # it came already, after one that was not recorded
+            self.unmatched.remove(expected)
+            return
+        assert self.conn is not None
+        deadline = time.monotonic() + (0 if self.waited_out else timeout)
+        other = False
+        while True:
+            try:
+                got = self.conn.receive(timeout=max(deadline - time.monotonic(), 0))
+            except Timeout:
+                self.waited_out = True  # no more waiting until someone acts again
+                self.differs = self.differs or other
+                return
+            if got == expected:
+                return
+            self.unmatched.append(got)
+            other = True
+            if self.differs:
+                return
 
 
 def _step(
     bench: Bench,
     event: Event,
     name: str,
-    opened: dict[int, Connection | None],
+    clients: dict[int, _Client],
     timeout: float,
     differences: list[ClientDifference],
 ) -> None:
-    """Do one recorded client event again (or compare what it saw)."""
-    shown = event.text().split("  ", 1)[-1].strip()
+    """Do one recorded client event again (a receive waits for its message: see :class:`_Client`)."""
+    shown = _shown(event)
     if event.kind == "connect":
         path = _path(event.data)
         try:
             given = None if name.startswith("#") else name  # an unnamed connection: the bench names it
-            opened[event.conn] = bench.connect(
-                path, name=given, timeout=timeout, open_timeout=timeout, close_timeout=timeout
+            clients[event.conn] = _Client(
+                bench.connect(path, name=given, timeout=timeout, open_timeout=timeout, close_timeout=timeout)
             )
         except (ConnectError, Timeout) as exc:
-            opened[event.conn] = None
+            clients[event.conn] = _Client(None)
             differences.append(ClientDifference(name, "handshake failed", shown, f"{type(exc).__name__}: {exc}"))
         return
-    conn = opened.get(event.conn)
-    if conn is None:
+    client = clients.get(event.conn)
+    if client is None or client.conn is None or client.closed_early:
         return
+    conn = client.conn
+    if event.kind in ("send", "close"):  # the conversation moves on: a message may come again
+        for other in clients.values():
+            other.waited_out = False
     try:
         if event.kind == "send":
             if isinstance(event.data, bytes):
                 conn.send_bytes(event.data)
             else:
                 conn.send_text(event.data or "")
-        elif event.kind == "receive":
-            got = conn.receive(timeout=timeout)
-            if got != event.data:
-                differences.append(ClientDifference(name, "message changed", shown, f"← {got!r}"))
+        elif event.kind == "receive" and event.data is not None:
+            client.receive(event.data, timeout)
         elif event.kind == "close":
             conn.close(event.code or 1000, event.reason or "")
         elif event.kind == "closed" and event.code is not None:
@@ -162,10 +225,44 @@ def _step(
             if code != event.code:
                 differences.append(ClientDifference(name, "close changed", f"closed {event.code}", f"closed {code}"))
     except Timeout:
-        differences.append(ClientDifference(name, "missing message", shown, None))
+        differences.append(ClientDifference(name, "close changed", shown, "still open"))
     except ConnectionClosed as exc:
         differences.append(ClientDifference(name, "closed early", shown, f"closed {exc.code}"))
-        opened[event.conn] = None
+        client.closed_early = True  # nothing more is done on it; what it received is compared at the end
+
+
+def _shown(event: Event) -> str:
+    """An event as a difference shows it: its line without the name (``← text 'hi'``)."""
+    return event.text().split("  ", 1)[-1].strip()
+
+
+def _compare(name: str, recorded: list[Event], got: list[Event]) -> list[ClientDifference]:
+    """What *name* received in the replay against the recording, as one sequence (difflib): an
+    extra message shifts nothing after it; within a changed stretch, messages pair up in order
+    as changed and the rest are missing or extra; one missing here and extra there came out of order."""
+    key = _message_key
+    matcher = difflib.SequenceMatcher(a=list(map(key, recorded)), b=list(map(key, got)), autojunk=False)
+    found: list[ClientDifference] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        for e, g in zip(recorded[i1 : i1 + paired], got[j1 : j1 + paired], strict=True):
+            found.append(ClientDifference(name, "message changed", _shown(e), _shown(g)))
+        found += [ClientDifference(name, "missing message", _shown(e), None) for e in recorded[i1 + paired : i2]]
+        found += [ClientDifference(name, "extra message", None, _shown(g)) for g in got[j1 + paired : j2]]
+    missing = {d.expected for d in found if d.what == "missing message"}
+    moved = {d.got for d in found if d.what == "extra message"} & missing
+    return [
+        dataclasses.replace(d, what="message out of order")
+        if d.what != "message changed" and (d.expected or d.got) in moved
+        else d
+        for d in found
+    ]
+
+
+def _message_key(event: Event) -> tuple[bool, Any]:
+    return isinstance(event.data, bytes), event.data
 
 
 def _path(url: Any) -> str:
