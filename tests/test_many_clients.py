@@ -443,6 +443,74 @@ def test_a_replay_against_an_app_that_changed_every_message_pairs_them_up(
     assert "bob: message changed: expected ← text 'bob: yo', got ← text 'BOB: yo'" in str(result)
 
 
+def add_door(bench: wsbench.Bench, refused: str) -> None:
+    """A room that refuses the client named *refused* (a close before accept: HTTP 403) and
+    welcomes the others."""
+
+    @bench.websocket("/room/{who}")
+    async def room(websocket: WebSocket, who: str) -> None:
+        if who == refused:
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        await websocket.send_text(f"welcome {who}")
+        async for _ in websocket.iter_text():
+            pass
+
+
+def test_a_refused_client_replays_as_refused_and_a_changed_door_is_named(
+    make_bench: Callable[..., wsbench.Bench], tmp_path, monkeypatch
+):
+    """A client the app refused (HTTP 403) is part of the conversation: refused again, it is the
+    same answer, in a replay and in a written test; let in, or refused with another status, the
+    difference names it."""
+    recorded = make_bench(endpoints=False)
+    add_door(recorded, refused="mallory")
+    ann = recorded.connect("/room/ann", name="ann")
+    with pytest.raises(wsbench.HandshakeRejected):
+        recorded.connect("/room/mallory", name="mallory")
+    assert ann.receive_text() == "welcome ann"
+    ann.close()
+    recorded.wait_idle()
+    same = make_bench(endpoints=False)
+    add_door(same, refused="mallory")
+    result = replay_conversation(recorded.transcript, same, timeout=0.5)
+    assert result.ok, str(result)
+    assert result.clients == ["ann", "mallory"]
+    opened = make_bench(endpoints=False)
+    add_door(opened, refused="nobody")
+    result = replay_conversation(recorded.transcript, opened, timeout=0.5)
+    assert [(d.client, d.what, d.expected, d.got) for d in result.differences] == [
+        ("mallory", "handshake changed", "rejected: HTTP 403 (empty body)", "open"),
+        ("mallory", "extra message", None, "← text 'welcome mallory'"),
+    ], str(result)
+    closed = make_bench(endpoints=False)
+    add_door(closed, refused="ann")
+    result = replay_conversation(recorded.transcript, closed, timeout=0.5)
+    assert [(d.client, d.what, d.expected, d.got) for d in result.differences] == [
+        ("ann", "handshake changed", "open", "rejected: HTTP 403 (empty body)"),
+        ("mallory", "handshake changed", "rejected: HTTP 403 (empty body)", "open"),
+        ("mallory", "extra message", None, "← text 'welcome mallory'"),
+    ], str(result)
+    (tmp_path / "door.py").write_text(
+        "from fastapi import FastAPI, WebSocket\n\napp = FastAPI()\n\n\n"
+        "@app.websocket('/room/{who}')\n"
+        "async def room(websocket: WebSocket, who: str):\n"
+        "    if who == 'mallory':\n"
+        "        await websocket.close(code=1008)\n"
+        "        return\n"
+        "    await websocket.accept()\n"
+        "    await websocket.send_text(f'welcome {who}')\n"
+        "    async for _ in websocket.iter_text():\n"
+        "        pass\n"
+    )
+    written = recorded.transcript.to_pytest_all(tmp_path / "test_door.py", app="door:app", timeout=0.5)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {}
+    exec(compile(written.read_text(), str(written), "exec"), namespace)
+    namespace["test_conversation"]()  # raises AssertionError naming a difference
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     recorded=st.lists(st.sampled_from(["a", "b", "c", b"a"]), max_size=8),

@@ -26,7 +26,7 @@ from typing import Any
 from .asserts import STEP_FIELDS
 from .client import Connection
 from .client.messages import Message
-from .errors import ConnectError, ConnectionClosed, Timeout, WsbenchError
+from .errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
 
@@ -113,10 +113,11 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
         names.setdefault(event.conn, event.name or f"#{len(names) + 1}")
     differences: list[ClientDifference] = []
     clients: dict[int, _Client] = {}
+    refused = {e.conn: e for e in steps if e.kind == "rejected"}  # the handshakes the app refused then
     with _serving(target) as bench:
         try:
             for event in steps:
-                _step(bench, event, names[event.conn], clients, timeout, differences)
+                _step(bench, event, names[event.conn], clients, timeout, differences, refused.get(event.conn))
             received = {key: client.arrivals() for key, client in clients.items()}  # before the replay closes any
         finally:
             for client in clients.values():
@@ -189,19 +190,30 @@ def _step(
     clients: dict[int, _Client],
     timeout: float,
     differences: list[ClientDifference],
+    refused: Event | None,
 ) -> None:
-    """Do one recorded client event again (a receive waits for its message: see :class:`_Client`)."""
+    """Do one recorded client event again (a receive waits for its message: see :class:`_Client`);
+    *refused* is the recorded refusal of this client's handshake, if the app refused it then."""
     shown = _shown(event)
     if event.kind == "connect":
         path = _path(event.data)
+        recorded = _shown(refused) if refused is not None else "open"
         try:
             given = None if name.startswith("#") else name  # an unnamed connection: the bench names it
-            clients[event.conn] = _Client(
-                bench.connect(path, name=given, timeout=timeout, open_timeout=timeout, close_timeout=timeout)
-            )
+            conn = bench.connect(path, name=given, timeout=timeout, open_timeout=timeout, close_timeout=timeout)
+        except HandshakeRejected as exc:
+            clients[event.conn] = _Client(None)
+            again = event._replace(kind="rejected", data=exc.body, code=exc.status)
+            if refused is None or (refused.code, refused.data or b"") != (exc.status, exc.body):
+                differences.append(ClientDifference(name, "handshake changed", recorded, _shown(again)))
+            return
         except (ConnectError, Timeout) as exc:
             clients[event.conn] = _Client(None)
             differences.append(ClientDifference(name, "handshake failed", shown, f"{type(exc).__name__}: {exc}"))
+            return
+        clients[event.conn] = _Client(conn)
+        if refused is not None:
+            differences.append(ClientDifference(name, "handshake changed", recorded, "open"))
         return
     client = clients.get(event.conn)
     if client is None or client.conn is None or client.closed_early:
@@ -340,4 +352,4 @@ def write_pytest(
     return path
 
 
-_DONE = frozenset({"connect", "send", "receive", "close", "closed"})  # what run_steps does or compares
+_DONE = frozenset({"connect", "rejected", "send", "receive", "close", "closed"})  # what run_steps does or compares
