@@ -171,6 +171,22 @@ def test_connections_are_named_c1_c2_by_default_and_as_given(bench: wsbench.Benc
             bench.connect("/echo", name=bad)
 
 
+def test_a_name_an_open_connection_holds_is_refused_and_free_again_once_it_closed(bench: wsbench.Bench):
+    """Two open clients called "ann" would read as one in every view (a cell run twice): the second
+    is refused, nothing opened, the error naming the holder; once ann closed, the name is free
+    (ann came back), also for aconnect."""
+    ann = bench.connect("/echo", name="ann")
+    with pytest.raises(ValueError, match=r"name='ann' is taken: .*/echo.*close it first"):
+        bench.connect("/echo", name="ann")
+    with pytest.raises(ValueError, match="name='ann' is taken"):
+        asyncio.run(bench.aconnect("/echo", name="ann"))
+    assert {e.conn for e in bench.transcript if e.name == "ann"} == {ann.key}  # no other was opened
+    ann.close()
+    again = bench.connect("/echo", name="ann")
+    assert again.name == "ann"
+    again.close()
+
+
 def test_aconnect_takes_a_name_too(bench: wsbench.Bench):
     """The coroutine form names its connection the same way, on both sides."""
 

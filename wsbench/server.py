@@ -103,6 +103,7 @@ class Names:
         self._numbers = itertools.count(1)
         self._used: set[str] = set()
         self._waiting: dict[int, str] = {}  # client port -> the name its server side takes
+        self._holders: dict[str, weakref.ref[Connection]] = {}  # given names, by the connection that has each
 
     def next(self) -> str:
         """A default name not given yet: "c1", "c2" ..."""
@@ -113,11 +114,26 @@ class Names:
                 return name
 
     def give(self, name: str | None) -> str:
-        """*name* (checked: :func:`~wsbench.client.bounds.check_name`), or the next default when None."""
+        """*name* (checked: :func:`~wsbench.client.bounds.check_name`), or the next default when None.
+        ValueError when a connection of this bench that is not closed has it: two open clients
+        called "ann" (a cell run twice) would read as one in every view."""
         if name is None:
             return self.next()
-        self._used.add(check_name(name))
+        holder = self._holders.get(check_name(name))
+        conn = holder() if holder is not None else None
+        if conn is not None and conn.state != "closed":
+            raise ValueError(
+                f"name={name!r} is taken: a connection of this bench called that is {conn.state} "
+                f"(to {urlsplit(conn.url).path or '/'}); close it first, or give another name"
+            )
+        self._used.add(name)
         return name
+
+    def hold(self, conn: Connection) -> Connection:
+        """*conn* has its name until it closes (see :meth:`give`)."""
+        if conn.name is not None:
+            self._holders[conn.name] = weakref.ref(conn)
+        return conn
 
     def expect(self, port: int, name: str) -> None:
         """The connection from client TCP *port* is called *name* (a Connection pairs before its handshake)."""
@@ -533,7 +549,7 @@ class Bench(LoopbackService):
         url, began = self._url_to(path), time.time()
         options["name"] = self.names.give(options.get("name"))
         try:
-            return Connection(url, params=params, pairing=self, **options).open()
+            return self.names.hold(Connection(url, params=params, pairing=self, **options)).open()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
@@ -545,7 +561,7 @@ class Bench(LoopbackService):
         url, began = self._url_to(path), time.time()
         options["name"] = self.names.give(options.get("name"))
         try:
-            return await Connection(url, params=params, pairing=self, **options).aopen()
+            return await self.names.hold(Connection(url, params=params, pairing=self, **options)).aopen()
         except (HandshakeRejected, Timeout) as exc:
             raise self._explained(exc, path, began) from None
 
