@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import itertools
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsbench
+from wsbench.replay import MORE
 from wsbench.replay_many import _compare, replay_conversation
 from wsbench.server import WS_IMPLEMENTATIONS
 from wsbench.transcript import Event, Transcript, causal, conversation_order
@@ -457,6 +460,31 @@ def test_a_replay_against_an_app_that_changed_every_message_pairs_them_up(
         ("ann", "← text 'bob: yo'", "← text 'BOB: yo'"),
     ]
     assert "bob: message changed: expected ← text 'bob: yo', got ← text 'BOB: yo'" in str(result)
+
+
+def test_a_replay_against_a_server_that_never_stops_sending_stays_short(make_bench: Callable[..., wsbench.Bench]):
+    """A server that answers with a flood: each client's comparison takes what it recorded and
+    MORE messages beyond, and one line counts the rest; a receive waiting for a recorded message
+    takes at most MORE others (so a flood cannot keep it busy)."""
+    recorded = make_bench(endpoints=False)
+    chat_once(recorded)
+    flooding = make_bench(endpoints=False)
+
+    @flooding.websocket("/chat/{who}")
+    async def flood(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        for n in itertools.count():
+            await websocket.send_text(f"spam {n}")
+            if n % 50 == 0:
+                await asyncio.sleep(0)
+
+    result = replay_conversation(recorded.transcript, flooding, timeout=0.5)
+    for name, received in (("ann", 3), ("bob", 4), ("cat", 2)):
+        mine = [d for d in result.differences if d.client == name and "message" in d.what]
+        assert len(mine) == received + MORE + 1, str(result)[:2000]
+        assert [d.what for d in mine[:received]] == ["message changed"] * received
+        assert {d.what for d in mine[received:-1]} == {"extra message"}
+        assert re.fullmatch(r"more messages: got \d+ more, not compared", str(mine[-1]).split(": ", 1)[1])
 
 
 def add_door(bench: wsbench.Bench, refused: str) -> None:

@@ -27,6 +27,7 @@ from .asserts import STEP_FIELDS
 from .client import Connection
 from .client.messages import Message
 from .errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
+from .replay import MORE
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
 
@@ -118,7 +119,9 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
         try:
             for event in steps:
                 _step(bench, event, names[event.conn], clients, timeout, differences, refused.get(event.conn))
-            received = {key: client.arrivals() for key, client in clients.items()}  # before the replay closes any
+            recorded = {key: [e for e in steps if e.conn == key and e.kind == "receive"] for key in clients}
+            # what each received, before the replay closes any: as many as recorded and MORE beyond
+            received = {key: client.arrivals(len(recorded[key]) + MORE) for key, client in clients.items()}
         finally:
             for client in clients.values():
                 if client.conn is not None:
@@ -128,8 +131,12 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
                         pass
         for key, client in clients.items():
             if client.conn is not None:
-                recorded = [e for e in steps if e.conn == key and e.kind == "receive"]
-                differences += _compare(names[key], recorded, received[key])
+                first, more = received[key]
+                differences += _compare(names[key], recorded[key], first)
+                if more:
+                    differences.append(
+                        ClientDifference(names[key], "more messages", None, f"{more} more, not compared")
+                    )
         replayed = [client.conn for client in clients.values() if client.conn is not None]
         own = bench.transcript.select(*replayed) if replayed else Transcript()
         order = {name: n for n, name in enumerate(names[key] for key in clients)}
@@ -149,12 +156,14 @@ class _Client:
         self.differs = False
         self.closed_early = False
 
-    def arrivals(self) -> list[Event]:
-        """Every message this client received so far, as its transcript recorded them on arrival
-        (those no step took too)."""
+    def arrivals(self, most: int) -> tuple[list[Event], int]:
+        """The first *most* messages this client received so far, as its transcript recorded them on
+        arrival (those no step took too), and how many more it received."""
         if self.conn is None:
-            return []
-        return [e for e in self.conn.transcript if e.side == "client" and e.kind == "receive"]
+            return [], 0
+        received = (e for e in self.conn.transcript if e.side == "client" and e.kind == "receive")
+        first = list(itertools.islice(received, most))
+        return first, sum(1 for _ in received)
 
     def receive(self, expected: Message, timeout: float) -> None:
         """Wait (at most *timeout*) until the recorded message came, so that what the conversation
@@ -168,7 +177,7 @@ class _Client:
         assert self.conn is not None
         deadline = time.monotonic() + (0 if self.waited_out else timeout)
         other = False
-        while True:
+        for _ in range(MORE + 1):  # a server that never stops sending gives up the step after MORE others
             try:
                 got = self.conn.receive(timeout=max(deadline - time.monotonic(), 0))
             except Timeout:
@@ -181,6 +190,7 @@ class _Client:
             other = True
             if self.differs:
                 return
+        self.differs = True
 
 
 def _step(
