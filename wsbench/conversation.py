@@ -33,6 +33,7 @@ from .secrets import MASK, is_secret_header, is_secret_param, mask_subprotocols,
 from .transcript import Event, Transcript, by_connection
 
 __all__ = [
+    "MORE",
     "Plan",
     "Receiving",
     "assert_json_matches",
@@ -50,6 +51,11 @@ __all__ = [
     "target_url",
     "without_ignored",
 ]
+
+#: The most messages a replay takes past the recorded ones (a server may send for ever): after the
+#: last recorded step of one connection (:mod:`wsbench.replay`), and for each client of several,
+#: while waiting for a recorded message and in the comparison (:mod:`wsbench.replay_many`).
+MORE = 100
 
 # Request headers the WebSocket client writes itself: not replayed as extra headers.
 _PROTOCOL_HEADERS = {

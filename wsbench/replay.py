@@ -23,6 +23,7 @@ from ._text import preview
 from .client import Connection
 from .codes import describe
 from .conversation import (
+    MORE,
     assert_json_matches,
     compile_ignore,
     connection_label,
@@ -53,8 +54,6 @@ __all__ = ["Difference", "ReplayResult", "assert_json_matches", "expect_close", 
 Payload = str | bytes | None
 
 _SHOWN = 200  # characters of a payload's repr shown in a diff line
-#: The most messages a replay takes after the last recorded one (a server may send for ever).
-MORE = 100
 _bench_names = itertools.count(1)
 
 # -- the records -------------------------------------------------------------------

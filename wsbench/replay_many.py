@@ -26,8 +26,8 @@ from typing import Any
 from .asserts import STEP_FIELDS
 from .client import Connection
 from .client.messages import Message
+from .conversation import MORE
 from .errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
-from .replay import MORE
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
 
