@@ -119,16 +119,18 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
         try:
             for event in steps:
                 _step(bench, event, names[event.conn], clients, timeout, differences, refused.get(event.conn))
-            recorded = {key: [e for e in steps if e.conn == key and e.kind == "receive"] for key in clients}
-            # what each received, before the replay closes any: as many as recorded and MORE beyond
-            received = {key: client.arrivals(len(recorded[key]) + MORE) for key, client in clients.items()}
         finally:
+            # Those the recording left open are closed first: all the server sent before it read the
+            # close has come by then, as the one-connection replay does after its last step.
             for client in clients.values():
                 if client.conn is not None:
                     try:
                         client.conn.close()
                     except WsbenchError:
                         pass
+        recorded = {key: [e for e in steps if e.conn == key and e.kind == "receive"] for key in clients}
+        # what each received: as many as recorded and MORE beyond, counting the rest
+        received = {key: client.arrivals(len(recorded[key]) + MORE) for key, client in clients.items()}
         for key, client in clients.items():
             if client.conn is not None:
                 first, more = received[key]
