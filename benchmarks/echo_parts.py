@@ -11,7 +11,12 @@ round trip, raw client / wsbench, median of alternating pairs (as echo.py's "cpu
     instead of the log (no lock, no sequence number, no spill);
   * not recorded: the client records nothing.
 
-Run: .venv/bin/python benchmarks/echo_parts.py [--rounds N] [--runs N] [--cpu N] [--modes sync,async]
+With ``--threads`` (Linux: it reads /proc), the sync client's cases instead say where the time
+goes: each thread's CPU time per round trip (the caller, websockets' reader, the bench's server
+loop) and how often a round trip put it to sleep (voluntary switches: waiting for data, a lock or
+the GIL) or took the CPU from it (involuntary), for the raw client and wsbench one after the other.
+
+Run: .venv/bin/python benchmarks/echo_parts.py [--rounds N] [--runs N] [--cpu N] [--modes sync,async] [--threads]
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -76,16 +83,95 @@ CASES: dict[str, Callable[[], Any]] = {
 }
 
 
+def thread_counters() -> dict[int, tuple[int, int, int]]:
+    """Each thread of this process: (CPU ns, voluntary, involuntary context switches), from /proc."""
+    found = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as stat:
+                cpu = int(stat.read().split()[0])
+            with open(f"/proc/self/task/{tid}/status") as status:
+                switches = dict(line.split(":") for line in status if "ctxt_switches" in line)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        found[int(tid)] = (cpu, int(switches["voluntary_ctxt_switches"]), int(switches["nonvoluntary_ctxt_switches"]))
+    return found
+
+
+def per_thread(round_trip: Callable[[], Any], n: int) -> dict[str, tuple[float, float, float]]:
+    """Run *round_trip* *n* times (after 200 to warm up): per thread role ("caller", "server",
+    "reader": the others), its CPU µs and voluntary and involuntary switches per round trip."""
+    for _ in range(200):
+        round_trip()
+    before = thread_counters()
+    for _ in range(n):
+        round_trip()
+    after = thread_counters()
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    roles: dict[str, list[float]] = {}
+    for tid, (cpu, voluntary, involuntary) in after.items():
+        if tid not in before:
+            continue
+        name = names.get(tid, "")
+        role = "caller" if tid == threading.main_thread().native_id else "server" if "loop" in name else "reader"
+        old = before[tid]
+        costs = roles.setdefault(role, [0.0, 0.0, 0.0])
+        costs[0] += (cpu - old[0]) / n / 1000
+        costs[1] += (voluntary - old[1]) / n
+        costs[2] += (involuntary - old[2]) / n
+    return {role: (costs[0], costs[1], costs[2]) for role, costs in roles.items()}
+
+
+def show_threads(bench: Any, payload: str, n: int, runs: int) -> None:
+    """The sync client's cases, raw and wsbench alternately *runs* times each: the median per thread role."""
+    url = bench.url + "/echo"
+
+    def raw() -> dict[str, tuple[float, float, float]]:
+        with echo.raw_connect(url, max_size=None) as ws:
+            return per_thread(lambda: (ws.send(payload), ws.recv()), n)
+
+    def ours() -> dict[str, tuple[float, float, float]]:
+        with bench.connect("/echo", max_size=None) as conn:
+            return per_thread(lambda: (conn.send_text(payload), conn.receive_text()), n)
+
+    print(
+        f"{'sync, 256 B echo':<28}{'client':<9}"
+        + "".join(f"{role + ' µs/vol/invol':>25}" for role in ROLES)
+        + "   total"
+    )
+    for case, patched in CASES.items():
+        with patched():
+            measured: dict[str, list[dict[str, tuple[float, float, float]]]] = {"raw": [], "wsbench": []}
+            for _ in range(runs):
+                measured["raw"].append(raw())
+                measured["wsbench"].append(ours())
+        for client, rows in measured.items():
+            medians = {
+                role: tuple(statistics.median(row.get(role, (0, 0, 0))[k] for row in rows) for k in range(3))
+                for role in ROLES
+            }
+            cells = "".join(f"{c:>13.1f}{v:>6.2f}{i:>6.2f}" for c, v, i in medians.values())
+            print(f"{case:<28}{client:<9}{cells}{sum(c for c, _, _ in medians.values()):>8.1f}", flush=True)
+
+
+ROLES = ("caller", "reader", "server")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000, help="round trips per measurement (256 B)")
     parser.add_argument("--runs", type=int, default=16, help="alternating measurements per case")
     parser.add_argument("--cpu", type=int, help="run on this CPU only (see echo.py)")
     parser.add_argument("--modes", default="sync,async", help="sync, async or both")
+    parser.add_argument("--threads", action="store_true", help="per thread CPU and switches, sync client (Linux)")
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     bench = echo.make_bench()
+    if args.threads:
+        show_threads(bench, "x" * 256, args.rounds, max(args.runs // 4, 1))
+        bench.stop()
+        return
     url, payload, n = bench.url + "/echo", "x" * 256, args.rounds
     clients = {
         "sync": (lambda: echo.raw_sync(url, payload, n), lambda: echo.wsbench_sync(bench, payload, n)),
