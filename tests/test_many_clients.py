@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import wsbench
 from wsbench.replay import MORE
-from wsbench.replay_many import _compare, replay_conversation
+from wsbench.replay_many import _Client, _compare, _step, replay_conversation
 from wsbench.server import WS_IMPLEMENTATIONS
 from wsbench.transcript import Event, Transcript, causal, conversation_order
 from wsbench.transcript.fanout import fanout, summary
@@ -485,6 +485,67 @@ def test_a_replay_against_a_server_that_never_stops_sending_stays_short(make_ben
         assert [d.what for d in mine[:received]] == ["message changed"] * received
         assert {d.what for d in mine[received:-1]} == {"extra message"}
         assert re.fullmatch(r"more messages: got \d+ more, not compared", str(mine[-1]).split(": ", 1)[1])
+
+
+def test_a_close_that_never_comes_is_named_as_such(make_bench: Callable[..., wsbench.Bench]):
+    """Replayed against an app that never reads and never closes: bob's recorded close by the
+    server is named as a close that did not come ("still open"), not as a missing message (ann's
+    close is answered all the same: uvicorn answers a close frame whether its app reads or not)."""
+    recorded = make_bench(endpoints=False)
+
+    @recorded.websocket("/talk/{who}")
+    async def talk(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        if who == "bob":
+            await websocket.send_text("bye")
+            await websocket.close()
+            return
+        async for _ in websocket.iter_text():
+            pass
+
+    ann = recorded.connect("/talk/ann", name="ann")
+    ann.send_text("hi")
+    ann.close()
+    bob = recorded.connect("/talk/bob", name="bob")
+    assert bob.receive_text() == "bye"
+    assert bob.wait_closed() == 1000
+    recorded.wait_idle()
+    deaf = make_bench(endpoints=False)
+    hold = threading.Event()
+
+    @deaf.websocket("/talk/{who}")
+    async def never_reads(websocket: WebSocket, who: str) -> None:
+        await websocket.accept()
+        if who == "bob":
+            await websocket.send_text("bye")
+        await asyncio.to_thread(hold.wait, 20 * TIMEOUT_SCALE)
+
+    try:
+        result = replay_conversation(recorded.transcript, deaf, timeout=0.5)
+    finally:
+        hold.set()
+    assert [(d.client, d.what, d.expected, d.got) for d in result.differences] == [
+        ("bob", "close changed", "closed 1000", "still open"),
+    ], str(result)
+
+
+def test_a_send_the_server_did_not_take_is_named_and_ends_that_client(bench: wsbench.Bench):
+    """A send that times out (the server stopped reading; wsbench aborts the connection) is named
+    as not taken, and nothing more is done on that client. (uvicorn reads whatever comes, its
+    app reading or not, so a stand-in connection plays the server that stops.)"""
+
+    class Deaf:
+        def send_text(self, data: str) -> None:
+            raise wsbench.Timeout("the server did not take the message")
+
+    client, found = _Client(Deaf()), []  # type: ignore[arg-type]
+    send = Event(seq=1, time=0.0, side="client", kind="send", conn=7, data="hi", name="ann")
+    _step(bench, send, "ann", {7: client}, 0.5, found, None)
+    _step(bench, send._replace(seq=2), "ann", {7: client}, 0.5, found, None)  # not tried: it ended
+    assert [(d.client, d.what, d.expected, d.got) for d in found] == [
+        ("ann", "send not taken", "→ text 'hi'", "not read within 0.5 s")
+    ]
+    assert client.closed_early
 
 
 def add_door(bench: wsbench.Bench, refused: str) -> None:

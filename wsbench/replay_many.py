@@ -41,8 +41,9 @@ class ClientDifference:
     """One way a client's replay differs from the recording."""
 
     client: str  #: the client's name (or #n)
-    #: "missing message", "extra message", "message changed", "message out of order", "close changed",
-    #: "closed early" or "handshake failed"
+    #: "missing message", "extra message", "message changed", "message out of order", "more messages" (past
+    #: what a replay compares), "close changed", "closed early", "send not taken", "handshake changed" or
+    #: "handshake failed"
     what: str
     expected: str | None  #: the recorded line (None: an extra message)
     got: str | None  #: what the replay saw instead (None: nothing)
@@ -245,11 +246,15 @@ def _step(
         elif event.kind == "close":
             conn.close(event.code or 1000, event.reason or "")
         elif event.kind == "closed" and event.code is not None:
-            code = conn.wait_closed(timeout)
-            if code != event.code:
-                differences.append(ClientDifference(name, "close changed", f"closed {event.code}", f"closed {code}"))
-    except Timeout:
-        differences.append(ClientDifference(name, "close changed", shown, "still open"))
+            try:
+                seen = f"closed {conn.wait_closed(timeout)}"
+            except Timeout:
+                seen = "still open"
+            if seen != f"closed {event.code}":
+                differences.append(ClientDifference(name, "close changed", f"closed {event.code}", seen))
+    except Timeout:  # a send the server did not read in time: the connection was aborted
+        differences.append(ClientDifference(name, "send not taken", shown, f"not read within {timeout} s"))
+        client.closed_early = True
     except ConnectionClosed as exc:
         differences.append(ClientDifference(name, "closed early", shown, f"closed {exc.code}"))
         client.closed_early = True  # nothing more is done on it; what it received is compared at the end
