@@ -296,6 +296,7 @@ SLOW = {
     "tests/test_server.py::test_a_timeout_while_an_endpoint_blocked_the_loop_names_that_endpoint",
     "tests/proxy/test_link.py::test_slow_reader_blocks_the_servers_send_then_all_arrive_in_order",
     "tests/test_exercises.py::test_an_endpoint_that_never_answers_ends_in_a_hint",
+    "tests/widgets/test_sendbox.py::test_text_being_typed_is_not_replaced_by_an_older_value_from_the_kernel",
 }
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from jupyter_run import CHROMIUM, FLAGS
+
 from wsbench.widgets._sendbox import SendBox
 
 
@@ -69,7 +72,7 @@ def test_front_end_handles_ctrl_and_cmd_enter():
     esm = SendBox._esm
     assert '(event.ctrlKey || event.metaKey) && event.key === "Enter"' in esm
     assert 'model.send({ type: "submit", value: box.value })' in esm
-    assert 'model.send({ type: "value", value: box.value })' in esm and 'addEventListener("blur", report)' in esm
+    assert 'model.send({ type: "value", value: box.value })' in esm and "report();" in esm
     assert "preventDefault()" in esm and "stopPropagation()" in esm
 
 
@@ -94,3 +97,51 @@ def test_leaving_the_box_sends_its_text_ahead_of_a_click():
     from_front_end(box, {"method": "custom", "content": {"type": "value", "value": 3}})  # not a text: ignored
     assert box.value == "again"
     box.close()
+
+
+#: The ESM's render() on a page of its own, with a stand-in for the model: get/set (which fires its
+#: change events at once, as ipywidgets' Backbone models do), save_changes, send (kept in
+#: ``window.sent``), on/off; ``window.kernel(key, value)`` is a change from the kernel.
+_MOUNT = """async (esm) => {
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const module = await import(url);
+  const state = { value: "typed before", placeholder: "", disabled: false, rows: 2 };
+  const listeners = {};
+  const fire = (key) => (listeners["change:" + key] || []).forEach((f) => f());
+  window.sent = [];
+  const model = {
+    get: (key) => state[key],
+    set: (key, value) => { state[key] = value; fire(key); },
+    save_changes: () => {},
+    send: (message) => window.sent.push(message),
+    on: (names, f) => names.split(" ").forEach((name) => (listeners[name] ||= []).push(f)),
+    off: () => {},
+  };
+  window.kernel = (key, value) => { state[key] = value; fire(key); };
+  module.default.render({ model, el: document.getElementById("box") });
+}"""
+
+
+def test_text_being_typed_is_not_replaced_by_an_older_value_from_the_kernel():
+    """In real Chromium: the learner types "again" and, before leaving the box, an older value comes
+    back from the kernel (ipywidgets' echo of an update it had held back): the box keeps what was
+    typed, and leaving it reports "again", so the send button's click sends it. (The browser test
+    once sent the text from before a reconnect this way.) Once the box is left, a value from the
+    kernel shows as before."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS, timeout=60_000)
+        try:
+            page = browser.new_context(offline=True).new_page()
+            page.set_content('<div id="box"></div><button id="elsewhere">send</button>')
+            page.evaluate(_MOUNT, SendBox._esm)
+            assert page.input_value("textarea") == "typed before"
+            page.fill("textarea", "again")
+            page.evaluate("window.kernel('value', 'typed before')")  # the older value, late
+            assert page.input_value("textarea") == "again"
+            page.click("#elsewhere")  # the mouse goes down on the send button: the box is left
+            assert page.evaluate("window.sent") == [{"type": "value", "value": "again"}]
+            page.evaluate("window.kernel('value', 'set by code')")
+            assert page.input_value("textarea") == "set by code"
+        finally:
+            browser.close()

@@ -5,7 +5,9 @@ small anywidget: ``value``, ``placeholder`` and ``disabled`` sync both ways as t
 did, and Ctrl+Enter sends a ``{"type": "submit"}`` message carrying the box's text, which
 :meth:`SendBox.on_submit` handlers receive on the kernel side; leaving the box (the mouse going
 down on a send button) reports its text in a message too, since ipywidgets may hold a state update
-back behind an earlier one while the kernel is busy, and the click would then find the old text.
+back behind an earlier one while the kernel is busy, and the click would then find the old text;
+and while the box has the focus, a value from the kernel does not replace the text in it (it may be
+an older one coming back).
 Like ipywidgets' own text boxes, the textarea keeps its key presses from JupyterLab, so typing
 never runs notebook shortcuts.
 """
@@ -25,8 +27,12 @@ _ESM = """
 function render({ model, el }) {
   const box = document.createElement("textarea");
   box.className = "wsb-sendbox";
+  // While the learner is in the box, its text is theirs: a value from the kernel then may be an
+  // older one coming back (ipywidgets' echo of an update it held back), and would replace what was
+  // just typed, which leaving the box would then report, and a click send.
+  let typing = false;
   const show = () => {
-    if (box.value !== model.get("value")) box.value = model.get("value");
+    if (!typing && box.value !== model.get("value")) box.value = model.get("value");
     box.placeholder = model.get("placeholder");
     box.disabled = model.get("disabled");
     box.rows = model.get("rows");
@@ -47,7 +53,11 @@ function render({ model, el }) {
     }
   };
   box.addEventListener("input", save);
-  box.addEventListener("blur", report);  // before the click of the button the mouse went down on
+  box.addEventListener("focus", () => { typing = true; });
+  box.addEventListener("blur", () => {  // before the click of the button the mouse went down on
+    typing = false;
+    report();
+  });
   box.addEventListener("keydown", onKey);
   box.addEventListener("keypress", onKey);
   model.on("change:value change:placeholder change:disabled change:rows", show);
