@@ -95,6 +95,24 @@ def test_timeline_follows_the_transcript(echo):
     timeline.close()
 
 
+@pytest.mark.parametrize("look", ["save", "to_html", "repr"])
+def test_a_saved_or_printed_timeline_still_redraws_what_it_saved(echo, tmp_path, look: str):
+    """save(), to_html() and repr() read what was recorded since the last redraw: the widget still
+    draws it at its next refresh. They took it in without drawing, and the refresh found nothing
+    new, so the widget kept its picture from before until the next message (widgets_demo's
+    timeline missed its last 'websocket.receive' in a fresh-clone CI run: a cell saves it)."""
+    timeline = Timeline(echo, live=False)
+    echo.send_text("after the last redraw")
+    echo.receive_text()
+    {"save": lambda: timeline.save(tmp_path / "t.html"), "to_html": timeline.to_html, "repr": lambda: repr(timeline)}[
+        look
+    ]()
+    assert "after the last redraw" not in timeline.value
+    assert timeline.refresh()
+    assert "'after the last redraw'" in timeline.value
+    timeline.close()
+
+
 def test_timeline_save_writes_standalone_html(echo, tmp_path):
     """save() writes a whole HTML page with the SVG and no script."""
     echo.send_text("saved")

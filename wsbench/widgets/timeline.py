@@ -115,7 +115,9 @@ class Timeline(widgets.HTML):
 
     def _take_in(self) -> bool:
         """Give the picture's windows what the transcripts recorded since the last look (so a
-        redraw reads only new events, not the whole conversation); True when there was some."""
+        redraw reads only new events, not the whole conversation); True when there was some.
+        What it takes is not drawn yet: the next :meth:`refresh` draws it, whoever took it in
+        (``save()``, ``to_html()`` and ``repr()`` look too)."""
         grew = False
         for transcript in self._transcripts():
             _, taken = self._taken.get(id(transcript), (transcript, 0))
@@ -124,6 +126,8 @@ class Timeline(widgets.HTML):
                 self._windows.add(new)
                 grew = True
             self._taken[id(transcript)] = (transcript, taken + len(new))
+        if grew:
+            self._drawn = False
         return grew
 
     def to_html(self, *, unmasked: bool | None = None) -> str:
