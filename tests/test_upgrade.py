@@ -14,7 +14,7 @@ import pytest
 
 import wsbench
 from wsbench import UpgradeError
-from wsbench.upgrade import _clean, _pins, upgrade_check
+from wsbench.upgrade import _READY, _clean, _log_after_ready, _pins, upgrade_check
 
 APP = """
 from fastapi import FastAPI, WebSocket
@@ -160,3 +160,23 @@ def test_command_line_refuses_a_loose_pin(recorded, tmp_path, capsys):
     transcript.save(saved)
     assert main(["upgrade-check", str(saved), "--app", "x:app", "--to", "uvicorn>=0.55"]) == 2
     assert "is not a pin" in capsys.readouterr().err
+
+
+def test_the_log_compared_is_what_came_after_the_server_was_ready():
+    """uvicorn's start-up lines come before the server says it is ready, but the thread reading its
+    stderr may take them after: the lines compared are those after the server's mark on stderr,
+    read once the server has stopped, not those after as many lines as the reader had when ready
+    came (all four start-up lines in one run of a same-versions check, none in the other, which
+    then reported a change)."""
+    stderr = [
+        "INFO: Started server process [41]\n",
+        "INFO: Waiting for application startup.\n",
+        "INFO: Application startup complete.\n",
+        "INFO: Uvicorn running on http://127.0.0.1:5000 (Press CTRL+C to quit)\n",
+        _READY + "\n",
+        'INFO: 127.0.0.1:5001 - "WebSocket /members?token=abc" 401\n',
+        "INFO: Shutting down\n",
+        "INFO: Finished server process [41]\n",
+    ]
+    assert _log_after_ready(stderr) == ['INFO: <address> - "WebSocket /members?token=***" 401']
+    assert _log_after_ready(stderr[:3]) == []  # no mark (start-up failed): nothing to compare

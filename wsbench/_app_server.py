@@ -2,7 +2,8 @@
 
 Run as ``python -c SOURCE module:attr --ws IMPL`` with the interpreter of
 an environment that :mod:`wsbench.upgrade` made; it imports nothing of wsbench, only uvicorn and
-the app. It prints ``WSBENCH-READY <port>`` on stdout once uvicorn accepts connections, writes
+the app. It prints ``WSBENCH-READY <port>`` on stdout once uvicorn accepts connections (and
+``WSBENCH-READY`` on stderr just before, marking where the start-up log ends), writes
 uvicorn's log records to stderr as ``LEVEL: message`` (the form of ``wsbench.server_log()``), and
 stops on SIGTERM or SIGINT, or when its stdin closes (so it never outlives the check).
 """
@@ -44,6 +45,7 @@ def main() -> None:
                 sys.exit(3)
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
+        print("WSBENCH-READY", file=sys.stderr, flush=True)  # the log from here on is the conversation's
         print(f"WSBENCH-READY {port}", flush=True)
         await task
 

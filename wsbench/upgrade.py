@@ -36,6 +36,7 @@ __all__ = ["UPSTREAM", "UpgradeReport", "upgrade_check"]
 UPSTREAM = ("uvicorn", "starlette", "fastapi", "websockets", "wsproto")
 
 _SERVER = Path(__file__).with_name("_app_server.py")
+_READY = "WSBENCH-READY"  # the server's mark on stderr: its log from there on is the conversation's
 _ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b|\[[0-9a-f:]+\]:\d+")
 _PROCESS = re.compile(r"\[\d+\]")
 _REQUEST = re.compile(r'"WebSocket ([^"]*)"')
@@ -237,7 +238,6 @@ def _served(env: Path, app: str, app_dir: Path, ws: str, timeout: float) -> Iter
             reader.join(timeout=5)
             said = "".join(errors).strip().splitlines()[-8:]
             raise UpgradeError(f"{app} did not start under {env.name}:\n" + "\n".join(said or ["(no output)"]))
-        mark = len(errors)
         yield f"ws://127.0.0.1:{int(line.split()[1])}", log
     finally:
         if process.poll() is None:
@@ -248,7 +248,17 @@ def _served(env: Path, app: str, app_dir: Path, ws: str, timeout: float) -> Iter
                 process.kill()
                 process.wait(timeout=10)
         reader.join(timeout=10)
-    log.extend(_clean(line) for line in errors[mark:] if not _startup_or_shutdown(line))
+    log.extend(_log_after_ready(errors))
+
+
+def _log_after_ready(errors: list[str]) -> list[str]:
+    """The log lines after the server's :data:`_READY` mark on stderr, cleaned, without shutdown's:
+    what the conversation made. Counted from the mark, not from as many lines as the reader had when
+    stdout said ready: the reader may take the start-up lines before or after that."""
+    marks = [n for n, line in enumerate(errors) if line.rstrip("\n") == _READY]
+    if not marks:
+        return []
+    return [_clean(line) for line in errors[marks[0] + 1 :] if not _startup_or_shutdown(line)]
 
 
 def _clean(line: str) -> str:
