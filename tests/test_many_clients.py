@@ -539,6 +539,22 @@ def test_a_send_the_server_did_not_take_is_named_and_ends_that_client(bench: wsb
     assert client.closed_early
 
 
+def test_two_long_messages_that_look_alike_are_not_taken_for_one_out_of_order():
+    """A message missing in one place and another extra in another are "out of order" only when they
+    are the same message, not when their shortened lines look alike (a long JSON whose end differs)."""
+    first, second = "x" * 300 + "1", "x" * 300 + "2"
+
+    def events(messages: list[str]) -> list[Event]:
+        return [
+            Event(seq=n, time=0.0, side="client", kind="receive", data=m, name="ann") for n, m in enumerate(messages)
+        ]
+
+    found = _compare("ann", events([first, "m"]), events(["m", second]))
+    assert [d.what for d in found] == ["missing message", "extra message"]
+    found = _compare("ann", events([first, "m"]), events(["m", first]))
+    assert [d.what for d in found] == ["message out of order"] * 2
+
+
 def add_door(bench: wsbench.Bench, refused: str) -> None:
     """A room that refuses the client named *refused* (a close before accept: HTTP 403) and
     welcomes the others."""

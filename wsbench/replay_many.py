@@ -269,25 +269,21 @@ def _compare(name: str, recorded: list[Event], got: list[Event]) -> list[ClientD
     """What *name* received in the replay against the recording, as one sequence (difflib): an
     extra message shifts nothing after it; within a changed stretch, messages pair up in order
     as changed and the rest are missing or extra; one missing here and extra there came out of order."""
-    key = _message_key
-    matcher = difflib.SequenceMatcher(a=list(map(key, recorded)), b=list(map(key, got)), autojunk=False)
-    found: list[ClientDifference] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    a, b = list(map(_message_key, recorded)), list(map(_message_key, got))
+    found: list[tuple[ClientDifference, tuple[bool, Any] | None]] = []  # with a missing or extra message's key
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
             continue
         paired = min(i2 - i1, j2 - j1)
         for e, g in zip(recorded[i1 : i1 + paired], got[j1 : j1 + paired], strict=True):
-            found.append(ClientDifference(name, "message changed", _shown(e), _shown(g)))
-        found += [ClientDifference(name, "missing message", _shown(e), None) for e in recorded[i1 + paired : i2]]
-        found += [ClientDifference(name, "extra message", None, _shown(g)) for g in got[j1 + paired : j2]]
-    missing = {d.expected for d in found if d.what == "missing message"}
-    moved = {d.got for d in found if d.what == "extra message"} & missing
-    return [
-        dataclasses.replace(d, what="message out of order")
-        if d.what != "message changed" and (d.expected or d.got) in moved
-        else d
-        for d in found
-    ]
+            found.append((ClientDifference(name, "message changed", _shown(e), _shown(g)), None))
+        found += [
+            (ClientDifference(name, "missing message", _shown(recorded[i]), None), a[i]) for i in range(i1 + paired, i2)
+        ]
+        found += [(ClientDifference(name, "extra message", None, _shown(got[j])), b[j]) for j in range(j1 + paired, j2)]
+    missing = {key for d, key in found if d.what == "missing message"}
+    moved = {key for d, key in found if d.what == "extra message"} & missing
+    return [dataclasses.replace(d, what="message out of order") if key in moved else d for d, key in found]
 
 
 def _message_key(event: Event) -> tuple[bool, Any]:
