@@ -129,12 +129,13 @@ def run_steps(steps: list[Event], target: Any, *, timeout: float = 2.0) -> Conve
                         client.conn.close()
                     except WsbenchError:
                         pass
-        recorded = {key: [e for e in steps if e.conn == key and e.kind == "receive"] for key in clients}
-        # what each received: as many as recorded and MORE beyond, counting the rest
-        received = {key: client.arrivals(len(recorded[key]) + MORE) for key, client in clients.items()}
+        recorded: dict[int, list[Event]] = {key: [] for key in clients}
+        for event in steps:
+            if event.kind == "receive" and event.conn in recorded:
+                recorded[event.conn].append(event)
         for key, client in clients.items():
-            if client.conn is not None:
-                first, more = received[key]
+            if client.conn is not None:  # what it received: as many as recorded and MORE beyond, counting the rest
+                first, more = client.arrivals(len(recorded[key]) + MORE)
                 differences += _compare(names[key], recorded[key], first)
                 if more:
                     differences.append(

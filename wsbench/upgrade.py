@@ -255,10 +255,10 @@ def _log_after_ready(errors: list[str]) -> list[str]:
     """The log lines after the server's :data:`_READY` mark on stderr, cleaned, without shutdown's:
     what the conversation made. Counted from the mark, not from as many lines as the reader had when
     stdout said ready: the reader may take the start-up lines before or after that."""
-    marks = [n for n, line in enumerate(errors) if line.rstrip("\n") == _READY]
-    if not marks:
+    mark = next((n for n, line in enumerate(errors) if line.rstrip("\n") == _READY), None)
+    if mark is None:
         return []
-    return [_clean(line) for line in errors[marks[0] + 1 :] if not _startup_or_shutdown(line)]
+    return [_clean(line) for line in errors[mark + 1 :] if not _shutdown(line)]
 
 
 def _clean(line: str) -> str:
@@ -268,7 +268,8 @@ def _clean(line: str) -> str:
     return _PROCESS.sub("[pid]", line)
 
 
-def _startup_or_shutdown(line: str) -> bool:
+def _shutdown(line: str) -> bool:
+    """A line of uvicorn stopping (the start-up ones come before the ready mark)."""
     return line.startswith(
         (
             "INFO: Shutting down",
