@@ -630,3 +630,76 @@ def test_a_field_every_event_of_a_batch_shares_reads_back_exactly():
         assert log.batch(0) == events
         assert [type(e.reason) for e in log.batch(0)] == [type(e.reason) for e in events]
         log.close()
+
+
+def test_a_bench_conversation_of_large_messages_writes_each_payload_once(bench, monkeypatch):
+    """A bench records each message on both sides (and an echo repeats it): the spool writes a
+    payload equal to the last one on its connection once, so 60 echoes of 64 KiB cost about 60
+    payloads of disk, not the 240 they were recorded as (four times as much before; a little more
+    than one where a spill's batch starts in the middle of a round trip), and every event still
+    reads back whole."""
+    monkeypatch.setattr(transcript_module, "MEMORY_BYTES", 2**20)  # spill early: 1 MiB in memory
+    payload = "z" * 2**16
+    with bench.connect("/echo", max_size=None) as conn:
+        for i in range(60):
+            conn.send_text(f"{i:02}{payload}")
+            assert conn.receive_text() == f"{i:02}{payload}"
+    log = bench.transcript._log
+    assert log is not None and log.total >= 200  # most of the conversation went to the spool
+    spilled_payloads = log.total // 4  # four events a round trip: the client's two, the server's two
+    assert log._end < 1.5 * spilled_payloads * len(payload)  # before: 4.0 times that
+    for side in ("client", "server"):
+        said = [e.data for e in conn.transcript if e.side == side and e.kind in MESSAGES]
+        assert said == [f"{i // 2:02}{payload}" for i in range(120)]
+
+
+MESSAGES = {"send", "receive", "websocket.send", "websocket.receive"}
+
+
+def test_a_repeated_payload_is_stored_once_and_read_back_shared():
+    """Within a batch of large messages, a payload equal to the last one on its connection is a
+    reference to it; text never stands for equal-looking bytes, nor one connection for another."""
+    big = "q" * 2**13
+    events = [
+        Event(1, 0.5, "client", "send", 7, big),
+        Event(2, 0.5, "server", "websocket.receive", 7, "q" * 2**13),  # equal, another object
+        Event(3, 0.5, "server", "websocket.send", 8, big),  # another connection: written again
+        Event(4, 0.5, "client", "receive", 7, big.encode()),  # bytes, not the text: written again
+        Event(5, 0.5, "client", "receive", 7, big.encode()),
+        Event(6, 0.5, "client", "closed", 7),
+    ]
+    pieces = spool._pack(events)
+    head_size, _, texts_size, blobs_size = spool._PREFIX.unpack(pieces[0])
+    assert (texts_size, blobs_size) == (2 * 2**13, 2**13)
+    assert json.loads(b"".join(pieces[1:])[:head_size])[4] == [2**13, [0], 2**13, ~(2**13), [3], None]
+    back = spool._unpack(b"".join(pieces))
+    assert [_event_from_row(row) for row in back] == events
+    assert back[1][5] is back[0][5] and back[4][5] is back[3][5]  # one object in memory, as on disk
+
+
+def test_a_reference_to_no_payload_before_it_is_a_corrupt_batch():
+    events = [Event(1, 0.5, "client", "send", 7, "a" * 2**13), Event(2, 0.5, "client", "send", 7, "a" * 2**13)]
+    data = b"".join(spool._pack(events)).replace(b"[0]", b"[1]", 1)
+    with pytest.raises(ValueError, match="corrupt batch"):
+        spool._unpack(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_events, min_size=1, max_size=20), st.data())
+def test_any_batch_with_repeats_reads_back_exactly(events: list[Event], data: st.DataObject):
+    """With repeats looked for in every batch, whatever the payloads (text and bytes alike,
+    on few connections, repeated or not), a batch reads back equal, each payload of its type."""
+    conns = data.draw(st.lists(st.sampled_from([1, 2]), min_size=len(events), max_size=len(events)))
+    repeat = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    events = [
+        e._replace(conn=c, data=events[i - 1].data if again and i else e.data)
+        for i, (e, c, again) in enumerate(zip(events, conns, repeat, strict=True))
+    ]
+    original = spool.REPEATS_FROM
+    spool.REPEATS_FROM = 0
+    try:
+        back = [_event_from_row(row) for row in spool._unpack(b"".join(spool._pack(events)))]
+    finally:
+        spool.REPEATS_FROM = original
+    assert back == events
+    assert [type(e.data) for e in back] == [type(e.data) for e in events]

@@ -63,6 +63,7 @@ _SIDE_KIND = operator.itemgetter(2, 3)
 _CONN = operator.itemgetter(4)
 _SEQ = operator.itemgetter(0)
 _TIME, _DATA = 1, 5  # the fields stored apart from the JSON columns
+_CONN_FIELD = 4  # what a payload repeats is looked for on its connection
 _PLAIN = {str, bytes, type(None)}
 _TEXT = {str}
 
@@ -98,6 +99,32 @@ def _runs(payloads: Sequence[Any], encode: bool) -> list[bytes]:
     return [b"".join(payloads[at : at + run]) for at in starts]
 
 
+#: From this average payload size on (characters or bytes), a batch writes a payload that repeats
+#: the one before it on the same connection as a reference (see :func:`_repeats`).
+REPEATS_FROM = 2**12
+
+
+def _repeats(conns: Sequence[Any], payloads: Sequence[Any]) -> list[int | None]:
+    """For each payload, the index in the batch of the equal payload it repeats, else None.
+
+    A bench records each message twice, once by the side that sent it and once by the side that
+    received it, on the same connection key, one right after the other (and an echo's answer
+    repeats it once more). A payload equal to (and of the type of) the last one written on its
+    connection is written once: half the bytes of a bench conversation of large messages, which
+    otherwise cost a spill most of its time (encoding, page faults, the disk's bandwidth)."""
+    last: dict[Any, tuple[int, Any]] = {}
+    repeats: list[int | None] = []
+    for index, (conn, data) in enumerate(zip(conns, payloads, strict=True)):
+        before = last.get(conn) if data is not None else None
+        if before is not None and (before[1] is data or (before[1].__class__ is data.__class__ and before[1] == data)):
+            repeats.append(before[0])
+            continue
+        if data is not None:
+            last[conn] = (index, data)
+        repeats.append(None)
+    return repeats
+
+
 def _pack(events: Sequence[tuple[Any, ...]]) -> list[bytes]:
     """One batch in the column format above, as the pieces to write one after the other (never
     joined: see :data:`_RUN`)."""
@@ -106,7 +133,11 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> list[bytes]:
     times = struct.pack(f"<{count}d", *columns[_TIME])
     payloads = columns[_DATA]
     types = set(map(type, payloads))
-    if types == _TEXT:  # a run of text messages (an echo, a push): no Python step per event
+    repeats = None
+    if types <= _PLAIN and sum(map(len, filter(None, payloads))) >= REPEATS_FROM * count:  # large messages
+        repeats = _repeats(columns[_CONN_FIELD], payloads)
+        payloads = [None if repeat is not None else data for data, repeat in zip(payloads, repeats, strict=True)]
+    if types == _TEXT and repeats is None:  # a run of text messages (an echo, a push): no Python step per event
         texts, blobs = _runs(payloads, True), []
         columns[_DATA] = list(map(len, payloads))
     else:
@@ -116,6 +147,8 @@ def _pack(events: Sequence[tuple[Any, ...]]) -> list[bytes]:
             columns[_DATA] = [None if d is None else len(d) if d.__class__ is str else ~len(d) for d in payloads]
         else:
             columns[_DATA] = list(map(_payload_length, payloads))
+        if repeats is not None:
+            columns[_DATA] = [[r] if r is not None else n for n, r in zip(columns[_DATA], repeats, strict=True)]
     del columns[_TIME]
     for n, column in enumerate(columns):  # a column of one value (most are all None) is that value once
         if (
@@ -172,6 +205,10 @@ def _unpack(data: bytes) -> list[tuple[Any, ...]]:
     for length in columns[_DATA - 1]:
         if length is None:
             payloads.append(None)
+        elif length.__class__ is list:  # [i]: the payload of event i, written once (see _repeats)
+            if not 0 <= length[0] < len(payloads):
+                raise ValueError(f"a corrupt batch: a payload repeats event {length[0]}, not one before it")
+            payloads.append(payloads[length[0]])
         elif length >= 0:
             payloads.append(texts[text_at : text_at + length])
             text_at += length
