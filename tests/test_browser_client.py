@@ -686,3 +686,42 @@ def test_what_a_browser_would_throw_on_is_refused_before_any_page_runs(bench, op
     with pytest.raises(error, match=re.escape(words)):
         bench.browser_connect(path, **options)
     assert not bench._links
+
+
+def test_a_page_in_a_chat_is_replayed_as_a_client_and_its_missing_messages_named(make_bench):
+    """A class's chat with a browser page in it: replay drives the page's part too (as a Python
+    client, on the path its endpoint saw, not the page's own URL), so the same app gives the same
+    answers, and an app that skips the sender names what the page missed. Before, the page was left
+    out: bob waited in vain for "ann: hi", which nobody sent, and the result did not say why."""
+    from test_many_clients import add_chat
+
+    recorded = make_bench(endpoints=False)
+    add_chat(recorded)
+    widget = recorded.browser_connect("/chat/ann", timeout=T, name="ann")
+    fake = FakePage(recorded, widget).start()
+    try:
+        widget.wait_open()
+        bob = recorded.connect("/chat/bob", name="bob")
+        widget.send("hi")
+        assert widget.receive() == "ann: hi" and bob.receive_text() == "ann: hi"
+        bob.send_text("yo")
+        assert widget.receive() == "bob: yo" and bob.receive_text() == "bob: yo"
+        widget.close(4001, "bye")
+        widget.wait_closed()
+        assert bob.receive_text() == "ann left"
+        bob.close()
+        recorded.wait_idle()
+    finally:
+        fake.stop()
+    same = make_bench(endpoints=False)
+    add_chat(same)
+    result = recorded.transcript.replay_all(same)
+    assert result.ok, str(result)
+    assert result.clients == ["ann", "bob"]
+    skipping = make_bench(endpoints=False)
+    add_chat(skipping, skip_sender=True)
+    changed = recorded.transcript.replay_all(skipping, timeout=0.5)
+    assert [(d.client, d.what, d.expected) for d in changed.differences] == [
+        ("ann", "missing message", "← text 'ann: hi'"),
+        ("bob", "missing message", "← text 'bob: yo'"),
+    ]
