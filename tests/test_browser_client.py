@@ -725,3 +725,27 @@ def test_a_page_in_a_chat_is_replayed_as_a_client_and_its_missing_messages_named
         ("ann", "missing message", "← text 'ann: hi'"),
         ("bob", "missing message", "← text 'bob: yo'"),
     ]
+
+
+def test_an_open_page_holds_its_name_and_a_rerun_cell_may_take_it_again(bench, page):
+    """A Python client may not take the name of a page's open WebSocket (both would read as one
+    "ann"), as a page may not take an open client's; once the page's WebSocket closed, the name is
+    free. A page that never came holds nothing (nbval), and a browser_connect cell run again may
+    reuse its name: the earlier output, and its page, go away."""
+    widget, _fake = page("/echo", name="ann")
+    widget.wait_open()
+    with pytest.raises(ValueError, match=r"name='ann' is taken: a browser page's WebSocket .* open \(to /echo\)"):
+        bench.connect("/echo", name="ann")
+    bob = bench.connect("/echo", name="bob")
+    with pytest.raises(ValueError, match=r"name='bob' is taken: a connection .* open"):
+        bench.browser_connect("/echo", name="bob")
+    bob.close()
+    again = bench.browser_connect("/echo", name="ann")  # the cell run again: no page for it here
+    assert again._link.name == "ann"
+    widget.close(1000, "")
+    widget.wait_closed()
+    ann = bench.connect("/echo", name="ann")
+    assert ann.name == "ann"
+    ann.close()
+    bench.browser_connect("/echo", name="cat")  # no page ever comes
+    bench.connect("/echo", name="cat").close()

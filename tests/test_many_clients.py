@@ -169,9 +169,14 @@ def test_connections_are_named_c1_c2_by_default_and_as_given(bench: wsbench.Benc
         conn.wait_endpoint()
         assert {e.name for e in conn.transcript} == {conn.name}
         assert {e.side for e in conn.transcript} == {"client", "server"}
-    for bad in ("", " ann", "#1", "a\nb", "x" * 41, 7):
+    for bad in ("", " ann", "#1", "a\nb", "x" * 41):
         with pytest.raises(ValueError, match="name"):
             bench.connect("/echo", name=bad)
+    for wrong in (7, b"ann"):  # not text: the usual TypeError
+        with pytest.raises(TypeError, match="a connection's name is text, not"):
+            bench.connect("/echo", name=wrong)
+        with pytest.raises(TypeError, match="a connection's name is text, not"):
+            bench.browser_connect("/echo", name=wrong)
 
 
 def test_a_name_an_open_connection_holds_is_refused_and_free_again_once_it_closed(bench: wsbench.Bench):

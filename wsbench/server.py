@@ -94,6 +94,18 @@ def server_log() -> list[str]:
 _RAISED_KEPT = 64
 
 
+_Holder = TypeVar("_Holder", Connection, BrowserLink)
+
+
+def _holds(holder: Connection | BrowserLink) -> bool:
+    """Whether *holder* still has its name: a connection until it is closed, a browser page's
+    WebSocket while a page runs it and it is not closed (a page that never came, as under nbval,
+    or that went away, holds none)."""
+    if isinstance(holder, BrowserLink):
+        return holder.attached and holder.state in ("connecting", "open", "closing")
+    return holder.state != "closed"
+
+
 class Names:
     """The names of a bench's connections: given (``bench.connect(path, name="ann")``) or by
     default "c1", "c2" ... in order of opening, skipping those taken, so the same conversation
@@ -103,7 +115,7 @@ class Names:
         self._numbers = itertools.count(1)
         self._used: set[str] = set()
         self._waiting: dict[int, str] = {}  # client port -> the name its server side takes
-        self._holders: dict[str, weakref.ref[Connection]] = {}  # given names, by the connection that has each
+        self._holders: dict[str, weakref.ref[Connection | BrowserLink]] = {}  # given names, by who has each
 
     def next(self) -> str:
         """A default name not given yet: "c1", "c2" ..."""
@@ -113,27 +125,31 @@ class Names:
                 self._used.add(name)
                 return name
 
-    def give(self, name: str | None) -> str:
+    def give(self, name: str | None, *, page: bool = False) -> str:
         """*name* (checked: :func:`~wsbench.client.bounds.check_name`), or the next default when None.
-        ValueError when a connection of this bench that is not closed has it: two open clients
-        called "ann" (a cell run twice) would read as one in every view."""
+        ValueError when a connection of this bench that is not closed has it, or a browser page's
+        WebSocket that a page runs and that is not closed: two open clients called "ann" (a cell
+        run twice) would read as one in every view. A new *page* may take the name of an earlier
+        page: the cell that made it is being run again, and its old output goes away."""
         if name is None:
             return self.next()
         holder = self._holders.get(check_name(name))
-        conn = holder() if holder is not None else None
-        if conn is not None and conn.state != "closed":
+        held = holder() if holder is not None else None
+        if held is not None and _holds(held) and not (page and isinstance(held, BrowserLink)):
+            what = "a browser page's WebSocket" if isinstance(held, BrowserLink) else "a connection"
+            to = held.route if isinstance(held, BrowserLink) else urlsplit(held.url).path or "/"
             raise ValueError(
-                f"name={name!r} is taken: a connection of this bench called that is {conn.state} "
-                f"(to {urlsplit(conn.url).path or '/'}); close it first, or give another name"
+                f"name={name!r} is taken: {what} of this bench called that is {held.state} (to {to}); "
+                "close it first, or give another name"
             )
         self._used.add(name)
         return name
 
-    def hold(self, conn: Connection) -> Connection:
-        """*conn* has its name until it closes (see :meth:`give`)."""
-        if conn.name is not None:
-            self._holders[conn.name] = weakref.ref(conn)
-        return conn
+    def hold(self, holder: _Holder) -> _Holder:
+        """*holder* (a Connection, or a browser page's link) has its name until it closes (see :meth:`give`)."""
+        if holder.name is not None:
+            self._holders[holder.name] = weakref.ref(holder)
+        return holder
 
     def expect(self, port: int, name: str) -> None:
         """The connection from client TCP *port* is called *name* (a Connection pairs before its handshake)."""
@@ -677,7 +693,8 @@ class Bench(LoopbackService):
             raise BenchError(f"{self!r} is stopped: create a new Bench() to connect a browser to {path}")
         timeout = check_timeout(timeout, "timeout")
         link = BrowserLink(self.transcript, path, timeout=self.timeout if timeout is None else timeout)
-        link.name = self.names.give(name)
+        link.name = self.names.give(name, page=True)
+        self.names.hold(link)
         widget = BrowserClient(link, self.port, subprotocols=subprotocols, binary_type=binary_type, via=via)
         self._links[link.token] = link
         return widget

@@ -67,9 +67,9 @@ def check_max_queue(value: Any) -> tuple[int | None, int | None]:
 
 def check_name(name: object) -> str:
     """A connection name as every view prints it: printable text, 1-40 characters, no
-    surrounding space; ValueError naming the problem otherwise."""
+    surrounding space; TypeError for what is not text, ValueError naming the problem otherwise."""
     if not isinstance(name, str):
-        raise ValueError(f"a connection's name is text, not {type(name).__name__}: {name!r}")
+        raise TypeError(f"a connection's name is text, not {type(name).__name__}: {name!r}")
     if not 1 <= len(name) <= 40 or not name.isprintable() or name != name.strip() or name.startswith("#"):
         raise ValueError(
             f"a connection's name is 1-40 printable characters, without surrounding space or a leading '#' "
