@@ -24,6 +24,7 @@ LOCUST = importlib.util.find_spec("locust") is not None
 RUNS = [
     ("echo.py --rounds 20 --runs 1", "case"),
     ("echo_parts.py --rounds 20 --runs 1", "case (256 B echo)"),
+    ("sync_designs.py --rounds 20 --runs 1", "case (sync 256 B echo)"),
     ("testclient.py --rounds 20 --runs 1", "case"),
     ("push.py --messages 200 --runs 1", "CPU time:"),
     ("recording.py --messages 2000", "messages/s: wsbench"),
