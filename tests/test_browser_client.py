@@ -749,3 +749,33 @@ def test_an_open_page_holds_its_name_and_a_rerun_cell_may_take_it_again(bench, p
     ann.close()
     bench.browser_connect("/echo", name="cat")  # no page ever comes
     bench.connect("/echo", name="cat").close()
+
+
+def test_a_pages_broadcast_is_timed_from_the_endpoints_receive(make_bench):
+    """A page reports its send after the fact, often after the broadcast it caused reached the
+    others: fan-out delays of a page's message count from the endpoint's receive of it (bob's was
+    0 before: his receive came before the page's report, and the delay was clamped)."""
+    from test_many_clients import add_chat
+
+    bench = make_bench(endpoints=False)
+    add_chat(bench)
+    widget = bench.browser_connect("/chat/ann", timeout=T, name="ann")
+    fake = FakePage(bench, widget).start()
+    try:
+        widget.wait_open()
+        bob = bench.connect("/chat/bob", name="bob")
+        widget.send("hi")
+        assert bob.receive_text() == "ann: hi" and widget.receive() == "ann: hi"
+        widget.close(1000, "")
+        widget.wait_closed()
+        assert bob.receive_text() == "ann left"
+        bob.close()
+        bench.wait_idle()
+    finally:
+        fake.stop()
+    events = list(bench.transcript)
+    got = next(e for e in events if e.side == "server" and e.kind == "websocket.receive")
+    arrived = {e.name: e.time for e in events if e.data == "ann: hi" and e.side in ("client", "browser")}
+    (hi,) = bench.fanout()
+    assert hi.sender == "ann" and [d.to for d in hi.deliveries] == ["ann", "bob"]
+    assert [d.delay for d in hi.deliveries] == [max(arrived[d.to] - got.time, 0.0) for d in hi.deliveries]

@@ -6,8 +6,9 @@ sends a handler made while handling ann's "hi" (to ann, bob and cat) are exactly
 cause is that receive: nothing is guessed from timing. Each such send on a connection is matched
 with that connection's client receive (the k-th send with the k-th receive, as the text form
 matches them); a send with no receive to match was never received (the client had gone, or the
-send failed). Delays are wall-clock seconds from the client's send to each receive: data for
-pictures and summaries, never for the text form. Pure logic.
+send failed). Delays are wall-clock seconds from the client's send to each receive (from the
+endpoint's receive for a browser page, which reports its send after the fact): data for pictures
+and summaries, never for the text form. Pure logic.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class Delivery:
 
     to: str  #: the recipient connection's label (its name, or #n)
     data: str | bytes | None  #: what the handler sent it
-    delay: float | None  #: seconds from the client's send to this receive; None: never received
+    #: seconds from the client's send to this receive (a browser page's send: from the endpoint's
+    #: receive of it, since the page reports its send after the fact); None: never received
+    delay: float | None
     why: str = ""  #: for a message never received: the server's "send failed" detail, if any
 
 
@@ -118,7 +121,9 @@ def fanout(events: Iterable[Event], labels: dict[int, str] | None = None) -> lis
             sends = sorted(caused.get(receive.seq, ()), key=lambda e: e.seq)
             if not sends:
                 continue
-            start = origins[k].time if k < len(origins) else receive.time
+            # from the client's send; a page's send is reported once done (its message may have
+            # been broadcast by then), so from the endpoint's receive for a browser, as for no send
+            start = origins[k].time if k < len(origins) and origins[k].side == "client" else receive.time
             deliveries = []
             for send in sends:
                 got = arrival[id(send)]
