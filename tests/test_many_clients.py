@@ -691,7 +691,8 @@ def test_a_written_test_opens_all_clients_in_order_and_names_a_difference(
     make_bench: Callable[..., wsbench.Bench], tmp_path
 ):
     """to_pytest_all writes one test (data, not pasted code) that replays the 3-client chat: it
-    passes against the same app and fails against one that skips the sender, naming ann."""
+    passes against the same app and fails against one that skips the sender, naming ann. The same
+    conversation recorded again writes the same file: paths, not the bench's URL with its port."""
     recorded = make_bench(endpoints=False)
     chat_once(recorded)
     (tmp_path / "chat_same.py").write_text("SKIP_SENDER = False\n" + _CHAT_APP)
@@ -699,7 +700,10 @@ def test_a_written_test_opens_all_clients_in_order_and_names_a_difference(
     same = recorded.transcript.to_pytest_all(tmp_path / "test_same.py", app="chat_same:app", timeout=0.5)
     skip = recorded.transcript.to_pytest_all(tmp_path / "test_skip.py", app="chat_skip:app", timeout=0.5)
     text = same.read_text()
-    assert "(1, 'connect', 'ws://127.0.0.1:" in text and "'ann')" in text and "exec(" not in text
+    assert "(1, 'connect', '/chat/ann', None, None, 'ann')" in text and "exec(" not in text
+    again = make_bench(endpoints=False)
+    chat_once(again)
+    assert again.transcript.to_pytest_all(tmp_path / "again.py", app="chat_same:app", timeout=0.5).read_text() == text
     run = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:randomly"]
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     passed = subprocess.run([*run, str(same)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -725,7 +729,7 @@ def test_a_written_test_holds_names_and_messages_as_data_only(tmp_path):
     assert kinds == ["Expr", "Import", "Import", "Assign", "Assign", "FunctionDef"]
     steps = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "STEPS")  # type: ignore[attr-defined]
     assert ast.literal_eval(steps.value) == [
-        (1, "connect", "ws://h/x", None, None, hostile),
+        (1, "connect", "/x", None, None, hostile),  # the path the client asked for
         (1, "send", hostile, None, None, hostile),
     ]
 

@@ -120,7 +120,9 @@ def client_steps(transcript: Transcript) -> list[Event]:
     asked = {e.conn: e.detail for e in transcript if e.side == "server" and e.kind == "websocket.connect" and e.detail}
     events = []
     for event in transcript:
-        if event.side in ("client", "server"):
+        if event.side == "client" and event.kind == "connect":  # the path: a written test names no port
+            events.append(event._replace(data=_path(event.data)))
+        elif event.side in ("client", "server"):
             events.append(event)
         elif event.side == "browser" and event.kind in _BROWSER_AS_CLIENT:
             kind = _BROWSER_AS_CLIENT[event.kind]
