@@ -113,6 +113,11 @@ def _joined(words: list[str], style: str) -> str:
     style=st.sampled_from(["snake", "kebab", "upper", "camel", "pascal", "header", "dotted", "path"]),
 )
 @example(words=["fast", "fastapi"], style="pascal")  # FastFastapi repeats every 4 characters, as repeated bytes do
+@example(words=["generate", "generated"], style="pascal")  # repeats to its last character, but 17 long: not base64
+@example(words=["api", "app", "CPU", "abc"], style="camel").xfail(
+    reason="a known false positive: 12 characters of 3-letter words cost 23 bits more than a token of 12, past the "
+    "16 a name's shape buys; a wider allowance would show 1.8 times as many tokens of 8 to 12 bytes (docs/secrets.md)",
+)
 def test_names_made_of_the_projects_words_do_not_look_secret(words: list[str], style: str):
     """Up to four words of the project's prose joined as snake_case, kebab-case, UPPER_CASE, camelCase,
     PascalCase, a Header-Name, a.dotted.name or a /path: never taken for a credential."""

@@ -181,7 +181,9 @@ def looks_secret(value: str) -> bool:
         return False
     if len(value) >= 16 and _HEX.fullmatch(value):  # secrets.token_hex(n), n >= 8; a hash
         return True
-    if _URLSAFE.fullmatch(value) and (_repetitive(value) or not _reads_as_words(value)):  # token_urlsafe(n), n >= 8
+    if _URLSAFE.fullmatch(value) and (
+        (_repetitive(value) and _urlsafe_ending(value)) or not _reads_as_words(value)
+    ):  # token_urlsafe(n), n >= 8
         return True
     if len(value) < 16:
         return False
@@ -205,6 +207,13 @@ def looks_secret(value: str) -> bool:
     # CamelCase names have few, random tokens many
     changes = sum(a != b and (a, b) != (2, 1) for a, b in pairwise(kinds))
     return sum(count > 0 for count in counts) >= 2 and changes * 10 >= len(plain) * 3
+
+
+def _urlsafe_ending(value: str) -> bool:
+    """True when unpadded base64 (token_urlsafe) can end as *value* does: its length leaves 0, 2 or 3
+    characters past the last group of 4, and a last character of 2 or 3 carries only the bits it can."""
+    last = _URLSAFE_LAST.get(len(value) % 4, "")
+    return last is None or value[-1] in last
 
 
 def _repetitive(value: str) -> bool:
