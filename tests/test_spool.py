@@ -677,9 +677,12 @@ def test_a_repeated_payload_is_stored_once_and_read_back_shared():
     assert back[1][5] is back[0][5] and back[4][5] is back[3][5]  # one object in memory, as on disk
 
 
-def test_a_reference_to_no_payload_before_it_is_a_corrupt_batch():
+@pytest.mark.parametrize("reference", [b"[1]", b"[9]", b"[ ]"])  # itself, one after, no index (same length)
+def test_a_reference_to_no_payload_before_it_is_a_corrupt_batch(reference: bytes):
+    """A payload column entry that names no event before it (itself, one after, not an index) is a
+    corrupt batch: ValueError, not a payload read from the wrong event."""
     events = [Event(1, 0.5, "client", "send", 7, "a" * 2**13), Event(2, 0.5, "client", "send", 7, "a" * 2**13)]
-    data = b"".join(spool._pack(events)).replace(b"[0]", b"[1]", 1)
+    data = b"".join(spool._pack(events)).replace(b"[0]", reference, 1)
     with pytest.raises(ValueError, match="corrupt batch"):
         spool._unpack(data)
 

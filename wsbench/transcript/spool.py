@@ -206,8 +206,8 @@ def _unpack(data: bytes) -> list[tuple[Any, ...]]:
         if length is None:
             payloads.append(None)
         elif length.__class__ is list:  # [i]: the payload of event i, written once (see _repeats)
-            if not 0 <= length[0] < len(payloads):
-                raise ValueError(f"a corrupt batch: a payload repeats event {length[0]}, not one before it")
+            if len(length) != 1 or length[0].__class__ is not int or not 0 <= length[0] < len(payloads):
+                raise ValueError(f"a corrupt batch: a payload repeats {length!r}, not an event before it")
             payloads.append(payloads[length[0]])
         elif length >= 0:
             payloads.append(texts[text_at : text_at + length])
