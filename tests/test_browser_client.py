@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import TIMEOUT_SCALE, wait_until
 from fastapi import WebSocket
+from test_many_clients import add_chat
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -688,20 +689,17 @@ def test_what_a_browser_would_throw_on_is_refused_before_any_page_runs(bench, op
     assert not bench._links
 
 
-def test_a_page_in_a_chat_is_replayed_as_a_client_and_its_missing_messages_named(make_bench):
-    """A class's chat with a browser page in it: replay drives the page's part too (as a Python
-    client, on the path its endpoint saw, not the page's own URL), so the same app gives the same
-    answers, and an app that skips the sender names what the page missed. Before, the page was left
-    out: bob waited in vain for "ann: hi", which nobody sent, and the result did not say why."""
+def _chat_with_a_page(bench: wsbench.Bench) -> None:
+    """On *bench*, FastAPI's chat (tests/test_many_clients.py) with a page as ann: ann joins, then
+    bob; ann says "hi", bob "yo", each heard by both; ann leaves with 4001, bob hears it and leaves."""
     from test_many_clients import add_chat
 
-    recorded = make_bench(endpoints=False)
-    add_chat(recorded)
-    widget = recorded.browser_connect("/chat/ann", timeout=T, name="ann")
-    fake = FakePage(recorded, widget).start()
+    add_chat(bench)
+    widget = bench.browser_connect("/chat/ann", timeout=T, name="ann")
+    fake = FakePage(bench, widget).start()
     try:
         widget.wait_open()
-        bob = recorded.connect("/chat/bob", name="bob")
+        bob = bench.connect("/chat/bob", name="bob")
         widget.send("hi")
         assert widget.receive() == "ann: hi" and bob.receive_text() == "ann: hi"
         bob.send_text("yo")
@@ -710,9 +708,18 @@ def test_a_page_in_a_chat_is_replayed_as_a_client_and_its_missing_messages_named
         widget.wait_closed()
         assert bob.receive_text() == "ann left"
         bob.close()
-        recorded.wait_idle()
+        bench.wait_idle()
     finally:
         fake.stop()
+
+
+def test_a_page_in_a_chat_is_replayed_as_a_client_and_its_missing_messages_named(make_bench):
+    """A class's chat with a browser page in it: replay drives the page's part too (as a Python
+    client, on the path its endpoint saw, not the page's own URL), so the same app gives the same
+    answers, and an app that skips the sender names what the page missed. Before, the page was left
+    out: bob waited in vain for "ann: hi", which nobody sent, and the result did not say why."""
+    recorded = make_bench(endpoints=False)
+    _chat_with_a_page(recorded)
     same = make_bench(endpoints=False)
     add_chat(same)
     result = recorded.transcript.replay_all(same)
@@ -755,27 +762,11 @@ def test_a_pages_broadcast_is_timed_from_the_endpoints_receive(make_bench):
     """A page reports its send after the fact, often after the broadcast it caused reached the
     others: fan-out delays of a page's message count from the endpoint's receive of it (bob's was
     0 before: his receive came before the page's report, and the delay was clamped)."""
-    from test_many_clients import add_chat
-
     bench = make_bench(endpoints=False)
-    add_chat(bench)
-    widget = bench.browser_connect("/chat/ann", timeout=T, name="ann")
-    fake = FakePage(bench, widget).start()
-    try:
-        widget.wait_open()
-        bob = bench.connect("/chat/bob", name="bob")
-        widget.send("hi")
-        assert bob.receive_text() == "ann: hi" and widget.receive() == "ann: hi"
-        widget.close(1000, "")
-        widget.wait_closed()
-        assert bob.receive_text() == "ann left"
-        bob.close()
-        bench.wait_idle()
-    finally:
-        fake.stop()
+    _chat_with_a_page(bench)
     events = list(bench.transcript)
     got = next(e for e in events if e.side == "server" and e.kind == "websocket.receive")
     arrived = {e.name: e.time for e in events if e.data == "ann: hi" and e.side in ("client", "browser")}
-    (hi,) = bench.fanout()
+    hi = bench.fanout()[0]
     assert hi.sender == "ann" and [d.to for d in hi.deliveries] == ["ann", "bob"]
     assert [d.delay for d in hi.deliveries] == [max(arrived[d.to] - got.time, 0.0) for d in hi.deliveries]
