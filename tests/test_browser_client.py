@@ -770,3 +770,28 @@ def test_a_pages_broadcast_is_timed_from_the_endpoints_receive(make_bench):
     hi = bench.fanout()[0]
     assert hi.sender == "ann" and [d.to for d in hi.deliveries] == ["ann", "bob"]
     assert [d.delay for d in hi.deliveries] == [max(arrived[d.to] - got.time, 0.0) for d in hi.deliveries]
+
+
+def test_a_pages_conversation_replays_and_writes_tests_and_load_as_a_client(bench, page, tmp_path):
+    """The one-connection tools take a page's WebSocket as the Python client doing what it did: a
+    replay against the same bench gives the same answers, to_pytest writes its steps, and a chat's
+    locustfile puts the page in its group, its broadcasts owned by its sends. Before, each said the
+    transcript had no client side (the page alone), or left the page out of the group."""
+    widget, _fake = page("/echo", name="pat")
+    _hi_and_bye(bench, widget)
+    recorded = widget.transcript
+    result = recorded.replay(bench, timeout=T)
+    assert result.ok, str(result)
+    written = recorded.to_pytest(tmp_path / "test_page.py", url=bench.url).read_text()
+    assert 'conn.send_text("hi")' in written and 'URL + "/echo"' in written
+    chat = wsbench.Bench(name="page-chat-for-locust")
+    try:
+        _chat_with_a_page(chat)
+        source = chat.transcript.to_locustfile(tmp_path / "locustfile.py").read_text()
+    finally:
+        chat.stop()
+    assert "class Conversation1(RecordedGroup)" in source, source[-2000:]
+    group = source[source.index("GROUP_1 = ") : source.index("class Conversation1")]
+    assert '"connect ann"' in group and '"connect bob"' in group
+    # bob's copy of ann's "hi" is owned by her send (action 2), though the page reported it late
+    assert '["send", 0, ' in group and '["receive", 1, "ann: hi", 2, False]' in group

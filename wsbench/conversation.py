@@ -1,7 +1,8 @@
 """A transcript read as a conversation: which connections it holds, how to open one again.
 
 * :func:`connections` and :func:`select` find the connections with a client side, numbered
-  #1, #2 ... as the transcript prints them, and a connection's client events in order.
+  #1, #2 ... as the transcript prints them, and a connection's client events in order; a
+  browser page's WebSocket is one, read as the Python client doing what it did (:func:`as_clients`).
 * :func:`plan` says how to open a recorded connection again (path and query, extra
   headers, subprotocols, origin, compression); it never sends what was recorded as
   ``***``: a masked secret must be given again (:func:`secrets_in` lists what a plan holds).
@@ -14,7 +15,7 @@ Pure logic: :mod:`wsbench.replay` (the executor and the diff) and :mod:`wsbench.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit, urlunsplit
 
@@ -36,6 +37,7 @@ __all__ = [
     "MORE",
     "Plan",
     "Receiving",
+    "as_clients",
     "assert_json_matches",
     "compile_ignore",
     "connection_label",
@@ -74,13 +76,57 @@ _PROTOCOL_HEADERS = {
 # -- reading a transcript ----------------------------------------------------------------
 
 
-def connections(transcript: Transcript) -> list[tuple[int, list[Event]]]:
-    """(number, events) of each connection with a client side, numbered as the transcript prints them."""
-    return [
-        (number, events)
-        for number, events in enumerate(by_connection(transcript), 1)
-        if any(e.side == "client" and e.kind == "connect" for e in events)
-    ]
+#: What a browser page's WebSocket did, as the Python client that does it again does it (its
+#: other events, an error or a call the browser refused, are nothing a client does again).
+_BROWSER_AS_CLIENT = {
+    "connect": "connect",
+    "open": "open",
+    "send": "send",
+    "message": "receive",
+    "close": "close",
+    "closed": "closed",
+}
+
+
+def as_clients(events: Iterable[Event]) -> list[Event]:
+    """*events*, each browser page's WebSocket (side "browser") as the Python client doing what it
+    did: its message events are its receives, it connects to the path and query its endpoint saw
+    (the page's own URL may go through Jupyter's proxy), and its end says who closed first (the
+    page, when it called close; else the server, when the close was clean). The rest as they are."""
+    events = list(events)
+    if not any(e.side == "browser" for e in events):
+        return events
+    asked = {e.conn: e.detail for e in events if e.side == "server" and e.kind == "websocket.connect" and e.detail}
+    closing: set[int] = set()  # pages that called close()
+    mapped = []
+    for event in events:
+        if event.side != "browser":
+            mapped.append(event)
+            continue
+        kind = _BROWSER_AS_CLIENT.get(event.kind)
+        if kind is None:
+            continue
+        fields: dict[str, Any] = {"side": "client", "kind": kind, "detail": event.detail if kind == "open" else None}
+        if kind == "connect":
+            url = urlsplit(event.data if isinstance(event.data, str) else "")
+            fields["data"] = asked.get(event.conn) or (url.path or "/") + (f"?{url.query}" if url.query else "")
+        elif kind == "close":
+            closing.add(event.conn)
+        elif kind == "closed":
+            fields["by"] = "client" if event.conn in closing else "server" if event.detail == "wasClean true" else None
+        mapped.append(event._replace(**fields))
+    return mapped
+
+
+def connections(transcript: Iterable[Event]) -> list[tuple[int, list[Event]]]:
+    """(number, events) of each connection with a client side (a browser page's too: :func:`as_clients`),
+    numbered as the transcript prints them."""
+    found = []
+    for number, events in enumerate(by_connection(transcript), 1):
+        events = as_clients(events)
+        if any(e.side == "client" and e.kind == "connect" for e in events):
+            found.append((number, events))
+    return found
 
 
 def select(transcript: Transcript, conn: int | None) -> tuple[int, list[Event]]:

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from .codegen import _INDENT, _assign, _prose
-from .conversation import compile_ignore, connection_label, connections, json_value, plan, secrets_in, select
+from .conversation import (
+    as_clients,
+    compile_ignore,
+    connection_label,
+    connections,
+    json_value,
+    plan,
+    secrets_in,
+    select,
+)
 from .errors import InvalidTranscript, InvalidURL
 from .secrets import mask_url
 from .transcript import Event, Transcript, conversation_order
@@ -193,21 +202,26 @@ def _owners(events: list[Event], conns: set[int]) -> dict[int, int]:
     recording without the server's side (a URL) has no causes: every connection then stands alone.
     """
     ordered = sorted((e for e in events if e.conn in conns), key=lambda e: e.seq)
-    actions: dict[int, int] = {}  # the seq of a server receive -> the seq of the client action it was
-    pending: dict[tuple[int, str], list[Event]] = {}  # (conn, kind) -> the client actions not yet matched
+    done: dict[tuple[int, str], list[Event]] = {}  # (conn, kind) -> the client's actions, in order
+    seen: dict[tuple[int, str], list[Event]] = {}  # (conn, the action's kind) -> the server's receives of them
     sends: dict[int, list[Event]] = {}  # conn -> the server's sends of messages, in order
     receives: dict[int, list[Event]] = {}  # conn -> the client's receives, in order
     for event in ordered:
         if event.side == "client" and event.kind in ("connect", "send", "close"):
-            pending.setdefault((event.conn, event.kind), []).append(event)
+            done.setdefault((event.conn, event.kind), []).append(event)
         elif event.side == "client" and event.kind == "receive":
             receives.setdefault(event.conn, []).append(event)
         elif event.side == "server" and event.kind == "websocket.send":
             sends.setdefault(event.conn, []).append(event)
         elif event.side == "server" and event.kind in _SERVER_RECEIVES:
-            waiting = pending.get((event.conn, _SERVER_RECEIVES[event.kind]))
-            if waiting:
-                actions[event.seq] = waiting.pop(0).seq
+            seen.setdefault((event.conn, _SERVER_RECEIVES[event.kind]), []).append(event)
+    # the k-th of a client's actions of a kind is the k-th the server received (a browser page
+    # reports its send after the fact, often after the server's receive of it: not by seq)
+    actions = {  # the seq of a server receive -> the seq of the client action it was
+        receive.seq: action.seq
+        for key, received in seen.items()
+        for receive, action in zip(received, done.get(key, []), strict=False)
+    }
     owners: dict[int, int] = {}
     for conn, sent in sends.items():
         for send, receive in zip(sent, receives.get(conn, []), strict=False):
@@ -368,7 +382,7 @@ def locust_source(
                 "locustfile only when asked: pass unmasked=True (and keep the file out of version control)"
             )
         openings[number] = opening
-    events = list(transcript) if several else []
+    events = as_clients(transcript) if several else []  # a browser page's WebSocket among them
     owners = _owners(events, {client[0].conn for _, client in chosen}) if several else {}
     grouped = _groups(chosen, owners)
     users: list[str] = []

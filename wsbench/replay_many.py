@@ -26,7 +26,7 @@ from typing import Any
 from .asserts import STEP_FIELDS
 from .client import Connection
 from .client.messages import Message
-from .conversation import MORE
+from .conversation import MORE, as_clients
 from .errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
@@ -97,37 +97,17 @@ def replay_conversation(transcript: Transcript, target: Any, *, timeout: float =
     return run_steps(client_steps(transcript), target, timeout=timeout)
 
 
-#: What a browser page's WebSocket did, as the Python client that replays it does it (its other
-#: events, an error or a call the browser refused, are not something a client does again).
-_BROWSER_AS_CLIENT = {
-    "connect": "connect",
-    "open": "open",
-    "send": "send",
-    "message": "receive",
-    "close": "close",
-    "closed": "closed",
-}
-
-
 def client_steps(transcript: Transcript) -> list[Event]:
     """The client events of *transcript* in the conversation's causal order, each named (its
-    connection's name, or #n): what :func:`run_steps` does again, one after the other.
-
-    A browser page's WebSocket (side "browser") is replayed as a Python client doing what the page
-    did (its message events are its receives), connecting to the path its endpoint saw (the page's
-    own URL may go through Jupyter's proxy); its actions take their place among the other clients'
-    in the order the bench recorded them, as a cell's commands to the page would come."""
-    asked = {e.conn: e.detail for e in transcript if e.side == "server" and e.kind == "websocket.connect" and e.detail}
-    events = []
-    for event in transcript:
-        if event.side == "client" and event.kind == "connect":  # the path: a written test names no port
-            events.append(event._replace(data=_path(event.data)))
-        elif event.side in ("client", "server"):
-            events.append(event)
-        elif event.side == "browser" and event.kind in _BROWSER_AS_CLIENT:
-            kind = _BROWSER_AS_CLIENT[event.kind]
-            data = asked.get(event.conn, _path(event.data)) if kind == "connect" else event.data
-            events.append(event._replace(side="client", kind=kind, data=data, detail=None))
+    connection's name, or #n): what :func:`run_steps` does again, one after the other. A browser
+    page's WebSocket is replayed as the Python client doing what it did (:func:`~wsbench.conversation.as_clients`),
+    its actions among the other clients' in the order the bench recorded them, as a cell's
+    commands to the page came; each connects to a path (a written test names no port)."""
+    events = [
+        e._replace(data=_path(e.data)) if e.side == "client" and e.kind == "connect" else e
+        for e in as_clients(transcript)
+        if e.side in ("client", "server")
+    ]
     names = {conn: label.strip() for conn, label in labels(events).items()}
     return [e._replace(name=names[e.conn]) for e in conversation_order(events) if e.side == "client"]
 
