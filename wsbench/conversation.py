@@ -47,6 +47,7 @@ __all__ = [
     "json_differences",
     "json_value",
     "merge_query",
+    "path_of",
     "plan",
     "secrets_in",
     "select",
@@ -108,14 +109,21 @@ def as_clients(events: Iterable[Event]) -> list[Event]:
             continue
         fields: dict[str, Any] = {"side": "client", "kind": kind, "detail": event.detail if kind == "open" else None}
         if kind == "connect":
-            url = urlsplit(event.data if isinstance(event.data, str) else "")
-            fields["data"] = asked.get(event.conn) or (url.path or "/") + (f"?{url.query}" if url.query else "")
+            fields["data"] = asked.get(event.conn) or path_of(event.data)
         elif kind == "close":
             closing.add(event.conn)
         elif kind == "closed":
             fields["by"] = "client" if event.conn in closing else "server" if event.detail == "wasClean true" else None
         mapped.append(event._replace(**fields))
     return mapped
+
+
+def path_of(url: Any) -> str:
+    """The path and query of a recorded URL ("/" when it has none): the host and port change
+    from run to run, and a replay goes to its own target."""
+    rest = str(url or "/").split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
 
 
 def connections(transcript: Iterable[Event]) -> list[tuple[int, list[Event]]]:

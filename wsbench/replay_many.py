@@ -26,7 +26,7 @@ from typing import Any
 from .asserts import STEP_FIELDS
 from .client import Connection
 from .client.messages import Message
-from .conversation import MORE, as_clients
+from .conversation import MORE, as_clients, path_of
 from .errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsbenchError
 from .server import Bench
 from .transcript import Event, Transcript, conversation_order, labels
@@ -104,7 +104,7 @@ def client_steps(transcript: Transcript) -> list[Event]:
     its actions among the other clients' in the order the bench recorded them, as a cell's
     commands to the page came; each connects to a path (a written test names no port)."""
     events = [
-        e._replace(data=_path(e.data)) if e.side == "client" and e.kind == "connect" else e
+        e._replace(data=path_of(e.data)) if e.side == "client" and e.kind == "connect" else e
         for e in as_clients(transcript)
         if e.side in ("client", "server")
     ]
@@ -217,7 +217,7 @@ def _step(
     *refused* is the recorded refusal of this client's handshake, if the app refused it then."""
     shown = _shown(event)
     if event.kind == "connect":
-        path = _path(event.data)
+        path = path_of(event.data)
         recorded = _shown(refused) if refused is not None else "open"
         try:
             given = None if name.startswith("#") else name  # an unnamed connection: the bench names it
@@ -296,13 +296,6 @@ def _compare(name: str, recorded: list[Event], got: list[Event]) -> list[ClientD
 
 def _message_key(event: Event) -> tuple[bool, Any]:
     return isinstance(event.data, bytes), event.data
-
-
-def _path(url: Any) -> str:
-    """The path and query of a recorded URL."""
-    rest = str(url or "/").split("://", 1)[-1]
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
 
 
 @contextmanager
