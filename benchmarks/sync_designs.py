@@ -5,7 +5,9 @@ A diagnostic, not a target, and not the product: the designs below reach into ws
 and skip what the product needs (bounded writes, flow control, the thread safety of a protocol
 shared by two threads), to say how far each could go before anyone builds it. Cases, each a
 median of alternating pairs (as echo.py): the rate ratio and the CPU ratio, raw / wsbench.
-  * as shipped: websockets' sync connection, its reader thread handing messages to the inbox;
+  * as shipped: since the "Eighth look" (benchmarks/README.md), a bench's sync connection is
+    read by the bench's loop and written by the caller's thread (wsbench.client.shared); before,
+    websockets' sync connection, its reader thread handing messages to the inbox;
   * read by the bench's loop, bare: no reader thread; the bench's loop reads the socket
     (``add_reader``) into websockets' sans-I/O protocol and a queue, the caller writes: no
     recording, no inbox (what the thread hop alone costs the raw client);

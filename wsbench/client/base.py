@@ -272,7 +272,7 @@ class ConnectionBase:
 
     def _not_on_home(self, what: str) -> None:
         """Refuse to block a thread whose loop must run for the call to finish."""
-        if self._home_thread == threading.get_ident():
+        if self._home_thread == threading.get_ident() and self._mode == "async":  # a sync one lives on the bench loop
             raise RuntimeError(
                 f"{what}: {self} was opened with aconnect() and lives on this thread's event loop, "
                 f"so blocking here would deadlock; use the coroutine: await conn.a{what}(...)"

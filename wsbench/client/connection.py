@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import socket
 import ssl
 import threading
@@ -30,6 +31,7 @@ from ..errors import (
     Timeout,
 )
 from ..transcript import record_message
+from . import shared
 from .base import ConnectionBase, _keys, _not_on_server_loop
 from .bounds import check_timeout
 from .handshake import PLAIN_CONNECTION, check_url, connect_error
@@ -37,6 +39,7 @@ from .messages import Message, check_encodable, encode_json, json_kind, parse_js
 from .options import ConnectOptions, Options, takes_options
 from .reconnect import worth_retrying
 from .recording import LOGGER, RecordingAsyncConnection, RecordingSyncConnection
+from .shared import SharedConnection
 from .tls import ClientTLS
 
 if TYPE_CHECKING:
@@ -95,6 +98,8 @@ class Connection(ConnectionBase):
         return self._open()
 
     def _open(self) -> Connection:
+        if self._pairing is not None and self.url.startswith("ws:") and not self._options.proxy:
+            return self._open_shared()
         options = dict(self._connect_kwargs, logger=LOGGER)
         try:
             if self._pairing is not None:  # TCP first: the port pairs the bench's events with ours
@@ -119,6 +124,29 @@ class Connection(ConnectionBase):
         self._home_thread = threading.get_ident()
         self._mode = "async"
         return await self._aopen()
+
+    def _open_shared(self) -> Connection:
+        """Open a bench's own ws:// connection, which the bench's loop reads and this thread writes
+        (:mod:`.shared`): no reader thread, and a thread hop less for each message."""
+        assert self._pairing is not None
+        deadline = time.monotonic() + self._open_timeout
+        kwargs = dict(self._connect_kwargs, uri=self.url)
+        sock = None
+        try:
+            sock = socket.create_connection(self._pairing.address, self._open_timeout)
+            self._pair(sock)
+            made = shared.made(self, sock, kwargs, self.timeout)
+            ws = loop.run(made, timeout=self._open_timeout, what=f"opening {self}")
+            self._home, self._home_thread, self._async = ws.loop, ws._loop_thread, ws
+            shared.handshake(ws, kwargs, max(deadline - time.monotonic(), 0.001))
+        except BaseException as exc:
+            if sock is not None:
+                sock.close()
+            self._failed(exc)
+        if self._subprotocols and self.subprotocol is None and self._options.require_subprotocol:
+            self.close(1000, "no subprotocol agreed")
+            raise self._no_subprotocol()
+        return self
 
     async def _aopen(self) -> Connection:
         options = dict(self._connect_kwargs, logger=LOGGER)
@@ -243,7 +271,16 @@ class Connection(ConnectionBase):
             check_encodable(message, what)
         if self._inbox.state != "open":
             self._ensure_open("send")
-        if self._sync is None:  # an aconnect() connection, used from sync code
+        if self._sync is None:  # a bench's sync connection, or an aconnect() one used from sync code
+            ws = self._async
+            if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
+                self._note_message("send", message)
+                written = ws.write(message)
+                if written:
+                    return
+                # the loop writes it (False), or the rest of it (None): wait there, bounded as a send is
+                self._run(self._async_write(message if written is False else None, what), self.timeout * 2 + 1, what)
+                return
             self._run(self._async_send(message, what), self.timeout * 2 + 1, what)  # a stuck write aborts first
             return
         if self._sink is not None:  # _note_message("send", message), a call less per message
@@ -266,7 +303,7 @@ class Connection(ConnectionBase):
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
-            await loop.arun(self._async_send(message, what), on=self._home)
+            await self._arun(self._async_send(message, what))
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
         if self._sink is not None:  # _note_message("send", message), a call less per message
@@ -275,6 +312,19 @@ class Connection(ConnectionBase):
             self._note("send", data=message)
         try:
             await self._async.send(message)
+        except websockets.ConnectionClosed:
+            await self._wait_closed()
+            raise self._send_error(self._async, what) from None
+
+    async def _async_write(self, message: Message | None, what: str) -> None:  # on the home loop
+        """A SharedConnection's send that its writer left to the loop: *message* (recorded
+        already), or with None the rest of one it began; waited for as a send is."""
+        try:
+            if message is None:
+                async with self._async.send_context():
+                    pass  # send_data() writes the rest first
+            else:
+                await self._async.send(message)
         except websockets.ConnectionClosed:
             await self._wait_closed()
             raise self._send_error(self._async, what) from None
@@ -443,6 +493,9 @@ class Connection(ConnectionBase):
         pong comes within *timeout*, ConnectionClosed when the connection is closed."""
         timeout = self._bound(timeout)
         self._ensure_open("ping")
+        ws = self._async
+        if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
+            return self._ping_shared(ws, timeout)
         if self._sync is None:
             return self._run(self._async_ping(timeout), timeout * 2 + 1, "ping")  # a stuck write aborts first
         self._note("ping")
@@ -457,13 +510,30 @@ class Connection(ConnectionBase):
         self._note("pong")
         return latency
 
+    def _ping_shared(self, ws: SharedConnection, timeout: float) -> float:
+        """ping() of a bench's sync connection: written and waited for on this thread, so a pong
+        that does not come says why (the bench's loop blocked?) after *timeout*, as websockets' did."""
+        self._note("ping")
+        start = time.perf_counter()
+        data = ws.ping_now()
+        if data is None:
+            raise self._send_error(ws, "ping")
+        seen = ws.wait_pong(data, timeout)
+        if seen is None:
+            raise self._no_pong(timeout)
+        if seen == "ended":
+            raise self._send_error(ws, "ping")
+        latency = time.perf_counter() - start
+        self._note("pong")
+        return latency
+
     async def aping(self, timeout: float | None = None) -> float:
         """Coroutine form of :meth:`ping`; raises as it does."""
         timeout = self._bound(timeout)
         await self._aensure_open("ping")
         if self._sync is not None:
             return await asyncio.to_thread(self.ping, timeout)
-        return await loop.arun(self._async_ping(timeout), on=self._home)
+        return await self._arun(self._async_ping(timeout))
 
     async def _async_ping(self, timeout: float) -> float:  # on the home loop
         self._note("ping")
@@ -487,6 +557,10 @@ class Connection(ConnectionBase):
         check_close(code, reason)
         if self.state in ("closed", "new"):
             return
+        ws = self._async
+        if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
+            self._close_shared(ws, code, reason)
+            return
         if self._sync is None:
             self._run(self._async_close(code, reason), self._close_timeout * 2 + 1, "close")
             return
@@ -501,6 +575,20 @@ class Connection(ConnectionBase):
             ws.wait_ended(self._close_timeout)
         self._inbox.wait(self._inbox.is_closed, self._close_timeout)
 
+    def _close_shared(self, ws: SharedConnection, code: int, reason: str) -> None:
+        """close() of a bench's sync connection, from this thread as websockets' sync client does:
+        also when the bench's loop is blocked, it returns after ``close_timeout``."""
+        _not_on_server_loop("close")
+        deadline = time.monotonic() + self._close_timeout
+        if self._closing(code, reason):
+            self._drain()  # a paused reader must read on to see the server's close frame
+            ws.close_now(code, reason)
+        if not ws.lost.wait(max(0.0, deadline - time.monotonic())):
+            ws.abort(self._close_note())
+            if loop.blocked_now(ws.loop) is None:  # else the loop drops TCP when it runs again
+                ws.lost.wait(self._close_timeout)
+        self._inbox.wait(self._inbox.is_closed, self._close_timeout)
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Coroutine form of :meth:`close`; raises as it does."""
         check_close(code, reason)
@@ -509,7 +597,7 @@ class Connection(ConnectionBase):
         if self._sync is not None:
             await asyncio.to_thread(self.close, code, reason)
             return
-        await loop.arun(self._async_close(code, reason), on=self._home)
+        await self._arun(self._async_close(code, reason))
 
     async def _async_close(self, code: int, reason: str) -> None:  # on the home loop
         ws = self._async
@@ -542,7 +630,25 @@ class Connection(ConnectionBase):
         except RuntimeError:
             coro.close()
             raise
-        return loop.run(coro, timeout=timeout, what=f"{what} on {self}", on=self._home)
+        try:
+            return loop.run(self._home_coro(coro), timeout=timeout, what=f"{what} on {self}", on=self._home)
+        finally:
+            _close_unstarted(coro)
+
+    async def _arun(self, coro: Any) -> Any:
+        """Await a coroutine on the connection's home loop from another loop."""
+        try:
+            return await loop.arun(self._home_coro(coro), on=self._home)
+        finally:
+            _close_unstarted(coro)
+
+    def _home_coro(self, coro: Any) -> Any:
+        """*coro*, to run on the home loop: a SharedConnection's once it has its transport."""
+        return self._attached(coro) if self._async.__class__ is SharedConnection else coro
+
+    async def _attached(self, coro: Any) -> Any:  # on the home loop
+        await self._async.attached()
+        return await coro
 
     # -- reconnecting after a drop (auto_reconnect) -------------------------------------
 
@@ -659,6 +765,13 @@ async def aconnect(
 ) -> Connection:
     """Coroutine form of :func:`connect` (the connection lives on the running loop); raises as it does."""
     return await Connection(url, params=params, **options).aopen()
+
+
+def _close_unstarted(coro: Any) -> None:
+    """Close *coro* if it never ran (its task was cancelled first), so Python does not warn that
+    it was never awaited."""
+    if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+        coro.close()
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -11,6 +11,7 @@ prompt end, a bounded abort). This is the one place that overrides websockets' i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
@@ -379,6 +380,10 @@ class RecordingSyncConnection(_Recording, SyncClientConnection):
 class RecordingAsyncConnection(_Recording, AsyncClientConnection):
     """websockets' asyncio client connection; ``data_received`` hands messages over."""
 
+    #: Held around each use of websockets' protocol here: nothing for a connection only its loop
+    #: uses; a lock for one another thread writes to as well (:class:`SharedConnection`).
+    _guard: Any = contextlib.nullcontext()
+
     def __init__(self, protocol: Any, *args: Any, owner: Owner, write_timeout: float | None, **kwargs: Any) -> None:
         self._setup(owner, write_timeout, protocol)
         self._abort_handle: asyncio.TimerHandle | None = None
@@ -420,18 +425,20 @@ class RecordingAsyncConnection(_Recording, AsyncClientConnection):
 
     async def send_close(self, code: int, reason: str, timeout: float) -> None:
         """Send a close frame, waiting at most *timeout* for the write; abort if it does not finish."""
-        if self.protocol.state is not OPEN:
-            return
-        self.protocol.send_close(code, reason)
-        self.send_data()
+        with self._guard:
+            if self.protocol.state is not OPEN:
+                return
+            self.protocol.send_close(code, reason)
+            self.send_data()
         try:
             await asyncio.wait_for(self.drain(), timeout)
         except (asyncio.TimeoutError, OSError):
             self.abort(f"the close frame could not be written within close_timeout {timeout} s: TCP aborted")
 
     def _fail_connection(self, code: int, reason: str) -> None:
-        self.protocol.fail(code, reason)
-        self.send_data()
+        with self._guard:
+            self.protocol.fail(code, reason)
+            self.send_data()
 
     def _handshake_failed(self) -> None:
         if not self.response_rcvd.done():

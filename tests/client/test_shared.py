@@ -1,0 +1,238 @@
+"""A bench's sync connection (wsbench.client.shared): read by the bench's loop, written by the
+caller's thread, its handshake on the caller's thread. It must behave as websockets' sync client
+did for every peer: the same messages in the same order, the same errors for a peer that lies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest import TIMEOUT_SCALE, wait_until
+from fastapi import WebSocket
+
+import wsbench
+from wsbench import Connection
+from wsbench._gate import Gate
+from wsbench.client.shared import SharedConnection
+
+Reply = Callable[[socket.socket, bytes], None]  # the server's side: its socket and the request it read
+
+_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
+)
+
+
+def _accept_key(request: bytes) -> bytes:
+
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, len(payload)]) + payload
+
+
+class RawPairing:
+    """What a client needs of a bench (wsbench._service.Pairing), in front of a raw TCP server on
+    127.0.0.1 that answers the handshake as *reply* says: a server that lies, to the shared path."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.transcript = wsbench.Transcript()
+        self.endpoint_ended = Gate()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(10 * TIMEOUT_SCALE)
+        self.address = self._listener.getsockname()[:2]
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(reply,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, reply: Reply) -> None:
+        try:
+            peer, _ = self._listener.accept()
+        except OSError:
+            return
+        with peer:
+            peer.settimeout(10 * TIMEOUT_SCALE)
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 65536:  # bounded: one request head
+                chunk = peer.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            try:
+                reply(peer, request)
+            except OSError:
+                pass
+            self.done.wait(10 * TIMEOUT_SCALE)  # keep TCP open until the test is done with it
+
+    def url_for(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.address[1]}{path}"
+
+    def pair(self, port: int, transcript: Any, name: str | None = None) -> None:
+        pass
+
+    def blocked_since(self, started: float) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.done.set()
+        self._listener.close()
+        self._thread.join(10 * TIMEOUT_SCALE)
+
+
+@pytest.fixture
+def lying() -> Iterator[Callable[[Reply], RawPairing]]:
+    made: list[RawPairing] = []
+
+    def make(reply: Reply) -> RawPairing:
+        made.append(RawPairing(reply))
+        return made[-1]
+
+    yield make
+    for pairing in made:
+        pairing.close()
+
+
+def _open(pairing: RawPairing, shared: bool, **options: Any) -> Connection:
+    """A connection through *pairing* (the shared path), or straight to its URL (websockets' sync client)."""
+    url = pairing.url_for("/")
+    return Connection(url, pairing=pairing if shared else None, **options).open()  # type: ignore[arg-type]
+
+
+def test_frames_that_came_with_the_handshake_response_are_delivered_after_open(lying):
+    """A server that sends a message and its close in the same write as its 101: the message is
+    delivered after "open", the close code is the server's, and the client's close reply goes out."""
+    replies: list[bytes] = []
+
+    def at_once(peer: socket.socket, request: bytes) -> None:
+        peer.sendall(_101 % _accept_key(request) + _frame(1, b"early") + _frame(8, (1008).to_bytes(2, "big") + b"go"))
+        replies.append(peer.recv(64))  # the client's close frame (masked)
+
+    conn = _open(lying(at_once), shared=True, timeout=5)
+    assert isinstance(conn._async, SharedConnection)
+    assert conn.receive_text() == "early"
+    assert conn.wait_closed(5) == 1008 and conn.close_reason == "go"
+    assert [e.kind for e in conn.transcript.filter(side="client")][:4] == ["connect", "open", "receive", "closed"]
+    wait_until(lambda: replies)
+    assert replies[0][:1] == b"\x88"  # a close frame answered the server's
+
+
+def _garbage(peer: socket.socket, request: bytes) -> None:
+    peer.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+
+def _hang_up(peer: socket.socket, request: bytes) -> None:
+    peer.shutdown(socket.SHUT_RDWR)
+
+
+def _reset(peer: socket.socket, request: bytes) -> None:
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    peer.close()
+
+
+def _forbidden(peer: socket.socket, request: bytes) -> None:
+    peer.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\nContent-Type: text/plain\r\n\r\nno, ann")
+
+
+def _silent(peer: socket.socket, request: bytes) -> None:
+    pass
+
+
+def _wrong_accept(peer: socket.socket, request: bytes) -> None:
+    peer.sendall(_101 % b"bm90IHRoZSByaWdodCBrZXk=")
+
+
+@pytest.mark.parametrize("reply", [_garbage, _hang_up, _reset, _forbidden, _silent, _wrong_accept])
+def test_a_server_that_lies_in_the_handshake_gets_the_error_websockets_sync_client_gets(lying, reply):
+    """The handshake on the caller's thread fails as websockets' own client does: the same wsbench
+    error, type and words, and a transcript that says the same (a 403's body too)."""
+    outcomes = []
+    for shared in (False, True):
+        pairing = lying(reply)
+        with pytest.raises(wsbench.errors.WsbenchError) as info:
+            _open(pairing, shared=shared, open_timeout=0.5)
+        said = str(info.value).replace(str(pairing.address[1]), "PORT")
+        outcomes.append((type(info.value), said, getattr(info.value, "body", None)))
+    assert outcomes[1] == outcomes[0]
+
+
+def test_a_bench_connection_holds_no_thread(bench):
+    """websockets' sync client holds a reader thread per connection; a bench's sync connection none."""
+    before = threading.active_count()
+    conns = [bench.connect("/echo") for _ in range(5)]
+    for conn in conns:
+        conn.send_text("hi")
+        assert conn.receive_text() == "hi"
+    assert threading.active_count() == before
+    for conn in conns:
+        conn.close()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+def test_a_message_the_socket_cannot_take_at_once_is_finished_by_the_loop_in_order(bench, compression):
+    """A 4 MiB message does not fit the socket's buffer: its end goes to the loop, and the small
+    messages sent right after it reach the server after it, whole and in order."""
+    big = bytes(range(256)) * (4 * 2**12)
+    with bench.connect("/echo", max_size=None, compression=compression, timeout=20) as conn:
+        conn.send_bytes(big)
+        for i in range(50):
+            conn.send_text(f"after {i}")
+        assert conn.receive_bytes() == big
+        assert [conn.receive_text() for _ in range(50)] == [f"after {i}" for i in range(50)]
+
+
+def test_threads_sending_at_once_keep_each_thread_order_with_compression(bench):
+    """Four threads send on one compressed connection while its loop reads the echoes: every
+    message arrives intact (one compressor, one frame order), each thread's in its order."""
+    with bench.connect("/echo", compression=True, timeout=20) as conn:
+
+        def send(who: int) -> None:
+            for i in range(200):
+                conn.send_text(f"{who}:{i}:" + "abc" * (i % 40))
+
+        threads = [threading.Thread(target=send, args=(who,)) for who in range(4)]
+        for thread in threads:
+            thread.start()
+        got = [conn.receive_text() for _ in range(800)]
+        for thread in threads:
+            thread.join(20 * TIMEOUT_SCALE)
+    for who in range(4):
+        mine = [text for text in got if text.startswith(f"{who}:")]
+        assert mine == [f"{who}:{i}:" + "abc" * (i % 40) for i in range(200)]
+
+
+def test_an_endpoint_that_blocks_the_loop_after_accept_leaves_the_connection_usable_from_its_thread(bench):
+    """The handshake is the caller's: open() returns although the endpoint blocks the bench's loop
+    right after accept(); a send goes out from the caller's thread, and close() returns after
+    close_timeout, the abort recorded, as websockets' sync client did. The loop reads what came
+    once it runs again (here: the server's receive of what was sent while it blocked)."""
+    release = threading.Event()
+
+    @bench.websocket("/late")
+    async def late(websocket: WebSocket) -> None:
+        await websocket.accept()
+        release.wait(30)  # the mistake under test: blocks the loop until released
+        await websocket.receive_text()
+
+    try:
+        conn = bench.connect("/late", close_timeout=0.5)
+        assert conn.state == "open"
+        conn.send_text("while it blocks")
+        conn.close()
+        assert conn.state == "closed" and conn.close_code == 1006
+        [closed] = conn.transcript.filter(side="client", kind="closed")
+        assert "TCP aborted" in (closed.detail or "")
+    finally:
+        release.set()
+    wait_until(lambda: conn.transcript.filter(side="server", kind="websocket.receive"))
+    assert conn.transcript.filter(side="server", kind="websocket.receive").events[0].data == "while it blocks"
