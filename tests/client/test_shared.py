@@ -236,3 +236,39 @@ def test_an_endpoint_that_blocks_the_loop_after_accept_leaves_the_connection_usa
         release.set()
     wait_until(lambda: conn.transcript.filter(side="server", kind="websocket.receive"))
     assert conn.transcript.filter(side="server", kind="websocket.receive").events[0].data == "while it blocks"
+
+
+def _opens_then_never_reads(peer: socket.socket, request: bytes) -> None:
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast: the client's writes back up
+    peer.sendall(_101 % _accept_key(request) + _frame(1, b"before"))
+
+
+def test_a_send_to_a_server_that_never_reads_ends_with_a_timeout_and_keeps_what_came(lying):
+    """The caller's thread writes what the socket takes; the rest goes to the loop, and the send
+    waits there: a server that never reads gets a Timeout after ``timeout`` (TCP aborted), and what
+    came before stays queued."""
+    conn = _open(lying(_opens_then_never_reads), shared=True, timeout=0.5, close_timeout=0.5, ping_interval=None)
+    assert isinstance(conn._async, SharedConnection)
+    assert conn.receive_text() == "before"
+    with pytest.raises(wsbench.Timeout) as info:
+        for _ in range(64):  # bounded: one 16 MiB send fills every buffer on the way
+            conn.send_bytes(bytes(16 * 2**20))
+    assert "not reading" in str(info.value)
+    assert conn.state == "closed"
+    [closed] = conn.transcript.filter(side="client", kind="closed")
+    assert "TCP aborted" in (closed.detail or "")
+    conn.close()  # closing the aborted connection does nothing
+
+
+def test_ping_and_close_against_a_server_that_never_answers_are_bounded(lying):
+    """ping() to a server that never reads times out and leaves the connection open; close() returns
+    after close_timeout, the abort recorded."""
+    conn = _open(lying(_opens_then_never_reads), shared=True, timeout=2, close_timeout=0.5, ping_interval=None)
+    with pytest.raises(wsbench.Timeout, match="no pong"):
+        conn.ping(timeout=0.3)
+    assert conn.state == "open"
+    conn.close()
+    assert conn.state == "closed"
+    [closed] = conn.transcript.filter(side="client", kind="closed")
+    assert closed.code == 1006
+    assert "no closing handshake within close_timeout 0.5 s: TCP aborted" in (closed.detail or "")
