@@ -272,3 +272,23 @@ def test_ping_and_close_against_a_server_that_never_answers_are_bounded(lying):
     [closed] = conn.transcript.filter(side="client", kind="closed")
     assert closed.code == 1006
     assert "no closing handshake within close_timeout 0.5 s: TCP aborted" in (closed.detail or "")
+
+
+def test_the_loop_reads_a_bench_connection_in_reads_of_websockets_size(bench, monkeypatch):
+    """The loop reads at most READ_SIZE bytes at once, as websockets' sync reader did: asyncio's
+    256 KiB could hold 40,000 small compressed messages, all parsed and queued in one go (RSS 60 B
+    a message at 3*10^5 pushed messages, against 33)."""
+    from wsbench.client import shared
+
+    sizes: list[int] = []
+    received = shared.SharedConnection.data_received
+
+    def counted(self: SharedConnection, data: bytes) -> None:
+        sizes.append(len(data))
+        received(self, data)
+
+    monkeypatch.setattr(shared.SharedConnection, "data_received", counted)
+    with bench.connect("/echo", max_size=None, compression=False) as conn:
+        conn.send_bytes(bytes(4 * 2**20))  # its echo is in the kernel at once: the loop wrote it
+        assert len(conn.receive_bytes()) == 4 * 2**20
+    assert sizes and max(sizes) <= shared.READ_SIZE

@@ -23,7 +23,12 @@ from .._gate import Gate
 from .messages import Message
 from .recording import LOGGER, Owner, RecordingAsyncConnection
 
-__all__ = ["SharedConnection", "handshake"]
+__all__ = ["READ_SIZE", "SharedConnection", "handshake"]
+
+#: Bytes the loop reads at once: what websockets' sync reader reads. asyncio's default, 256 KiB,
+#: can hold 40,000 small compressed messages, all parsed, recorded and queued in one go (60 B a
+#: message of RSS at 3*10^5 pushed messages, against 33 with websockets' reader).
+READ_SIZE = 65536
 
 
 class SharedConnection(RecordingAsyncConnection):
@@ -152,6 +157,8 @@ class SharedConnection(RecordingAsyncConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         with self._guard:
             super().connection_made(transport)
+            if isinstance(getattr(transport, "max_size", None), int):  # asyncio's selector transports
+                transport.max_size = READ_SIZE  # type: ignore[attr-defined]
             self._attached.set_result(None)
             if not self._reading:
                 self.transport.pause_reading()
