@@ -3,8 +3,9 @@ is handed to its owner the moment websockets' reader parses it, and the handshak
 end are reported as they happen; nothing received is lost, also when a ``receive_*`` call raises.
 
 It also keeps the bounds websockets leaves to the caller (flow control, write timeout, a
-prompt end, a bounded abort). This is the one place that overrides websockets' internals;
-:class:`Owner` is what it needs from the other side. Specification:
+prompt end, a bounded abort). This and :mod:`.shared` (a bench's sync connection) are the
+places that override websockets' internals; :class:`Owner` is what it needs from the other
+side. Specification:
 ``docs/modules/wsbench.client.recording.md``.
 """
 
