@@ -109,14 +109,28 @@ def _open(pairing: RawPairing, shared: bool, **options: Any) -> Connection:
     return Connection(url, pairing=pairing if shared else None, **options).open()  # type: ignore[arg-type]
 
 
+def _client_frames(peer: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """The next *count* frames a client sent (small, masked): (opcode, unmasked payload)."""
+    frames = []
+    for _ in range(count):
+        head = peer.recv(2, socket.MSG_WAITALL)
+        mask = peer.recv(4, socket.MSG_WAITALL)
+        length = head[1] & 0x7F
+        payload = peer.recv(length, socket.MSG_WAITALL) if length else b""
+        frames.append((head[0] & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(payload))))
+    return frames
+
+
 def test_frames_that_came_with_the_handshake_response_are_delivered_after_open(lying):
-    """A server that sends a message and its close in the same write as its 101: the message is
-    delivered after "open", the close code is the server's, and the client's close reply goes out."""
-    replies: list[bytes] = []
+    """A server that sends a ping, a message and its close in the same write as its 101: the
+    message is delivered after "open", the close code is the server's, and the client's pong and
+    close reply go out, in that order."""
+    replies: list[list[tuple[int, bytes]]] = []
 
     def at_once(peer: socket.socket, request: bytes) -> None:
-        peer.sendall(_101 % _accept_key(request) + _frame(1, b"early") + _frame(8, (1008).to_bytes(2, "big") + b"go"))
-        replies.append(peer.recv(64))  # the client's close frame (masked)
+        close = _frame(8, (1008).to_bytes(2, "big") + b"go")
+        peer.sendall(_101 % _accept_key(request) + _frame(9, b"p") + _frame(1, b"early") + close)
+        replies.append(_client_frames(peer, 2))
 
     conn = _open(lying(at_once), shared=True, timeout=5)
     assert isinstance(conn._async, SharedConnection)
@@ -124,7 +138,7 @@ def test_frames_that_came_with_the_handshake_response_are_delivered_after_open(l
     assert conn.wait_closed(5) == 1008 and conn.close_reason == "go"
     assert [e.kind for e in conn.transcript.filter(side="client")][:4] == ["connect", "open", "receive", "closed"]
     wait_until(lambda: replies)
-    assert replies[0][:1] == b"\x88"  # a close frame answered the server's
+    assert replies[0] == [(10, b"p"), (8, (1008).to_bytes(2, "big") + b"go")]  # the pong, then the close echoed
 
 
 def _garbage(peer: socket.socket, request: bytes) -> None:
@@ -152,7 +166,18 @@ def _wrong_accept(peer: socket.socket, request: bytes) -> None:
     peer.sendall(_101 % b"bm90IHRoZSByaWdodCBrZXk=")
 
 
-@pytest.mark.parametrize("reply", [_garbage, _hang_up, _reset, _forbidden, _silent, _wrong_accept])
+def _unoffered_subprotocol(peer: socket.socket, request: bytes) -> None:
+    peer.sendall((_101 % _accept_key(request))[:-2] + b"Sec-WebSocket-Protocol: chat\r\n\r\n")
+
+
+def _unoffered_extension(peer: socket.socket, request: bytes) -> None:
+    peer.sendall((_101 % _accept_key(request))[:-2] + b"Sec-WebSocket-Extensions: x-unknown\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [_garbage, _hang_up, _reset, _forbidden, _silent, _wrong_accept, _unoffered_subprotocol, _unoffered_extension],
+)
 def test_a_server_that_lies_in_the_handshake_gets_the_error_websockets_sync_client_gets(lying, reply):
     """The handshake on the caller's thread fails as websockets' own client does: the same wsbench
     error, type and words, and a transcript that says the same (a 403's body too)."""
@@ -292,3 +317,21 @@ def test_the_loop_reads_a_bench_connection_in_reads_of_websockets_size(bench, mo
         conn.send_bytes(bytes(4 * 2**20))  # its echo is in the kernel at once: the loop wrote it
         assert len(conn.receive_bytes()) == 4 * 2**20
     assert sizes and max(sizes) <= shared.READ_SIZE
+
+
+def _opens_then_talks_nonsense(peer: socket.socket, request: bytes) -> None:
+    peer.sendall(_101 % _accept_key(request) + _frame(1, b"fine") + b"\x8f\x00")  # opcode 15: reserved
+
+
+def test_a_frame_that_breaks_the_protocol_right_after_the_response_ends_it_as_websockets_does(lying):
+    """A reserved opcode in the same write as the 101: the client fails the connection with 1002 after
+    delivering what came before it, and records the end as websockets' sync client does."""
+    ends = []
+    for shared in (False, True):
+        conn = _open(lying(_opens_then_talks_nonsense), shared=shared, timeout=5, close_timeout=0.5)
+        assert conn.receive_text() == "fine"
+        conn.wait_closed(5)
+        [closed] = conn.transcript.filter(side="client", kind="closed")
+        ends.append((conn.close_code, closed.code, closed.by, (closed.detail or "").split(";")[0]))
+    assert ends[1] == ends[0]
+    assert ends[0][0] == 1002

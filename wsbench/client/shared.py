@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidMessage
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.http11 import USER_AGENT
 from websockets.protocol import OPEN
@@ -275,8 +276,8 @@ def handshake(ws: SharedConnection, kwargs: dict[str, Any], timeout: float) -> N
             ws.process_event(events[0])  # the response: recorded, and the owner told it opened
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
-        if not events:
-            raise EOFError("the server closed the connection before its handshake response")
+        if not events:  # websockets says why itself (handshake_exc) in every case it knows
+            raise InvalidMessage("did not receive a valid HTTP response") from EOFError("no response")
         ws._early = events[1:]
         sock.setblocking(False)
     except BaseException:
