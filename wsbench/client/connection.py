@@ -273,8 +273,8 @@ class Connection(ConnectionBase):
         if self._inbox.state != "open":
             self._ensure_open("send")
         if self._sync is None:  # a bench's sync connection, or an aconnect() one used from sync code
-            ws = self._async
-            if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
+            ws = self._written_here()
+            if ws is not None:
                 self._note_message("send", message)
                 written = ws.write(message)
                 if written:
@@ -313,20 +313,24 @@ class Connection(ConnectionBase):
             self._note("send", data=message)
         ws = self._async
         try:
-            if ws.__class__ is RecordingAsyncConnection and ws.protocol.state is OPEN and not ws.paused:
+            if (
+                ws.__class__ is RecordingAsyncConnection
+                and ws.protocol.state is OPEN
+                and not ws.paused
+                and ws.send_in_progress is None
+            ):
                 # What websockets' send() does with a message in one frame, as its broadcast() does it:
                 # without its context manager, which cost the round trip of an echo 2-3 %
                 # (benchmarks/README.md, "Eighth look"). Past the high-water mark, it waits as send() does.
-                if ws.send_in_progress is None:
-                    if message.__class__ is str:
-                        ws.protocol.send_text(message.encode())
-                    else:
-                        ws.protocol.send_binary(message)
-                    ws.send_data()
-                    if ws.paused:
-                        async with ws.send_context():
-                            pass
-                    return
+                if message.__class__ is str:
+                    ws.protocol.send_text(message.encode())
+                else:
+                    ws.protocol.send_binary(message)
+                ws.send_data()
+                if ws.paused:
+                    async with ws.send_context():
+                        pass
+                return
             await ws.send(message)
         except websockets.ConnectionClosed:
             await self._wait_closed()
@@ -344,6 +348,12 @@ class Connection(ConnectionBase):
         except websockets.ConnectionClosed:
             await self._wait_closed()
             raise self._send_error(self._async, what) from None
+
+    def _written_here(self) -> SharedConnection | None:
+        """The SharedConnection this thread writes to itself (a bench's sync connection, used off
+        the bench's loop), or None."""
+        ws = self._async
+        return ws if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident() else None
 
     def _send_error(self, ws: Any, what: str) -> ConnectionClosed | Timeout:
         """Why a send failed: a Timeout if the server did not read it (the connection is then aborted)."""
@@ -509,8 +519,8 @@ class Connection(ConnectionBase):
         pong comes within *timeout*, ConnectionClosed when the connection is closed."""
         timeout = self._bound(timeout)
         self._ensure_open("ping")
-        ws = self._async
-        if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
+        ws = self._written_here()
+        if ws is not None:
             return self._ping_shared(ws, timeout)
         if self._sync is None:
             return self._run(self._async_ping(timeout), timeout * 2 + 1, "ping")  # a stuck write aborts first
@@ -573,9 +583,9 @@ class Connection(ConnectionBase):
         check_close(code, reason)
         if self.state in ("closed", "new"):
             return
-        ws = self._async
-        if ws.__class__ is SharedConnection and self._home_thread != threading.get_ident():
-            self._close_shared(ws, code, reason)
+        shared_ws = self._written_here()
+        if shared_ws is not None:
+            self._close_shared(shared_ws, code, reason)
             return
         if self._sync is None:
             self._run(self._async_close(code, reason), self._close_timeout * 2 + 1, "close")
