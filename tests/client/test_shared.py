@@ -4,6 +4,7 @@ did for every peer: the same messages in the same order, the same errors for a p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import socket
@@ -335,3 +336,33 @@ def test_a_frame_that_breaks_the_protocol_right_after_the_response_ends_it_as_we
         ends.append((conn.close_code, closed.code, closed.by, (closed.detail or "").split(";")[0]))
     assert ends[1] == ends[0]
     assert ends[0][0] == 1002
+
+
+def test_a_connection_the_loop_could_not_take_over_ends_and_nothing_waits_for_it(bench, monkeypatch):
+    """If the loop cannot give the socket a transport after the handshake (it is closing), the
+    connection ends there: a send already waiting on the loop for the transport raises
+    ConnectionClosed instead of waiting for ever, and a receive says it is closed."""
+    target = wsbench.loop.get_loop()
+    go = threading.Event()
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.get_running_loop().run_in_executor(None, go.wait, 10 * TIMEOUT_SCALE)
+        raise OSError("the loop is closing")
+
+    monkeypatch.setattr(target, "create_connection", refused)
+    conn = bench.connect("/echo", timeout=2, close_timeout=0.5)
+    ws = conn._async
+    assert isinstance(ws, SharedConnection)
+
+    async def send_from_another_loop() -> None:
+        sending = asyncio.ensure_future(conn.asend_text("x"))
+        await asyncio.to_thread(wait_until, lambda: ws._attached._callbacks)  # it waits for the transport
+        go.set()
+        with pytest.raises(wsbench.ConnectionClosed):
+            await asyncio.wait_for(sending, 10 * TIMEOUT_SCALE)
+
+    asyncio.run(send_from_another_loop())
+    monkeypatch.undo()
+    conn.wait_closed(5)
+    with pytest.raises(wsbench.ConnectionClosed):
+        conn.receive_text(timeout=1)

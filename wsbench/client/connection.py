@@ -304,7 +304,7 @@ class Connection(ConnectionBase):
         elif self._sync is not None:  # a connect() connection, used from async code
             self._send(message, what)
         else:
-            await self._arun(self._async_send(message, what))
+            await self._arun(self._async_send(message, what), what)
 
     async def _async_send(self, message: Message, what: str) -> None:  # on the home loop
         if self._sink is not None:  # _note_message("send", message), a call less per message
@@ -559,7 +559,7 @@ class Connection(ConnectionBase):
         await self._aensure_open("ping")
         if self._sync is not None:
             return await asyncio.to_thread(self.ping, timeout)
-        return await self._arun(self._async_ping(timeout))
+        return await self._arun(self._async_ping(timeout), "aping")
 
     async def _async_ping(self, timeout: float) -> float:  # on the home loop
         self._note("ping")
@@ -623,7 +623,10 @@ class Connection(ConnectionBase):
         if self._sync is not None:
             await asyncio.to_thread(self.close, code, reason)
             return
-        await self._arun(self._async_close(code, reason))
+        try:
+            await self._arun(self._async_close(code, reason), "aclose")
+        except ConnectionClosed:  # it ended before the loop took it over: closed, which was the goal
+            pass
 
     async def _async_close(self, code: int, reason: str) -> None:  # on the home loop
         ws = self._async
@@ -657,23 +660,27 @@ class Connection(ConnectionBase):
             coro.close()
             raise
         try:
-            return loop.run(self._home_coro(coro), timeout=timeout, what=f"{what} on {self}", on=self._home)
+            return loop.run(self._home_coro(coro, what), timeout=timeout, what=f"{what} on {self}", on=self._home)
         finally:
             _close_unstarted(coro)
 
-    async def _arun(self, coro: Any) -> Any:
+    async def _arun(self, coro: Any, what: str) -> Any:
         """Await a coroutine on the connection's home loop from another loop."""
         try:
-            return await loop.arun(self._home_coro(coro), on=self._home)
+            return await loop.arun(self._home_coro(coro, what), on=self._home)
         finally:
             _close_unstarted(coro)
 
-    def _home_coro(self, coro: Any) -> Any:
+    def _home_coro(self, coro: Any, what: str) -> Any:
         """*coro*, to run on the home loop: a SharedConnection's once it has its transport."""
-        return self._attached(coro) if self._async.__class__ is SharedConnection else coro
+        return self._attached(coro, what) if self._async.__class__ is SharedConnection else coro
 
-    async def _attached(self, coro: Any) -> Any:  # on the home loop
-        await self._async.attached()
+    async def _attached(self, coro: Any, what: str) -> Any:  # on the home loop
+        try:
+            await self._async.attached()
+        except websockets.ConnectionClosed:  # the loop could not take it over: it ended there
+            coro.close()
+            raise self._closed_error(what.removeprefix("a")) from None
         return await coro
 
     # -- reconnecting after a drop (auto_reconnect) -------------------------------------

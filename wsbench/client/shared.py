@@ -145,11 +145,15 @@ class SharedConnection(RecordingAsyncConnection):
         task.add_done_callback(self._attach_failed)
 
     def _attach_failed(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or task.exception() is None:
+        if not task.cancelled() and task.exception() is None:
             return
         with self._guard:  # the loop is closing: the connection ends here, unread
             self.protocol.receive_eof()
         self._sock.close()
+        if not self._attached.done():  # what waits for the transport: it will not come
+            self._attached.set_exception(self.protocol.close_exc)
+            self._attached.exception()  # looked at: no "never retrieved" if nothing waited
+        self.lost.set()
         self._ended()
 
     async def attached(self) -> None:
