@@ -113,10 +113,7 @@ class Connection(ConnectionBase):
             self._sync = sync_connect(self.url, create_connection=create, **options, **PLAIN_CONNECTION)  # type: ignore[call-overload]
         except BaseException as exc:
             self._failed(exc)
-        if self._subprotocols and self.subprotocol is None and self._options.require_subprotocol:
-            self.close(1000, "no subprotocol agreed")
-            raise self._no_subprotocol()
-        return self
+        return self._agreed()
 
     async def aopen(self) -> Connection:
         """Coroutine form of :meth:`open`; the connection then lives on the running loop. Raises as it does."""
@@ -144,6 +141,10 @@ class Connection(ConnectionBase):
             if sock is not None:
                 sock.close()
             self._failed(exc)
+        return self._agreed()
+
+    def _agreed(self) -> Connection:
+        """Self once open, unless ``require_subprotocol`` and none was agreed: then close and raise."""
         if self._subprotocols and self.subprotocol is None and self._options.require_subprotocol:
             self.close(1000, "no subprotocol agreed")
             raise self._no_subprotocol()
